@@ -1,0 +1,168 @@
+import { Command, CommanderError } from 'commander';
+import { resolve } from 'node:path';
+import { ConfError } from './conf/errors.js';
+import { loadConfig } from './conf/load.js';
+import type { Cycle } from './conf/parser.js';
+import { NGINX_VERSION, PACKAGE_ROOT, PROGRAM, VERSION } from './version.js';
+
+/*
+ * The command line, with nginx's flags and messages (SPEC §1). Messages go
+ * to stderr prefixed `redis2d: `, as nginx prefixes `nginx: `.
+ */
+
+export interface CliOptions {
+  help?: boolean;
+  version?: boolean;
+  versionFull?: boolean;
+  test?: boolean;
+  dump?: boolean;
+  quiet?: boolean;
+  signal?: string;
+  prefix?: string;
+  errorLog?: string;
+  conf?: string;
+  globals?: string;
+}
+
+function stderr(line: string): void {
+  process.stderr.write(Buffer.from(`${PROGRAM}: ${line}\n`, 'latin1'));
+}
+
+function usage(): string {
+  return [
+    `${PROGRAM} version: ${PROGRAM}/${VERSION} (nginx/${NGINX_VERSION})`,
+    `Usage: ${PROGRAM} [-?hvVtTq] [-s signal] [-p prefix]`,
+    `             [-e filename] [-c filename] [-g directives]`,
+    '',
+    'Options:',
+    '  -?,-h         : this help',
+    '  -v            : show version and exit',
+    '  -V            : show version and configure options then exit',
+    '  -t            : test configuration and exit',
+    '  -T            : test configuration, dump it and exit',
+    '  -q            : suppress non-error messages during configuration testing',
+    '  -s signal     : send signal to a master process: stop, quit, reopen, reload',
+    `  -p prefix     : set prefix path (default: ${PACKAGE_ROOT}/)`,
+    '  -e filename   : set error log file (default: logs/error.log)',
+    '  -c filename   : set configuration file (default: conf/nginx.conf)',
+    '  -g directives : set global directives out of configuration file',
+    '',
+    '',
+  ].join('\n');
+}
+
+/** Parse argv the way nginx's ngx_get_options does, through commander. */
+export function parseArgs(argv: string[]): CliOptions {
+  const program = new Command();
+  program
+    .name(PROGRAM)
+    .helpOption(false)
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, writeOut: () => {} })
+    .option('-h', 'help')
+    .option('-?', 'help')
+    .option('-v', 'version')
+    .option('-V', 'version and configure arguments')
+    .option('-t', 'test')
+    .option('-T', 'test and dump')
+    .option('-q', 'quiet')
+    .option('-s <signal>', 'signal')
+    .option('-p <prefix>', 'prefix')
+    .option('-e <filename>', 'error log')
+    .option('-c <filename>', 'configuration file')
+    .option('-g <directives>', 'global directives');
+  program.parse(argv, { from: 'user' });
+  const o = program.opts<Record<string, string | boolean | undefined>>();
+  return {
+    help: Boolean(o.h || o['?']),
+    version: Boolean(o.v),
+    versionFull: Boolean(o.V),
+    test: Boolean(o.t || o.T),
+    dump: Boolean(o.T),
+    quiet: Boolean(o.q),
+    signal: o.s as string | undefined,
+    prefix: o.p as string | undefined,
+    errorLog: o.e as string | undefined,
+    conf: o.c as string | undefined,
+    globals: o.g as string | undefined,
+  };
+}
+
+export function resolvePaths(opts: CliOptions): { prefix: string; confFile: string } {
+  let prefix = opts.prefix !== undefined ? resolve(opts.prefix) : PACKAGE_ROOT;
+  if (prefix.length > 1 && prefix.endsWith('/')) prefix = prefix.slice(0, -1);
+  const confFile = opts.conf !== undefined ? resolve(prefix, opts.conf) : resolve(prefix, 'conf/nginx.conf');
+  return { prefix, confFile };
+}
+
+/** Load the config, printing warnings and errors in nginx's form; undefined on failure. */
+export function loadOrReport(opts: CliOptions, confFile: string, prefix: string): Cycle | undefined {
+  try {
+    const cycle = loadConfig({ confFile, prefix, globals: opts.globals });
+    for (const w of cycle.warnings) stderr(`[${w.level}] ${w.text}`);
+    return cycle;
+  } catch (e) {
+    if (!(e instanceof ConfError)) throw e;
+    stderr(`[${e.level}] ${e.format()}`);
+    return undefined;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let opts: CliOptions;
+  try {
+    opts = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      const m = /'(-[^']*)'/.exec(e.message);
+      if (e.code === 'commander.optionMissingArgument' && m) {
+        stderr(`option "${m[1]}" requires ${m[1] === '-s' ? 'signal' : m[1] === '-g' ? 'parameter' : m[1] === '-p' ? 'directory name' : 'file name'}`);
+      } else {
+        stderr(`invalid option: "${m ? m[1]!.replace(/^-+/, '') : e.message}"`);
+      }
+      return 1;
+    }
+    throw e;
+  }
+
+  if (opts.help || opts.version || opts.versionFull) {
+    if (opts.help) process.stderr.write(usage());
+    else {
+      let out = `${PROGRAM} version: ${PROGRAM}/${VERSION} (nginx/${NGINX_VERSION})\n`;
+      if (opts.versionFull) {
+        out +=
+          `built by node ${process.version}\n` +
+          `configure arguments: --prefix=${PACKAGE_ROOT}/ --add-module=redis2 --add-module=echo ` +
+          `--add-module=set_misc --add-module=ndk --with-http_stub_status_module\n`;
+      }
+      process.stderr.write(out);
+    }
+    return 0;
+  }
+
+  const { prefix, confFile } = resolvePaths(opts);
+
+  if (opts.test) {
+    const cycle = loadOrReport(opts, confFile, prefix);
+    if (!cycle) {
+      stderr(`configuration file ${confFile} test failed`);
+      return 1;
+    }
+    if (!opts.quiet) {
+      stderr(`the configuration file ${confFile} syntax is ok`);
+      stderr(`configuration file ${confFile} test is successful`);
+    }
+    if (opts.dump) {
+      for (const d of cycle.dump) {
+        process.stdout.write(`# configuration file ${d.path}:\n`);
+        process.stdout.write(d.content);
+        process.stdout.write('\n');
+      }
+    }
+    return 0;
+  }
+
+  const { run } = await import('./process/run.js');
+  return run(opts, prefix, confFile);
+}

@@ -1,0 +1,32 @@
+/**
+ * A configuration error in nginx's shape. `file`/`line` are set when nginx
+ * would append `in FILE:LINE` (errors raised while a file is being parsed);
+ * errors found after parsing (unknown variables, say) carry none, as nginx's.
+ */
+export class ConfError extends Error {
+  readonly code = 'ERR_CONF';
+  readonly level: 'emerg' | 'alert' | 'crit';
+  file: string | undefined;
+  line: number | undefined;
+
+  constructor(message: string, file?: string, line?: number, level: 'emerg' | 'alert' | 'crit' = 'emerg') {
+    super(message);
+    this.name = 'ConfError';
+    this.file = file;
+    this.line = line;
+    this.level = level;
+  }
+
+  /** The text nginx prints after `[emerg] `. */
+  format(): string {
+    if (this.file === undefined) return this.message;
+    if (this.line === -1) return `${this.message} in command line`;
+    return `${this.message} in ${this.file}:${this.line}`;
+  }
+}
+
+/** A non-fatal config message (nginx's `[warn]` during parsing). */
+export interface ConfWarning {
+  level: 'warn' | 'notice' | 'info';
+  text: string;
+}

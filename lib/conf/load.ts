@@ -1,0 +1,31 @@
+import { MAIN_CONF } from './command.js';
+import { Conf, Cycle } from './parser.js';
+import { modules } from '../modules/index.js';
+
+export interface LoadOptions {
+  /** absolute path of the main config file */
+  confFile: string;
+  /** absolute prefix, with no trailing slash */
+  prefix: string;
+  /** `-g` directives */
+  globals?: string;
+}
+
+/**
+ * ngx_init_cycle's configuration half: create the core confs, parse `-g`
+ * then the file, then let each core module check what it got. Throws
+ * ConfError; warnings collect in cycle.warnings.
+ */
+export function loadConfig(opts: LoadOptions): Cycle {
+  const cycle = new Cycle({ prefix: opts.prefix, confFile: opts.confFile, modules });
+  const cf = new Conf(cycle, MAIN_CONF, undefined);
+  for (const m of modules) {
+    if (m.createCoreConf) cycle.coreConfs[m.index] = m.createCoreConf(cf);
+  }
+  if (opts.globals) cf.parseParam(opts.globals);
+  cf.parseFile(opts.confFile);
+  for (const m of modules) {
+    if (m.initCoreConf) m.initCoreConf(cf, cycle.coreConfs[m.index]);
+  }
+  return cycle;
+}
