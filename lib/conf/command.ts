@@ -1,4 +1,5 @@
 import type { Conf } from './parser.js';
+import type { PhaseHandler } from '../http/request.js';
 
 /*
  * The directive table, as nginx's ngx_command_t: a name, the contexts it may
@@ -74,6 +75,15 @@ export interface HttpModuleHooks<M, S, L> {
   mergeLocConf?(cf: Conf, prev: L, conf: L): void;
   /** after the whole http block is parsed and merged (phase handlers, variable checks) */
   postConfiguration?(cf: Conf): void;
+  /**
+   * Request-phase hooks, run in module order within each phase (nginx's
+   * cmcf->phases). Content handlers are per location: CoreLocConf.handler.
+   */
+  phases?: {
+    serverRewrite?: PhaseHandler;
+    rewrite?: PhaseHandler;
+    access?: PhaseHandler;
+  };
 }
 
 export interface Module<M = unknown, S = unknown, L = unknown> extends HttpModuleHooks<M, S, L> {

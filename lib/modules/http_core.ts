@@ -10,6 +10,9 @@ import {
 } from '../conf/command.js';
 import type { Conf } from '../conf/parser.js';
 import { compileRegex, type CompiledRegex } from '../conf/regex.js';
+import type { ContentHandler } from '../http/request.js';
+import { defineCoreVariables } from '../http/core_variables.js';
+import { httpVariables } from '../http/variables.js';
 import { createConfs, locConf, setHttpCoreHooks, srvConf, type HttpCtx } from './http.js';
 
 /*
@@ -68,6 +71,8 @@ export interface CoreLocConf {
   /** nested locations and `if` blocks in config order */
   locations: CoreLocConf[];
   internal: number;
+  /** the content handler a module installed here (redis2_pass, echo, return's default, ...) */
+  handler: ContentHandler | undefined;
   file: string;
   line: number;
 }
@@ -172,6 +177,9 @@ function serverBlock(cf: Conf): string | undefined {
 export const httpCoreModule = defineModule<CoreMainConf, CoreSrvConf, CoreLocConf>({
   name: 'http_core',
   createMainConf: () => ({ servers: [] }),
+  preConfiguration(cf) {
+    defineCoreVariables(httpVariables(cf));
+  },
   createSrvConf: () => ({
     ctx: { main: [], srv: [], loc: [] },
     listen: [],
@@ -189,6 +197,7 @@ export const httpCoreModule = defineModule<CoreMainConf, CoreSrvConf, CoreLocCon
     locConf: [],
     locations: [],
     internal: -1,
+    handler: undefined,
     file: '',
     line: 0,
   }),
