@@ -46,8 +46,9 @@ export function locConf<L>(cf: Conf, m: Module<unknown, unknown, L>): L {
 export function createConfs(cf: Conf, level: 'srv' | 'loc'): unknown[] {
   const confs: unknown[] = [];
   for (const m of cf.cycle.modules) {
-    if (level === 'srv' && m.createSrvConf) confs[m.index] = m.createSrvConf(cf);
-    if (m.createLocConf) confs[m.index] = m.createLocConf(cf);
+    if (level === 'srv') {
+      if (m.createSrvConf) confs[m.index] = m.createSrvConf(cf);
+    } else if (m.createLocConf) confs[m.index] = m.createLocConf(cf);
   }
   return confs;
 }
