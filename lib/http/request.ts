@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { CoreLocConf, CoreSrvConf } from '../modules/http_core.js';
 
@@ -9,6 +8,22 @@ import type { CoreLocConf, CoreSrvConf } from '../modules/http_core.js';
  *
  * All strings are byte strings (latin1): one char = one byte, so values
  * reach Redis and the client unchanged.
+ *
+ * redis2d parses HTTP itself (lib/http/parse.ts) instead of using node:http,
+ * so every byte on the wire is nginx's (status lines, header order, 400s).
+ *
+ * How a content handler answers (ngx_http_send_header / output_filter /
+ * finalize_request):
+ *   r.status = 200; r.contentType = ...;   // else default_type / types
+ *   r.sendHeader();                         // status line + headers go out
+ *   if (!r.send(buf)) r.onDrain(resume);    // body bytes; false = back off
+ *   r.finish();                             // last chunk, log, keep-alive
+ * or r.finalize(502) for an error: an error page (or error_page redirect)
+ * while no header was sent; after the header, the connection is closed and
+ * the body stays cut short, as nginx does. r.onAbort(cb) tells the handler
+ * the client went away (r.aborted is then true; further sends are dropped).
+ * A content handler returns DONE when it finalizes itself (possibly later),
+ * or a status >= 100 (sync or from its promise) for the engine to finalize.
  */
 
 /** Phase handler results, nginx's NGX_* codes; any value >= 100 is an HTTP status to finalize with. */
@@ -18,10 +33,27 @@ export const DECLINED = -5;
 export const DONE = -4;
 export const ERROR = -1;
 
+export type LogLevel = 'emerg' | 'alert' | 'crit' | 'error' | 'warn' | 'notice' | 'info' | 'debug';
+
+/** The parsed request head (nginx's headers_in and request line). */
+export interface RequestHead {
+  method: string;
+  /** the URI as sent on the request line (may be absolute: `http://h/p?a`) */
+  rawUri: string;
+  /** `HTTP/1.0`, `HTTP/1.1` (or `HTTP/0.9` for a bare request line) */
+  protocol: string;
+  /** 9, 1000, 1001 as nginx's http_version */
+  version: number;
+  /** every header line, names as sent, in order */
+  headers: Array<[string, string]>;
+  /** lowercased name → first value (nginx's headers_in lookups) */
+  byName: Map<string, string>;
+}
+
 export interface Request {
   // --- connection and raw request
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  /** the parsed request head */
+  readonly req: RequestHead;
   readonly socket: Socket;
   /** monotonically increasing connection number ($connection) */
   readonly connectionId: number;
@@ -34,7 +66,12 @@ export interface Request {
   readonly protocol: string;
   /** the original URI with arguments, as received */
   readonly requestUri: string;
+  /** ms since the epoch (Date.now()) when the request line started */
   readonly startTime: number;
+  /** the host from Host (or an absolute URI), lowercased, no port; '' when none */
+  readonly host: string;
+  /** the server_name that matched, or the server's first name ($server_name) */
+  serverName: string;
 
   // --- mutable routing state
   /** the normalized, percent-decoded path (changed by rewrite) */
@@ -67,15 +104,55 @@ export interface Request {
 
   // --- response
   status: number;
+  /** the status line text after the code; undefined = nginx's standard one */
+  statusLine: string | undefined;
+  /** Content-Type; undefined = from types / default_type at sendHeader */
+  contentType: string | undefined;
+  /** Content-Length to send; -1 = none (chunked on 1.1, close-delimited on 1.0) */
+  contentLength: number;
+  /** Location for 3xx (rewrite's `return 302 URL`, redirects) */
+  location: string | undefined;
   /** headers added by modules (add_header and content handlers) */
   headersOut: Array<[string, string]>;
+  /** true once the status line and headers were written */
+  headerSent: boolean;
   /** bytes of body sent so far ($body_bytes_sent) */
   bodyBytesSent: number;
+  /** true once the client connection is gone */
+  aborted: boolean;
   /** error-log context: `, upstream: "redis2://..."` etc. appended to log lines */
   upstreamAddr: string | undefined;
+  /** $upstream_status, $upstream_response_time, $upstream_connect_time (set by redis2) */
+  upstreamStatus: string | undefined;
+  upstreamResponseTime: string | undefined;
+  upstreamConnectTime: string | undefined;
+
+  /** send the status line and headers (ngx_http_send_header) */
+  sendHeader(): void;
+  /** send body bytes (sends the header first if needed); false = wait for onDrain */
+  send(chunk: Buffer): boolean;
+  /** call cb once when the client socket can take more */
+  onDrain(cb: () => void): void;
+  /** call cb once if the client goes away before the response ends */
+  onAbort(cb: () => void): void;
+  /** end the body and the request (log phase, then keep-alive or close) */
+  finish(): void;
+  /**
+   * ngx_http_finalize_request(r, status): status >= 100 before the header
+   * was sent → error page (or error_page); after it → the connection is closed.
+   * OK → finish(). DONE → nothing.
+   */
+  finalize(status: number): void;
+  /**
+   * ngx_http_send_response: a complete response with this body (rewrite's
+   * `return CODE TEXT`); for 301/302/303/307/308 `body` is the Location.
+   */
+  sendResponse(status: number, body: string): void;
+  /** internal redirect to a URI (args split at `?`) or a named location `@x` */
+  internalRedirect(uri: string, args?: string): void;
 
   /** log a line at `level` with nginx's request context suffix */
-  log(level: 'emerg' | 'alert' | 'crit' | 'error' | 'warn' | 'notice' | 'info' | 'debug', msg: string): void;
+  log(level: LogLevel, msg: string): void;
 }
 
 /** A rewrite/access phase hook: returns DECLINED to go on, or a status to finalize with. */
@@ -84,6 +161,7 @@ export type PhaseHandler = (r: Request) => number;
 /**
  * A content handler (nginx's clcf->handler): produces the whole response.
  * It may finish synchronously or return a promise; a returned status >= 100
- * makes the engine send that status's error page.
+ * makes the engine send that status's error page; DONE means the handler
+ * called r.finish()/r.finalize() itself (or will).
  */
 export type ContentHandler = (r: Request) => number | Promise<number>;
