@@ -64,6 +64,8 @@ export interface HttpCoreHooks {
   children(loc: unknown[]): unknown[][];
   /** after merging: build location trees, server name tables, listens */
   finish(cf: Conf, ctx: HttpCtx): void;
+  /** after variables are resolved: server names per address (ngx_http_optimize_servers) */
+  afterVariables?(cf: Conf, ctx: HttpCtx): void;
 }
 
 let coreHooks: HttpCoreHooks | undefined;
@@ -120,6 +122,7 @@ export const httpModule = defineModule({
           coreHooks!.finish(cf, ctx);
           for (const m of modules) m.postConfiguration?.(cf);
           variables.initVars();
+          coreHooks!.afterVariables?.(cf, ctx);
         } finally {
           cf.ctx = saved;
         }

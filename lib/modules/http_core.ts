@@ -8,6 +8,7 @@ import {
   TAKE12,
   defineModule,
 } from '../conf/command.js';
+import { hostname } from 'node:os';
 import type { Conf } from '../conf/parser.js';
 import { compileRegex, type CompiledRegex } from '../conf/regex.js';
 import { mergeValue } from '../conf/slots.js';
@@ -18,6 +19,9 @@ import type { ContentHandler } from '../http/request.js';
 import { defineCoreVariables } from '../http/core_variables.js';
 import { httpVariables } from '../http/variables.js';
 import { createConfs, locConf, setHttpCoreHooks, srvConf, type HttpCtx } from './http.js';
+import { checkLocations, checkServerNames } from './http_core_check.js';
+import { coreValueCommands } from './http_core_dirs.js';
+import { addDefaultListen, listenDirective, type ConfPort } from './http_core_listen.js';
 
 /*
  * ngx_http_core_module: server and location blocks and the core directives.
@@ -86,6 +90,8 @@ export interface ServerName {
 
 export interface CoreMainConf {
   servers: CoreSrvConf[];
+  /** every listen address, with the servers on it (ngx_http_conf_port_t list) */
+  ports: ConfPort[];
 }
 
 export interface CoreSrvConf {
@@ -157,6 +163,8 @@ export interface CoreLocConf {
   keepaliveHeaderTimeout: number;
   /** default 1000 (nginx >= 1.19.10) */
   keepaliveRequests: number;
+  /** accepted (`resolver_timeout`); default 30000 */
+  resolverTimeout: number;
   /** 0 off, 1 on (default), 2 build */
   serverTokens: number;
   /** `error_page` entries (inherited as a whole only when this level has none) */
@@ -272,6 +280,28 @@ function locationBlock(cf: Conf): string | undefined {
   return undefined;
 }
 
+/** ngx_http_core_server_name */
+function serverNameDirective(cf: Conf): string | undefined {
+  const cscf = srvConf(cf, httpCoreModule);
+  for (let i = 1; i < cf.args.length; i++) {
+    const v = cf.args[i]!;
+    if ((v[0] === '*' && (v.length < 3 || v[1] !== '.')) || (v[0] === '.' && v.length < 2)) {
+      throw cf.error(`server name "${v}" is invalid`);
+    }
+    if (v.includes('/')) cf.warn(`server name "${v}" has suspicious symbols`);
+    if (!v.startsWith('~')) {
+      const name = v.toLowerCase() === '$hostname' ? hostname() : v;
+      cscf.serverNames.push({ name: name.toLowerCase(), regex: undefined });
+      continue;
+    }
+    if (v.length === 1) throw cf.error(`empty regex in server name "${v}"`);
+    const src = v.slice(1);
+    // nginx makes the regex caseless only when it holds an uppercase letter
+    cscf.serverNames.push({ name: src, regex: compileRegex(cf, src, /[A-Z]/.test(src)) });
+  }
+  return undefined;
+}
+
 function serverBlock(cf: Conf): string | undefined {
   const pctx = cf.ctx as HttpCtx;
   const srv = createConfs(cf, 'srv');
@@ -290,7 +320,7 @@ function serverBlock(cf: Conf): string | undefined {
 
 export const httpCoreModule = defineModule<CoreMainConf, CoreSrvConf, CoreLocConf>({
   name: 'http_core',
-  createMainConf: () => ({ servers: [] }),
+  createMainConf: () => ({ servers: [], ports: [] }),
   preConfiguration(cf) {
     defineCoreVariables(httpVariables(cf));
   },
@@ -304,7 +334,10 @@ export const httpCoreModule = defineModule<CoreMainConf, CoreSrvConf, CoreLocCon
     file: '',
     line: 0,
   }),
-  mergeSrvConf(_cf, prev, conf) {
+  mergeSrvConf(cf, prev, conf) {
+    addDefaultListen(cf, conf);
+    // a server without server_name answers to "" (ngx_http_core_merge_srv_conf)
+    if (conf.serverNames.length === 0) conf.serverNames.push({ name: '', regex: undefined });
     conf.clientHeaderTimeout = mergeValue(conf.clientHeaderTimeout, prev.clientHeaderTimeout, 60000);
     conf.clientHeaderBufferSize = mergeValue(conf.clientHeaderBufferSize, prev.clientHeaderBufferSize, 1024);
     if (conf.largeClientHeaderBuffers.num === UNSET) {
@@ -336,6 +369,7 @@ export const httpCoreModule = defineModule<CoreMainConf, CoreSrvConf, CoreLocCon
     keepaliveTimeout: UNSET,
     keepaliveHeaderTimeout: UNSET,
     keepaliveRequests: UNSET,
+    resolverTimeout: UNSET,
     serverTokens: UNSET,
     errorPages: undefined,
     errorLog: undefined,
@@ -373,6 +407,7 @@ export const httpCoreModule = defineModule<CoreMainConf, CoreSrvConf, CoreLocCon
     conf.keepaliveTimeout = mergeValue(conf.keepaliveTimeout, prev.keepaliveTimeout, 75000);
     conf.keepaliveHeaderTimeout = mergeValue(conf.keepaliveHeaderTimeout, prev.keepaliveHeaderTimeout, 0);
     conf.keepaliveRequests = mergeValue(conf.keepaliveRequests, prev.keepaliveRequests, 1000);
+    conf.resolverTimeout = mergeValue(conf.resolverTimeout, prev.resolverTimeout, 30000);
     conf.serverTokens = mergeValue(conf.serverTokens, prev.serverTokens, 1);
   },
   commands: [
@@ -392,25 +427,20 @@ export const httpCoreModule = defineModule<CoreMainConf, CoreSrvConf, CoreLocCon
       name: 'server_name',
       ctx: HTTP_SRV_CONF,
       args: MORE1,
-      set(cf) {
-        const cscf = srvConf(cf, httpCoreModule);
-        for (let i = 1; i < cf.args.length; i++) {
-          const v = cf.args[i]!;
-          if (v.startsWith('~')) {
-            cscf.serverNames.push({ name: v, regex: compileRegex(cf, v.slice(1), true) });
-          } else {
-            cscf.serverNames.push({ name: v.toLowerCase(), regex: undefined });
-          }
-        }
-      },
+      set: serverNameDirective,
     },
+    { name: 'listen', ctx: HTTP_SRV_CONF, args: MORE1, set: listenDirective },
+    ...coreValueCommands,
   ],
 });
 
 setHttpCoreHooks({
   servers: (ctx) => (ctx.main[httpCoreModule.index] as CoreMainConf).servers.map((s) => s.ctx),
   children: (loc) => coreLoc(loc).locations.map((l) => l.locConf),
-  finish() {
-    /* location trees and listen tables: built by the request side */
+  finish(_cf, ctx) {
+    for (const cscf of (ctx.main[httpCoreModule.index] as CoreMainConf).servers) checkLocations(coreLoc(cscf.ctx.loc));
+  },
+  afterVariables(cf, ctx) {
+    checkServerNames(cf, ctx.main[httpCoreModule.index] as CoreMainConf);
   },
 });

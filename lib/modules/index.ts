@@ -3,9 +3,10 @@ import { coreModule } from './core.js';
 import { eventsModule } from './events.js';
 import { httpModule } from './http.js';
 import { httpCoreModule } from './http_core.js';
+import { noopModule } from './noop.js';
 
 /**
  * The module table, in nginx's order: hooks run in this order, and a
  * directive name is looked up in it. Adding a module = one line here.
  */
-export const modules: Module[] = [coreModule, eventsModule, httpModule, httpCoreModule] as Module[];
+export const modules: Module[] = [coreModule, eventsModule, httpModule, httpCoreModule, noopModule] as Module[];
