@@ -1,0 +1,232 @@
+import {
+  HTTP_LIF_CONF,
+  HTTP_LOC_CONF,
+  HTTP_MAIN_CONF,
+  HTTP_SRV_CONF,
+  MORE1,
+  TAKE1,
+  TAKE2,
+  defineModule,
+} from '../conf/command.js';
+import type { Conf } from '../conf/parser.js';
+import { bitmaskSlot, mergeValue, msecSlot, sizeSlot } from '../conf/slots.js';
+import { UNSET } from '../conf/values.js';
+import type { ContentHandler, Request } from '../http/request.js';
+import { compileComplexValue, countVariables, type ComplexValue } from '../http/script.js';
+import { locConf } from './http.js';
+import { httpCoreModule } from './http_core.js';
+import { upstreamAddUrl, type UpstreamLocal, type UpstreamSrvConf } from './upstream.js';
+import { bindSlot } from './upstream_bind.js';
+
+/*
+ * ngx_http_redis2_module, configuration side: the eleven directives with
+ * the module's contexts, arities, conflict checks and merge rules
+ * (src/ngx_http_redis2_module.c). The content handler itself lives in
+ * lib/redis/handler.ts and registers through setRedis2ContentHandler().
+ */
+
+// redis2_next_upstream masks (NGX_HTTP_UPSTREAM_FT_* and NGX_CONF_BITMASK_SET)
+export const NEXT_UPSTREAM_SET = 0x1;
+export const NEXT_UPSTREAM_ERROR = 0x2;
+export const NEXT_UPSTREAM_TIMEOUT = 0x4;
+export const NEXT_UPSTREAM_INVALID_RESPONSE = 0x8;
+export const NEXT_UPSTREAM_NOT_FOUND = 0x200;
+export const NEXT_UPSTREAM_OFF = 0x80000000 | 0;
+
+/** ngx_pagesize on the platforms we run on: redis2_buffer_size's default */
+export const PAGE_SIZE = 4096;
+
+export type Redis2Target =
+  /** literal `redis2_pass host:port` or `redis2_pass NAME` */
+  | { kind: 'upstream'; upstream: UpstreamSrvConf }
+  /** `redis2_pass $var`: evaluated per request, then looked up by name (findUpstream) */
+  | { kind: 'complex'; value: ComplexValue };
+
+export interface Redis2LocConf {
+  /** redis2_query lines; each argument compiled (an empty argument is the constant '') */
+  queries: ComplexValue[][] | undefined;
+  /** redis2_raw_query Q, or the Q of redis2_raw_queries N Q */
+  rawQuery: ComplexValue | undefined;
+  /** the N of redis2_raw_queries (undefined: one reply expected) */
+  rawQueriesCount: ComplexValue | undefined;
+  /** redis2_literal_raw_query (no variables); '' counts as absent for conflicts */
+  literalQuery: string | undefined;
+  /**
+   * What the handler sends, in the module's order: `queries` if any, else
+   * `literalQuery` if non-empty, else `rawQuery` (with rawQueriesCount).
+   */
+  target: Redis2Target | undefined;
+  /** ms */
+  connectTimeout: number;
+  sendTimeout: number;
+  readTimeout: number;
+  /** bytes */
+  bufferSize: number;
+  /** NEXT_UPSTREAM_* mask after merge (always has NEXT_UPSTREAM_SET); OFF clears the rest */
+  nextUpstream: number;
+  /** redis2_bind: undefined = unset (merged to null), null = off */
+  bind: UpstreamLocal | null | undefined;
+}
+
+/**
+ * The content handler registration hook: lib/redis/handler.ts calls
+ * setRedis2ContentHandler() when it is loaded. Locations get a trampoline
+ * at config time, so the order in which the two files load does not matter.
+ */
+let redis2ContentHandler: ContentHandler | undefined;
+
+export function setRedis2ContentHandler(h: ContentHandler): void {
+  redis2ContentHandler = h;
+}
+
+/** What clcf.handler is set to by redis2_pass. */
+export const redis2Handler: ContentHandler = (r: Request) => {
+  if (!redis2ContentHandler) {
+    r.log('alert', 'redis2 content handler is not registered');
+    return 500;
+  }
+  return redis2ContentHandler(r);
+};
+
+const conf = (cf: Conf): Redis2LocConf => locConf(cf, redis2Module);
+
+/** beyond: the module silently drops one of two query styles; we say which. */
+function warnIgnored(cf: Conf, ignored: string, winner: string): void {
+  cf.warn(`"${ignored}" directive is ignored: "${winner}" in the same location takes precedence`);
+}
+
+/** Which query style a later raw/literal directive competes with. */
+function checkShadow(cf: Conf, rlcf: Redis2LocConf, name: string): void {
+  if (rlcf.queries) {
+    warnIgnored(cf, name, 'redis2_query');
+    return;
+  }
+  if (name === 'redis2_literal_raw_query') {
+    if (rlcf.rawQuery && cf.args[1]) {
+      warnIgnored(cf, rlcf.rawQueriesCount ? 'redis2_raw_queries' : 'redis2_raw_query', name);
+    }
+    return;
+  }
+  if (rlcf.literalQuery) {
+    warnIgnored(cf, name, 'redis2_literal_raw_query');
+    return;
+  }
+  // redis2_raw_queries replaces an earlier raw query without a word
+  if (name === 'redis2_raw_queries' && rlcf.rawQuery) {
+    warnIgnored(cf, rlcf.rawQueriesCount ? 'redis2_raw_queries' : 'redis2_raw_query', 'redis2_raw_queries');
+  }
+}
+
+function redis2Query(cf: Conf): string | undefined {
+  const rlcf = conf(cf);
+  if (rlcf.literalQuery) return 'conflicts with redis2_literal_raw_query';
+  if (rlcf.rawQuery) return 'conflicts with redis2_raw_query';
+  const args: ComplexValue[] = [];
+  for (let i = 1; i < cf.args.length; i++) args.push(compileComplexValue(cf, cf.args[i]!));
+  (rlcf.queries ??= []).push(args);
+  return undefined;
+}
+
+function redis2RawQuery(cf: Conf, cmd: { name: string }): string | undefined {
+  const rlcf = conf(cf);
+  if (rlcf.rawQuery) return 'is duplicate';
+  checkShadow(cf, rlcf, cmd.name);
+  rlcf.rawQuery = compileComplexValue(cf, cf.args[1]!);
+  return undefined;
+}
+
+function redis2RawQueries(cf: Conf, cmd: { name: string }): string | undefined {
+  const rlcf = conf(cf);
+  checkShadow(cf, rlcf, cmd.name);
+  rlcf.rawQueriesCount = compileComplexValue(cf, cf.args[1]!);
+  rlcf.rawQuery = compileComplexValue(cf, cf.args[2]!);
+  return undefined;
+}
+
+function redis2LiteralRawQuery(cf: Conf, cmd: { name: string }): string | undefined {
+  const rlcf = conf(cf);
+  if (rlcf.literalQuery !== undefined) return 'is duplicate';
+  checkShadow(cf, rlcf, cmd.name);
+  rlcf.literalQuery = cf.args[1]!;
+  return undefined;
+}
+
+function redis2Pass(cf: Conf): string | undefined {
+  const rlcf = conf(cf);
+  // the module tests only the literal target: `$a` then `$b` is accepted
+  if (rlcf.target?.kind === 'upstream') return 'is duplicate';
+
+  const clcf = locConf(cf, httpCoreModule);
+  clcf.handler = redis2Handler;
+
+  const value = cf.args[1]!;
+  if (countVariables(value)) {
+    rlcf.target = { kind: 'complex', value: compileComplexValue(cf, value) };
+    return undefined;
+  }
+  rlcf.target = { kind: 'upstream', upstream: upstreamAddUrl(cf, value) };
+  return undefined;
+}
+
+const LOC = HTTP_LOC_CONF | HTTP_LIF_CONF;
+const ALL = HTTP_MAIN_CONF | HTTP_SRV_CONF | HTTP_LOC_CONF;
+
+export const redis2Module = defineModule<unknown, unknown, Redis2LocConf>({
+  name: 'redis2',
+  createLocConf: () => ({
+    queries: undefined,
+    rawQuery: undefined,
+    rawQueriesCount: undefined,
+    literalQuery: undefined,
+    target: undefined,
+    connectTimeout: UNSET,
+    sendTimeout: UNSET,
+    readTimeout: UNSET,
+    bufferSize: UNSET,
+    nextUpstream: 0,
+    bind: undefined,
+  }),
+  mergeLocConf(_cf, prev, c) {
+    c.connectTimeout = mergeValue(c.connectTimeout, prev.connectTimeout, 60000);
+    c.sendTimeout = mergeValue(c.sendTimeout, prev.sendTimeout, 60000);
+    c.readTimeout = mergeValue(c.readTimeout, prev.readTimeout, 60000);
+    c.bufferSize = mergeValue(c.bufferSize, prev.bufferSize, PAGE_SIZE);
+    if (c.nextUpstream === 0) {
+      c.nextUpstream =
+        prev.nextUpstream !== 0 ? prev.nextUpstream : NEXT_UPSTREAM_SET | NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT;
+    }
+    if (c.nextUpstream & NEXT_UPSTREAM_OFF) c.nextUpstream = NEXT_UPSTREAM_SET | NEXT_UPSTREAM_OFF;
+    // only a literal target is inherited: the module does not merge complex_target
+    if (c.target === undefined && prev.target?.kind === 'upstream') c.target = prev.target;
+    c.rawQuery ??= prev.rawQuery;
+    c.rawQueriesCount ??= prev.rawQueriesCount;
+    c.queries ??= prev.queries;
+    c.literalQuery ??= prev.literalQuery;
+    // beyond: the module never merges (nor accepts) redis2_bind; we inherit it as proxy_bind does
+    if (c.bind === undefined) c.bind = prev.bind === undefined ? null : prev.bind;
+  },
+  commands: [
+    { name: 'redis2_query', ctx: LOC, args: MORE1, set: redis2Query },
+    { name: 'redis2_raw_query', ctx: LOC, args: TAKE1, set: redis2RawQuery },
+    { name: 'redis2_raw_queries', ctx: LOC, args: TAKE2, set: redis2RawQueries },
+    { name: 'redis2_literal_raw_query', ctx: LOC, args: TAKE1, set: redis2LiteralRawQuery },
+    { name: 'redis2_pass', ctx: LOC, args: TAKE1, set: redis2Pass },
+    { name: 'redis2_bind', ctx: ALL, args: TAKE1, set: bindSlot(conf, 'bind') },
+    { name: 'redis2_connect_timeout', ctx: ALL, args: TAKE1, set: msecSlot(conf, 'connectTimeout') },
+    { name: 'redis2_send_timeout', ctx: ALL, args: TAKE1, set: msecSlot(conf, 'sendTimeout') },
+    { name: 'redis2_buffer_size', ctx: ALL, args: TAKE1, set: sizeSlot(conf, 'bufferSize') },
+    { name: 'redis2_read_timeout', ctx: ALL, args: TAKE1, set: msecSlot(conf, 'readTimeout') },
+    {
+      name: 'redis2_next_upstream',
+      ctx: ALL,
+      args: MORE1,
+      set: bitmaskSlot(conf, 'nextUpstream', {
+        error: NEXT_UPSTREAM_ERROR,
+        timeout: NEXT_UPSTREAM_TIMEOUT,
+        invalid_response: NEXT_UPSTREAM_INVALID_RESPONSE,
+        not_found: NEXT_UPSTREAM_NOT_FOUND,
+        off: NEXT_UPSTREAM_OFF,
+      }),
+    },
+  ],
+});
