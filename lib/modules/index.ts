@@ -4,6 +4,9 @@ import { eventsModule } from './events.js';
 import { httpModule } from './http.js';
 import { httpCoreModule } from './http_core.js';
 import { noopModule } from './noop.js';
+import { headersModule } from './headers.js';
+import { logModule } from './log.js';
+import { stubStatusModule } from './stub_status.js';
 import { upstreamModule } from './upstream.js';
 import { redis2Module } from './redis2.js';
 
@@ -11,4 +14,4 @@ import { redis2Module } from './redis2.js';
  * The module table, in nginx's order: hooks run in this order, and a
  * directive name is looked up in it. Adding a module = one line here.
  */
-export const modules: Module[] = [coreModule, eventsModule, httpModule, httpCoreModule, noopModule, upstreamModule, redis2Module] as Module[];
+export const modules: Module[] = [coreModule, eventsModule, httpModule, httpCoreModule, noopModule, headersModule, logModule, stubStatusModule, upstreamModule, redis2Module] as Module[];
