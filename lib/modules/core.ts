@@ -29,6 +29,8 @@ export interface CoreConf {
   loadModules: string[];
 }
 
+const DEBUG_LEVELS = ['debug_core', 'debug_alloc', 'debug_mutex', 'debug_event', 'debug_http', 'debug_mail', 'debug_stream'];
+
 export const LOG_LEVELS = ['stderr', 'emerg', 'alert', 'crit', 'error', 'warn', 'notice', 'info', 'debug'];
 
 /** Modules redis2d has built in; `load_module` of one of them is accepted and does nothing. */
@@ -43,15 +45,24 @@ export function parseErrorLog(cf: Conf): ErrorLogSpec {
   const path = file === 'stderr' ? 'stderr' : cf.cycle.fullName(file);
   if (file.startsWith('syslog:')) throw cf.error('syslog is not supported by redis2d');
   if (file.startsWith('memory:')) throw cf.error('memory logging is not supported by redis2d');
-  let level = 'error';
-  if (cf.args.length > 2) {
-    const word = cf.args[2]!;
-    if (!LOG_LEVELS.includes(word) || word === 'stderr') {
-      if (word.startsWith('debug_')) level = 'debug';
-      else throw cf.error(`invalid log level "${word}"`);
-    } else level = word;
-    if (cf.args.length > 3) throw cf.error(`invalid log level "${cf.args[3]}"`);
+  // ngx_log_set_levels: one severity, plus any debug_* masks (not after a severity)
+  let level = cf.args.length > 2 ? '' : 'error';
+  let debugMask = false;
+  for (let i = 2; i < cf.args.length; i++) {
+    const word = cf.args[i]!;
+    if (LOG_LEVELS.includes(word) && word !== 'stderr') {
+      if (level !== '' || debugMask) throw cf.error(`duplicate log level "${word}"`);
+      level = word;
+      continue;
+    }
+    if (DEBUG_LEVELS.includes(word)) {
+      if (level !== '') throw cf.error(`invalid log level "${word}"`);
+      debugMask = true;
+      continue;
+    }
+    throw cf.error(`invalid log level "${word}"`);
   }
+  if (level === '') level = 'debug';
   return { path, level };
 }
 
