@@ -5,11 +5,11 @@
  */
 export class ConfError extends Error {
   readonly code = 'ERR_CONF';
-  readonly level: 'emerg' | 'alert' | 'crit';
+  readonly level: 'emerg' | 'alert' | 'crit' | 'error';
   file: string | undefined;
   line: number | undefined;
 
-  constructor(message: string, file?: string, line?: number, level: 'emerg' | 'alert' | 'crit' = 'emerg') {
+  constructor(message: string, file?: string, line?: number, level: 'emerg' | 'alert' | 'crit' | 'error' = 'emerg') {
     super(message);
     this.name = 'ConfError';
     this.file = file;
