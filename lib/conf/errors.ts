@@ -8,6 +8,8 @@ export class ConfError extends Error {
   readonly level: 'emerg' | 'alert' | 'crit' | 'error';
   file: string | undefined;
   line: number | undefined;
+  /** raised after the file parsed (init_conf hooks): nginx has printed `syntax is ok` by then */
+  afterParse = false;
 
   constructor(message: string, file?: string, line?: number, level: 'emerg' | 'alert' | 'crit' | 'error' = 'emerg') {
     super(message);

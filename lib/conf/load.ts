@@ -1,4 +1,5 @@
 import { MAIN_CONF } from './command.js';
+import { ConfError } from './errors.js';
 import { Conf, Cycle } from './parser.js';
 import { modules } from '../modules/index.js';
 
@@ -24,8 +25,13 @@ export function loadConfig(opts: LoadOptions): Cycle {
   }
   if (opts.globals) cf.parseParam(opts.globals);
   cf.parseFile(opts.confFile);
-  for (const m of modules) {
-    if (m.initCoreConf) m.initCoreConf(cf, cycle.coreConfs[m.index]);
+  try {
+    for (const m of modules) {
+      if (m.initCoreConf) m.initCoreConf(cf, cycle.coreConfs[m.index]);
+    }
+  } catch (e) {
+    if (e instanceof ConfError) e.afterParse = true;
+    throw e;
   }
   return cycle;
 }
