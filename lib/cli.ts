@@ -104,6 +104,7 @@ export function loadOrReport(opts: CliOptions, confFile: string, prefix: string)
     return cycle;
   } catch (e) {
     if (!(e instanceof ConfError)) throw e;
+    for (const w of e.warnings) stderr(`[${w.level}] ${w.text}`);
     if (e.afterParse && opts.test && !opts.quiet) stderr(`the configuration file ${confFile} syntax is ok`);
     stderr(`[${e.level}] ${e.format()}`);
     return undefined;

@@ -10,6 +10,8 @@ export class ConfError extends Error {
   line: number | undefined;
   /** raised after the file parsed (init_conf hooks): nginx has printed `syntax is ok` by then */
   afterParse = false;
+  /** warnings printed before this error (nginx logs them as it goes) */
+  warnings: ConfWarning[] = [];
 
   constructor(message: string, file?: string, line?: number, level: 'emerg' | 'alert' | 'crit' | 'error' = 'emerg') {
     super(message);

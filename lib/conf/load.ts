@@ -23,14 +23,22 @@ export function loadConfig(opts: LoadOptions): Cycle {
   for (const m of modules) {
     if (m.createCoreConf) cycle.coreConfs[m.index] = m.createCoreConf(cf);
   }
-  if (opts.globals) cf.parseParam(opts.globals);
-  cf.parseFile(opts.confFile);
+  try {
+    if (opts.globals) cf.parseParam(opts.globals);
+    cf.parseFile(opts.confFile);
+  } catch (e) {
+    if (e instanceof ConfError) e.warnings = cycle.warnings;
+    throw e;
+  }
   try {
     for (const m of modules) {
       if (m.initCoreConf) m.initCoreConf(cf, cycle.coreConfs[m.index]);
     }
   } catch (e) {
-    if (e instanceof ConfError) e.afterParse = true;
+    if (e instanceof ConfError) {
+      e.afterParse = true;
+      e.warnings = cycle.warnings;
+    }
     throw e;
   }
   return cycle;
