@@ -93,6 +93,13 @@ export interface Request {
   /** captures of the last successful regex match: [whole, $1, ...]; named ones too */
   captures: string[] | undefined;
   namedCaptures: Record<string, string> | undefined;
+  /**
+   * Set by `return CODE TEXT` (and `return CODE` with CODE < 400, as '') in
+   * a rewrite phase hook that then returns CODE: the engine must answer CODE
+   * with this body (Content-Type from default_type, Content-Length), not an
+   * error page (ngx_http_send_response). Undefined otherwise.
+   */
+  returnText?: string | undefined;
 
   // --- variables
   /** evaluated variables by index; undefined = not yet evaluated */
