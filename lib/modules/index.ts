@@ -12,10 +12,11 @@ import { redis2Module } from './redis2.js';
 import { accessModule } from './access.js';
 import { mapModule } from './map.js';
 import { rewriteModule } from './rewrite.js';
+import { setMiscModule } from './set_misc.js';
 import { echoModule } from './echo.js';
 
 /**
  * The module table, in nginx's order: hooks run in this order, and a
  * directive name is looked up in it. Adding a module = one line here.
  */
-export const modules: Module[] = [coreModule, eventsModule, httpModule, httpCoreModule, noopModule, headersModule, logModule, stubStatusModule, upstreamModule, redis2Module, echoModule, accessModule, mapModule, rewriteModule] as Module[];
+export const modules: Module[] = [coreModule, eventsModule, httpModule, httpCoreModule, noopModule, headersModule, logModule, stubStatusModule, upstreamModule, redis2Module, echoModule, accessModule, mapModule, rewriteModule, setMiscModule] as Module[];
