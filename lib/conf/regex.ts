@@ -1,4 +1,5 @@
 import type { Conf } from './parser.js';
+import type { Variables } from '../http/variables.js';
 
 /*
  * nginx compiles regexes with PCRE2; redis2d runs them on V8's engine. This
@@ -21,6 +22,12 @@ export interface CompiledRegex {
   names: string[];
   /** capture number of each named group (parallel to names) */
   nameIndex: number[];
+  /**
+   * variable index of each named group (parallel to names): inside the http
+   * block a named capture defines a variable, as ngx_http_regex_compile
+   * does; lib/http/regex_exec.ts sets them on a match
+   */
+  varIndex: number[];
 }
 
 export interface Translation {
@@ -62,7 +69,17 @@ export function compileRegex(cf: Conf, pattern: string, caseless: boolean): Comp
     const why = (e as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
     throw cf.error(`pcre2_compile() failed: ${why.toLowerCase()} in "${pattern}"`);
   }
-  return { source: pattern, re, captures: t.captures, names: t.names, nameIndex: t.nameIndex };
+  const varIndex: number[] = [];
+  const vars = cf.cycle.state.get('http.variables') as Variables | undefined;
+  if (vars !== undefined && t.names.length) {
+    for (const name of t.names) {
+      const def = vars.add(cf, name, 1 /* VAR_CHANGEABLE */);
+      // read before any match: empty, as ngx_http_variable_not_found
+      if (def.get === undefined) def.get = () => undefined;
+      varIndex.push(vars.getIndex(name));
+    }
+  }
+  return { source: pattern, re, captures: t.captures, names: t.names, nameIndex: t.nameIndex, varIndex };
 }
 
 const SPACE = '\\t\\n\\x0b\\f\\r ';

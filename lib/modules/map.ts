@@ -56,7 +56,11 @@ function mapBlock(cf: Conf): undefined {
   const source = compileComplexValue(cf, cf.args[1]!);
   const name = cf.args[2]!;
   if (name[0] !== '$') throw cf.error(`invalid variable name "${name}"`);
-  if (name.length === 1) throw cf.error('invalid variable name');
+  if (name.length === 1) throw cf.error('invalid variable name "$"');
+  // the first map fixes the hash sizes: a later map_hash_* is "duplicate", as in nginx
+  const mcf = mainConf(cf, mapModule);
+  if (mcf.hashMaxSize === UNSET) mcf.hashMaxSize = 2048;
+  if (mcf.hashBucketSize === UNSET) mcf.hashBucketSize = 64;
   const vars = httpVariables(cf);
   const def = vars.add(cf, name.slice(1), VAR_CHANGEABLE);
 

@@ -71,7 +71,8 @@ function uninitializedGetter(r: Request, name: string): string {
 export function defineSetVariable(cf: Conf, word: string): number {
   if (word[0] !== '$') throw cf.error(`invalid variable name "${word}"`);
   const name = word.slice(1);
-  if (name.length === 0) throw cf.error('invalid variable name');
+  // ngx_http_add_variable's wording for an empty name
+  if (name.length === 0) throw cf.error('invalid variable name "$"');
   const vars = httpVariables(cf);
   const def = vars.add(cf, name, VAR_CHANGEABLE | VAR_WEAK);
   const index = vars.getIndex(name);

@@ -70,6 +70,6 @@ export function compileCondition(cf: Conf, codes: Op[]): void {
 
 /** ngx_http_rewrite_variable / ngx_http_get_variable_index: no name check, as nginx. */
 function variableIndex(cf: Conf, name: string): number {
-  if (name.length === 0) throw cf.error('invalid variable name');
+  if (name.length === 0) throw cf.error('invalid variable name "$"');
   return httpVariables(cf).getIndex(name);
 }
