@@ -1,3 +1,9 @@
+import { hostname } from 'node:os';
+import { NGINX_VERSION } from '../version.js';
+import { evalComplexValue } from './eval.js';
+import type { HttpRequest } from './http_request.js';
+import type { Request } from './request.js';
+import { mapUriToPath } from './static.js';
 import { VAR_NOCACHEABLE, VAR_PREFIX, type Variables } from './variables.js';
 
 /*
@@ -28,4 +34,125 @@ const PREFIXES = ['http_', 'sent_http_', 'sent_trailer_', 'cookie_', 'arg_', 'up
 export function defineCoreVariables(vars: Variables): void {
   for (const name of EXACT) vars.add(undefined, name, VAR_NOCACHEABLE);
   for (const p of PREFIXES) vars.add(undefined, p, VAR_PREFIX | VAR_NOCACHEABLE);
+}
+
+// ------------------------------------------------------------------ getters
+
+type R = HttpRequest;
+const G: Record<string, (r: R, name: string) => string | undefined> = {
+  args: (r) => r.args,
+  query_string: (r) => r.args,
+  is_args: (r) => (r.args.length ? '?' : ''),
+  uri: (r) => r.uri,
+  document_uri: (r) => r.uri,
+  request_uri: (r) => r.requestUri,
+  request_method: (r) => r.method,
+  request: (r) => r.requestLine,
+  request_body: (r) => (r.body && r.bodyState === 'read' ? Buffer.concat(r.body).toString('latin1') : undefined),
+  request_length: (r) => String(r.headerLength + (r.body ? r.body.reduce((n, b) => n + b.length, 0) : 0)),
+  content_length: (r) => r.req.byName.get('content-length'),
+  content_type: (r) => r.req.byName.get('content-type'),
+  remote_addr: (r) => r.conn.remoteAddr,
+  remote_port: (r) => (r.conn.remotePort ? String(r.conn.remotePort) : ''),
+  binary_remote_addr: (r) => Buffer.from(r.conn.remoteAddr.split('.').map(Number)).toString('latin1'),
+  server_addr: (r) => r.conn.localAddr,
+  server_port: (r) => (r.conn.localPort ? String(r.conn.localPort) : ''),
+  server_name: (r) => r.serverName,
+  server_protocol: (r) => r.protocol,
+  host: (r) => r.host || r.serverName,
+  hostname: () => hostname(),
+  scheme: () => 'http',
+  https: () => '',
+  status: (r) => String(r.errStatus || r.status || 0).padStart(3, '0'),
+  body_bytes_sent: (r) => String(r.bodyBytesSent),
+  bytes_sent: (r) => String(r.bytesSent),
+  request_time: (r) => ((Date.now() - r.startTime) / 1000).toFixed(3),
+  msec: () => (Date.now() / 1000).toFixed(3),
+  time_local: () => timeLocal(new Date()),
+  time_iso8601: () => timeIso(new Date()),
+  pid: () => String(process.pid),
+  nginx_version: () => NGINX_VERSION,
+  connection: (r) => String(r.connectionId),
+  connection_requests: (r) => String(r.connectionRequests),
+  document_root: (r) => (r.loc.rootValue ? evalComplexValue(r, r.loc.rootValue) : r.loc.root),
+  realpath_root: (r) => (r.loc.rootValue ? evalComplexValue(r, r.loc.rootValue) : r.loc.root),
+  request_filename: (r) => mapUriToPath(r),
+  request_completion: (r) => (r.finished && !r.aborted ? 'OK' : ''),
+  remote_user: () => undefined,
+  upstream_addr: (r) => r.upstreamAddr?.replace(/^redis2:\/\//, ''),
+  upstream_status: (r) => r.upstreamStatus,
+  upstream_response_time: (r) => r.upstreamResponseTime,
+  upstream_connect_time: (r) => r.upstreamConnectTime,
+  sent_http_content_type: (r) => r.contentType || undefined,
+  sent_http_content_length: (r) => (r.contentLength >= 0 ? String(r.contentLength) : undefined),
+  sent_http_location: (r) => r.location,
+  sent_http_connection: (r) => (r.headerSent ? (r.keepalive ? 'keep-alive' : 'close') : undefined),
+  sent_http_transfer_encoding: (r) => (r.chunked ? 'chunked' : undefined),
+};
+
+function headerIn(r: R, name: string): string | undefined {
+  return r.req.byName.get(name.replace(/_/g, '-'));
+}
+
+const PREFIX_GETTERS: Record<string, (r: R, name: string) => string | undefined> = {
+  http_: (r, name) => headerIn(r, name.slice(5)),
+  sent_http_: (r, name) => {
+    const want = name.slice(10).replace(/_/g, '-');
+    for (const [k, v] of r.headersOut) if (k.toLowerCase() === want) return v;
+    return undefined;
+  },
+  cookie_: (r, name) => {
+    const c = r.req.byName.get('cookie');
+    if (c === undefined) return undefined;
+    const want = name.slice(7);
+    for (const part of c.split(/;\s*/)) {
+      const eq = part.indexOf('=');
+      if (eq !== -1 && part.slice(0, eq).trim().toLowerCase() === want) return part.slice(eq + 1);
+    }
+    return undefined;
+  },
+  arg_: (r, name) => argValue(r.args, name.slice(4)),
+};
+
+/** ngx_http_arg: the first `name=value` of the query string (name case-insensitive) */
+export function argValue(args: string, name: string): string | undefined {
+  if (!args.length) return undefined;
+  let start = 0;
+  while (start <= args.length) {
+    let end = args.indexOf('&', start);
+    if (end === -1) end = args.length;
+    const eq = args.indexOf('=', start);
+    if (eq !== -1 && eq < end && eq - start === name.length && args.slice(start, eq).toLowerCase() === name) {
+      return args.slice(eq + 1, end);
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const p2 = (n: number): string => String(n).padStart(2, '0');
+function tz(d: Date, colon: boolean): string {
+  const off = -d.getTimezoneOffset();
+  const s = off < 0 ? '-' : '+';
+  const a = Math.abs(off);
+  return `${s}${p2(Math.floor(a / 60))}${colon ? ':' : ''}${p2(a % 60)}`;
+}
+function timeLocal(d: Date): string {
+  return `${p2(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${tz(d, false)}`;
+}
+function timeIso(d: Date): string {
+  return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}T${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}${tz(d, true)}`;
+}
+
+/** Attach the request-side getters to the registry's core definitions. */
+export function attachCoreVariables(vars: Variables): void {
+  for (const [name, get] of Object.entries(G)) {
+    const def = vars.defs.get(name);
+    if (def && def.get === undefined) def.get = get as (r: Request, name: string) => string | undefined;
+  }
+  for (const p of vars.prefixes) {
+    const get = PREFIX_GETTERS[p.name];
+    if (get && p.get === undefined) p.get = get as (r: Request, name: string) => string | undefined;
+  }
 }

@@ -1,0 +1,471 @@
+import type { Socket } from 'node:net';
+import { coreLoc, type CoreSrvConf } from '../modules/http_core.js';
+import { BodyReader, BodyStatus } from './body.js';
+import { HttpRequest, firstName } from './http_request.js';
+import { getMainLog } from './log.js';
+import { LINE_ERROR_TEXT, LineError, parseHeaderLine, parseRequestLine, validateHost, type RequestLine } from './parse.js';
+import { runPhases } from './phases.js';
+import { OK, type RequestHead } from './request.js';
+import { addrFor, findVirtualServer, type AddrConf, type ListenSocket } from './servers.js';
+import { parseComplexUri } from './uri.js';
+
+/*
+ * One client connection (ngx_http_connection_t + the request reading side
+ * of ngx_http_request.c): reads request heads line by line with nginx's
+ * limits, then runs one request at a time; pipelined bytes wait in `buf`
+ * until the current response is done. Keep-alive, lingering close and the
+ * request body (Content-Length or chunked, Expect: 100-continue) live here.
+ */
+
+let nextConnectionId = 1;
+const live = new Set<HttpConnection>();
+let exiting = false;
+
+/** graceful stop: idle connections close now, busy ones after their response */
+export function closeIdleConnections(): void {
+  exiting = true;
+  for (const c of live) if (c.idle()) c.socket.destroy();
+}
+
+export function liveConnections(): number {
+  return live.size;
+}
+
+/** headers nginx treats as unique: a second one is a 400 */
+const UNIQUE = new Set([
+  'host', 'content-length', 'transfer-encoding', 'if-modified-since', 'if-unmodified-since', 'content-range',
+  'if-range', 'expect', 'authorization',
+]);
+
+const EMPTY = Buffer.alloc(0);
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+const enum St {
+  Head,
+  /** head done, body not asked for yet */
+  Wait,
+  Body,
+  Busy,
+  Discard,
+  Closed,
+}
+
+export class HttpConnection {
+  readonly id = nextConnectionId++;
+  readonly socket: Socket;
+  readonly remoteAddr: string;
+  readonly remotePort: number;
+  readonly localAddr: string;
+  readonly localPort: number;
+  readonly addr: AddrConf;
+  requests = 0;
+  private buf: Buffer = EMPTY;
+  private state = St.Head;
+  /** head parsing */
+  private scan = 0;
+  private lineStart = 0;
+  private line: RequestLine | undefined;
+  private headers: Array<[string, string]> = [];
+  private headStart = 0;
+  private current: HttpRequest | undefined;
+  private reader: BodyReader | undefined;
+  private bodyCb: ((status: number) => void) | undefined;
+  private corked = false;
+  private drainWaiting = false;
+
+  constructor(socket: Socket, listen: ListenSocket) {
+    this.socket = socket;
+    live.add(this);
+    const ra = socket.remoteAddress;
+    this.remoteAddr = listen.opt.family === 'unix' ? 'unix:' : ra?.startsWith('::ffff:') && listen.opt.family === 'inet' ? ra.slice(7) : ra ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    const la = socket.localAddress;
+    this.localAddr = la?.startsWith('::ffff:') && listen.opt.family === 'inet' ? la.slice(7) : la ?? '';
+    this.localPort = socket.localPort ?? listen.opt.port;
+    this.addr = addrFor(listen, this.localAddr, this.localPort);
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('error', () => this.onClose());
+    socket.on('close', () => this.onClose());
+    socket.on('drain', () => this.onDrain());
+    socket.setTimeout(this.defaultSrv().clientHeaderTimeout, () => this.onTimeout());
+  }
+
+  get exiting(): boolean {
+    return exiting;
+  }
+
+  idle(): boolean {
+    return this.state === St.Head && this.buf.length === 0;
+  }
+
+  private defaultSrv(): CoreSrvConf {
+    return this.addr.defaultServer;
+  }
+
+  private onTimeout(): void {
+    // nginx closes silently: header, body and keep-alive timeouts alike
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    if (this.state === St.Closed) return;
+    this.state = St.Closed;
+    live.delete(this);
+    const r = this.current;
+    if (r && !r.finished) r.abort();
+  }
+
+  private onDrain(): void {
+    if (!this.drainWaiting) return;
+    this.drainWaiting = false;
+    this.current?.drained();
+  }
+
+  waitDrain(): void {
+    this.drainWaiting = true;
+  }
+
+  congested(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
+  write(b: Buffer): boolean {
+    if (this.state === St.Closed) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    return this.socket.write(b);
+  }
+
+  private onData(d: Buffer): void {
+    switch (this.state) {
+      case St.Head:
+        this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+        this.parseHead();
+        return;
+      case St.Body:
+      case St.Discard:
+        this.feedBody(d);
+        return;
+      case St.Closed:
+        return;
+      default:
+        this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+        if (this.buf.length > 1 << 20) this.socket.pause();
+    }
+  }
+
+  // ------------------------------------------------------------ request head
+
+  private parseHead(): void {
+    const buf = this.buf;
+    const { num, size } = this.defaultSrv().largeClientHeaderBuffers;
+    for (;;) {
+      const lf = buf.indexOf(10, this.scan);
+      if (lf === -1) {
+        this.scan = buf.length;
+        const pending = buf.length - this.lineStart;
+        if (!this.line && pending > size) return this.headError(414, 'client sent too long URI', undefined);
+        if (this.line && pending > size) {
+          const s = buf.toString('latin1', this.lineStart, this.lineStart + Math.min(pending, 1748));
+          return this.headError(494, `client sent too long header line: "${s}..."`, this.line);
+        }
+        if (this.line && buf.length - this.headStart > num * size) {
+          return this.headError(494, 'client sent too large request', this.line);
+        }
+        return;
+      }
+      const text = buf.toString('latin1', this.lineStart, lf);
+      this.lineStart = lf + 1;
+      this.scan = lf + 1;
+      if (!this.line) {
+        if (text === '' || text === '\r') {
+          this.headStart = this.lineStart;
+          continue; // nginx skips empty lines before a request
+        }
+        if (text.length > size) return this.headError(414, 'client sent too long URI', undefined);
+        const rl = parseRequestLine(text);
+        if (typeof rl === 'number') {
+          return this.headError(rl === LineError.InvalidVersion ? 505 : 400, LINE_ERROR_TEXT[rl - 1]!, undefined, text);
+        }
+        this.line = rl;
+        if (rl.version === 9) return this.headDone();
+        continue;
+      }
+      if (text === '' || text === '\r') return this.headDone();
+      const h = parseHeaderLine(text);
+      if (!h) {
+        return this.headError(400, `client sent invalid header line: "${text.replace(/\r$/, '')}"`, this.line);
+      }
+      if (h.invalid) continue; // ignore_invalid_headers
+      this.headers.push([h.name, h.value]);
+    }
+  }
+
+  /** an error before the request could run: default server, its error page */
+  private headError(status: number, msg: string, line: RequestLine | undefined, rawLine?: string): void {
+    const head: RequestHead = {
+      method: line?.method ?? '',
+      rawUri: line?.rawUri ?? '',
+      protocol: line?.protocol ?? '',
+      version: line && line.version >= 1000 ? line.version : 1000,
+      headers: this.headers,
+      byName: new Map(),
+    };
+    const r = this.newRequest(head, line?.line ?? (rawLine ?? '').replace(/\r$/, ''), '');
+    r.srv = this.defaultSrv();
+    r.keepalive = false;
+    const loc = coreLoc(r.srv.ctx.loc);
+    r.loc = loc;
+    r.locConf = loc.locConf;
+    r.log('info', msg);
+    this.state = St.Busy;
+    r.finalize(status);
+  }
+
+  private newRequest(head: RequestHead, line: string, host: string): HttpRequest {
+    this.requests++;
+    const r = new HttpRequest(this, head, line, Date.now(), host);
+    this.current = r;
+    return r;
+  }
+
+  private headDone(): void {
+    const line = this.line!;
+    const headerLength = this.lineStart - this.headStart;
+    this.buf = this.lineStart < this.buf.length ? this.buf.subarray(this.lineStart) : EMPTY;
+    this.scan = this.lineStart = this.headStart = 0;
+    this.line = undefined;
+    const headers = this.headers;
+    this.headers = [];
+    this.state = St.Busy;
+    this.socket.setTimeout(0);
+
+    const byName = new Map<string, string>();
+    const head: RequestHead = {
+      method: line.method,
+      rawUri: line.rawUri,
+      protocol: line.protocol,
+      version: line.version,
+      headers,
+      byName,
+    };
+    const r = this.newRequest(head, line.line, '');
+    r.headerLength = headerLength;
+    r.srv = this.defaultSrv();
+    const sloc = coreLoc(r.srv.ctx.loc);
+    r.loc = sloc;
+    r.locConf = sloc.locConf;
+    const fail = (status: number, msg: string): void => {
+      r.log('info', msg);
+      r.finalize(status);
+    };
+
+    for (const [name, value] of headers) {
+      const key = name.toLowerCase();
+      const prev = byName.get(key);
+      if (prev === undefined) byName.set(key, value);
+      else if (UNIQUE.has(key)) {
+        const pname = headers.find(([n]) => n.toLowerCase() === key)![0];
+        return fail(400, `client sent duplicate ${key === 'host' ? 'host header' : 'header line'}: "${name}: ${value}", previous value: "${pname}: ${prev}"`);
+      } else if (key === 'cookie') byName.set(key, `${prev}; ${value}`);
+      else if (key === 'x-forwarded-for') byName.set(key, `${prev}, ${value}`);
+    }
+
+    // the virtual server, from the request line's host or Host:
+    let host = '';
+    if (line.uriHost !== undefined) {
+      const h = validateHost(line.uriHost);
+      if (h === undefined) return fail(400, 'client sent invalid host in request line');
+      host = h;
+    } else {
+      const hv = byName.get('host');
+      if (hv !== undefined) {
+        const h = validateHost(hv);
+        if (h === undefined) return fail(400, 'client sent invalid host header');
+        host = h;
+      }
+    }
+    (r as { host: string }).host = host;
+    const vs = findVirtualServer(this.addr, host);
+    r.srv = vs.srv;
+    r.serverName = firstName(vs.srv);
+    const loc = coreLoc(vs.srv.ctx.loc);
+    r.loc = loc;
+    r.locConf = loc.locConf;
+    if (vs.match) r.captures = Array.from(vs.match, (v) => (v === undefined ? '' : v));
+
+    const parsed = parseComplexUri(line.pathQuery.length ? line.pathQuery : '/', line.pathQuery.length === 0 || line.pathQuery.startsWith('?'));
+    if (!parsed) return fail(400, 'client sent invalid request');
+    r.uri = parsed.uri;
+    r.args = parsed.args;
+
+    if (byName.get('host') === undefined && line.uriHost === undefined && line.version > 1000) {
+      return fail(400, 'client sent HTTP/1.1 request without "Host" header');
+    }
+    const cl = byName.get('content-length');
+    if (cl !== undefined) {
+      if (!/^[0-9]+$/.test(cl) || cl.length > 18) return fail(400, 'client sent invalid "Content-Length" header');
+      r.contentLengthIn = Number(cl);
+    }
+    const te = byName.get('transfer-encoding');
+    if (te !== undefined) {
+      if (line.version < 1001) return fail(400, 'client sent HTTP/1.0 request with "Transfer-Encoding" header');
+      if (te.toLowerCase() !== 'chunked') {
+        return fail(501, `client sent unknown "Transfer-Encoding": "${te}"`);
+      }
+      if (cl !== undefined) {
+        return fail(400, 'client sent "Content-Length" and "Transfer-Encoding" headers at the same time');
+      }
+      r.chunkedIn = true;
+    }
+    if (line.method === 'CONNECT') return fail(405, 'client sent CONNECT method');
+    if (line.method === 'TRACE') return fail(405, 'client sent TRACE method');
+    if (r.contentLengthIn > 0 || r.chunkedIn) this.state = St.Wait;
+    runPhases(r);
+  }
+
+  // ------------------------------------------------------------ request body
+
+  private hasBody(r: HttpRequest): boolean {
+    return r.contentLengthIn > 0 || r.chunkedIn;
+  }
+
+  /** ngx_http_read_client_request_body: read it all, then cb(OK) or cb(status) */
+  readBody(r: HttpRequest, cb: (status: number) => void): void {
+    if (r.bodyState !== 'none') {
+      cb(OK);
+      return;
+    }
+    r.body = [];
+    if (!this.hasBody(r)) {
+      r.bodyState = 'read';
+      cb(OK);
+      return;
+    }
+    r.bodyState = 'reading';
+    if (!r.expectTested && r.version >= 1001) {
+      r.expectTested = true;
+      const e = r.req.byName.get('expect');
+      if (e !== undefined && e.toLowerCase() === '100-continue') this.write(CONTINUE);
+    }
+    const body = r.body;
+    this.reader = new BodyReader(r.contentLengthIn, r.chunkedIn, r.loc.clientMaxBodySize, (b) => body.push(b));
+    this.bodyCb = cb;
+    this.state = St.Body;
+    this.socket.setTimeout(r.loc.clientBodyTimeout);
+    const pending = this.buf;
+    this.buf = EMPTY;
+    if (pending.length) this.feedBody(pending);
+    else this.socket.resume();
+  }
+
+  /** ngx_http_discard_request_body: read and drop whatever body is left */
+  discardBody(r: HttpRequest): void {
+    if (r.bodyState !== 'none' || !this.hasBody(r) || r !== this.current) return;
+    r.bodyState = 'discard';
+    this.reader = new BodyReader(r.contentLengthIn, r.chunkedIn, 0, undefined);
+    this.bodyCb = undefined;
+    this.state = St.Discard;
+    const pending = this.buf;
+    this.buf = EMPTY;
+    if (pending.length) this.feedBody(pending);
+    else this.socket.resume();
+  }
+
+  private feedBody(d: Buffer): void {
+    const reader = this.reader!;
+    const st = reader.feed(d);
+    if (st === BodyStatus.More) return;
+    const r = this.current!;
+    const cb = this.bodyCb;
+    this.reader = undefined;
+    this.bodyCb = undefined;
+    const wasDiscard = this.state === St.Discard;
+    this.state = St.Busy;
+    this.socket.setTimeout(0);
+    if (st === BodyStatus.Done) {
+      this.buf = reader.rest ?? EMPTY;
+      if (!wasDiscard) r.bodyState = 'read';
+      if (cb) cb(OK);
+      else if (r.finished) this.next(r);
+      return;
+    }
+    r.keepalive = false;
+    if (st === BodyStatus.TooLarge) {
+      r.log('error', `client intended to send too large chunked body: ${reader.received}+${reader.tooLargeChunk} bytes`);
+      if (cb) cb(413);
+      else this.socket.destroy();
+      return;
+    }
+    r.log('info', 'client sent invalid chunked body');
+    if (cb) cb(400);
+    else this.socket.destroy();
+  }
+
+  // ------------------------------------------------------------ request end
+
+  /** the response is complete (or was cut short: `close`) */
+  requestDone(r: HttpRequest, close = false): void {
+    if (r !== this.current || this.state === St.Closed) return;
+    if (logHook) logHook(r);
+    if (close || !r.keepalive || exiting) {
+      this.closeAfterWrite(close);
+      return;
+    }
+    if (this.state === St.Discard) return; // next() runs when the body is gone
+    if (this.state === St.Wait && this.hasBody(r) && r.bodyState === 'none') {
+      this.discardBody(r);
+      if ((this.state as St) === St.Discard) return;
+    }
+    this.next(r);
+  }
+
+  private next(r: HttpRequest): void {
+    if (!r.keepalive || exiting) {
+      this.closeAfterWrite(false);
+      return;
+    }
+    this.current = undefined;
+    this.state = St.Head;
+    this.socket.resume();
+    if (this.buf.length) {
+      this.socket.setTimeout(this.defaultSrv().clientHeaderTimeout);
+      setImmediate(() => {
+        if (this.state === St.Head) this.parseHead();
+      });
+    } else {
+      this.socket.setTimeout(r.loc.keepaliveTimeout);
+    }
+  }
+
+  private closeAfterWrite(reset: boolean): void {
+    const sock = this.socket;
+    this.state = St.Closed;
+    live.delete(this);
+    if (reset) {
+      // a response cut short: nginx closes the connection as is
+      sock.end();
+      setTimeout(() => sock.destroy(), 5000).unref();
+      return;
+    }
+    // lingering close: stop sending, drain what the client still sends
+    sock.end();
+    sock.resume();
+    setTimeout(() => sock.destroy(), 5000).unref();
+  }
+}
+
+/** the log phase: the access log module installs itself here */
+let logHook: ((r: HttpRequest) => void) | undefined;
+export function setLogPhase(hook: (r: HttpRequest) => void): void {
+  logHook = hook;
+}
+
+export { getMainLog };

@@ -1,0 +1,76 @@
+import { createServer, type Server } from 'node:net';
+import type { Cycle } from '../conf/parser.js';
+import type { HttpState } from '../modules/http.js';
+import { coreLoc, httpCoreModule, type CoreMainConf } from '../modules/http_core.js';
+import { attachCoreVariables } from './core_variables.js';
+import { HttpConnection } from './connection.js';
+import { buildLocationTree } from './locations.js';
+import { initPhases } from './phases.js';
+import { buildListens, type ListenSocket } from './servers.js';
+import { setActiveVariables } from './variables.js';
+
+/*
+ * ngx_http_block's run-time half: from a loaded cycle, build the location
+ * trees, the phase table and the listening sockets, then accept.
+ */
+
+export interface BindError {
+  text: string;
+  err: NodeJS.ErrnoException;
+}
+
+const ERRNO: Record<string, number> = { EADDRINUSE: 98, EACCES: 13, EADDRNOTAVAIL: 99, ENOENT: 2, EINVAL: 22 };
+
+export function bindErrorText(e: BindError): string {
+  const code = e.err.code ?? '';
+  const n = ERRNO[code] ?? (e.err.errno ? -e.err.errno : 0);
+  const words: Record<string, string> = {
+    EADDRINUSE: 'Address already in use',
+    EACCES: 'Permission denied',
+    EADDRNOTAVAIL: 'Cannot assign requested address',
+    ENOENT: 'No such file or directory',
+    EINVAL: 'Invalid argument',
+  };
+  return `bind() to ${e.text} failed (${n}: ${words[code] ?? e.err.message})`;
+}
+
+/** prepare the http side of a cycle; returns the sockets to open (none without `http {}`) */
+export function prepareHttp(cycle: Cycle): ListenSocket[] {
+  const state = cycle.state.get('http') as HttpState | undefined;
+  if (!state) return [];
+  setActiveVariables(state.variables);
+  attachCoreVariables(state.variables);
+  initPhases(cycle.modules);
+  const main = state.ctx.main[httpCoreModule.index] as CoreMainConf;
+  for (const srv of main.servers) buildLocationTree(coreLoc(srv.ctx.loc));
+  return buildListens(main.servers);
+}
+
+function listenOne(ls: ListenSocket): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer({ allowHalfOpen: false, noDelay: true }, (sock) => {
+      new HttpConnection(sock, ls);
+    });
+    server.once('error', (err: NodeJS.ErrnoException) => reject({ text: ls.opt.text, err } satisfies BindError));
+    const backlog = ls.opt.backlog > 0 ? ls.opt.backlog : 511;
+    const done = (): void => {
+      server.removeAllListeners('error');
+      server.on('error', () => {});
+      resolve(server);
+    };
+    if (ls.opt.family === 'unix') server.listen({ path: ls.opt.path!, backlog }, done);
+    else server.listen({ host: ls.opt.host, port: ls.opt.port, backlog, ipv6Only: ls.opt.family === 'inet6' ? ls.opt.ipv6only : undefined, exclusive: true }, done);
+  });
+}
+
+/** open every listening socket; on failure the ones opened are closed again */
+export async function openListens(sockets: ListenSocket[]): Promise<Server[]> {
+  const servers: Server[] = [];
+  try {
+    for (const ls of sockets) servers.push(await listenOne(ls));
+  } catch (e) {
+    for (const s of servers) s.close();
+    throw e;
+  }
+  return servers;
+}

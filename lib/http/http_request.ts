@@ -1,0 +1,398 @@
+import type { Socket } from 'node:net';
+import type { CoreLocConf, CoreSrvConf } from '../modules/http_core.js';
+import { PROGRAM, SERVER_TOKEN } from '../version.js';
+import type { HttpConnection } from './connection.js';
+import { errorLogFor, getMainLog } from './log.js';
+import { DONE, OK, type LogLevel, type Request, type RequestHead } from './request.js';
+import { MSIE_PADDING, addHeaderApplies, errorPageHead, errorPageTail, statusLine } from './status.js';
+import { evalComplexValue } from './eval.js';
+import { addHeadersFor } from './headers_out.js';
+import { internalRedirect, namedLocation } from './phases.js';
+
+/*
+ * One request (ngx_http_request_t) and its output side: the header filter
+ * (status line and headers in nginx's order), the chunked filter, error
+ * pages (ngx_http_special_response_handler) and finalization.
+ */
+
+let dateSec = -1;
+let dateStr = '';
+/** `Date:` value, cached per second */
+export function httpDate(now = Date.now()): string {
+  const sec = Math.floor(now / 1000);
+  if (sec !== dateSec) {
+    dateSec = sec;
+    dateStr = new Date(sec * 1000).toUTCString();
+  }
+  return dateStr;
+}
+
+const CRLF = '\r\n';
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+
+/** statuses whose error page turns keep-alive off (special_response_handler) */
+const CLOSES = new Set([400, 413, 414, 497, 495, 496, 500, 501]);
+
+export class HttpRequest implements Request {
+  readonly req: RequestHead;
+  readonly socket: Socket;
+  readonly connectionId: number;
+  readonly connectionRequests: number;
+  readonly requestLine: string;
+  method: string;
+  readonly protocol: string;
+  readonly requestUri: string;
+  readonly startTime: number;
+  readonly host: string;
+  serverName = '';
+
+  uri = '/';
+  args = '';
+  srv!: CoreSrvConf;
+  loc!: CoreLocConf;
+  locConf: unknown[] = [];
+  uriChanged = false;
+  uriChanges = 11;
+  internal = false;
+  captures: string[] | undefined;
+  namedCaptures: Record<string, string> | undefined;
+  returnText: string | undefined = undefined;
+  vars: (string | undefined)[] = [];
+  body: Buffer[] | undefined;
+
+  status = 0;
+  statusLine: string | undefined;
+  contentType: string | undefined;
+  contentLength = -1;
+  location: string | undefined;
+  headersOut: Array<[string, string]> = [];
+  headerSent = false;
+  bodyBytesSent = 0;
+  bytesSent = 0;
+  aborted = false;
+  upstreamAddr: string | undefined;
+  upstreamStatus: string | undefined;
+  upstreamResponseTime: string | undefined;
+  upstreamConnectTime: string | undefined;
+
+  // --- engine state
+  readonly conn: HttpConnection;
+  /** request line + headers bytes ($request_length before the body) */
+  headerLength = 0;
+  /** Content-Length of the request body (-1 none) */
+  contentLengthIn = -1;
+  chunkedIn = false;
+  keepalive: boolean;
+  /** nginx's r->err_status: the status error_page forces on the response */
+  errStatus = 0;
+  errorPage = false;
+  /** the extension of the URI, for types (nginx's r->exten) */
+  headerOnly = false;
+  chunked = false;
+  finished = false;
+  /** set once the body was read or discarding started */
+  bodyState: 'none' | 'reading' | 'read' | 'discard' = 'none';
+  expectTested = false;
+  private drainCbs: Array<() => void> = [];
+  private abortCbs: Array<() => void> = [];
+
+  constructor(conn: HttpConnection, head: RequestHead, line: string, startTime: number, host: string) {
+    this.conn = conn;
+    this.req = head;
+    this.socket = conn.socket;
+    this.connectionId = conn.id;
+    this.connectionRequests = conn.requests;
+    this.requestLine = line;
+    this.method = head.method;
+    this.protocol = head.protocol;
+    this.requestUri = head.rawUri;
+    this.startTime = startTime;
+    this.host = host;
+    const c = head.byName.get('connection');
+    const lc = c === undefined ? '' : c.toLowerCase();
+    if (lc.includes('close')) this.keepalive = false;
+    else if (lc.includes('keep-alive')) this.keepalive = true;
+    else this.keepalive = head.version > 1000;
+  }
+
+  get version(): number {
+    return this.req.version;
+  }
+
+  get clcf(): CoreLocConf {
+    return this.loc;
+  }
+
+  // ------------------------------------------------------------ logging
+
+  log(level: LogLevel, msg: string): void {
+    const specs = this.loc?.errorLog;
+    const log = specs ? errorLogFor(specs) : getMainLog();
+    if (!log.enabled(level)) return;
+    log.write(level, this.connectionId, msg + this.logContext());
+  }
+
+  logContext(): string {
+    let s = `, client: ${this.conn.remoteAddr}, server: ${this.srv ? firstName(this.srv) : ''}`;
+    if (this.requestLine) s += `, request: "${this.requestLine}"`;
+    if (this.upstreamAddr !== undefined) s += `, upstream: "${this.upstreamAddr}"`;
+    const host = this.req.byName.get('host');
+    if (host !== undefined) s += `, host: "${host}"`;
+    const ref = this.req.byName.get('referer');
+    if (ref !== undefined) s += `, referrer: "${ref}"`;
+    return s;
+  }
+
+  // ------------------------------------------------------------ output
+
+  onDrain(cb: () => void): void {
+    if (this.aborted) return;
+    this.drainCbs.push(cb);
+    this.conn.waitDrain();
+  }
+
+  onAbort(cb: () => void): void {
+    if (this.aborted) {
+      queueMicrotask(cb);
+      return;
+    }
+    this.abortCbs.push(cb);
+  }
+
+  /** the connection went away: tell whoever waits */
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.finished = true;
+    const cbs = this.abortCbs;
+    this.abortCbs = [];
+    this.drainCbs = [];
+    for (const cb of cbs) cb();
+  }
+
+  drained(): void {
+    const cbs = this.drainCbs;
+    this.drainCbs = [];
+    for (const cb of cbs) cb();
+  }
+
+  /** ngx_http_header_filter (+ chunked filter decisions) */
+  sendHeader(): void {
+    if (this.headerSent) return;
+    this.headerSent = true;
+    if (this.errStatus) {
+      this.status = this.errStatus;
+      this.statusLine = undefined;
+    }
+    if (this.status === 0) this.status = 200;
+    const clcf = this.loc;
+    if (this.method === 'HEAD') this.headerOnly = true;
+    const status = this.status;
+    if (status === 204) {
+      this.headerOnly = true;
+      this.contentType = undefined;
+      this.contentLength = -1;
+    } else if (status === 304) this.headerOnly = true;
+    // chunked filter
+    if (this.contentLength === -1 && status >= 200 && status !== 204 && status !== 304 && this.method !== 'HEAD') {
+      if (this.version >= 1001) this.chunked = true;
+      else this.keepalive = false;
+    }
+    if (this.keepalive && this.conn.exiting) this.keepalive = false;
+    if (this.version < 1000) return; // HTTP/0.9: no header at all
+    if (this.contentType === undefined && !(status === 204)) this.contentType = this.defaultContentType();
+    let h = `HTTP/1.1 ${this.statusLine ?? statusLine(status)}${CRLF}`;
+    const tokens = clcf ? clcf.serverTokens : 1;
+    h += `Server: ${tokens === 0 ? PROGRAM : SERVER_TOKEN}${CRLF}`;
+    h += `Date: ${httpDate()}${CRLF}`;
+    if (this.contentType) h += `Content-Type: ${this.contentType}${CRLF}`;
+    if (this.contentLength >= 0) h += `Content-Length: ${this.contentLength}${CRLF}`;
+    for (const [k, v] of this.headersOut) if (k === 'Last-Modified') h += `${k}: ${v}${CRLF}`;
+    let absLocation: string | undefined;
+    if (this.location !== undefined && this.location.length) {
+      if (this.location.charCodeAt(0) === 0x2f) h += `Location: ${this.absoluteLocation(this.location)}${CRLF}`;
+      else absLocation = this.location;
+    }
+    if (this.chunked) h += `Transfer-Encoding: chunked${CRLF}`;
+    if (this.keepalive) {
+      h += `Connection: keep-alive${CRLF}`;
+      if (clcf && clcf.keepaliveHeaderTimeout) h += `Keep-Alive: timeout=${clcf.keepaliveHeaderTimeout}${CRLF}`;
+    } else h += `Connection: close${CRLF}`;
+    if (absLocation !== undefined) h += `Location: ${absLocation}${CRLF}`;
+    for (const [k, v] of this.headersOut) if (k !== 'Last-Modified') h += `${k}: ${v}${CRLF}`;
+    if (clcf) {
+      for (const [k, v] of addHeadersFor(this, clcf, status)) h += `${k}: ${v}${CRLF}`;
+    }
+    h += CRLF;
+    this.write(Buffer.from(h, 'latin1'));
+  }
+
+  /** Content-Type from types by the URI's extension, else default_type */
+  defaultContentType(): string {
+    const clcf = this.loc;
+    if (!clcf) return 'text/plain';
+    const uri = this.uri;
+    const slash = uri.lastIndexOf('/');
+    const dot = uri.lastIndexOf('.');
+    if (dot > slash && dot < uri.length - 1) {
+      const t = clcf.types.get(uri.slice(dot + 1).toLowerCase());
+      if (t !== undefined) return t;
+    }
+    return clcf.defaultType;
+  }
+
+  private absoluteLocation(loc: string): string {
+    const host = this.host || this.conn.localAddr;
+    const port = this.conn.localPort;
+    return `http://${host}${port && port !== 80 ? `:${port}` : ''}${loc}`;
+  }
+
+  private write(b: Buffer): boolean {
+    if (this.aborted) return false;
+    this.bytesSent += b.length;
+    return this.conn.write(b);
+  }
+
+  send(chunk: Buffer): boolean {
+    if (this.aborted || this.finished) return false;
+    if (!this.headerSent) this.sendHeader();
+    if (this.headerOnly || chunk.length === 0) return !this.conn.congested();
+    this.bodyBytesSent += chunk.length;
+    if (this.chunked) {
+      this.write(Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'));
+      this.write(chunk);
+      return this.write(Buffer.from('\r\n', 'latin1'));
+    }
+    return this.write(chunk);
+  }
+
+  finish(): void {
+    if (this.finished) return;
+    if (!this.headerSent) this.sendHeader();
+    if (this.chunked && !this.headerOnly) this.write(LAST_CHUNK);
+    this.finished = true;
+    this.conn.requestDone(this);
+  }
+
+  finalize(rc: number): void {
+    if (this.finished || rc === DONE) return;
+    if (rc === OK) {
+      this.finish();
+      return;
+    }
+    if (rc < 100) rc = 500;
+    if (this.headerSent) {
+      // the response has started: only cutting it short is left (nginx closes)
+      this.keepalive = false;
+      this.finished = true;
+      this.conn.requestDone(this, true);
+      return;
+    }
+    this.specialResponse(rc);
+  }
+
+  sendResponse(status: number, text: string): void {
+    if (status === 301 || status === 302 || status === 303 || status === 307 || status === 308) {
+      this.location = text;
+      this.finalize(status);
+      return;
+    }
+    const body = Buffer.from(text, 'latin1');
+    this.status = status;
+    this.contentLength = body.length;
+    this.sendHeader();
+    if (body.length) this.send(body);
+    this.finish();
+  }
+
+  internalRedirect(uri: string, args?: string): void {
+    if (uri.startsWith('@')) namedLocation(this, uri);
+    else {
+      let a = args;
+      let u = uri;
+      if (a === undefined) {
+        const q = uri.indexOf('?');
+        a = q === -1 ? '' : uri.slice(q + 1);
+        if (q !== -1) u = uri.slice(0, q);
+      }
+      internalRedirect(this, u, a);
+    }
+  }
+
+  /** ngx_http_special_response_handler */
+  specialResponse(error: number): void {
+    this.errStatus = error;
+    if (this.keepalive && CLOSES.has(error)) this.keepalive = false;
+    this.contentType = undefined;
+    const clcf = this.loc;
+    if (!this.errorPage && clcf && clcf.errorPages && this.uriChanges !== 0) {
+      this.errorPage = true;
+      for (const page of clcf.errorPages) {
+        if (page.status === error) {
+          this.sendErrorPage(page.overwrite, evalComplexValue(this, page.value), page.value.constant !== undefined ? page.args : undefined);
+          return;
+        }
+      }
+    }
+    this.conn.discardBody(this);
+    this.sendSpecial(error);
+  }
+
+  private sendErrorPage(overwrite: number, uri: string, constArgs: string | undefined): void {
+    if (overwrite >= 0) this.errStatus = overwrite;
+    if (uri.startsWith('/')) {
+      if (this.method !== 'HEAD') this.method = 'GET';
+      let u = uri;
+      let args = constArgs ?? '';
+      if (constArgs === undefined) {
+        const q = uri.indexOf('?');
+        if (q !== -1) {
+          u = uri.slice(0, q);
+          args = uri.slice(q + 1);
+        }
+      }
+      internalRedirect(this, u, args);
+      return;
+    }
+    if (uri.startsWith('@')) {
+      namedLocation(this, uri);
+      return;
+    }
+    this.conn.discardBody(this);
+    if (overwrite !== 301 && overwrite !== 302 && overwrite !== 303 && overwrite !== 307 && overwrite !== 308) {
+      this.errStatus = 302;
+    }
+    this.location = uri;
+    this.sendSpecial(this.errStatus);
+  }
+
+  /** ngx_http_send_special_response: the built-in page for `status` */
+  private sendSpecial(status: number): void {
+    const head = status === 201 || status === 204 ? '' : errorPageHead(status);
+    if (status >= 494 && status <= 497) this.errStatus = 400;
+    this.status = status;
+    this.headersOut = this.headersOut.filter(([k]) => k !== 'Last-Modified' && k !== 'ETag' && k !== 'Accept-Ranges');
+    let body = '';
+    if (head) {
+      const tokens = this.loc ? this.loc.serverTokens : 1;
+      body = head + errorPageTail(tokens === 0 ? PROGRAM : SERVER_TOKEN);
+      const ua = this.req.byName.get('user-agent');
+      if (ua !== undefined && status >= 400 && this.version >= 1000 && (ua.includes('MSIE ') || ua.includes('Chrome/'))) {
+        body += MSIE_PADDING;
+      }
+      this.contentType = 'text/html';
+    } else this.contentType = '';
+    this.contentLength = body.length;
+    this.sendHeader();
+    if (body && !this.headerOnly) this.send(Buffer.from(body, 'latin1'));
+    this.finish();
+  }
+}
+
+/** $server_name and the log's `server:` (cscf->server_name: the first name) */
+export function firstName(srv: CoreSrvConf): string {
+  const n = srv.serverNames[0];
+  return n ? (n.regex ? n.name : n.name) : '';
+}
+
+export { addHeaderApplies };

@@ -1,0 +1,123 @@
+import type { CoreLocConf } from '../modules/http_core.js';
+
+/*
+ * The static location tree (ngx_http_init_static_location_trees), built once
+ * at load: exact and prefix locations of one level live in a character trie,
+ * so the lookup walks the URI once, whatever the number of locations.
+ * Regex locations are kept in config order; named ones in a map.
+ */
+
+interface TrieNode {
+  next: Map<number, TrieNode> | undefined;
+  /** `location = name` ending here */
+  exact: CoreLocConf | undefined;
+  /** `location name` / `location ^~ name` ending here */
+  inclusive: CoreLocConf | undefined;
+}
+
+export interface LocationLevel {
+  root: TrieNode;
+  regex: CoreLocConf[];
+  named: Map<string, CoreLocConf>;
+}
+
+const levels = new WeakMap<CoreLocConf, LocationLevel>();
+
+const newNode = (): TrieNode => ({ next: undefined, exact: undefined, inclusive: undefined });
+
+/** Build the trees of `clcf` (a server's level) and every nested location. */
+export function buildLocationTree(clcf: CoreLocConf): void {
+  const level: LocationLevel = { root: newNode(), regex: [], named: new Map() };
+  for (const loc of clcf.locations) {
+    if (loc.noname) continue;
+    if (loc.named) {
+      level.named.set(loc.name, loc);
+      continue;
+    }
+    buildLocationTree(loc);
+    if (loc.regex) {
+      level.regex.push(loc);
+      continue;
+    }
+    let node = level.root;
+    for (let i = 0; i < loc.name.length; i++) {
+      const c = loc.name.charCodeAt(i);
+      if (!node.next) node.next = new Map();
+      let n = node.next.get(c);
+      if (!n) {
+        n = newNode();
+        node.next.set(c, n);
+      }
+      node = n;
+    }
+    if (loc.exactMatch) node.exact = loc;
+    else node.inclusive = loc;
+  }
+  levels.set(clcf, level);
+}
+
+export function locationLevel(clcf: CoreLocConf): LocationLevel | undefined {
+  return levels.get(clcf);
+}
+
+/** the outcome of a search: the location and the regex captures of its match */
+export interface FoundLocation {
+  loc: CoreLocConf;
+  captures: RegExpExecArray | undefined;
+}
+
+const enum Rc {
+  Declined,
+  Ok,
+  Again,
+}
+
+/**
+ * ngx_http_core_find_location: exact wins at once; else the longest prefix,
+ * whose nested locations are searched next (a nested exact or regex match
+ * ends the search); unless that prefix is `^~`, this level's regexes are
+ * tried in order; else the longest (deepest) prefix stays.
+ * Returns false when nothing matched (the server level then serves).
+ */
+export function findLocation(parent: CoreLocConf, uri: string, out: FoundLocation): boolean {
+  return find(parent, uri, out) !== Rc.Declined;
+}
+
+function find(parent: CoreLocConf, uri: string, out: FoundLocation): Rc {
+  const level = levels.get(parent);
+  if (!level) return Rc.Declined;
+  let rc = Rc.Declined;
+  let noregex = false;
+  let node = level.root;
+  let best = node.inclusive;
+  let i = 0;
+  for (; i < uri.length; i++) {
+    const n = node.next?.get(uri.charCodeAt(i));
+    if (!n) break;
+    node = n;
+    if (node.inclusive) best = node.inclusive;
+  }
+  if (i === uri.length && node.exact) {
+    out.loc = node.exact;
+    out.captures = undefined;
+    return Rc.Ok;
+  }
+  if (best) {
+    out.loc = best;
+    out.captures = undefined;
+    noregex = best.noRegex;
+    if (find(best, uri, out) === Rc.Ok) return Rc.Ok;
+    rc = Rc.Again;
+  }
+  if (!noregex) {
+    for (const loc of level.regex) {
+      const m = loc.regex!.re.exec(uri);
+      if (m === null) continue;
+      out.loc = loc;
+      out.captures = m;
+      find(loc, uri, out);
+      return Rc.Ok;
+    }
+  }
+  return rc;
+}
