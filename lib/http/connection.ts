@@ -301,7 +301,10 @@ export class HttpConnection {
     r.locConf = loc.locConf;
     if (vs.match) r.captures = Array.from(vs.match, (v) => (v === undefined ? '' : v));
 
-    const parsed = parseComplexUri(line.pathQuery.length ? line.pathQuery : '/', line.pathQuery.length === 0 || line.pathQuery.startsWith('?'));
+    // $request_uri starts at the path: `http://h?a` gives `?a`, `http://h` gives `/`
+    const pq = line.pathQuery.length ? line.pathQuery : '/';
+    (r as { requestUri: string }).requestUri = pq;
+    const parsed = parseComplexUri(pq, pq.startsWith('?'));
     if (!parsed) return fail(400, 'client sent invalid request');
     r.uri = parsed.uri;
     r.args = parsed.args;
@@ -328,6 +331,7 @@ export class HttpConnection {
     if (line.method === 'CONNECT') return fail(405, 'client sent CONNECT method');
     if (line.method === 'TRACE') return fail(405, 'client sent TRACE method');
     if (r.contentLengthIn > 0 || r.chunkedIn) this.state = St.Wait;
+    r.initKeepalive();
     runPhases(r);
   }
 

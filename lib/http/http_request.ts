@@ -108,11 +108,17 @@ export class HttpRequest implements Request {
     this.requestUri = head.rawUri;
     this.startTime = startTime;
     this.host = host;
-    const c = head.byName.get('connection');
+    // errors found while the head is checked close the connection (r->keepalive 0)
+    this.keepalive = false;
+  }
+
+  /** ngx_http_handler: keep-alive from Connection: and the version */
+  initKeepalive(): void {
+    const c = this.req.byName.get('connection');
     const lc = c === undefined ? '' : c.toLowerCase();
     if (lc.includes('close')) this.keepalive = false;
     else if (lc.includes('keep-alive')) this.keepalive = true;
-    else this.keepalive = head.version > 1000;
+    else this.keepalive = this.req.version > 1000;
   }
 
   get version(): number {
@@ -200,6 +206,13 @@ export class HttpRequest implements Request {
     }
     if (this.keepalive && this.conn.exiting) this.keepalive = false;
     if (this.version < 1000) return; // HTTP/0.9: no header at all
+    // a Location a module pushed is nginx's headers_out.location
+    for (let i = this.headersOut.length - 1; i >= 0; i--) {
+      if (this.headersOut[i]![0].toLowerCase() === 'location') {
+        this.location = this.headersOut[i]![1];
+        this.headersOut.splice(i, 1);
+      }
+    }
     if (this.contentType === undefined && !(status === 204)) this.contentType = this.defaultContentType();
     let h = `HTTP/1.1 ${this.statusLine ?? statusLine(status)}${CRLF}`;
     const tokens = clcf ? clcf.serverTokens : 1;
