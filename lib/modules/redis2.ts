@@ -62,7 +62,7 @@ export interface Redis2LocConf {
   readTimeout: number;
   /** bytes */
   bufferSize: number;
-  /** NEXT_UPSTREAM_* mask after merge (always has NEXT_UPSTREAM_SET); OFF clears the rest */
+  /** NEXT_UPSTREAM_* mask after merge (never 0; test bits, the SET bit is bookkeeping); OFF clears the rest */
   nextUpstream: number;
   /** redis2_bind: undefined = unset (merged to null), null = off */
   bind: UpstreamLocal | null | undefined;
