@@ -20,8 +20,8 @@ import { httpRegexCompile } from '../http/regex_exec.js';
 import type { Request } from '../http/request.js';
 import { compileComplexValue } from '../http/script.js';
 import { VAR_CHANGEABLE, VAR_WEAK, httpVariables, setActiveVariables } from '../http/variables.js';
-import { locConf, type HttpCtx } from './http.js';
-import { addIfLocation, coreLoc } from './http_core.js';
+import { locConf, mainConf, type HttpCtx } from './http.js';
+import { addIfLocation, coreLoc, httpCoreModule, type CoreLocConf } from './http_core.js';
 import { compileCondition } from './rewrite_if.js';
 import {
   OP_BREAK,
@@ -197,6 +197,19 @@ function ifBlock(cf: Conf): undefined {
   return undefined;
 }
 
+/*
+ * nginx keeps the location's content handler when a matching `if` switches
+ * the request to the if level (ngx_http_update_location_config replaces it
+ * only when the if level has its own). The engine reads r.loc.handler, so
+ * an if level without a handler gets its location's, once, at load.
+ */
+function inheritIfHandlers(clcf: CoreLocConf): void {
+  for (const child of clcf.locations) {
+    if (child.noname && child.handler === undefined) child.handler = clcf.handler;
+    inheritIfHandlers(child);
+  }
+}
+
 const REWRITE_CTX = HTTP_SRV_CONF | HTTP_SIF_CONF | HTTP_LOC_CONF | HTTP_LIF_CONF;
 const FLAG_CTX = HTTP_MAIN_CONF | REWRITE_CTX;
 
@@ -209,6 +222,7 @@ export const rewriteModule = defineModule<unknown, unknown, RewriteLocConf>({
   },
   postConfiguration(cf) {
     setActiveVariables(httpVariables(cf));
+    for (const srv of mainConf(cf, httpCoreModule).servers) inheritIfHandlers(coreLoc(srv.ctx.loc));
   },
   phases: {
     serverRewrite: serverRewriteHandler,
