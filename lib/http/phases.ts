@@ -87,6 +87,9 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
           if (found.captures) {
             const m = found.captures;
             r.captures = Array.from(m, (v) => (v === undefined ? '' : v));
+            // named captures are variables (ngx_http_regex_exec)
+            const rx = found.loc.regex!;
+            for (let i = 0; i < rx.varIndex.length; i++) r.vars[rx.varIndex[i]!] = r.captures[rx.nameIndex[i]!] ?? '';
           }
         } else setLoc(r, srvLoc);
         const clcf = r.loc;
