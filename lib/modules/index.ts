@@ -14,6 +14,7 @@ import { mapModule } from './map.js';
 import { rewriteModule } from './rewrite.js';
 import { setMiscModule } from './set_misc.js';
 import { echoModule } from './echo.js';
+import '../redis/handler.js'; // registers the redis2 content handler (setRedis2ContentHandler)
 
 /**
  * The module table, in nginx's order: hooks run in this order, and a

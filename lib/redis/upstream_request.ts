@@ -48,8 +48,8 @@ export interface UpstreamRequestOptions {
   sendTimeout: number;
   readTimeout: number;
   bufferSize: number;
-  /** redis2_bind: local address of the connection */
-  bind?: string;
+  /** redis2_bind: local address (and port, 0 = any) of the connection; text for the log */
+  bind?: { host: string; port: number; text: string };
   pool?: ConnectionPool;
   log(level: LogLevel, msg: string): void;
 }
@@ -120,7 +120,12 @@ export function startUpstreamRequest(o: UpstreamRequestOptions, sink: ReplySink)
   } else if (o.peer.path !== undefined) {
     sock = net.connect({ path: o.peer.path });
   } else {
-    sock = net.connect({ host: o.peer.host, port: o.peer.port ?? 0, localAddress: o.bind });
+    sock = net.connect({
+      host: o.peer.host,
+      port: o.peer.port ?? 0,
+      localAddress: o.bind?.host,
+      localPort: o.bind?.port || undefined,
+    });
   }
 
   /* a function, so TypeScript does not narrow `phase` across calls that change it */
@@ -202,7 +207,7 @@ export function startUpstreamRequest(o: UpstreamRequestOptions, sink: ReplySink)
     if (phase === Phase.Connecting) {
       if (err.syscall === 'bind') {
         // nginx cannot even start the connection: 500, no next upstream
-        o.log('crit', `bind(${o.bind}) failed (${text}) while ${ACTION_CONNECT}`);
+        o.log('crit', `bind(${o.bind?.text}) failed (${text}) while ${ACTION_CONNECT}`);
         settle({ status: 500, complete: false, reusable: false, failure: 'error' });
         return;
       }
