@@ -70,6 +70,12 @@ const HTTP = `
       if (-d /tmp) { return 200 "dir\\n"; }
       return 200 "nodir\\n";
     }
+    location /setargs { set $args "a=1&b=2"; return 200 "args=$args arg_b=$arg_b is=$is_args\\n"; }
+    location /rlog { rewrite_log on; rewrite ^/rlog/(.*) /t/$1?n=1; rewrite ^/nomatch /x; }
+    location /ifrx {
+      if ($arg_p ~ "^(\\w+)-(\\w+)$") { rewrite ^ /t/$2/$1? last; }
+      return 200 "no p\\n";
+    }
     location /ifcontent {
       if ($arg_y) { set $z 1; }
       return 200 "after if $z\\n";
@@ -122,6 +128,9 @@ const CASES: Array<[string, string]> = [
   ['zero-length rewrite', get('/zero')],
   ['file test', get('/fstat')],
   ['if keeps the content', get('/ifcontent?y=1')],
+  ['set $args', get('/setargs?z=9')],
+  ['rewrite_log', get('/rlog/a?q=1')],
+  ['if captures used by rewrite', get('/ifrx?p=ab-cd')],
 ];
 
 t.test('rewrite, map and access answer like nginx', { skip: hasNginx ? false : 'no /usr/sbin/nginx' }, async (t) => {
@@ -135,6 +144,11 @@ t.test('rewrite, map and access answer like nginx', { skip: hasNginx ? false : '
       t.equal(normalize(a, ours.port), normalize(b, theirs.port), name);
     }
     const log = ours.errorLog();
+    // rewrite_log lines, as nginx writes them
+    const notices = (l: string): string[] =>
+      l.split('\n').filter((x) => x.includes('[notice]') && x.includes('rlog')).map((x) => x.replace(/^.*?\[notice\] \d+#\d+: \*\d+ /, ''));
+    t.same(notices(log), notices(theirs.errorLog()), 'rewrite_log lines');
+    t.equal(notices(log).length, 3);
     t.match(log, /\[warn\] \d+#0: \*\d+ using uninitialized "never" variable, client: 127\.0\.0\.1, server: , request: "GET \/unset HTTP\/1\.0"/);
     t.match(log, /\[error\] \d+#0: \*\d+ access forbidden by rule, client: 127\.0\.0\.1, server: , request: "GET \/denied HTTP\/1\.0"/);
     t.match(log, /\[error\] \d+#0: \*\d+ the rewritten URI has a zero length, client: 127\.0\.0\.1/);

@@ -74,9 +74,12 @@ export function defineSetVariable(cf: Conf, word: string): number {
   // ngx_http_add_variable's wording for an empty name
   if (name.length === 0) throw cf.error('invalid variable name "$"');
   const vars = httpVariables(cf);
+  // core variables get their getters from the request side later: only a
+  // variable `set` creates reads as "uninitialized" before its first set
+  const fresh = !vars.defs.has(name.toLowerCase());
   const def = vars.add(cf, name, VAR_CHANGEABLE | VAR_WEAK);
   const index = vars.getIndex(name);
-  if (def.get === undefined) def.get = uninitializedGetter;
+  if (fresh) def.get = uninitializedGetter;
   return index;
 }
 
