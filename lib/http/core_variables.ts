@@ -4,7 +4,7 @@ import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import type { Request } from './request.js';
 import { mapUriToPath } from './static.js';
-import { VAR_NOCACHEABLE, VAR_PREFIX, type Variables } from './variables.js';
+import { VAR_CHANGEABLE, VAR_NOCACHEABLE, VAR_PREFIX, type Variables } from './variables.js';
 
 /*
  * The variables nginx's core, upstream and log modules define (SPEC §4).
@@ -34,6 +34,13 @@ const PREFIXES = ['http_', 'sent_http_', 'sent_trailer_', 'cookie_', 'arg_', 'up
 export function defineCoreVariables(vars: Variables): void {
   for (const name of EXACT) vars.add(undefined, name, VAR_NOCACHEABLE);
   for (const p of PREFIXES) vars.add(undefined, p, VAR_PREFIX | VAR_NOCACHEABLE);
+  // nginx's only CHANGEABLE core variables: `set $args` / `set $limit_rate` are allowed
+  const args = vars.defs.get('args')!;
+  args.flags |= VAR_CHANGEABLE;
+  args.set = (r, v) => {
+    r.args = v;
+  };
+  vars.defs.get('limit_rate')!.flags |= VAR_CHANGEABLE;
 }
 
 // ------------------------------------------------------------------ getters
