@@ -103,7 +103,9 @@ async function runTries(r: Request, rlcf: Redis2LocConf, us: UpstreamSrvConf, qu
   for (let i = 0; i < tries.length; i++) {
     const peer: PeerTry = tries[i]!;
     r.upstreamAddr = `redis2://${peer.name}`;
-    const out = await oneTry(r, rlcf, peer, query, expected, bind);
+    // nginx has $upstream_status 200 before the header goes out
+    const onStart = (): void => void (r.upstreamStatus = [...statuses, '200'].join(', '));
+    const out = await oneTry(r, rlcf, peer, query, expected, bind, onStart);
     addrs.push(peer.name);
     statuses.push(String(out.status));
     rtimes.push(msecText(out.responseTime));
@@ -145,10 +147,12 @@ function oneTry(
   query: Buffer,
   expected: number,
   bind: { host: string; port: number; text: string } | undefined,
+  onStart: () => void,
 ): Promise<UpstreamOutcome> {
   let stop: (() => void) | undefined;
   const sink: ReplySink = {
     start(): void {
+      onStart();
       r.status = 200;
       r.contentLength = -1;
       r.sendHeader();
