@@ -58,6 +58,12 @@ t.test('what V8 cannot honour is refused, not changed', async (t) => {
   t.equal(err('(?x)a b'), 'regex "(?x)a b" uses the inline option "(?x)", which redis2d does not support');
   t.equal(err('\\p{L}'), 'regex "\\p{L}" uses Unicode properties "\\p", which redis2d does not support');
   t.equal(err('(?R)'), 'regex "(?R)" uses recursion "(?R", which redis2d does not support');
+  const ci = translatePcre('caf\xe9', true);
+  t.ok(ci instanceof RegexSyntaxError && regexErrorText('caf\xe9', ci) === 'regex "caf\xe9" uses a byte above 0x7f in a caseless match, which redis2d does not support',
+    'V8 would fold latin1 case where PCRE2 does not');
+  t.equal(err('caf\xe9'), 'ok', 'case-sensitive: fine');
+  t.ok(re('^caf\xe9$').test('caf\xe9'));
+  t.notOk(re('^caf\xe9$').test('caf\xc9'));
   t.equal(err('(*UTF)a'), 'regex "(*UTF)a" uses backtracking control verbs "(*", which redis2d does not support');
 });
 

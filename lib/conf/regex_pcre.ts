@@ -68,6 +68,8 @@ class Translator {
   private flagS = false;
   private flagM = false;
   private captures = 0;
+  /** offset of the first byte >= 0x80 the pattern names (V8 folds latin1 case, PCRE2 does not) */
+  private highAt = -1;
   private readonly names: string[] = [];
   private readonly nameIndex: number[] = [];
   /** open groups: offset of `(` */
@@ -185,12 +187,14 @@ class Translator {
           repeatable = true;
           break;
         default:
+          if (c.charCodeAt(0) >= 0x80) this.high(at);
           this.out += c;
           this.i++;
           repeatable = true;
       }
     }
     if (this.stack.length) this.fail('missing closing parenthesis', p.length);
+    if (this.flagI && this.highAt !== -1) this.unsupported('a byte above 0x7f in a caseless match', this.highAt);
     for (const r of this.refs) {
       if (r.name !== undefined ? !this.names.includes(r.name) : r.n > this.captures) {
         this.fail('reference to non-existent subpattern', r.at);
@@ -221,6 +225,10 @@ class Translator {
     }
   }
 
+  private high(at: number): void {
+    if (this.highAt === -1) this.highAt = at;
+  }
+
   /** after a quantifier: `?` lazy is fine, `+` possessive is refused */
   private quantifierSuffix(): void {
     const n = this.p[this.i];
@@ -241,7 +249,10 @@ class Translator {
     let j = this.i + 2;
     const end = p.indexOf('\\E', j);
     const stop = end === -1 ? p.length : end;
-    for (; j < stop; j++) this.out += literal(p.charCodeAt(j));
+    for (; j < stop; j++) {
+      if (p.charCodeAt(j) >= 0x80) this.high(j);
+      this.out += literal(p.charCodeAt(j));
+    }
     this.i = end === -1 ? p.length : end + 2;
   }
 
@@ -374,6 +385,7 @@ class Translator {
           this.fail('invalid range in character class', j);
         } else {
           endCode = p.charCodeAt(endAt);
+          if (endCode >= 0x80) this.high(endAt);
           endText = literal(endCode);
           j = endAt + 1;
         }
@@ -395,6 +407,7 @@ class Translator {
         j = e.next;
         continue;
       }
+      if (p.charCodeAt(j) >= 0x80) this.high(j);
       out += literal(p.charCodeAt(j));
       prev = p.charCodeAt(j);
       prevAt = j;
@@ -410,7 +423,10 @@ class Translator {
     const p = this.p;
     const at = this.i;
     const c = p[at + 1];
-    const one = (code: number, next: number): Esc => ({ code, out: hex2(code), inClass: hex2(code), next });
+    const one = (code: number, next: number): Esc => {
+      if (code >= 0x80) this.high(at);
+      return { code, out: hex2(code), inClass: hex2(code), next };
+    };
     const cls = (out: string, inside: string | undefined): Esc => ({ code: undefined, out, inClass: inside, next: at + 2 });
     if (c === undefined) this.fail('\\ at end of pattern', p.length);
     switch (c) {
@@ -509,6 +525,7 @@ class Translator {
     if (/[A-Za-z]/.test(c)) this.fail('unrecognized character follows \\', at + 1);
     // any other escaped character is itself
     const code = c.charCodeAt(0);
+    if (code >= 0x80) this.high(at + 1);
     return { code, out: literal(code), inClass: literal(code), next: at + 2 };
   }
 }
