@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import net from 'node:net';
 import { encodeCommands } from '../lib/redis/resp.js';
 import {
   startUpstreamRequest,
@@ -146,6 +147,24 @@ t.test('connect failures and timeouts', async (t) => {
   t.same(r.logs, ['[error] upstream timed out (110: Connection timed out) while reading response header from upstream']);
   outcome(t, r, { status: 504, started: false, failure: 'timeout' }, 'read timeout before the first byte');
   t.equal(silent.received(), 14, 'the query was sent');
+
+  // a peer that never reads: the query cannot leave the socket buffers
+  const deaf = await new Promise<{ port: number; close: () => void }>((resolve) => {
+    const socks: net.Socket[] = [];
+    const srv = net.createServer((s) => {
+      s.pause();
+      s.on('error', () => {});
+      socks.push(s);
+    });
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      resolve({ port: typeof a === 'object' && a ? a.port : 0, close: () => (socks.forEach((s) => s.destroy()), srv.close()) });
+    });
+  });
+  t.teardown(deaf.close);
+  r = await run(deaf.port, encodeCommands([['set', 'x', Buffer.alloc(48 * 1024 * 1024)]]), 1, { sendTimeout: 200 });
+  t.same(r.logs, ['[error] upstream timed out (110: Connection timed out) while sending request to upstream']);
+  outcome(t, r, { status: 504, started: false, failure: 'timeout' }, 'send timeout');
 
   r = await run(dead, [['ping']], 1, { peer: { name: 'unix:/nonexistent/redis.sock', path: '/nonexistent/redis.sock' } });
   t.same(r.logs, ['[crit] connect() to unix:/nonexistent/redis.sock failed (2: No such file or directory) while connecting to upstream']);
