@@ -160,14 +160,3 @@ function maskBits(s: string): number {
   }
   return v;
 }
-
-/** A peer address as bytes (IPv4-mapped IPv6 reads as IPv4, as nginx does). */
-export function peerBytes(address: string): Uint8Array | undefined {
-  if (address.startsWith('::ffff:') && address.indexOf('.') !== -1) {
-    return inetAddr(address.slice(7));
-  }
-  const v4 = inetAddr(address);
-  if (v4 !== undefined) return v4;
-  const pct = address.indexOf('%');
-  return inet6Addr(pct === -1 ? address : address.slice(0, pct));
-}
