@@ -171,6 +171,18 @@ t.test('connect failures and timeouts', async (t) => {
   outcome(t, r, { status: 502, failure: 'error' }, 'unix socket missing');
 });
 
+t.test('redis2_bind: the local address of the connection', async (t) => {
+  // still listening on 127.0.0.1 only; protected mode would refuse 127.0.0.2 as "external"
+  const redis = await startRedis(t, { args: ['--protected-mode', 'no'] });
+  // a Redis command that reports the peer address it sees
+  let r = await run(redis.port, [['client', 'info']], 1, { bind: { host: '127.0.0.2', port: 0, text: '127.0.0.2' } });
+  t.match(r.body, / addr=127\.0\.0\.2:\d+ /, 'Redis sees the bound address');
+  t.same(r.logs, []);
+  r = await run(redis.port, [['ping']], 1, { bind: { host: '192.0.2.1', port: 0, text: '192.0.2.1' } });
+  t.same(r.logs, ['[crit] bind(192.0.2.1) failed (99: Cannot assign requested address) while connecting to upstream']);
+  outcome(t, r, { status: 500, started: false, failure: 'error' }, 'bind failure: 500, no next upstream');
+});
+
 t.test('bad peers', async (t) => {
   let port = await scriptedServer(t, 'HTTP/1.1 200 OK\r\n\r\n');
   let r = await run(port, [['ping']]);
