@@ -174,6 +174,17 @@ t.test('next upstream on error, and off', async (t) => {
   t.match(srv.errorLog(), `connect() failed (111: Connection refused) while connecting to upstream${CTX('/a', `127.0.0.1:${dead}`)}`);
 });
 
+t.test('redis2_pass unix:PATH', async (t) => {
+  const redis = await startRedis(t, { unixSocket: true });
+  const srv = await startRedis2d(`server { listen 127.0.0.1:{port};
+    location /u { redis2_query ping; redis2_pass unix:${redis.socketPath}; }
+  }`);
+  t.teardown(() => srv.stop());
+  const r = await request(srv.port, '/u');
+  t.equal(r.status, 200);
+  t.equal(r.body, '+PONG\r\n');
+});
+
 t.test('a client that leaves mid-reply: the Redis connection is closed', async (t) => {
   const redis = await startRedis(t);
   const big = 'x'.repeat(16 * 1024 * 1024);

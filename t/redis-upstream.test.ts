@@ -108,6 +108,13 @@ t.test('replies against a real redis-server', async (t) => {
   outcome(t, r, okDone, 'resp3');
 });
 
+t.test('a unix socket peer', async (t) => {
+  const redis = await startRedis(t, { unixSocket: true });
+  const r = await run(0, [['set', 'u', 'x'], ['get', 'u']], 2, { peer: { name: `unix:${redis.socketPath}`, path: redis.socketPath } });
+  t.equal(r.body, '+OK\r\n$1\r\nx\r\n');
+  outcome(t, r, okDone, 'unix socket');
+});
+
 t.test('redis2_raw_queries with a wrong N', async (t) => {
   const redis = await startRedis(t);
   let r = await run(redis.port, Buffer.from('ping\r\nping\r\n', 'latin1'), 1);

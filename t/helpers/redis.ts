@@ -27,6 +27,8 @@ export interface RedisOptions {
   requirepass?: string;
   /** extra `--name value` arguments */
   args?: string[];
+  /** also listen on a unix socket (`socketPath`) */
+  unixSocket?: boolean;
 }
 
 export class RedisServer {
@@ -40,6 +42,10 @@ export class RedisServer {
     this.dir = mkdtempSync(join(tmpdir(), 'redis2d-redis-'));
   }
 
+  get socketPath(): string {
+    return join(this.dir, 'redis.sock');
+  }
+
   get addr(): string {
     return `127.0.0.1:${this.port}`;
   }
@@ -47,6 +53,7 @@ export class RedisServer {
   async start(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir];
     if (this.opts.requirepass) args.push('--requirepass', this.opts.requirepass);
+    if (this.opts.unixSocket) args.push('--unixsocket', this.socketPath, '--unixsocketperm', '700');
     if (this.opts.args) args.push(...this.opts.args);
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
