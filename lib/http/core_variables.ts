@@ -53,7 +53,8 @@ const G: Record<string, (r: R, name: string) => string | undefined> = {
   uri: (r) => r.uri,
   document_uri: (r) => r.uri,
   request_uri: (r) => r.requestUri,
-  request_method: (r) => r.method,
+  // r->main->method_name: subrequests report the client's method
+  request_method: (r) => r.main.method,
   request: (r) => r.requestLine,
   request_body: (r) => (r.body && r.bodyState === 'read' ? Buffer.concat(r.body).toString('latin1') : undefined),
   request_length: (r) => String(r.headerLength + (r.body ? r.body.reduce((n, b) => n + b.length, 0) : 0)),

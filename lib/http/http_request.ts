@@ -30,6 +30,36 @@ export function httpDate(now = Date.now()): string {
 const CRLF = '\r\n';
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
+/**
+ * A body filter (nginx's body filter chain, for the few modules that need
+ * one: echo_before_body/echo_after_body and subrequest output ordering).
+ * `body` gets each chunk of r's response body, `last` its end; a filter
+ * passes data on to `next` or, at the bottom, r.writeBody()/r.endBody().
+ */
+export interface BodyFilter {
+  body(r: HttpRequest, chunk: Buffer): boolean;
+  last(r: HttpRequest): void;
+  next: BodyFilter | undefined;
+}
+
+/** hand a chunk to the next filter, or below the filters */
+export function nextBody(r: HttpRequest, next: BodyFilter | undefined, chunk: Buffer): boolean {
+  return next ? next.body(r, chunk) : r.writeBody(chunk);
+}
+export function nextLast(r: HttpRequest, next: BodyFilter | undefined): void {
+  if (next) next.last(r);
+  else r.endBody();
+}
+
+/** header filters run when a request's header is sent (main requests and subrequests) */
+const headerFilters: Array<(r: HttpRequest) => void> = [];
+export function addHeaderFilter(f: (r: HttpRequest) => void): void {
+  headerFilters.push(f);
+}
+export function runHeaderFilters(r: HttpRequest): void {
+  for (let i = 0; i < headerFilters.length; i++) headerFilters[i]!(r);
+}
+
 /** statuses whose error page turns keep-alive off (special_response_handler) */
 const CLOSES = new Set([400, 413, 414, 497, 495, 496, 500, 501]);
 
@@ -93,6 +123,13 @@ export class HttpRequest implements Request {
   /** set once the body was read or discarding started */
   bodyState: 'none' | 'reading' | 'read' | 'discard' = 'none';
   expectTested = false;
+  /** the top of this request's body filter chain (undefined: straight to the wire) */
+  filter: BodyFilter | undefined;
+  /** finish() was called while a filter still holds output back */
+  ending = false;
+  /** the client's request (r->main); a subrequest's parent (r->parent) */
+  main: HttpRequest = this;
+  parent: HttpRequest | undefined;
   private drainCbs: Array<() => void> = [];
   private abortCbs: Array<() => void> = [];
 
@@ -191,6 +228,8 @@ export class HttpRequest implements Request {
       this.statusLine = undefined;
     }
     if (this.status === 0) this.status = 200;
+    // module header filters sit above the chunked and header filters, as in nginx
+    if (headerFilters.length) runHeaderFilters(this);
     const clcf = this.loc;
     if (this.method === 'HEAD') this.headerOnly = true;
     const status = this.status;
@@ -267,9 +306,16 @@ export class HttpRequest implements Request {
   }
 
   send(chunk: Buffer): boolean {
-    if (this.aborted || this.finished) return false;
+    if (this.aborted || this.finished || this.ending) return false;
     if (!this.headerSent) this.sendHeader();
-    if (this.headerOnly || chunk.length === 0) return !this.conn.congested();
+    if (this.headerOnly) return !this.conn.congested();
+    if (this.filter) return this.filter.body(this, chunk);
+    return this.writeBody(chunk);
+  }
+
+  /** body bytes below the filters: chunked framing, then the socket */
+  writeBody(chunk: Buffer): boolean {
+    if (chunk.length === 0 || this.aborted) return !this.conn.congested();
     this.bodyBytesSent += chunk.length;
     if (this.chunked) {
       this.write(Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'));
@@ -280,15 +326,26 @@ export class HttpRequest implements Request {
   }
 
   finish(): void {
-    if (this.finished) return;
+    if (this.finished || this.ending) return;
     if (!this.headerSent) this.sendHeader();
+    if (this.filter && !this.headerOnly) {
+      this.ending = true;
+      this.filter.last(this);
+      return;
+    }
+    this.endBody();
+  }
+
+  /** the end of the body below the filters: last chunk, log, keep-alive */
+  endBody(): void {
+    if (this.finished) return;
     if (this.chunked && !this.headerOnly) this.write(LAST_CHUNK);
     this.finished = true;
     this.conn.requestDone(this);
   }
 
   finalize(rc: number): void {
-    if (this.finished || rc === DONE) return;
+    if (this.finished || this.ending || rc === DONE) return;
     if (rc === OK) {
       this.finish();
       return;
@@ -296,12 +353,18 @@ export class HttpRequest implements Request {
     if (rc < 100) rc = 500;
     if (this.headerSent) {
       // the response has started: only cutting it short is left (nginx closes)
-      this.keepalive = false;
-      this.finished = true;
-      this.conn.requestDone(this, true);
+      this.terminate();
       return;
     }
     this.specialResponse(rc);
+  }
+
+  /** ngx_http_terminate_request: close the connection, the response cut short */
+  terminate(): void {
+    if (this.finished) return;
+    this.keepalive = false;
+    this.finished = true;
+    this.conn.requestDone(this, true);
   }
 
   sendResponse(status: number, text: string): void {

@@ -122,7 +122,8 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
         phase = P.FindConfig;
         break;
       case P.Access: {
-        const rc = runHandlers(r, table.access);
+        // ngx_http_core_access_phase: subrequests skip access checks
+        const rc = r.main === r ? runHandlers(r, table.access) : DECLINED;
         if (rc !== DECLINED) return finalizeFromPhase(r, rc);
         if (r.loc.tryFiles && !r.loc.handler) {
           if (!tryFiles(r)) return;

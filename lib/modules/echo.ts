@@ -68,6 +68,9 @@ export const echoHandler: ContentHandler = (r: Request) => {
   return echoContentHandler(r);
 };
 
+/** the prefix (-p) relative paths resolve against (echo_subrequest -f), from the loaded config */
+export let echoPrefix = '';
+
 const conf = (cf: Conf): EchoLocConf => locConf(cf, echoModule);
 
 type ListKey = 'handlerCmds' | 'beforeBodyCmds' | 'afterBodyCmds';
@@ -121,6 +124,7 @@ export const echoModule = defineModule<EchoMainConf, unknown, EchoLocConf>({
   name: 'echo',
   createMainConf: () => ({ requiresFilter: false }),
   preConfiguration(cf) {
+    echoPrefix = cf.cycle.prefix;
     // $echo_request_body: the request body read so far, as bytes
     const v = httpVariables(cf).add(cf, 'echo_request_body', VAR_NOCACHEABLE);
     v.get = (r) => (r.body ? Buffer.concat(r.body).toString('latin1') : undefined);

@@ -14,6 +14,10 @@ import { mapModule } from './map.js';
 import { rewriteModule } from './rewrite.js';
 import { setMiscModule } from './set_misc.js';
 import { echoModule } from './echo.js';
+// request-side halves of echo and set_misc: they register with their config sides
+import './echo_run.js';
+import './echo_filter.js';
+import './set_misc_run.js';
 import '../redis/handler.js'; // registers the redis2 content handler (setRedis2ContentHandler)
 
 /**

@@ -1,0 +1,253 @@
+import { HttpRequest, firstName, nextBody, runHeaderFilters, type BodyFilter } from './http_request.js';
+import { runPhases } from './phases.js';
+import type { RequestHead } from './request.js';
+
+/*
+ * Subrequests (ngx_http_subrequest + the postpone filter). A subrequest is
+ * a child HttpRequest on the parent's connection: it shares the client's
+ * head and request body, runs the phases from server rewrite for its own
+ * URI and args (the access phase is skipped, as ngx_http_core_access_phase
+ * does for r != r->main), and its status line and headers never reach the
+ * client. Its body takes the place the parent gave it in the parent's
+ * output: every request's output is a list of data chunks and child slots
+ * (nginx's r->postponed), and only what precedes the first unfinished slot
+ * goes to the wire. Content handlers need nothing special: sendHeader,
+ * send, onDrain, finish and finalize of a child write into that list,
+ * with the client socket's backpressure.
+ */
+
+/** NGX_HTTP_MAX_SUBREQUESTS + 1: how deep subrequests may nest */
+const MAX_SUBREQUESTS = 51;
+
+/** one request's postponed output (r->postponed) */
+interface Postponed {
+  items: Array<Buffer | SubRequest>;
+  /** the request's own output has ended (last_buf / finalized) */
+  ended: boolean;
+}
+
+/** the main request's list, created with its first subrequest */
+const mainLists = new WeakMap<HttpRequest, Postponed>();
+
+export interface SubrequestOptions {
+  /** the method (GET when not given, as ngx_http_subrequest sets) */
+  method?: string;
+  /** a request body replacing the parent's (echo_subrequest -b / -f) */
+  body?: Buffer;
+  /**
+   * true: the subrequest gets fresh variables (echo's adjust_subrequest);
+   * false: it shares the parent's, as plain ngx_http_subrequest does
+   */
+  ownVariables?: boolean;
+  /** the post-subrequest handler: runs (asynchronously) once the child has finalized */
+  done?: (sr: SubRequest) => void;
+}
+
+export class SubRequest extends HttpRequest {
+  readonly out: Postponed = { items: [], ended: false };
+  /** how many more levels of subrequests this one may start */
+  readonly subrequests: number;
+  private readonly onDone: ((sr: SubRequest) => void) | undefined;
+
+  constructor(parent: HttpRequest, uri: string, args: string, opts: SubrequestOptions, depth: number) {
+    let head: RequestHead = parent.req;
+    if (opts.body !== undefined) {
+      // the child's own Content-Length (echo_set_content_length_header)
+      const byName = new Map(parent.req.byName);
+      byName.set('content-length', String(opts.body.length));
+      head = { ...parent.req, byName };
+    }
+    super(parent.conn, head, parent.requestLine, Date.now(), parent.host);
+    this.main = parent.main;
+    this.parent = parent;
+    this.subrequests = depth;
+    this.onDone = opts.done;
+    (this as { requestUri: string }).requestUri = parent.requestUri;
+    this.method = opts.method ?? 'GET';
+    this.serverName = parent.serverName;
+    this.srv = parent.srv;
+    this.loc = parent.loc;
+    this.locConf = parent.locConf;
+    this.uri = uri;
+    this.args = args;
+    this.internal = true;
+    this.expectTested = true;
+    this.headerLength = parent.headerLength;
+    this.keepalive = parent.main.keepalive;
+    this.vars = opts.ownVariables ? [] : parent.vars;
+    if (opts.body !== undefined) {
+      this.body = [opts.body];
+      this.contentLengthIn = opts.body.length;
+    } else {
+      this.body = parent.body;
+      this.contentLengthIn = parent.contentLengthIn;
+      this.chunkedIn = parent.chunkedIn;
+    }
+    // the client body was read (or discarded) for the main request already
+    this.bodyState = parent.bodyState === 'discard' ? 'discard' : 'read';
+  }
+
+  // ------------------------------------------------------------ output
+
+  /** the header filter stops subrequests: nothing reaches the client */
+  override sendHeader(): void {
+    if (this.headerSent) return;
+    this.headerSent = true;
+    if (this.errStatus) {
+      this.status = this.errStatus;
+      this.statusLine = undefined;
+    }
+    if (this.status === 0) this.status = 200;
+    runHeaderFilters(this);
+    if (this.method === 'HEAD' || this.status === 204 || this.status === 304) this.headerOnly = true;
+    if (this.contentType === undefined) this.contentType = this.defaultContentType();
+  }
+
+  override writeBody(chunk: Buffer): boolean {
+    const main = this.main;
+    if (chunk.length === 0 || this.aborted) return !main.conn.congested();
+    this.bodyBytesSent += chunk.length;
+    this.out.items.push(chunk);
+    flush(main);
+    return !main.conn.congested();
+  }
+
+  override endBody(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.out.ended = true;
+    flush(this.main);
+    const done = this.onDone;
+    if (done) process.nextTick(() => done(this));
+  }
+
+  /** an error after the child's output started: nginx terminates the whole request */
+  override terminate(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.out.ended = true;
+    this.main.terminate();
+  }
+
+  override onDrain(cb: () => void): void {
+    this.main.onDrain(cb);
+  }
+
+  // ------------------------------------------------------------ logging
+
+  /** ngx_http_log_error_handler: the main request's context plus `subrequest: "URI"` */
+  override logContext(): string {
+    const main = this.main;
+    let s = `, client: ${this.conn.remoteAddr}, server: ${firstName(main.srv)}`;
+    if (this.requestLine) s += `, request: "${this.requestLine}"`;
+    s += `, subrequest: "${this.uri}"`;
+    if (this.upstreamAddr !== undefined) s += `, upstream: "${this.upstreamAddr}"`;
+    const host = this.req.byName.get('host');
+    if (host !== undefined) s += `, host: "${host}"`;
+    const ref = this.req.byName.get('referer');
+    if (ref !== undefined) s += `, referrer: "${ref}"`;
+    return s;
+  }
+}
+
+/** the postpone filter at the bottom of the main request's chain */
+const postponeFilter: BodyFilter = {
+  next: undefined,
+  body(r: HttpRequest, chunk: Buffer): boolean {
+    const list = mainLists.get(r);
+    if (!list || list.items.length === 0) return nextBody(r, undefined, chunk);
+    if (chunk.length) list.items.push(chunk);
+    return !r.conn.congested();
+  },
+  last(r: HttpRequest): void {
+    const list = mainLists.get(r);
+    if (!list) {
+      r.endBody();
+      return;
+    }
+    list.ended = true;
+    flush(r);
+  },
+};
+
+function mainList(main: HttpRequest): Postponed {
+  let list = mainLists.get(main);
+  if (list) return list;
+  list = { items: [], ended: false };
+  mainLists.set(main, list);
+  // at the bottom of the chain: filters above (echo_after_body) see only the main request's own output
+  if (!main.filter) main.filter = postponeFilter;
+  else {
+    let f = main.filter;
+    while (f.next) f = f.next;
+    f.next = postponeFilter;
+  }
+  return list;
+}
+
+/**
+ * Write out everything not held back by an unfinished subrequest. Data a
+ * request produced while held back went out in one piece in nginx (the
+ * postpone filter appends it to one chain), so a run of chunks is joined:
+ * one write, one HTTP/1.1 chunk.
+ */
+function drain(main: HttpRequest, list: Postponed): boolean {
+  const items = list.items;
+  let i = 0;
+  let complete = true;
+  let run: Buffer[] = [];
+  const flushRun = (): void => {
+    if (run.length) main.writeBody(run.length === 1 ? run[0]! : Buffer.concat(run));
+    run = [];
+  };
+  for (; i < items.length; i++) {
+    const it = items[i]!;
+    if (it instanceof SubRequest) {
+      flushRun();
+      if (!drain(main, it.out) || !it.out.ended) {
+        complete = false;
+        break;
+      }
+    } else run.push(it);
+  }
+  flushRun();
+  if (i) items.splice(0, i);
+  return complete;
+}
+
+function flush(main: HttpRequest): void {
+  const list = mainLists.get(main);
+  if (!list) return;
+  if (drain(main, list) && list.ended) {
+    mainLists.delete(main);
+    main.endBody();
+  }
+}
+
+/**
+ * ngx_http_subrequest: a child of `parent` for `uri` (already split from
+ * its args), queued after the parent's output so far and started once the
+ * caller returns (nginx posts it). Returns undefined when subrequests nest
+ * too deep ("subrequests cycle").
+ */
+export function createSubrequest(parent: HttpRequest, uri: string, args: string, opts: SubrequestOptions = {}): SubRequest | undefined {
+  const left = parent instanceof SubRequest ? parent.subrequests : MAX_SUBREQUESTS;
+  if (left === 0) {
+    parent.log('error', `subrequests cycle while processing "${uri}"`);
+    return undefined;
+  }
+  const sr = new SubRequest(parent, uri, args, opts, left - 1);
+  if (parent instanceof SubRequest) parent.out.items.push(sr);
+  else mainList(parent).items.push(sr);
+  const main = parent.main;
+  main.onAbort(() => sr.abort());
+  process.nextTick(() => {
+    if (!sr.aborted && !main.aborted) runPhases(sr);
+  });
+  return sr;
+}
+
+/** does the request hold output back for subrequests (for echo's sync points)? */
+export function isSubrequest(r: HttpRequest): r is SubRequest {
+  return r instanceof SubRequest;
+}

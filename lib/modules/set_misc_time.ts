@@ -1,0 +1,113 @@
+/*
+ * strftime(3) in the C locale, for set_formatted_gmt_time (the module
+ * calls libc strftime on a 256-byte buffer with gmtime fields). Only UTC
+ * is needed: %Z is "GMT" and %z "+0000", as glibc prints for gmtime().
+ */
+
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+const pad = (n: number, w: number, c = '0'): string => String(n).padStart(w, c);
+
+/** day of the year, 0-based */
+function yday(d: Date): number {
+  return Math.floor((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86400000);
+}
+
+/** ISO 8601 week-based year and week number */
+function isoWeek(d: Date): { year: number; week: number } {
+  const wday = (d.getUTCDay() + 6) % 7; // Monday = 0
+  const thursday = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - wday + 3));
+  const year = thursday.getUTCFullYear();
+  const week = Math.floor(yday(thursday) / 7) + 1;
+  return { year, week };
+}
+
+function conv(c: string, d: Date): string | undefined {
+  const Y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  const day = d.getUTCDate();
+  const H = d.getUTCHours();
+  const M = d.getUTCMinutes();
+  const S = d.getUTCSeconds();
+  const w = d.getUTCDay();
+  const h12 = H % 12 === 0 ? 12 : H % 12;
+  switch (c) {
+    case 'a': return DAYS[w]!.slice(0, 3);
+    case 'A': return DAYS[w]!;
+    case 'b':
+    case 'h': return MONTHS[m]!.slice(0, 3);
+    case 'B': return MONTHS[m]!;
+    case 'c': return `${DAYS[w]!.slice(0, 3)} ${MONTHS[m]!.slice(0, 3)} ${pad(day, 2, ' ')} ${pad(H, 2)}:${pad(M, 2)}:${pad(S, 2)} ${Y}`;
+    case 'C': return pad(Math.floor(Y / 100), 2);
+    case 'd': return pad(day, 2);
+    case 'D':
+    case 'x': return `${pad(m + 1, 2)}/${pad(day, 2)}/${pad(Y % 100, 2)}`;
+    case 'e': return pad(day, 2, ' ');
+    case 'F': return `${Y}-${pad(m + 1, 2)}-${pad(day, 2)}`;
+    case 'g': return pad(isoWeek(d).year % 100, 2);
+    case 'G': return String(isoWeek(d).year);
+    case 'H': return pad(H, 2);
+    case 'I': return pad(h12, 2);
+    case 'j': return pad(yday(d) + 1, 3);
+    case 'k': return pad(H, 2, ' ');
+    case 'l': return pad(h12, 2, ' ');
+    case 'm': return pad(m + 1, 2);
+    case 'M': return pad(M, 2);
+    case 'n': return '\n';
+    case 'p': return H < 12 ? 'AM' : 'PM';
+    case 'P': return H < 12 ? 'am' : 'pm';
+    case 'r': return `${pad(h12, 2)}:${pad(M, 2)}:${pad(S, 2)} ${H < 12 ? 'AM' : 'PM'}`;
+    case 'R': return `${pad(H, 2)}:${pad(M, 2)}`;
+    case 's': return String(Math.floor(d.getTime() / 1000));
+    case 'S': return pad(S, 2);
+    case 't': return '\t';
+    case 'T':
+    case 'X': return `${pad(H, 2)}:${pad(M, 2)}:${pad(S, 2)}`;
+    case 'u': return String(w === 0 ? 7 : w);
+    case 'U': return pad(Math.floor((yday(d) + 7 - w) / 7), 2);
+    case 'V': return pad(isoWeek(d).week, 2);
+    case 'w': return String(w);
+    case 'W': return pad(Math.floor((yday(d) + 7 - ((w + 6) % 7)) / 7), 2);
+    case 'y': return pad(Y % 100, 2);
+    case 'Y': return String(Y);
+    case 'z': return '+0000';
+    case 'Z': return 'GMT';
+    case '%': return '%';
+    default: return undefined;
+  }
+}
+
+/**
+ * strftime(buf, 256, fmt, gmtime(now)): undefined when the result does
+ * not fit (strftime returns 0; the module then fails the request). An
+ * unknown conversion is copied as is, as glibc does.
+ */
+export function strftimeGmt(fmt: string, now: Date): string | undefined {
+  // a C string: the format ends at the first NUL byte
+  const nul = fmt.indexOf('\0');
+  if (nul !== -1) fmt = fmt.slice(0, nul);
+  let out = '';
+  for (let i = 0; i < fmt.length; i++) {
+    const ch = fmt[i]!;
+    if (ch !== '%' || i + 1 >= fmt.length) {
+      out += ch;
+      continue;
+    }
+    let j = i + 1;
+    // flags and the E/O modifiers change nothing in the C locale for these conversions
+    while (j < fmt.length && (fmt[j] === 'E' || fmt[j] === 'O')) j++;
+    const v = j < fmt.length ? conv(fmt[j]!, now) : undefined;
+    if (v === undefined) {
+      out += fmt.slice(i, j + 1);
+    } else out += v;
+    i = j;
+  }
+  if (out.length >= 256) return undefined;
+  return out;
+}
+
+/** set_local_today: `yyyy-mm-dd` of the local time zone */
+export function localToday(now: Date): string {
+  return `${now.getFullYear()}-${pad(now.getMonth() + 1, 2)}-${pad(now.getDate(), 2)}`;
+}
