@@ -128,6 +128,12 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
 
+  // ngx_get_options judges the signal name while reading the options
+  if (opts.signal !== undefined && !['stop', 'quit', 'reopen', 'reload'].includes(opts.signal)) {
+    stderr(`invalid option: "-s ${opts.signal}"`);
+    return 1;
+  }
+
   if (opts.help || opts.version || opts.versionFull) {
     if (opts.help) process.stderr.write(usage());
     else {
@@ -163,6 +169,11 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
     return 0;
+  }
+
+  if (opts.signal !== undefined) {
+    const { signalProcess } = await import('./process/signals.js');
+    return signalProcess(opts, prefix, confFile);
   }
 
   const { run } = await import('./process/run.js');

@@ -21,10 +21,27 @@ let nextConnectionId = 1;
 const live = new Set<HttpConnection>();
 let exiting = false;
 
-/** graceful stop: idle connections close now, busy ones after their response */
+/**
+ * graceful stop: busy connections close after their response (with
+ * `Connection: close`); an idle one closes once seen idle twice, 100 ms
+ * apart, with no request between, so a keep-alive client that just reused
+ * it is answered instead of reset (nginx closes idle ones at once).
+ */
 export function closeIdleConnections(): void {
+  if (exiting) return;
   exiting = true;
-  for (const c of live) if (c.idle()) c.socket.destroy();
+  let seen = new Map<HttpConnection, number>();
+  const sweep = (): void => {
+    const next = new Map<HttpConnection, number>();
+    for (const c of live) {
+      if (!c.idle()) continue;
+      if (seen.get(c) === c.requests) c.socket.destroy();
+      else next.set(c, c.requests);
+    }
+    seen = next;
+    if (live.size) setTimeout(sweep, 100).unref();
+  };
+  sweep();
 }
 
 export function liveConnections(): number {

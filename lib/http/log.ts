@@ -1,5 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { ErrorLogSpec } from '../modules/core.js';
+import { PROGRAM } from '../version.js';
 import type { LogLevel } from './request.js';
 
 /*
@@ -7,45 +8,77 @@ import type { LogLevel } from './request.js';
  *   YYYY/MM/DD HH:MM:SS [level] PID#0: *CONN message, client: ..., server: ...
  * Lines are appended unbuffered (Test::Nginx reads the file ~45 ms after a
  * response). Each error_log has its own level; a message goes to every log
- * whose level admits it. The process issue extends this (reopen on USR1).
+ * whose level admits it.
+ *
+ * Open files are shared by path between error and access logs (nginx's
+ * ngx_conf_open_file), so USR1 reopens each path once and every log that
+ * writes to it sees the new descriptor.
  */
 
 export const LEVEL_NUM: Record<string, number> = {
   stderr: 0, emerg: 1, alert: 2, crit: 3, error: 4, warn: 5, notice: 6, info: 7, debug: 8,
 };
 
-interface Target {
+/** One open log file; `fd` changes when the file is reopened. */
+export interface LogFile {
   path: string;
-  /** -1 for stderr */
   fd: number;
-  level: number;
 }
 
-const fds = new Map<string, number>();
+const STDERR_FILE: LogFile = { path: 'stderr', fd: 2 };
+const files = new Map<string, LogFile>();
+/** run before files are reopened: buffered access logs flush into the old file */
+const beforeReopen: Array<() => void> = [];
 
-function openTarget(spec: ErrorLogSpec): Target {
-  const level = LEVEL_NUM[spec.level] ?? 4;
-  if (spec.path === 'stderr') return { path: 'stderr', fd: 2, level };
-  let fd = fds.get(spec.path);
-  if (fd === undefined) {
-    fd = openSync(spec.path, 'a');
-    fds.set(spec.path, fd);
+/** open (or share) a log file for appending; throws the open() error */
+export function openLogFile(path: string): LogFile {
+  if (path === 'stderr') return STDERR_FILE;
+  let f = files.get(path);
+  if (!f) {
+    f = { path, fd: openSync(path, 'a', 0o644) };
+    files.set(path, f);
   }
-  return { path: spec.path, fd, level };
+  return f;
 }
 
-/** reopen every log file (USR1) */
+export function onBeforeReopen(fn: () => void): void {
+  beforeReopen.push(fn);
+}
+
+/** reopen every log file (USR1); a file that cannot be reopened keeps its old descriptor, as in nginx */
 export function reopenLogs(): void {
-  for (const [path, fd] of fds) {
+  for (const fn of beforeReopen) fn();
+  for (const f of files.values()) {
     try {
-      const nfd = openSync(path, 'a');
-      fds.set(path, nfd);
-      closeSync(fd);
-    } catch {
-      /* keep the old descriptor, as nginx does when reopening fails */
+      const nfd = openSync(f.path, 'a', 0o644);
+      const old = f.fd;
+      f.fd = nfd;
+      closeSync(old);
+    } catch (e) {
+      getMainLog().write('alert', 0, `reopen() "${f.path}" failed ${errnoSuffix(e)}`);
     }
   }
 }
+
+/** `(2: No such file or directory)` from a Node error */
+export function errnoSuffix(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const n = err.errno !== undefined ? -err.errno : 0;
+  const text = ERRNO_TEXT[err.code ?? ''] ?? err.message;
+  return `(${n}: ${text})`;
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  EACCES: 'Permission denied',
+  ENOTDIR: 'Not a directory',
+  EISDIR: 'Is a directory',
+  EROFS: 'Read-only file system',
+  ENOSPC: 'No space left on device',
+  ESRCH: 'No such process',
+  EPERM: 'Operation not permitted',
+  EEXIST: 'File exists',
+};
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
 
@@ -62,6 +95,20 @@ export function logTime(now = Date.now()): string {
   return cachedTime;
 }
 
+/*
+ * ngx_use_stderr: until the server runs, messages at warn or above are also
+ * printed as `redis2d: [level] msg` on stderr (unless a log already is stderr).
+ */
+let useStderr = false;
+export function setUseStderr(on: boolean): void {
+  useStderr = on;
+}
+
+interface Target {
+  file: LogFile;
+  level: number;
+}
+
 /** A set of error_log targets (one level's `error_log` directives). */
 export class ErrorLog {
   readonly targets: Target[];
@@ -69,7 +116,7 @@ export class ErrorLog {
   readonly maxLevel: number;
 
   constructor(specs: ErrorLogSpec[]) {
-    this.targets = specs.map(openTarget);
+    this.targets = specs.map((s) => ({ file: openLogFile(s.path), level: LEVEL_NUM[s.level] ?? 4 }));
     this.maxLevel = this.targets.reduce((m, t) => Math.max(m, t.level), 0);
   }
 
@@ -80,17 +127,24 @@ export class ErrorLog {
   /** `conn` 0 = no `*N` part */
   write(level: LogLevel | 'stderr', conn: number, msg: string): void {
     const n = LEVEL_NUM[level]!;
-    if (n > this.maxLevel) return;
-    const line = Buffer.from(
-      `${logTime()} [${level}] ${process.pid}#0: ${conn ? `*${conn} ` : ''}${msg}\n`,
-      'latin1',
-    );
-    for (const t of this.targets) {
-      if (n > t.level) continue;
+    let wroteStderr = false;
+    if (n <= this.maxLevel) {
+      const line = Buffer.from(`${logTime()} [${level}] ${process.pid}#0: ${conn ? `*${conn} ` : ''}${msg}\n`, 'latin1');
+      for (const t of this.targets) {
+        if (n > t.level) continue;
+        if (t.file.fd === 2) wroteStderr = true;
+        try {
+          writeSync(t.file.fd, line);
+        } catch {
+          /* a log that cannot be written must not stop serving */
+        }
+      }
+    }
+    if (useStderr && n <= LEVEL_NUM.warn! && !wroteStderr) {
       try {
-        writeSync(t.fd, line);
+        writeSync(2, Buffer.from(`${PROGRAM}: [${level}] ${msg}\n`, 'latin1'));
       } catch {
-        /* a log that cannot be written must not stop serving */
+        /* stderr gone */
       }
     }
   }
@@ -108,7 +162,7 @@ export function errorLogFor(specs: ErrorLogSpec[]): ErrorLog {
   return log;
 }
 
-/** the main (cycle) error log; set by run.ts once the config is loaded */
+/** the main (cycle) error log; set by the process layer once the config is loaded */
 let mainLog: ErrorLog | undefined;
 export function setMainLog(log: ErrorLog): void {
   mainLog = log;

@@ -167,7 +167,15 @@ function setAccessLog(cf: Conf): string | undefined {
     if (!same) sharedBuffers(cf).set(path, log);
   }
   (llcf.logs ??= []).push(log);
+  if (!hasVars) accessLogPaths(cf.cycle).add(path);
   return undefined;
+}
+
+/** every constant access_log path of a cycle: the process layer opens them at startup, as nginx */
+export function accessLogPaths(cycle: Conf['cycle']): Set<string> {
+  let s = cycle.state.get('log.paths') as Set<string> | undefined;
+  if (!s) cycle.state.set('log.paths', (s = new Set()));
+  return s;
 }
 
 /** buffered logs share one buffer per file: their parameters must agree */
@@ -203,6 +211,7 @@ export const logModule = defineModule<LogMainConf, unknown, LogLocConf>({
       filter: undefined,
     };
     conf.logs = [dflt];
+    accessLogPaths(cf.cycle).add(dflt.path);
     // the http level keeps it too, so every server shares one list
     prev.logs = conf.logs;
   },

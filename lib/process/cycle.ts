@@ -1,0 +1,110 @@
+import { cpus } from 'node:os';
+import type { CliOptions } from '../cli.js';
+import { ConfError } from '../conf/errors.js';
+import { loadConfig } from '../conf/load.js';
+import type { Cycle } from '../conf/parser.js';
+import { ErrorLog, errnoSuffix, openLogFile } from '../http/log.js';
+import { coreModule, type CoreConf, type ErrorLogSpec } from '../modules/core.js';
+import { accessLogPaths } from '../modules/log.js';
+
+/*
+ * ngx_init_cycle as the process layer sees it: parse the configuration,
+ * then open every file it names (error logs, access logs), reporting each
+ * failure as nginx does. Used for startup, for `-s` (which only needs the
+ * pid path), for a master validating a reload and for each worker.
+ */
+
+/** where log lines go before the config's error_log takes over (nginx's cycle->log) */
+export function startupLogPath(opts: CliOptions, fullName: (p: string) => string): string {
+  const e = opts.errorLog;
+  if (e === 'stderr') return 'stderr';
+  return e !== undefined ? fullName(e) : fullName('logs/error.log');
+}
+
+/**
+ * ngx_log_init: open the -e log (default PREFIX/logs/error.log) at level
+ * notice; when it cannot be opened, say so on stderr and log to stderr.
+ */
+export function openStartupLog(path: string): ErrorLog {
+  try {
+    return new ErrorLog([{ path, level: 'notice' }]);
+  } catch (e) {
+    process.stderr.write(`redis2d: [alert] could not open error log file: open() "${path}" failed ${errnoSuffix(e)}\n`);
+    return new ErrorLog([{ path: 'stderr', level: 'notice' }]);
+  }
+}
+
+export interface Loaded {
+  cycle: Cycle;
+  core: CoreConf;
+  /** the main error log specs (the config's, else the -e path at level error) */
+  errorLogSpecs: ErrorLogSpec[];
+  pidPath: string;
+  workers: number;
+}
+
+/**
+ * parse the configuration; a ConfError goes to `log` (with the warnings
+ * before it when `warnings`: a process that re-reads a configuration its
+ * parent already judged stays quiet about them)
+ */
+export function parseCycle(
+  opts: CliOptions,
+  prefix: string,
+  confFile: string,
+  log: ErrorLog | undefined,
+  startupPath: string,
+  warnings: boolean,
+): Loaded | undefined {
+  let cycle: Cycle;
+  try {
+    cycle = loadConfig({ confFile, prefix, globals: opts.globals });
+    if (log && warnings) for (const w of cycle.warnings) log.write(w.level, 0, w.text);
+  } catch (e) {
+    if (!(e instanceof ConfError)) throw e;
+    if (log) {
+      if (warnings) for (const w of e.warnings) log.write(w.level, 0, w.text);
+      log.write(e.level, 0, e.format());
+    }
+    return undefined;
+  }
+  const core = cycle.coreConfs[coreModule.index] as CoreConf;
+  const errorLogSpecs = core.errorLogs.length ? core.errorLogs : [{ path: startupPath, level: 'error' }];
+  const pidPath = cycle.fullName(core.pid ?? 'logs/nginx.pid');
+  let workers = core.workerProcesses;
+  if (workers === -1) workers = 1;
+  else if (workers === 0) workers = Math.max(1, cpus().length);
+  return { cycle, core, errorLogSpecs, pidPath, workers };
+}
+
+/**
+ * open the files a cycle names (ngx_init_cycle's open_files step): the main
+ * error log and every constant access_log path. Returns the new main log, or
+ * undefined after logging `[emerg] open() "PATH" failed (...)` to `log`.
+ */
+export function openCycleFiles(l: Loaded, log: ErrorLog): ErrorLog | undefined {
+  let log2: ErrorLog;
+  try {
+    log2 = new ErrorLog(l.errorLogSpecs);
+  } catch (e) {
+    const bad = l.errorLogSpecs.find((s) => {
+      try {
+        openLogFile(s.path);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    log.write('emerg', 0, `open() "${bad?.path ?? ''}" failed ${errnoSuffix(e)}`);
+    return undefined;
+  }
+  for (const path of accessLogPaths(l.cycle)) {
+    try {
+      openLogFile(path);
+    } catch (e) {
+      log.write('emerg', 0, `open() "${path}" failed ${errnoSuffix(e)}`);
+      return undefined;
+    }
+  }
+  return log2;
+}

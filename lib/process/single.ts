@@ -1,0 +1,73 @@
+import type { CliOptions } from '../cli.js';
+import { reopenLogs, setUseStderr, type ErrorLog } from '../http/log.js';
+import { noEffectDirectives } from '../modules/noop.js';
+import { openCycleFiles, parseCycle, type Loaded } from './cycle.js';
+import { removePidFile, writePidFile } from './pidfile.js';
+import { fastStop, gracefulStop, serveCycle } from './serve.js';
+import { reportStartup } from './daemon.js';
+
+/*
+ * `master_process off` (ngx_single_process_cycle): one process serves.
+ * HUP re-reads the configuration in place: a bad one is logged and the old
+ * one keeps serving; a good one takes over the bound sockets, so new
+ * connections see it while requests already running finish under the old.
+ */
+
+export async function runSingle(opts: CliOptions, prefix: string, confFile: string, first: Loaded, firstLog: ErrorLog, startupPath: string): Promise<number> {
+  let l = first;
+  let log = firstLog;
+  if (!(await serveCycle(l, log, log))) return reportStartup(1);
+  try {
+    writePidFile(l.pidPath);
+  } catch (e) {
+    log.write('emerg', 0, (e as Error).message);
+    return reportStartup(1);
+  }
+  for (const name of noEffectDirectives(l.cycle)) log.write('warn', 0, `the "${name}" directive has no effect in redis2d`);
+
+  const onExit = (): void => {
+    log.write('notice', 0, 'exit');
+    removePidFile(l.pidPath);
+  };
+  process.on('exit', () => removePidFile(l.pidPath));
+  process.on('SIGTERM', () => fastStop(onExit));
+  process.on('SIGINT', () => fastStop(onExit));
+  process.on('SIGQUIT', () => {
+    log.write('notice', 0, 'gracefully shutting down');
+    gracefulStop(onExit);
+  });
+  process.on('SIGUSR1', () => {
+    log.write('notice', 0, 'signal 10 (SIGUSR1) received, reopening');
+    reopenLogs();
+  });
+  let reloading = false;
+  process.on('SIGHUP', async () => {
+    if (reloading) return;
+    reloading = true;
+    try {
+      log.write('notice', 0, 'signal 1 (SIGHUP) received, reconfiguring');
+      log.write('notice', 0, 'reconfiguring');
+      const next = parseCycle(opts, prefix, confFile, log, startupPath, true);
+      if (!next) return;
+      const nextLog = openCycleFiles(next, log);
+      if (!nextLog) return;
+      if (!(await serveCycle(next, nextLog, nextLog))) return;
+      if (next.pidPath !== l.pidPath) {
+        try {
+          writePidFile(next.pidPath);
+          removePidFile(l.pidPath);
+        } catch (e) {
+          nextLog.write('emerg', 0, (e as Error).message);
+        }
+      }
+      l = next;
+      log = nextLog;
+    } finally {
+      reloading = false;
+    }
+  });
+
+  setUseStderr(false);
+  reportStartup(0);
+  return new Promise<number>(() => {});
+}
