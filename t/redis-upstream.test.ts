@@ -96,6 +96,11 @@ t.test('replies against a real redis-server', async (t) => {
   t.equal(r.body, ':0\r\n:2\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n:1\r\n', 'EXEC of LRANGE: nested');
   outcome(t, r, okDone, 'exec');
 
+  // the module frames this pipeline wrongly (200, empty body); every reply must come through
+  r = await run(p, [['set', 'a', '1'], ['get', 'a'], ['lrange', 'l', '0', '-1'], ['incr', 'a'], ['incr', 'k'], ['mget', 'a', 'nosuch']]);
+  t.equal(r.body, '+OK\r\n$1\r\n1\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n:2\r\n-ERR value is not an integer or out of range\r\n*2\r\n$1\r\n2\r\n$-1\r\n');
+  outcome(t, r, okDone, 'set/get/lrange/incr/error/mget');
+
   r = await run(p, [['scan', '0', 'match', 'l', 'count', '1000']]);
   t.equal(r.body, '*2\r\n$1\r\n0\r\n*1\r\n$1\r\nl\r\n', 'SCAN');
 
