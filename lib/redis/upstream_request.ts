@@ -94,6 +94,8 @@ const ACTION_SEND = 'sending request to upstream';
 const ACTION_HEADER = 'reading response header from upstream';
 const ACTION_BODY = 'reading upstream';
 
+function ignore(): void {}
+
 /** Start the request now; its outcome settles `done`. */
 export function startUpstreamRequest(o: UpstreamRequestOptions, sink: ReplySink): UpstreamRequest {
   const pool = o.pool ?? noPool;
@@ -168,13 +170,10 @@ export function startUpstreamRequest(o: UpstreamRequestOptions, sink: ReplySink)
     if (finished()) return;
     phase = Phase.Finished;
     detach();
-    if (out.reusable) {
-      pool.release(o.peer.name, sock, true);
-    } else {
-      // keep an error listener: a destroyed socket may still report one
-      sock.on('error', () => {});
-      sock.destroy();
-    }
+    // keep an error listener: a closed or idle socket may still report one
+    sock.on('error', ignore);
+    if (out.reusable) pool.release(o.peer.name, sock, true);
+    else sock.destroy();
     resolve({ ...out, started, aborted, connectTime, responseTime: performance.now() - t0 });
   }
 
