@@ -78,6 +78,28 @@ function conv(c: string, d: Date): string | undefined {
   }
 }
 
+/** the conversions that print numbers (padded with 0, or with spaces for %e %k %l) */
+const NUMERIC = 'CdegGHIjklmMsSuUVwWyY';
+
+function applyFlags(v: string, conv: string, flag: string, width: number): string {
+  const numeric = NUMERIC.includes(conv);
+  if (flag === '^') v = v.toUpperCase();
+  else if (flag === '#') v = /[a-z]/.test(v) ? v.toUpperCase() : v.toLowerCase();
+  if (numeric && (flag === '-' || flag === '_')) {
+    // strip the conversion's own padding
+    const stripped = v.replace(/^[0 ]+(?=\d)/, '');
+    if (flag === '-') return stripped;
+    const w = Math.max(width, v.length);
+    return stripped.padStart(w, ' ');
+  }
+  if (width > v.length) {
+    const padChar = flag === '_' ? ' ' : flag === '0' || (numeric && flag !== '_' && !'ekl'.includes(conv)) ? '0' : ' ';
+    if (padChar === '0' && numeric) return v.replace(/^ +/, (m) => '0'.repeat(m.length)).padStart(width, '0');
+    return v.padStart(width, padChar);
+  }
+  return v;
+}
+
 /**
  * strftime(buf, 256, fmt, gmtime(now)): undefined when the result does
  * not fit (strftime returns 0; the module then fails the request). An
@@ -94,13 +116,21 @@ export function strftimeGmt(fmt: string, now: Date): string | undefined {
       out += ch;
       continue;
     }
+    // glibc: flags (_ - 0 ^ #), a field width, then the E/O modifiers
     let j = i + 1;
-    // flags and the E/O modifiers change nothing in the C locale for these conversions
+    let flag = '';
+    while (j < fmt.length && '_-0^#'.includes(fmt[j]!)) flag = fmt[j++]!;
+    let width = 0;
+    while (j < fmt.length && fmt[j]! >= '0' && fmt[j]! <= '9') width = width * 10 + Number(fmt[j++]);
     while (j < fmt.length && (fmt[j] === 'E' || fmt[j] === 'O')) j++;
-    const v = j < fmt.length ? conv(fmt[j]!, now) : undefined;
+    let v = j < fmt.length ? conv(fmt[j]!, now) : undefined;
     if (v === undefined) {
       out += fmt.slice(i, j + 1);
-    } else out += v;
+      i = j;
+      continue;
+    }
+    v = applyFlags(v, fmt[j]!, flag, width);
+    out += v;
     i = j;
   }
   if (out.length >= 256) return undefined;
