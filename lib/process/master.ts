@@ -150,7 +150,9 @@ export async function runMaster(opts: CliOptions, prefix: string, confFile: stri
   process.on('SIGTERM', () => stop('SIGTERM', 'SIGTERM', 15));
   process.on('SIGINT', () => stop('SIGTERM', 'SIGINT', 2));
   process.on('SIGUSR1', () => {
+    // both lines go to the old file, as nginx's do
     log.write('notice', 0, 'signal 10 (SIGUSR1) received, reopening');
+    log.write('notice', 0, 'reopening logs');
     reopenLogs();
     signalGeneration(() => true, 'SIGUSR1');
   });

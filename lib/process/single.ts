@@ -37,7 +37,9 @@ export async function runSingle(opts: CliOptions, prefix: string, confFile: stri
     gracefulStop(onExit);
   });
   process.on('SIGUSR1', () => {
+    // both lines go to the old file, as nginx's do
     log.write('notice', 0, 'signal 10 (SIGUSR1) received, reopening');
+    log.write('notice', 0, 'reopening logs');
     reopenLogs();
   });
   let reloading = false;
