@@ -12,6 +12,9 @@ const MODS = '/usr/lib/nginx/modules';
 const LOAD = `load_module ${MODS}/ndk_http_module.so;\nload_module ${MODS}/ngx_http_set_misc_module.so;\nload_module ${MODS}/ngx_http_echo_module.so;`;
 const skip = !hasNginx || !existsSync(`${MODS}/ngx_http_echo_module.so`) || !existsSync(`${MODS}/ngx_http_set_misc_module.so`) ? 'Debian nginx with echo/set_misc not installed' : false;
 
+/** a small file both servers can read for echo_subrequest -f */
+const FILE = new URL('../fixtures/conf/echo-ok.conf', import.meta.url).pathname;
+
 const HTTP = `
   default_type text/plain;
   types { text/html html; }
@@ -46,7 +49,7 @@ const HTTP = `
     location /nest2 { echo n2-begin; echo_location_async /s2; echo_location /a; echo n2-end; }
     location /leak { set $v parent; echo_location /setv; echo "parent sees [$v]"; }
     location /setv { set $v child; echo "child [$v]"; }
-    location /missing { echo before; echo_location /nope; echo after; }
+    location /missing { echo before; echo_location /zz/nope; echo after; }
     location /errsub { echo x; echo_location /e500; echo y; }
     location /e500 { return 500; }
     location /ret { echo_location /rettext; echo_location /rettext; }
@@ -55,6 +58,9 @@ const HTTP = `
     location /emptyloc { echo_location ""; }
     location /sub { echo_subrequest POST /method -b hello; echo_subrequest PUT /method -q a=1; echo_subrequest_async DELETE /method; echo_subrequest GET /method -b ''; }
     location /method { echo "$request_method $args [$echo_request_body] $http_content_length $content_length"; }
+    location /subfile { echo_subrequest POST /method -f ${FILE}; echo_subrequest PUT /filebody -f ${FILE}; }
+    location /filebody { echo_request_body; }
+    location /subfile-missing { echo_subrequest POST /method -f /nonexistent/x; }
     location /subbad { echo_subrequest GET /method -z x; }
     location /subhead { echo_subrequest HEAD /a; echo done; }
     location /filter { echo_before_body before; echo_after_body after; echo mid; }
@@ -103,6 +109,7 @@ TERMINATED.push(
   ['unsafe uri', '/unsafe'],
   ['empty location', '/emptyloc'],
   ['echo_subrequest bad option', '/subbad'],
+  ['echo_subrequest -f missing file', '/subfile-missing'],
 );
 
 const CASES: Array<[string, string]> = [
@@ -138,6 +145,7 @@ const CASES: Array<[string, string]> = [
   ['subrequest return text', get('/ret')],
   ['echo_subrequest', 'POST /sub?z=9 HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbody'],
   ['echo_subrequest HEAD', get('/subhead')],
+  ['echo_subrequest -f', get('/subfile')],
   ['before/after body', get('/filter')],
   ['before/after body 1.0', get('/filter', '1.0')],
   ['before/after empty body', get('/filter-empty')],
@@ -179,8 +187,9 @@ t.test('echo and subrequests answer like nginx, byte for byte', { skip }, async 
     const log = ours.errorLog();
     t.match(log, /\[error\] \d+#0: \*\d+ invalid size specified: "x2", client: 127\.0\.0\.1, server: , request: "GET \/dupbad HTTP\/1\.1", host: "h"/);
     t.match(log, /\[error\] \d+#0: \*\d+ invalid sleep duration "1\.2345", client: 127\.0\.0\.1/);
+    t.match(log, /\[error\] \d+#0: \*\d+ open\(\) "\/nonexistent\/x" failed \(2: No such file or directory\), client: 127\.0\.0\.1, server: , request: "GET \/subfile-missing HTTP\/1\.1", host: "h"/);
     t.match(log, /\[error\] \d+#0: \*\d+ unknown option for echo_subrequest\*: -z, client/);
-    t.match(log, /open\(\) "[^"]*\/html\/nope" failed \(2: No such file or directory\), client: 127\.0\.0\.1, server: , request: "GET \/missing HTTP\/1\.1", subrequest: "\/nope", host: "h"/);
+    t.match(log, /open\(\) "[^"]*\/html\/zz\/nope" failed \(2: No such file or directory\), client: 127\.0\.0\.1, server: , request: "GET \/missing HTTP\/1\.1", subrequest: "\/zz\/nope", host: "h"/);
   } finally {
     await ours?.stop();
     await theirs?.stop();

@@ -35,6 +35,12 @@ export interface SubrequestOptions {
   /** a request body replacing the parent's (echo_subrequest -b / -f) */
   body?: Buffer;
   /**
+   * the body is a file's (echo_subrequest -f): nginx keeps it as an
+   * in-file buffer, which $request_body and $echo_request_body read as
+   * empty; only echo_request_body sends it
+   */
+  bodyInFile?: boolean;
+  /**
    * true: the subrequest gets fresh variables (echo's adjust_subrequest);
    * false: it shares the parent's, as plain ngx_http_subrequest does
    */
@@ -47,6 +53,8 @@ export class SubRequest extends HttpRequest {
   readonly out: Postponed = { items: [], ended: false };
   /** how many more levels of subrequests this one may start */
   readonly subrequests: number;
+  /** echo_subrequest -f: the file's bytes (r.body stays empty, as an in-file buffer reads) */
+  readonly fileBody: Buffer | undefined;
   private readonly onDone: ((sr: SubRequest) => void) | undefined;
 
   constructor(parent: HttpRequest, uri: string, args: string, opts: SubrequestOptions, depth: number) {
@@ -75,8 +83,9 @@ export class SubRequest extends HttpRequest {
     this.headerLength = parent.headerLength;
     this.keepalive = parent.main.keepalive;
     this.vars = opts.ownVariables ? [] : parent.vars;
+    this.fileBody = opts.bodyInFile ? opts.body : undefined;
     if (opts.body !== undefined) {
-      this.body = [opts.body];
+      this.body = opts.bodyInFile ? [] : [opts.body];
       this.contentLengthIn = opts.body.length;
     } else {
       this.body = parent.body;

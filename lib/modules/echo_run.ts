@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { errnoText } from '../conf/parser.js';
 import type { HttpRequest } from '../http/http_request.js';
 import { DONE, ERROR, OK, type Request } from '../http/request.js';
-import { createSubrequest } from '../http/subrequest.js';
+import { SubRequest, createSubrequest } from '../http/subrequest.js';
 import { echoModule, echoPrefix, setEchoContentHandler, type EchoCmd, type EchoLocConf } from './echo.js';
 import { echoText } from './echo_filter.js';
 import { atofp3, echoAtosz, evalEchoArgs, parseUnsafeUri } from './echo_util.js';
@@ -57,6 +57,7 @@ function subrequest(r: HttpRequest, ctx: EchoCtx, op: string, args: string[], wa
   let target: string;
   let query: string | undefined;
   let body: Buffer | undefined;
+  let bodyInFile = false;
   if (op === 'echo_subrequest' || op === 'echo_subrequest_async') {
     method = args[0]!;
     target = args[1]!;
@@ -81,6 +82,7 @@ function subrequest(r: HttpRequest, ctx: EchoCtx, op: string, args: string[], wa
       const path = bodyFile[0] === '/' ? bodyFile : join(echoPrefix, bodyFile);
       try {
         body = readFileSync(path);
+        bodyInFile = true;
       } catch (e) {
         r.log('error', `open() "${path}" failed ${errnoText(e)}`);
         return ERROR;
@@ -99,6 +101,7 @@ function subrequest(r: HttpRequest, ctx: EchoCtx, op: string, args: string[], wa
   const sr = createSubrequest(r, parsed.uri, query ?? '', {
     method,
     body,
+    bodyInFile,
     ownVariables: true,
     done: wait ? () => resume(r, ctx) : undefined,
   });
@@ -125,7 +128,9 @@ function runCmds(r: HttpRequest, ctx: EchoCtx): number {
       }
       case 'echo_request_body':
         // the body's buffers go out in one output_filter call: one chunk
-        if (r.body && r.body.length) send(r, ctx, r.body.length === 1 ? r.body[0]! : Buffer.concat(r.body));
+        if (r instanceof SubRequest && r.fileBody) {
+          if (r.fileBody.length) send(r, ctx, r.fileBody);
+        } else if (r.body && r.body.length) send(r, ctx, r.body.length === 1 ? r.body[0]! : Buffer.concat(r.body));
         break;
       case 'echo_duplicate': {
         const count = echoAtosz(args[0]!);
