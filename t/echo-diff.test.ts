@@ -61,6 +61,7 @@ const HTTP = `
     location /subfile { echo_subrequest POST /method -f ${FILE}; echo_subrequest PUT /filebody -f ${FILE}; }
     location /filebody { echo_request_body; }
     location /subfile-missing { echo_subrequest POST /method -f /nonexistent/x; }
+    location /loop { echo_location /loop; }
     location /subbad { echo_subrequest GET /method -z x; }
     location /subhead { echo_subrequest HEAD /a; echo done; }
     location /filter { echo_before_body before; echo_after_body after; echo mid; }
@@ -110,6 +111,7 @@ TERMINATED.push(
   ['empty location', '/emptyloc'],
   ['echo_subrequest bad option', '/subbad'],
   ['echo_subrequest -f missing file', '/subfile-missing'],
+  ['subrequest cycle', '/loop'],
 );
 
 const CASES: Array<[string, string]> = [
@@ -188,6 +190,8 @@ t.test('echo and subrequests answer like nginx, byte for byte', { skip }, async 
     t.match(log, /\[error\] \d+#0: \*\d+ invalid size specified: "x2", client: 127\.0\.0\.1, server: , request: "GET \/dupbad HTTP\/1\.1", host: "h"/);
     t.match(log, /\[error\] \d+#0: \*\d+ invalid sleep duration "1\.2345", client: 127\.0\.0\.1/);
     t.match(log, /\[error\] \d+#0: \*\d+ open\(\) "\/nonexistent\/x" failed \(2: No such file or directory\), client: 127\.0\.0\.1, server: , request: "GET \/subfile-missing HTTP\/1\.1", host: "h"/);
+    t.match(log, /\[error\] \d+#0: \*\d+ subrequests cycle while processing "\/loop", client: 127\.0\.0\.1, server: , request: "GET \/loop HTTP\/1\.1", subrequest: "\/loop", host: "h"/);
+    t.match(theirs.errorLog(), /subrequests cycle while processing "\/loop", client: 127\.0\.0\.1, server: , request: "GET \/loop HTTP\/1\.1", subrequest: "\/loop", host: "h"/);
     t.match(log, /\[error\] \d+#0: \*\d+ unknown option for echo_subrequest\*: -z, client/);
     t.match(log, /open\(\) "[^"]*\/html\/zz\/nope" failed \(2: No such file or directory\), client: 127\.0\.0\.1, server: , request: "GET \/missing HTTP\/1\.1", subrequest: "\/zz\/nope", host: "h"/);
   } finally {

@@ -41,7 +41,7 @@ const HTTP = `
     location /secure { set_secure_random_alphanum $r $arg_n; echo -n $r; }
     location /today { set_local_today $d; echo -n $d; }
     location /gmt { set_formatted_gmt_time $t $arg_f; echo -n "[$t]"; }
-    location /gmtflags { set_formatted_gmt_time $t "%25Y|%-d|%_m|%^a|%10B|%#b|%-j|%_H|%3e|%-e|%05y|%Ey|%Od"; echo -n "[$t]"; }
+    location /gmtflags { set_formatted_gmt_time $t "%25Y|%-d|%_m|%^a|%10B|%#b|%-j|%_H|%3e|%-e|%05y|%Ey|%Od|%Z|%z|%c|%x|%X|%r|%P|%k|%l|%h|%s"; echo -n "[$t]"; }
     location /gmt255 { set_formatted_gmt_time $t "${'x'.repeat(255)}"; echo -n "[$t]"; }
     location /gmt256 { set_formatted_gmt_time $t "${'x'.repeat(256)}"; echo -n "[$t]"; }
     location /gmt254y { set_formatted_gmt_time $t "${'x'.repeat(252)}%Y"; echo -n "[$t]"; }
