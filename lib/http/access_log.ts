@@ -79,8 +79,12 @@ function variable(r: HttpRequest, index: number): string | undefined {
     const p = vars.prefixes.find((d) => iv.name.startsWith(d.name));
     get = p?.get;
   }
-  return get ? get(r, iv.name) : undefined;
+  const v = get ? get(r, iv.name) : undefined;
+  // nginx's getters for these report `not found` (no data) rather than an empty value
+  return v === '' && EMPTY_IS_NOT_FOUND.has(iv.name) ? undefined : v;
 }
+
+const EMPTY_IS_NOT_FOUND = new Set(['args', 'query_string', 'request_method']);
 
 /** ngx_http_log_escape: `"`, `\`, control bytes, DEL and bytes >= 0x80 as \xHH */
 // eslint-disable-next-line no-control-regex
@@ -118,9 +122,10 @@ export function formatLine(r: HttpRequest, fmt: LogFormat, now: number): string 
       continue;
     }
     const v = variable(r, p.index);
-    if (fmt.escape === 'json') out += v === undefined ? '' : escapeJson(v);
-    else if (v === undefined) out += '-';
-    else out += fmt.escape === 'none' ? v : escapeDefault(v);
+    // not found: `-` with default escaping, nothing with json or none
+    if (v === undefined) out += fmt.escape === 'default' ? '-' : '';
+    else if (fmt.escape === 'default') out += escapeDefault(v);
+    else out += fmt.escape === 'json' ? escapeJson(v) : v;
   }
   return out + '\n';
 }
