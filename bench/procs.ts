@@ -1,0 +1,172 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+
+/*
+ * Process plumbing shared by the benchmark: free loopback ports, waiting
+ * for a port, spawning a server with its stderr kept for error messages,
+ * stopping it, RSS sampling from /proc, and a tiny RESP client to seed
+ * Redis. Loopback only; everything is stopped by the pid we started.
+ */
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? res(a.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export interface Proc {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  stderr(): string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Spawn `cmd args`; `env` replaces the environment when given (NODE_OPTIONS is never passed on). */
+export function startProc(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
+  const env = { ...(opts.env ?? process.env) };
+  // tap/tsx put loaders into NODE_OPTIONS: the measured servers must run bare
+  delete env.NODE_OPTIONS;
+  const child = spawn(cmd, args, { cwd: opts.cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    if (err.length < 20000) err += d.toString('latin1');
+  });
+  if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
+  const pid = child.pid;
+  return {
+    child,
+    pid,
+    stderr: () => err,
+    stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        child.kill(signal);
+      });
+    },
+  };
+}
+
+export function waitPort(port: number, proc: Proc, ms = 10000): Promise<void> {
+  const until = Date.now() + ms;
+  return new Promise((res, rej) => {
+    const tryOnce = (): void => {
+      if (proc.child.exitCode !== null) {
+        return rej(new Error(`server exited with ${proc.child.exitCode}: ${proc.stderr().trim()}`));
+      }
+      const c = connect(port, '127.0.0.1');
+      c.once('connect', () => {
+        c.destroy();
+        res();
+      });
+      c.once('error', () => {
+        c.destroy();
+        if (Date.now() > until) rej(new Error(`port ${port} never opened: ${proc.stderr().trim()}`));
+        else setTimeout(tryOnce, 50);
+      });
+    };
+    tryOnce();
+  });
+}
+
+export interface Mem {
+  /** VmRSS in KiB */
+  rss: number;
+  /** VmHWM (peak RSS) in KiB */
+  hwm: number;
+}
+
+/** VmRSS / VmHWM of a live process, or undefined once it is gone. */
+export function readMem(pid: number): Mem | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const rss = /^VmRSS:\s+(\d+) kB/m.exec(text);
+  const hwm = /^VmHWM:\s+(\d+) kB/m.exec(text);
+  if (!rss || !hwm) return undefined;
+  return { rss: Number(rss[1]), hwm: Number(hwm[1]) };
+}
+
+/** Sample VmRSS every `ms` while a run lasts; `stop()` returns the largest sample and the final HWM. */
+export function sampleMem(pid: number, ms = 250): { stop(): Mem & { maxRss: number } } {
+  let maxRss = 0;
+  const tick = (): void => {
+    const m = readMem(pid);
+    if (m && m.rss > maxRss) maxRss = m.rss;
+  };
+  tick();
+  const timer = setInterval(tick, ms);
+  return {
+    stop() {
+      clearInterval(timer);
+      tick();
+      const m = readMem(pid) ?? { rss: 0, hwm: 0 };
+      return { ...m, maxRss };
+    },
+  };
+}
+
+function encodeCommand(args: (string | Buffer)[]): Buffer {
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`, 'latin1')];
+  for (const a of args) {
+    const b = typeof a === 'string' ? Buffer.from(a, 'latin1') : a;
+    parts.push(Buffer.from(`$${b.length}\r\n`, 'latin1'), b, Buffer.from('\r\n', 'latin1'));
+  }
+  return Buffer.concat(parts);
+}
+
+/** Send one command and return the first reply line (enough for SET/PING). */
+export function redisCommand(port: number, args: (string | Buffer)[]): Promise<string> {
+  return new Promise((res, rej) => {
+    const c = connect(port, '127.0.0.1');
+    let got = '';
+    c.on('error', rej);
+    c.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      const nl = got.indexOf('\r\n');
+      if (nl !== -1) {
+        c.destroy();
+        res(got.slice(0, nl));
+      }
+    });
+    c.write(encodeCommand(args));
+  });
+}
+
+export interface Redis {
+  port: number;
+  proc: Proc;
+}
+
+export async function startRedis(dir: string): Promise<Redis> {
+  const port = await freePort();
+  const proc = startProc('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
+  const until = Date.now() + 10000;
+  for (;;) {
+    try {
+      if ((await redisCommand(port, ['PING'])) === '+PONG') return { port, proc };
+    } catch {
+      // not listening yet
+    }
+    if (proc.child.exitCode !== null) throw new Error(`redis-server exited: ${proc.stderr()}`);
+    if (Date.now() > until) throw new Error('redis-server did not answer PING');
+    await sleep(30);
+  }
+}

@@ -1,0 +1,164 @@
+/*
+ * `npm run bench [-- options]`: workloads A–D of SPEC §9 against redis2d,
+ * nginx+redis2 (when NGINX_REDIS2_MODULE names the module) and webdis (when
+ * installed), plus Node's bare http server as the ceiling, all in one run
+ * against one redis-server started here. wrk drives the load on loopback,
+ * bounded in time. Prints one table and the ratios, and records them in
+ * bench/RESULTS.md (the section of this mode is replaced, the rest kept).
+ *
+ * Options:
+ *   --quick            3 s runs, workload A at 50 connections + the ceiling (< 60 s)
+ *   --duration N       seconds per measured run (default 10; quick 3)
+ *   --warmup N         seconds of warm-up per server start (default 2; quick 1)
+ *   --threads N        wrk threads (default 2)
+ *   --only a,b         targets by name (redis2d, nginx+redis2, webdis, node-http)
+ *   --workloads A,C    workloads to run (default all; quick A)
+ *   --head             measure the committed HEAD, built in a temp dir (not the working tree)
+ *   --no-write         print only, leave RESULTS.md alone
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkBody, machineInfo, staleBuild } from './info.js';
+import { redisCommand, sampleMem, startRedis } from './procs.js';
+import { headSnapshot, workingTree } from './snapshot.js';
+import { formatReport, writeResults, type Row } from './report.js';
+import { BIG_VALUE_SIZE, SMALL_VALUE, WORKLOADS, bareHttp, haveWebdis, nginxRedis2, redis2d, webdis, type Target, type WorkloadName } from './targets.js';
+import { runWrk } from './wrk.js';
+
+interface Options {
+  quick: boolean;
+  duration: number;
+  warmup: number;
+  threads: number;
+  only: string[] | undefined;
+  workloads: WorkloadName[];
+  write: boolean;
+  head: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const quick = argv.includes('--quick');
+  const o: Options = {
+    quick,
+    duration: quick ? 3 : 10,
+    warmup: quick ? 1 : 2,
+    threads: 2,
+    only: undefined,
+    workloads: quick ? ['A'] : ['A', 'B', 'C', 'D'],
+    write: true,
+    head: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') continue;
+    else if (a === '--duration') o.duration = Number(val());
+    else if (a === '--warmup') o.warmup = Number(val());
+    else if (a === '--threads') o.threads = Number(val());
+    else if (a === '--only') o.only = val().split(',');
+    else if (a === '--workloads') o.workloads = val().toUpperCase().split(',') as WorkloadName[];
+    else if (a === '--no-write') o.write = false;
+    else if (a === '--head') o.head = true;
+    else throw new Error(`unknown option ${a}`);
+  }
+  for (const w of o.workloads) if (!(w in WORKLOADS)) throw new Error(`unknown workload ${w}`);
+  if (!(o.duration > 0) || !(o.warmup >= 0) || !(o.threads > 0)) throw new Error('bad --duration/--warmup/--threads');
+  return o;
+}
+
+/** connection counts per workload: A at 50 and 200, the others at 50 */
+function connsFor(w: WorkloadName, quick: boolean): number[] {
+  return w === 'A' && !quick ? [50, 200] : [50];
+}
+
+function targets(o: Options, root: string): { list: Target[]; skipped: string[] } {
+  const list: Target[] = [redis2d({ root })];
+  const skipped: string[] = [];
+  const mod = process.env.NGINX_REDIS2_MODULE;
+  if (mod) list.push(nginxRedis2(mod));
+  else skipped.push('nginx+redis2 (set NGINX_REDIS2_MODULE=/path/ngx_http_redis2_module.so)');
+  if (haveWebdis()) list.push(webdis());
+  else skipped.push('webdis (not installed: apt-get install webdis)');
+  list.push(bareHttp());
+  return { list: o.only ? list.filter((t) => o.only!.includes(t.name)) : list, skipped };
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  const tree = o.head ? headSnapshot() : workingTree();
+  const stale = staleBuild(tree.root);
+  if (stale) throw new Error(stale);
+  const info = machineInfo();
+  const { list, skipped } = targets(o, tree.root);
+  for (const s of skipped) process.stderr.write(`bench: skipping ${s}\n`);
+
+  const work = mkdtempSync(join(tmpdir(), 'redis2d-bench-'));
+  const redis = await startRedis(join(work));
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  try {
+    await redisCommand(redis.port, ['SET', 'k', SMALL_VALUE]);
+    await redisCommand(redis.port, ['SET', 'big', Buffer.alloc(BIG_VALUE_SIZE, 0x78)]);
+
+    for (const target of list) {
+      // the ceiling has one workload (A-shaped); peers only what they can express
+      for (const w of o.workloads) {
+        const path = target.path(w);
+        if (path === undefined) continue;
+        const dir = mkdtempSync(join(work, `${target.name}-${w}-`));
+        const running = await target.start(dir, redis.port);
+        try {
+          const url = `http://127.0.0.1:${running.port}${path}`;
+          const bad = await checkBody(url, target.name === 'node-http' ? 'A' : w);
+          if (bad) throw new Error(`${target.name} ${w}: ${bad}`);
+          const conns = connsFor(w, o.quick);
+          if (o.warmup > 0) await runWrk(url, conns[0]!, o.warmup, o.threads);
+          for (const c of conns) {
+            const mem = sampleMem(running.pid);
+            const res = await runWrk(url, c, o.duration, o.threads);
+            const m = mem.stop();
+            const row: Row = { target: target.name, workload: target.name === 'node-http' ? 'ceiling' : w, conns: c, wrk: res, rssKiB: m.maxRss, hwmKiB: m.hwm };
+            rows.push(row);
+            process.stderr.write(
+              `bench: ${row.target} ${row.workload}/${c}: ${Math.round(res.rps)} req/s p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms rss ${(m.maxRss / 1024).toFixed(1)} MiB${res.errors ? ` ERRORS ${res.errors}` : ''}\n`,
+            );
+          }
+        } finally {
+          await running.stop();
+          const log = readErrorLog(dir);
+          if (log) notes.push(`${target.name} ${w} error.log: ${log}`);
+        }
+      }
+    }
+  } finally {
+    await redis.proc.stop('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+    if (tree.cleanup) rmSync(tree.cleanup, { recursive: true, force: true });
+  }
+
+  const elapsed = (Date.now() - t0) / 1000;
+  const text = formatReport({ rows, info, commit: tree.commit, quick: o.quick, duration: o.duration, warmup: o.warmup, threads: o.threads, skipped, notes, elapsed });
+  process.stdout.write(`${text}\n`);
+  if (o.write) writeResults(o.quick ? 'quick' : 'full', text);
+}
+
+function readErrorLog(dir: string): string {
+  try {
+    const text = readFileSync(join(dir, 'logs', 'error.log'), 'latin1').trim();
+    const lines = text.split('\n');
+    return lines.length > 3 ? `${lines.slice(0, 3).join(' | ')} | (+${lines.length - 3} lines)` : lines.join(' | ');
+  } catch {
+    return '';
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`);
+  process.exitCode = 1;
+});
