@@ -157,10 +157,12 @@ t.test('next upstream on error, and off', async (t) => {
   const dead = await freePort();
   const srv = await startRedis2d(`
     upstream pair { server 127.0.0.1:${dead}; server 127.0.0.1:${redis.port}; }
+    # its own block: /a's failure marks the dead peer down in \`pair\` (max_fails=1), as nginx does
+    upstream pair2 { server 127.0.0.1:${dead}; server 127.0.0.1:${redis.port}; }
     server { listen 127.0.0.1:{port};
     add_header X-Up "$upstream_addr|$upstream_status" always;
     location /a { redis2_query ping; redis2_pass pair; }
-    location /off { redis2_next_upstream off; redis2_query ping; redis2_pass pair; }
+    location /off { redis2_next_upstream off; redis2_query ping; redis2_pass pair2; }
   }`);
   t.teardown(() => srv.stop());
   let r = await request(srv.port, '/a');

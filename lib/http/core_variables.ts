@@ -87,7 +87,7 @@ const G: Record<string, (r: R, name: string) => string | undefined> = {
   request_filename: (r) => mapUriToPath(r),
   request_completion: (r) => (r.finished && !r.aborted ? 'OK' : ''),
   remote_user: () => undefined,
-  upstream_addr: (r) => r.upstreamAddr?.replace(/^redis2:\/\//, ''),
+  upstream_addr: (r) => r.upstreamAddrList ?? r.upstreamAddr?.replace(/^redis2:\/\//, ''),
   upstream_status: (r) => r.upstreamStatus,
   upstream_response_time: (r) => r.upstreamResponseTime,
   upstream_connect_time: (r) => r.upstreamConnectTime,

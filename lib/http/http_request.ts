@@ -101,6 +101,7 @@ export class HttpRequest implements Request {
   bytesSent = 0;
   aborted = false;
   upstreamAddr: string | undefined;
+  upstreamAddrList: string | undefined;
   upstreamStatus: string | undefined;
   upstreamResponseTime: string | undefined;
   upstreamConnectTime: string | undefined;

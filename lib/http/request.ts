@@ -129,6 +129,8 @@ export interface Request {
   aborted: boolean;
   /** error-log context: `, upstream: "redis2://..."` etc. appended to log lines */
   upstreamAddr: string | undefined;
+  /** $upstream_addr across tries (`a, b`), set by redis2; unset = upstreamAddr alone */
+  upstreamAddrList?: string;
   /** $upstream_status, $upstream_response_time, $upstream_connect_time (set by redis2) */
   upstreamStatus: string | undefined;
   upstreamResponseTime: string | undefined;

@@ -12,8 +12,17 @@ import {
 import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../modules/upstream.js';
 import { parseAddrPort } from '../modules/upstream_url.js';
 import { buildQuery } from './query.js';
-import { peerTries, type PeerTry } from './peers.js';
-import { startUpstreamRequest, type Failure, type ReplySink, type UpstreamOutcome } from './upstream_request.js';
+import { createPicker, redisPeer } from './peers.js';
+import { noPool, poolOf, type ConnectionPool } from './pool.js';
+import { stateTag } from './conn_state.js';
+import {
+  startUpstreamRequest,
+  type Failure,
+  type LogLevel,
+  type RedisPeer,
+  type ReplySink,
+  type UpstreamOutcome,
+} from './upstream_request.js';
 
 /*
  * The redis2 content handler (ngx_http_redis2_handler + the parts of
@@ -86,67 +95,111 @@ export const redis2ContentHandler: ContentHandler = (r: Request) => {
   return runTries(r, rlcf, us, built.query, built.expected);
 };
 
+/** the cache seen through a tag: keys are the peer name and the tag */
+function taggedPool(pool: ConnectionPool, suffix: string): ConnectionPool {
+  return {
+    acquire: (peer) => pool.acquire(peer + suffix),
+    opened: (peer, socket) => pool.opened?.(peer + suffix, socket),
+    release: (peer, socket, reusable) => pool.release(peer + suffix, socket, reusable),
+  };
+}
+
+/* methods nginx will not resend once the request went out (NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT) */
+const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
+
+/*
+ * ngx_http_upstream_connect / ngx_http_upstream_next: ask the balancer for
+ * a peer, try it, and on a failure before anything reached the client free
+ * the peer as failed (max_fails accounting) and go on while tries are left
+ * and redis2_next_upstream names the failure. No live peer is nginx's
+ * NGX_BUSY: `no live upstreams`, 502 (never retried).
+ */
 async function runTries(r: Request, rlcf: Redis2LocConf, us: UpstreamSrvConf, query: Buffer, expected: number): Promise<number> {
-  const tries = peerTries(us);
-  if (tries.length === 0) {
-    r.upstreamAddr = `redis2://${us.host}`;
-    r.log('error', 'no live upstreams while connecting to upstream');
-    r.upstreamStatus = '502';
-    return 502;
-  }
+  const picker = createPicker(r, us);
+  const basePool = poolOf(us);
+  // **beyond** nginx: connections are shared only between requests that set the same state (conn_state.ts)
+  const tag = basePool === noPool ? '' : stateTag(query);
+  const pool: ConnectionPool = tag === '' ? basePool : taggedPool(basePool, `\0${tag}`);
   const bind = localAddress(r, rlcf);
   const addrs: string[] = [];
   const statuses: string[] = [];
   const rtimes: string[] = [];
   const ctimes: string[] = [];
-
-  for (let i = 0; i < tries.length; i++) {
-    const peer: PeerTry = tries[i]!;
-    r.upstreamAddr = `redis2://${peer.name}`;
-    // nginx has $upstream_status 200 before the header goes out
-    const onStart = (): void => void (r.upstreamStatus = [...statuses, '200'].join(', '));
-    const out = await oneTry(r, rlcf, peer, query, expected, bind, onStart);
-    addrs.push(peer.name);
-    statuses.push(String(out.status));
-    rtimes.push(msecText(out.responseTime));
-    ctimes.push(msecText(out.connectTime));
+  const record = (addr: string, status: string, rtime: string, ctime: string): void => {
+    addrs.push(addr);
+    statuses.push(status);
+    rtimes.push(rtime);
+    ctimes.push(ctime);
+    r.upstreamAddrList = addrs.join(', ');
     r.upstreamStatus = statuses.join(', ');
     r.upstreamResponseTime = rtimes.join(', ');
     r.upstreamConnectTime = ctimes.join(', ');
+  };
+
+  for (;;) {
+    const rt = picker.get();
+    if (!rt) {
+      r.upstreamAddr = `redis2://${picker.name}`;
+      record(picker.name, '502', '0.000', '-');
+      r.log('error', 'no live upstreams while connecting to upstream');
+      return 502;
+    }
+    const peer = redisPeer(rt);
+    r.upstreamAddr = `redis2://${peer.name}`;
+    r.upstreamAddrList = [...addrs, peer.name].join(', ');
+    // nginx has $upstream_status 200 before the header goes out
+    const onStart = (): void => void (r.upstreamStatus = [...statuses, '200'].join(', '));
+    let timedOut: string | undefined;
+    const log = (level: LogLevel, msg: string): void => {
+      // nginx logs a timeout in ngx_http_upstream_next, after freeing the peer
+      if (level === 'error' && msg.startsWith('upstream timed out') && !r.headerSent) timedOut = msg;
+      else r.log(level, msg);
+    };
+    const out = await oneTry(r, rlcf, peer, query, expected, bind, pool, log, onStart);
+    record(peer.name, String(out.status), msecText(out.responseTime), msecText(out.connectTime));
 
     if (out.aborted || r.aborted) {
+      picker.free(false);
       if (!r.aborted && r.headerSent && r.method === 'HEAD') {
         // HEAD: nginx finalizes right after the header, closing the Redis side
         r.finish();
       }
       return DONE;
     }
-    if (out.complete) {
-      r.finish();
-      return DONE;
+    if (out.complete || out.started || out.failure === undefined || out.status === 500) {
+      // finalized without next-upstream: the peer is freed as fine
+      picker.free(false);
+      if (timedOut) r.log('error', timedOut);
+      if (out.complete) {
+        r.finish();
+        return DONE;
+      }
+      // a started body can only be cut short (the client connection closes)
+      if (out.started) return out.failure === 'timeout' ? 504 : 502;
+      return out.status;
     }
-    if (out.started) {
-      // the body has begun: nginx can only cut it short (the client connection closes)
-      return out.failure === 'timeout' ? 504 : 502;
-    }
+
+    if (picker.free(true)) r.log('warn', `upstream server temporarily disabled while ${out.action}`);
+    if (timedOut) r.log('error', timedOut);
+    if (out.cached && out.failure === 'error') picker.refund();
     const retry =
-      out.failure !== undefined &&
-      out.status !== 500 &&
+      picker.tries > 0 &&
       (rlcf.nextUpstream & NEXT_UPSTREAM_OFF) === 0 &&
       (rlcf.nextUpstream & FAILURE_BIT[out.failure]) !== 0 &&
-      i + 1 < tries.length;
+      !(out.sent && NON_IDEMPOTENT.has(r.method));
     if (!retry) return out.status;
   }
-  return 502;
 }
 
 function oneTry(
   r: Request,
   rlcf: Redis2LocConf,
-  peer: PeerTry,
+  peer: RedisPeer,
   query: Buffer,
   expected: number,
   bind: { host: string; port: number; text: string } | undefined,
+  pool: ConnectionPool,
+  log: (level: LogLevel, msg: string) => void,
   onStart: () => void,
 ): Promise<UpstreamOutcome> {
   let stop: (() => void) | undefined;
@@ -171,7 +224,8 @@ function oneTry(
       readTimeout: rlcf.readTimeout,
       bufferSize: rlcf.bufferSize,
       bind,
-      log: (level, msg) => r.log(level, msg),
+      pool,
+      log,
     },
     sink,
   );

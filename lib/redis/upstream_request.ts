@@ -70,6 +70,12 @@ export interface UpstreamOutcome {
   failure?: Failure;
   /** the sink's side went away (abort) */
   aborted: boolean;
+  /** the connection came from the keepalive cache */
+  cached: boolean;
+  /** the query was (at least partly) written: nginx's u->request_sent */
+  sent: boolean;
+  /** what the try was doing when it ended (the log's `while ...`) */
+  action: string;
   /** ms from start to connected, undefined if never connected */
   connectTime: number | undefined;
   /** ms from start to the end of this try */
@@ -116,11 +122,13 @@ export function startUpstreamRequest(o: UpstreamRequestOptions, sink: ReplySink)
   let pending: Buffer | undefined;
 
   let sock: Socket;
+  let sent = false;
   const reused = pool.acquire(o.peer.name);
   if (reused) {
     sock = reused;
   } else if (o.peer.path !== undefined) {
     sock = net.connect({ path: o.peer.path });
+    pool.opened?.(o.peer.name, sock);
   } else {
     sock = net.connect({
       host: o.peer.host,
@@ -128,6 +136,7 @@ export function startUpstreamRequest(o: UpstreamRequestOptions, sink: ReplySink)
       localAddress: o.bind?.host,
       localPort: o.bind?.port || undefined,
     });
+    pool.opened?.(o.peer.name, sock);
   }
 
   /* a function, so TypeScript does not narrow `phase` across calls that change it */
@@ -166,15 +175,19 @@ export function startUpstreamRequest(o: UpstreamRequestOptions, sink: ReplySink)
     sock.off('close', onClose);
   }
 
-  function settle(out: Omit<UpstreamOutcome, 'connectTime' | 'responseTime' | 'started' | 'aborted'>, aborted = false): void {
+  function settle(
+    out: Omit<UpstreamOutcome, 'connectTime' | 'responseTime' | 'started' | 'aborted' | 'cached' | 'sent' | 'action'>,
+    aborted = false,
+  ): void {
     if (finished()) return;
+    const act = action();
     phase = Phase.Finished;
     detach();
-    // keep an error listener: a closed or idle socket may still report one
-    sock.on('error', ignore);
+    // keep an error listener: a closed or idle socket may still report one (once: sockets are reused)
+    if (!sock.listeners('error').includes(ignore)) sock.on('error', ignore);
     if (out.reusable) pool.release(o.peer.name, sock, true);
     else sock.destroy();
-    resolve({ ...out, started, aborted, connectTime, responseTime: performance.now() - t0 });
+    resolve({ ...out, started, aborted, cached: reused !== undefined, sent, action: act, connectTime, responseTime: performance.now() - t0 });
   }
 
   function fail(status: number, failure: Failure, level: LogLevel | undefined, msg: string): void {
@@ -193,6 +206,7 @@ export function startUpstreamRequest(o: UpstreamRequestOptions, sink: ReplySink)
 
   function send(): void {
     phase = Phase.Sending;
+    sent = true;
     arm(o.sendTimeout);
     sock.write(o.query, (err) => {
       if (err || phase !== Phase.Sending) return;
