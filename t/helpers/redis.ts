@@ -29,6 +29,8 @@ export interface RedisOptions {
   args?: string[];
   /** also listen on a unix socket (`socketPath`) */
   unixSocket?: boolean;
+  /** the loopback address to bind (default 127.0.0.1) */
+  host?: string;
 }
 
 export class RedisServer {
@@ -47,11 +49,15 @@ export class RedisServer {
   }
 
   get addr(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${this.host}:${this.port}`;
+  }
+
+  get host(): string {
+    return this.opts.host ?? '127.0.0.1';
   }
 
   async start(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    const args = ['--port', String(this.port), '--bind', this.host, '--save', '', '--appendonly', 'no', '--dir', this.dir];
     if (this.opts.requirepass) args.push('--requirepass', this.opts.requirepass);
     if (this.opts.unixSocket) args.push('--unixsocket', this.socketPath, '--unixsocketperm', '700');
     if (this.opts.args) args.push(...this.opts.args);
@@ -93,7 +99,7 @@ export class RedisServer {
    */
   async command(args: string[]): Promise<string> {
     const cmds = this.opts.requirepass ? [['AUTH', this.opts.requirepass], args] : [args];
-    const raw = await rawExchange(this.port, encode(cmds), cmds.length);
+    const raw = await rawExchange(this.host, this.port, encode(cmds), cmds.length);
     return this.opts.requirepass ? raw.slice(raw.indexOf('\r\n') + 2) : raw;
   }
 
@@ -128,9 +134,9 @@ function encode(cmds: string[][]): Buffer {
 }
 
 /* A deliberately naive client for test setup: reads until `n` replies are framed by a tiny parser. */
-function rawExchange(port: number, req: Buffer, n: number): Promise<string> {
+function rawExchange(host: string, port: number, req: Buffer, n: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
+    const sock = net.connect({ host, port });
     let got = '';
     sock.on('error', reject);
     sock.on('data', (d) => {
