@@ -46,7 +46,7 @@ export interface RtPeers {
   readonly next: RtPeers | undefined;
 }
 
-function rtPeers(set: UpstreamPeers, name: string, next: RtPeers | undefined): RtPeers {
+function rtPeers(set: UpstreamPeers, name: string, next: RtPeers | undefined, backup = false): RtPeers {
   const peers = set.peers.map(
     (p, index): RtPeer => ({
       conf: p,
@@ -65,7 +65,8 @@ function rtPeers(set: UpstreamPeers, name: string, next: RtPeers | undefined): R
       checked: 0,
     }),
   );
-  return { peers, totalWeight: set.totalWeight, tries: set.tries, single: set.single, name, next };
+  // nginx clears `single` on both sets when a backup set exists
+  return { peers, totalWeight: set.totalWeight, tries: set.tries, single: set.single && !backup && !next, name, next };
 }
 
 const states = new WeakMap<UpstreamSrvConf, RtPeers>();
@@ -75,7 +76,7 @@ export function peersOf(us: UpstreamSrvConf): RtPeers {
   let s = states.get(us);
   if (!s) {
     if (!us.peers) throw new Error(`upstream "${us.host}" has no peers`);
-    const backup = us.backup ? rtPeers(us.backup, us.host, undefined) : undefined;
+    const backup = us.backup ? rtPeers(us.backup, us.host, undefined, true) : undefined;
     s = rtPeers(us.peers, us.host, backup);
     states.set(us, s);
   }
