@@ -104,9 +104,34 @@ export function readMem(pid: number): Mem | undefined {
   return { rss: Number(rss[1]), hwm: Number(hwm[1]) };
 }
 
+/** user and system CPU time of a process (all its threads), microseconds */
+export function readCpu(pid: number): { user: number; sys: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // fields after the `(comm)`, which may hold spaces: state is field 3, utime 14, stime 15
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const tick = 1e6 / CLK_TCK;
+  return { user: Number(f[11]) * tick, sys: Number(f[12]) * tick };
+}
+
+/* sysconf(_SC_CLK_TCK): 100 on every Linux we run on */
+const CLK_TCK = 100;
+
 /** Sample VmRSS every `ms` while a run lasts; `stop()` returns the largest sample and the final HWM. */
-export function sampleMem(pid: number, ms = 250): { stop(): Mem & { maxRss: number } } {
+export interface Usage extends Mem {
+  maxRss: number;
+  /** CPU time used during the sampling, microseconds */
+  userUs: number;
+  sysUs: number;
+}
+
+export function sampleMem(pid: number, ms = 250): { stop(): Usage } {
   let maxRss = 0;
+  const cpu0 = readCpu(pid) ?? { user: 0, sys: 0 };
   const tick = (): void => {
     const m = readMem(pid);
     if (m && m.rss > maxRss) maxRss = m.rss;
@@ -118,7 +143,8 @@ export function sampleMem(pid: number, ms = 250): { stop(): Mem & { maxRss: numb
       clearInterval(timer);
       tick();
       const m = readMem(pid) ?? { rss: 0, hwm: 0 };
-      return { ...m, maxRss };
+      const cpu1 = readCpu(pid) ?? cpu0;
+      return { ...m, maxRss, userUs: cpu1.user - cpu0.user, sysUs: cpu1.sys - cpu0.sys };
     },
   };
 }

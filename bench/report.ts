@@ -21,6 +21,9 @@ export interface Row {
   rssKiB: number;
   /** VmHWM at the end of the run (peak since the server started, warm-up included), KiB */
   hwmKiB: number;
+  /** server CPU time (all threads) per request, microseconds */
+  userUsPerReq: number;
+  sysUsPerReq: number;
 }
 
 export interface ReportInput {
@@ -39,6 +42,7 @@ export interface ReportInput {
 
 const mib = (k: number): string => (k / 1024).toFixed(1);
 const ms = (v: number): string => (v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const cpu = (r: Row): string => `${Math.round(r.userUsPerReq + r.sysUsPerReq)} (${Math.round(r.userUsPerReq)}+${Math.round(r.sysUsPerReq)})`;
 const x = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}×` : 'n/a');
 
 export function formatReport(r: ReportInput): string {
@@ -56,14 +60,19 @@ export function formatReport(r: ReportInput): string {
       `one worker per server, loopback, access log off; run took ${Math.round(r.elapsed)} s.`,
   );
   out.push('');
-  out.push('| server | workload | conns | req/s | p50 ms | p99 ms | RSS MiB (max sampled) | VmHWM MiB | errors |');
-  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  out.push('| server | workload | conns | req/s | p50 ms | p99 ms | RSS MiB (max sampled) | VmHWM MiB | server CPU µs/req (user+sys) | errors |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of r.rows) {
     const w = row.wrk;
     out.push(
-      `| ${row.target} | ${row.workload} | ${row.conns} | ${Math.round(w.rps)} | ${ms(w.p50ms)} | ${ms(w.p99ms)} | ${mib(row.rssKiB)} | ${mib(row.hwmKiB)} | ${w.errors} |`,
+      `| ${row.target} | ${row.workload} | ${row.conns} | ${Math.round(w.rps)} | ${ms(w.p50ms)} | ${ms(w.p99ms)} | ${mib(row.rssKiB)} | ${mib(row.hwmKiB)} | ${cpu(row)} | ${w.errors} |`,
     );
   }
+  out.push('');
+  out.push(
+    'CPU µs/req is the server process\'s utime+stime (/proc/PID/stat, all threads) over the run divided by the requests wrk completed: ' +
+      'unlike req/s it does not depend on how much CPU the other processes on the machine took.',
+  );
   out.push('');
   const ratios: string[] = [];
   for (const mine of r.rows.filter((row) => row.target === 'redis2d')) {
@@ -72,15 +81,15 @@ export function formatReport(r: ReportInput): string {
       const same = peer.workload === mine.workload || (peer.workload === 'ceiling' && mine.workload === 'A');
       if (!same) continue;
       ratios.push(
-        `| ${mine.workload} | ${mine.conns} | ${peer.target} | ${x(mine.wrk.rps / peer.wrk.rps)} | ${x(mine.wrk.p99ms / peer.wrk.p99ms)} | ${x(mine.rssKiB / peer.rssKiB)} |`,
+        `| ${mine.workload} | ${mine.conns} | ${peer.target} | ${x(mine.wrk.rps / peer.wrk.rps)} | ${x(mine.wrk.p99ms / peer.wrk.p99ms)} | ${x(mine.rssKiB / peer.rssKiB)} | ${x((mine.userUsPerReq + mine.sysUsPerReq) / (peer.userUsPerReq + peer.sysUsPerReq))} |`,
       );
     }
   }
   if (ratios.length) {
-    out.push('Ratios redis2d / peer (same run; req/s higher is better, p99 and RSS lower is better):');
+    out.push('Ratios redis2d / peer (same run; req/s higher is better, p99, RSS and CPU per request lower is better):');
     out.push('');
-    out.push('| workload | conns | peer | req/s | p99 | RSS |');
-    out.push('|---|---:|---|---:|---:|---:|');
+    out.push('| workload | conns | peer | req/s | p99 | RSS | CPU/req |');
+    out.push('|---|---:|---|---:|---:|---:|---:|');
     out.push(...ratios);
     out.push('');
   }

@@ -14,6 +14,7 @@
  *   --only a,b         targets by name (redis2d, nginx+redis2, webdis, node-http)
  *   --workloads A,C    workloads to run (default all; quick A)
  *   --head             measure the committed HEAD, built in a temp dir (not the working tree)
+ *   --snapshot         measure a frozen copy of the working tree's lib/, built in a temp dir
  *   --no-write         print only, leave RESULTS.md alone
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -35,6 +36,7 @@ interface Options {
   workloads: WorkloadName[];
   write: boolean;
   head: boolean;
+  snapshot: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -48,6 +50,7 @@ function parseArgs(argv: string[]): Options {
     workloads: quick ? ['A'] : ['A', 'B', 'C', 'D'],
     write: true,
     head: false,
+    snapshot: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -64,6 +67,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--workloads') o.workloads = val().toUpperCase().split(',') as WorkloadName[];
     else if (a === '--no-write') o.write = false;
     else if (a === '--head') o.head = true;
+    else if (a === '--snapshot') o.snapshot = true;
     else throw new Error(`unknown option ${a}`);
   }
   for (const w of o.workloads) if (!(w in WORKLOADS)) throw new Error(`unknown workload ${w}`);
@@ -91,7 +95,7 @@ function targets(o: Options, root: string): { list: Target[]; skipped: string[] 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
-  const tree = o.head ? headSnapshot() : workingTree();
+  const tree = o.head ? headSnapshot() : o.snapshot ? headSnapshot(true) : workingTree();
   const stale = staleBuild(tree.root);
   if (stale) throw new Error(stale);
   const info = machineInfo();
@@ -123,10 +127,10 @@ async function main(): Promise<void> {
             const mem = sampleMem(running.pid);
             const res = await runWrk(url, c, o.duration, o.threads);
             const m = mem.stop();
-            const row: Row = { target: target.name, workload: target.name === 'node-http' ? 'ceiling' : w, conns: c, wrk: res, rssKiB: m.maxRss, hwmKiB: m.hwm };
+            const row: Row = { target: target.name, workload: target.name === 'node-http' ? 'ceiling' : w, conns: c, wrk: res, rssKiB: m.maxRss, hwmKiB: m.hwm, userUsPerReq: m.userUs / res.requests, sysUsPerReq: m.sysUs / res.requests };
             rows.push(row);
             process.stderr.write(
-              `bench: ${row.target} ${row.workload}/${c}: ${Math.round(res.rps)} req/s p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms rss ${(m.maxRss / 1024).toFixed(1)} MiB${res.errors ? ` ERRORS ${res.errors}` : ''}\n`,
+              `bench: ${row.target} ${row.workload}/${c}: ${Math.round(res.rps)} req/s p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms rss ${(m.maxRss / 1024).toFixed(1)} MiB cpu ${Math.round((m.userUs + m.sysUs) / res.requests)} µs/req${res.errors ? ` ERRORS ${res.errors}` : ''}\n`,
             );
           }
         } finally {

@@ -33,16 +33,25 @@ export function workingTree(): Tree {
   return { root: ROOT, commit };
 }
 
-export function headSnapshot(): Tree {
-  const commit = git(['rev-parse', '--short', 'HEAD']);
+/**
+ * HEAD (`git archive`), or with `working` the files as they are now (a
+ * frozen copy of lib/ being edited, built apart from the shared dist/).
+ */
+export function headSnapshot(working = false): Tree {
+  let commit = git(['rev-parse', '--short', 'HEAD']);
+  if (working) commit += '+working-tree';
   const dir = mkdtempSync(join(tmpdir(), `redis2d-head-${commit}-`));
-  const tar = execFileSync('git', ['archive', '--format=tar', 'HEAD', 'lib', 'bin', 'package.json', 'tsconfig.json'], {
-    cwd: ROOT,
-    maxBuffer: 256 << 20,
-  });
-  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  if (working) {
+    execFileSync('cp', ['-r', join(ROOT, 'lib'), join(ROOT, 'bin'), join(ROOT, 'package.json'), join(ROOT, 'tsconfig.json'), dir]);
+  } else {
+    const tar = execFileSync('git', ['archive', '--format=tar', 'HEAD', 'lib', 'bin', 'package.json', 'tsconfig.json'], {
+      cwd: ROOT,
+      maxBuffer: 256 << 20,
+    });
+    execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  }
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  process.stderr.write(`bench: building HEAD ${commit} in ${dir}\n`);
+  process.stderr.write(`bench: building ${commit} in ${dir}\n`);
   try {
     execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
