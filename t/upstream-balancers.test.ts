@@ -6,6 +6,7 @@ import { hasNginx, startRedis2d } from './helpers/server.js';
 import {
   FIXTURE_DIR,
   MAP_SERVERS,
+  headerFromSources,
   headerOfAll,
   lockServers,
   mappingKeys,
@@ -34,7 +35,9 @@ interface Case {
 
 const KEYS = mappingKeys(10000);
 const keyPaths = KEYS.map((k) => `/?key=${k}`);
-const CASES: Record<'rr' | 'hash' | 'chash', Case> = {
+// ip_hash: clients from 256 /24 networks of the loopback range (127.N.M.1 as source)
+const SOURCES = Array.from({ length: 256 }, (_, i) => `127.${(i * 37) % 256}.${(i * 101 + 7) % 256}.1`);
+const CASES: Record<'rr' | 'leastConn' | 'ipHash' | 'hash' | 'chash', Case> = {
   rr: {
     file: 'rr-5-1-1.txt',
     balancer: '',
@@ -42,6 +45,14 @@ const CASES: Record<'rr' | 'hash' | 'chash', Case> = {
     paths: Array.from({ length: 14 }, (_, i) => `/?n=${i}`),
     connections: 1,
   },
+  leastConn: {
+    file: 'least-conn-5-1-1.txt',
+    balancer: 'least_conn;',
+    params: ['weight=5', 'weight=1', 'weight=1'],
+    paths: Array.from({ length: 14 }, (_, i) => `/?n=${i}`),
+    connections: 1,
+  },
+  ipHash: { file: 'ip-hash.txt', balancer: 'ip_hash;', params: ['', 'weight=3', ''], paths: SOURCES, connections: 1 },
   hash: { file: 'hash.txt', balancer: 'hash $arg_key;', params: ['', 'weight=2', ''], paths: keyPaths, connections: 8 },
   chash: { file: 'chash.txt', balancer: 'hash $arg_key consistent;', params: ['', '', ''], paths: keyPaths, connections: 8 },
 };
@@ -52,11 +63,19 @@ t.teardown(release);
 
 t.test('nginx agrees with the recorded mappings', { skip: hasNginx ? false : 'no /usr/sbin/nginx' }, async (t) => {
   for (const [name, c] of Object.entries(CASES)) {
-    const got = await nginxChoices(c.balancer, c.params, c.paths);
+    const got = await nginxChoices(c.balancer, c.params, c.paths, (port) =>
+      c === CASES.ipHash ? headerFromSources(port, SOURCES, 'x-up') : headerOfAll(port, c.paths, 'x-up', c.connections),
+    );
     t.equal(got.length, c.paths.length, `${name}: one choice per request`);
     t.notOk(got.includes('-1'), `${name}: every $upstream_addr is a listed server`);
     if (process.env.REDIS2D_WRITE_FIXTURES === '1' || !existsSync(join(FIXTURE_DIR, c.file))) {
-      writeMapping(c.file, `nginx 1.22.1: upstream { ${c.balancer} ${c.params.map((p, i) => `server S${i} ${p}`.trim()).join('; ')} }`, got);
+      const what =
+        c.paths === keyPaths
+          ? 'one request per key of mappingKeys(10000)'
+          : c === CASES.ipHash
+            ? 'one request from each address of SOURCES'
+            : `${c.paths.length} requests in a row`;
+      writeMapping(c.file, `nginx 1.22.1: upstream { ${`${c.balancer} `.trimStart()}${c.params.map((p, i) => `server S${i} ${p}`.trim()).join('; ')} }`, what, got);
     }
     t.equal(got, readMapping(c.file), `${name}: nginx's choices are the fixture's`);
   }
@@ -78,6 +97,21 @@ t.test('smooth weighted round robin 5/1/1: the same 14 choices as nginx', async 
   const got = toDigits(await headerOfAll(srv.port, c.paths, 'x-up', 1), addrs);
   t.equal(got, readMapping(c.file));
   t.equal(got, '00102000010200', 'a a b a c a a: the smooth sequence, twice');
+});
+
+t.test('least_conn 5/1/1 (sequential: the weighted round robin among equals) and ip_hash as nginx', async (t) => {
+  const redis = [await startRedis(t), await startRedis(t), await startRedis(t)];
+  const addrs = redis.map((r) => r.addr);
+  const srv = await startRedis2d(`${upstreamBlock(CASES.leastConn, addrs).replace('upstream up', 'upstream lc')}
+    ${upstreamBlock(CASES.ipHash, addrs).replace('upstream up', 'upstream ih')}
+    server { listen 127.0.0.1:{port}; add_header X-Up $upstream_addr always;
+      location / { redis2_query ping; redis2_pass ih; }
+      location /lc { redis2_query ping; redis2_pass lc; } }`);
+  t.teardown(() => srv.stop());
+  const lc = toDigits(await headerOfAll(srv.port, CASES.leastConn.paths.map((p) => `/lc${p}`), 'x-up', 1), addrs);
+  t.equal(lc, readMapping(CASES.leastConn.file), 'least_conn');
+  const ih = toDigits(await headerFromSources(srv.port, SOURCES, 'x-up'), addrs);
+  t.equal(ih, readMapping(CASES.ipHash.file), 'ip_hash of 256 client networks');
 });
 
 t.test('hash $arg_key: 10,000 keys on the same servers as nginx', async (t) => {

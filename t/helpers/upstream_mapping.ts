@@ -1,4 +1,5 @@
 import { Pool } from 'undici';
+import http from 'node:http';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +50,23 @@ export async function headerOfAll(port: number, paths: string[], header: string,
   return out;
 }
 
+/** GET / once from each local source address (sequentially, fresh connections), returning `header` */
+export async function headerFromSources(port: number, sources: string[], header: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const localAddress of sources) {
+    out.push(
+      await new Promise<string>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port, path: '/', localAddress, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(String(res.headers[header] ?? '')));
+        });
+        req.on('error', reject);
+      }),
+    );
+  }
+  return out;
+}
+
 /** the server index of each `$upstream_addr` (first try), as a digit string */
 export function toDigits(addrs: string[], servers: string[]): string {
   return addrs.map((a) => String(servers.indexOf(a.split(', ')[0]!))).join('');
@@ -77,7 +95,12 @@ export async function lockServers(): Promise<() => void> {
  * nginx's choices for `balancer` lines over MAP_SERVERS (with per-server
  * parameters), one request per path: a digit string of server indices.
  */
-export async function nginxChoices(balancer: string, params: string[], paths: string[]): Promise<string> {
+export async function nginxChoices(
+  balancer: string,
+  params: string[],
+  paths: string[],
+  fetch: (port: number) => Promise<string[]> = (port) => headerOfAll(port, paths, 'x-up'),
+): Promise<string> {
   const backends = MAP_SERVERS.map((s) => `server { listen ${s}; access_log off; location / { return 200; } }`).join('\n');
   const ups = MAP_SERVERS.map((s, i) => `server ${s}${params[i] ? ' ' + params[i] : ''};`).join(' ');
   let nginx: Running | undefined;
@@ -89,7 +112,7 @@ export async function nginxChoices(balancer: string, params: string[], paths: st
       server { listen 127.0.0.1:{port};
         location / { proxy_pass http://up; add_header X-Up $upstream_addr always; }
       }`);
-    return toDigits(await headerOfAll(nginx.port, paths, 'x-up'), MAP_SERVERS);
+    return toDigits(await fetch(nginx.port), MAP_SERVERS);
   } finally {
     await nginx?.stop();
   }
@@ -105,9 +128,9 @@ export function readMapping(name: string): string {
     .join('');
 }
 
-export function writeMapping(name: string, comment: string, digits: string): void {
+export function writeMapping(name: string, comment: string, requests: string, digits: string): void {
   mkdirSync(FIXTURE_DIR, { recursive: true });
-  let text = `# ${comment}\n# servers: ${MAP_SERVERS.join(' ')} (digit = index), one request per key of mappingKeys()\n`;
+  let text = `# ${comment}\n# servers: ${MAP_SERVERS.join(' ')} (digit = index); ${requests}\n`;
   for (let i = 0; i < digits.length; i += 100) text += digits.slice(i, i + 100) + '\n';
   writeFileSync(join(FIXTURE_DIR, name), text);
 }
