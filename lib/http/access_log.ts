@@ -5,7 +5,6 @@ import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import { getMainLog, onBeforeReopen, openLogFile, errnoSuffix, type LogFile } from './log.js';
 import { PartKind } from './script.js';
-import { activeVariables } from './variables.js';
 
 /*
  * ngx_http_log_module's run-time half: the log phase. Runs when a request
@@ -70,15 +69,10 @@ function builtin(r: HttpRequest, name: string, now: number): string {
 function variable(r: HttpRequest, index: number): string | undefined {
   const cached = r.vars[index];
   if (cached !== undefined) return cached;
-  const vars = activeVariables();
+  const vars = r.variables;
   const iv = vars.indexed[index];
   if (!iv || !iv.def) return undefined;
-  let get = iv.def.get;
-  if (!get) {
-    // exact names like $http_user_agent may lack their own getter: their prefix's serves them
-    const p = vars.prefixes.find((d) => iv.name.startsWith(d.name));
-    get = p?.get;
-  }
+  const get = iv.def.get;
   const v = get ? get(r, iv.name) : undefined;
   // nginx's getters for these report `not found` (no data) rather than an empty value
   return v === '' && EMPTY_IS_NOT_FOUND.has(iv.name) ? undefined : v;

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Variables } from './variables.js';
 import { coreLoc, type CoreSrvConf } from '../modules/http_core.js';
 import { BodyReader, BodyStatus } from './body.js';
 import { HttpRequest, firstName } from './http_request.js';
@@ -75,6 +76,8 @@ export class HttpConnection {
   readonly localAddr: string;
   readonly localPort: number;
   readonly addr: AddrConf;
+  /** the variable registry of the config this connection was accepted under */
+  readonly variables: Variables;
   requests = 0;
   private buf: Buffer = EMPTY;
   private state = St.Head;
@@ -100,6 +103,7 @@ export class HttpConnection {
     this.localAddr = la?.startsWith('::ffff:') && listen.opt.family === 'inet' ? la.slice(7) : la ?? '';
     this.localPort = socket.localPort ?? listen.opt.port;
     this.addr = addrFor(listen, this.localAddr, this.localPort);
+    this.variables = listen.variables;
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('error', () => this.onClose());

@@ -163,4 +163,10 @@ export function attachCoreVariables(vars: Variables): void {
     const get = PREFIX_GETTERS[p.name];
     if (get && p.get === undefined) p.get = get as (r: Request, name: string) => string | undefined;
   }
+  // exact names nginx also defines (http_user_agent, sent_http_location...) are served by their prefix
+  for (const def of vars.defs.values()) {
+    if (def.get !== undefined) continue;
+    const p = vars.prefixes.find((d) => def.name.startsWith(d.name));
+    if (p?.get) def.get = p.get;
+  }
 }

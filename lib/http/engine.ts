@@ -7,7 +7,6 @@ import { HttpConnection } from './connection.js';
 import { buildLocationTree } from './locations.js';
 import { initPhases } from './phases.js';
 import { buildListens, type ListenSocket } from './servers.js';
-import { setActiveVariables } from './variables.js';
 
 /*
  * ngx_http_block's run-time half: from a loaded cycle, build the location
@@ -38,12 +37,11 @@ export function bindErrorText(e: BindError): string {
 export function prepareHttp(cycle: Cycle): ListenSocket[] {
   const state = cycle.state.get('http') as HttpState | undefined;
   if (!state) return [];
-  setActiveVariables(state.variables);
   attachCoreVariables(state.variables);
   initPhases(cycle.modules);
   const main = state.ctx.main[httpCoreModule.index] as CoreMainConf;
   for (const srv of main.servers) buildLocationTree(coreLoc(srv.ctx.loc));
-  return buildListens(main.servers);
+  return buildListens(main.servers, state.variables);
 }
 
 function listenOne(ls: ListenSocket): Promise<Server> {

@@ -1,6 +1,6 @@
 import type { Request } from './request.js';
 import { PartKind, type ComplexValue } from './script.js';
-import { VAR_NOCACHEABLE, activeVariables } from './variables.js';
+import { VAR_NOCACHEABLE } from './variables.js';
 
 /*
  * Request-time side of variables and complex values (ngx_http_get_indexed_
@@ -14,7 +14,7 @@ import { VAR_NOCACHEABLE, activeVariables } from './variables.js';
 export function getVariable(r: Request, index: number): string {
   const cached = r.vars[index];
   if (cached !== undefined) return cached;
-  const iv = activeVariables().indexed[index]!;
+  const iv = r.variables.indexed[index]!;
   const def = iv.def;
   if (def === undefined || def.get === undefined) return '';
   const v = def.get(r, iv.name);
@@ -28,7 +28,7 @@ export function getVariable(r: Request, index: number): string {
  * ($args, $limit_rate), else stored for the rest of the request.
  */
 export function setVariable(r: Request, index: number, value: string): void {
-  const def = activeVariables().indexed[index]!.def;
+  const def = r.variables.indexed[index]!.def;
   if (def !== undefined && def.set !== undefined) {
     def.set(r, value);
     return;

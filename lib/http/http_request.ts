@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Variables } from './variables.js';
 import type { CoreLocConf, CoreSrvConf } from '../modules/http_core.js';
 import { PROGRAM, SERVER_TOKEN } from '../version.js';
 import type { HttpConnection } from './connection.js';
@@ -88,6 +89,7 @@ export class HttpRequest implements Request {
   namedCaptures: Record<string, string> | undefined;
   returnText: string | undefined = undefined;
   vars: (string | undefined)[] = [];
+  readonly variables: Variables;
   body: Buffer[] | undefined;
 
   status = 0;
@@ -136,6 +138,7 @@ export class HttpRequest implements Request {
 
   constructor(conn: HttpConnection, head: RequestHead, line: string, startTime: number, host: string) {
     this.conn = conn;
+    this.variables = conn.variables;
     this.req = head;
     this.socket = conn.socket;
     this.connectionId = conn.id;

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Variables } from './variables.js';
 import type { CoreLocConf, CoreSrvConf } from '../modules/http_core.js';
 
 /*
@@ -104,6 +105,8 @@ export interface Request {
   // --- variables
   /** evaluated variables by index; undefined = not yet evaluated */
   vars: (string | undefined)[];
+  /** the registry `vars` indexes into: the config this request is served under */
+  readonly variables: Variables;
 
   // --- body
   /** the request body once read, as chunks (latin1 strings avoided: Buffers) */

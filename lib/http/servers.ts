@@ -1,4 +1,5 @@
 import type { CoreSrvConf, ListenOpt } from '../modules/http_core.js';
+import type { Variables } from './variables.js';
 import type { CompiledRegex } from '../conf/regex.js';
 
 /*
@@ -29,6 +30,8 @@ export interface ListenSocket {
   addrs: Map<string, AddrConf>;
   /** the wildcard entry for the port (when this socket is a wildcard) */
   wildcard: AddrConf | undefined;
+  /** the variable registry of the http block these servers belong to (per config load) */
+  variables: Variables;
 }
 
 export const addrKey = (host: string, port: number): string => `${host}|${port}`;
@@ -62,7 +65,7 @@ function addServer(ac: AddrConf, srv: CoreSrvConf): void {
 }
 
 /** Group every server's listen addresses; returns the sockets to open. */
-export function buildListens(servers: CoreSrvConf[]): ListenSocket[] {
+export function buildListens(servers: CoreSrvConf[], variables: Variables): ListenSocket[] {
   const addrs = new Map<string, { opt: ListenOpt; ac: AddrConf }>();
   for (const srv of servers) {
     const listens = srv.listen.length ? srv.listen : [defaultListen()];
@@ -92,7 +95,7 @@ export function buildListens(servers: CoreSrvConf[]): ListenSocket[] {
   const wildByPort = new Map<string, ListenSocket>();
   for (const { opt, ac } of addrs.values()) {
     if (opt.family !== 'unix' && opt.wildcard) {
-      const s: ListenSocket = { opt, addrs: new Map([[ac.key, ac]]), wildcard: ac };
+      const s: ListenSocket = { opt, addrs: new Map([[ac.key, ac]]), wildcard: ac, variables };
       sockets.push(s);
       wildByPort.set(`${opt.family}|${opt.port}`, s);
     }
@@ -101,7 +104,7 @@ export function buildListens(servers: CoreSrvConf[]): ListenSocket[] {
     if (opt.family !== 'unix' && opt.wildcard) continue;
     const w = opt.family === 'unix' ? undefined : wildByPort.get(`${opt.family}|${opt.port}`);
     if (w && !opt.bind) w.addrs.set(ac.key, ac);
-    else sockets.push({ opt, addrs: new Map([[ac.key, ac]]), wildcard: undefined });
+    else sockets.push({ opt, addrs: new Map([[ac.key, ac]]), wildcard: undefined, variables });
   }
   return sockets;
 }

@@ -96,17 +96,6 @@ export class Variables {
   }
 }
 
-/*
- * The registry requests read (lib/http/eval.ts): set when an http block has
- * loaded. One active configuration at a time, as a worker process has.
- */
-let active: Variables | undefined;
-export function setActiveVariables(v: Variables): void {
-  active = v;
-}
-export function activeVariables(): Variables {
-  return active!;
-}
 
 /** The registry of the http block being parsed. */
 export function httpVariables(cf: Conf): Variables {

@@ -19,7 +19,7 @@ import { UNSET, atoi } from '../conf/values.js';
 import { httpRegexCompile } from '../http/regex_exec.js';
 import type { Request } from '../http/request.js';
 import { compileComplexValue } from '../http/script.js';
-import { VAR_CHANGEABLE, VAR_WEAK, httpVariables, setActiveVariables } from '../http/variables.js';
+import { VAR_CHANGEABLE, VAR_WEAK, httpVariables } from '../http/variables.js';
 import { locConf, mainConf, type HttpCtx } from './http.js';
 import { addIfLocation, coreLoc, httpCoreModule, type CoreLocConf } from './http_core.js';
 import { compileCondition } from './rewrite_if.js';
@@ -224,7 +224,6 @@ export const rewriteModule = defineModule<unknown, unknown, RewriteLocConf>({
     conf.uninitWarn = mergeValue(conf.uninitWarn, prev.uninitWarn, 1);
   },
   postConfiguration(cf) {
-    setActiveVariables(httpVariables(cf));
     for (const srv of mainConf(cf, httpCoreModule).servers) inheritIfHandlers(coreLoc(srv.ctx.loc));
   },
   phases: {

@@ -1,6 +1,5 @@
 import type { CliOptions } from '../cli.js';
 import { reopenLogs, setUseStderr, type ErrorLog } from '../http/log.js';
-import { activeVariables, setActiveVariables } from '../http/variables.js';
 import { noEffectDirectives } from '../modules/noop.js';
 import { openCycleFiles, parseCycle, type Loaded } from './cycle.js';
 import { removePidFile, writePidFile } from './pidfile.js';
@@ -50,15 +49,9 @@ export async function runSingle(opts: CliOptions, prefix: string, confFile: stri
     try {
       log.write('notice', 0, 'signal 1 (SIGHUP) received, reconfiguring');
       log.write('notice', 0, 'reconfiguring');
-      // parsing may make the new variables registry the active one (rewrite's
-      // compile does): a configuration that fails must leave the old one
-      const saved = activeVariables();
       const next = parseCycle(opts, prefix, confFile, log, startupPath, true);
       const nextLog = next && openCycleFiles(next, log);
-      if (!next || !nextLog) {
-        setActiveVariables(saved);
-        return;
-      }
+      if (!next || !nextLog) return;
       if (!(await serveCycle(next, nextLog, nextLog))) return;
       if (next.pidPath !== l.pidPath) {
         try {

@@ -16,6 +16,8 @@ import { coreLoc, httpCoreModule, type CoreLocConf, type CoreMainConf, type Core
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'redis2d-rw-'));
+/** each loaded server's variable registry, for the requests built on it */
+const registries = new WeakMap<CoreSrvConf, Variables>();
 let n = 0;
 
 export interface Loaded {
@@ -31,6 +33,7 @@ export function load(text: string): Loaded {
   const state = cycle.state.get('http') as HttpState;
   attachCoreVariables(state.variables);
   const main = state.ctx.main[httpCoreModule.index] as CoreMainConf;
+  for (const srv of main.servers) registries.set(srv, state.variables);
   return { cycle, vars: state.variables, servers: main.servers };
 }
 
@@ -73,6 +76,7 @@ export function request(srv: CoreSrvConf, loc: CoreLocConf | undefined, uri: str
     captures: undefined,
     namedCaptures: undefined,
     vars: [],
+    variables: registries.get(srv),
     headersOut: [],
     status: 0,
     socket: { remoteAddress: peer },
