@@ -79,8 +79,8 @@ t.test('-s reload with a new location: it appears, the workers are new', async (
   t.equal(after.length, 2, 'still two workers');
   t.notOk(after.some((p) => before.includes(p)), 'a new generation');
   t.equal(readPid(pidPath), master, 'same master');
-  t.match(readFileSync(errLog, 'latin1'), /\[notice\] \d+#0: signal 1 \(SIGHUP\) received, reconfiguring\n/);
-  t.match(readFileSync(errLog, 'latin1'), new RegExp(`\\[notice\\] ${master}#0: worker process ${before[0]} exited with code 0\\n`));
+  t.match(readFileSync(errLog, 'latin1'), /\[notice\] \d+#\d+: signal 1 \(SIGHUP\) received, reconfiguring\n/);
+  t.match(readFileSync(errLog, 'latin1'), new RegExp(`\\[notice\\] ${master}#${master}: worker process ${before[0]} exited with code 0\\n`));
 });
 
 t.test('200 keep-alive clients through a reload: no request fails', async (t) => {
@@ -133,10 +133,10 @@ t.test('a broken config: -s reload refuses it, HUP keeps the old config and logs
   await new Promise((res) => setTimeout(res, 300));
   const logMid = readFileSync(errLog, 'latin1');
   t.notMatch(logMid.slice(logBefore.length), /reconfiguring/, 'the master got no signal');
-  t.match(logMid.slice(logBefore.length), new RegExp(`\\[emerg\\] \\d+#0: unknown directive "bogus_directive" in ${conf}:${line}\\n`), '-s logs to its -e log');
+  t.match(logMid.slice(logBefore.length), new RegExp(`\\[emerg\\] \\d+#\\d+: unknown directive "bogus_directive" in ${conf}:${line}\\n`), '-s logs to its -e log');
 
   process.kill(master, 'SIGHUP');
-  const emerg = new RegExp(`\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d:\\d\\d \\[emerg\\] ${master}#0: unknown directive "bogus_directive" in ${conf.replace(/[.]/g, '\\.')}:${line}\\n`);
+  const emerg = new RegExp(`\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d:\\d\\d \\[emerg\\] ${master}#${master}: unknown directive "bogus_directive" in ${conf.replace(/[.]/g, '\\.')}:${line}\\n`);
   await waitFor('the emerg line', () => emerg.test(readFileSync(errLog, 'latin1').slice(logMid.length)));
   t.pass('HUP logged the [emerg] line in the master');
   await new Promise((res) => setTimeout(res, 300));
@@ -154,10 +154,10 @@ t.test('-s reopen after renaming error.log starts a new one', async (t) => {
   const old = `${errLog}.old`;
   await waitFor('reopen notices', () => {
     const text = readFileSync(old, 'latin1');
-    return text.includes(`${master}#0: reopening logs`) && workers.every((p) => text.includes(`${p}#0: reopening logs`));
+    return text.includes(`${master}#${master}: reopening logs`) && workers.every((p) => text.includes(`${p}#${p}: reopening logs`));
   });
   t.equal(statusOf(await request(port, '/missing.html')), 404);
-  const miss = new RegExp(`\\[error\\] \\d+#0: \\*\\d+ open\\(\\) "${dir}/html/missing.html" failed \\(2: No such file or directory\\), client: 127\\.0\\.0\\.1, server: , request: "GET /missing.html HTTP/1\\.1", host: "localhost"\\n`);
+  const miss = new RegExp(`\\[error\\] \\d+#\\d+: \\*\\d+ open\\(\\) "${dir}/html/missing.html" failed \\(2: No such file or directory\\), client: 127\\.0\\.0\\.1, server: , request: "GET /missing.html HTTP/1\\.1", host: "localhost"\\n`);
   await waitFor('the new error.log', () => existsSync(errLog) && miss.test(readFileSync(errLog, 'latin1')));
   t.pass('the error of the next request is in the new error.log');
   t.notMatch(readFileSync(old, 'latin1'), /missing\.html/, 'and not in the renamed one');
@@ -178,5 +178,5 @@ t.test('-s quit waits for an in-flight slow request, then the pid file goes', as
   await waitFor('master exit', () => !alive(master), 5000);
   t.notOk(workers.some(alive), 'workers gone');
   t.notOk(existsSync(pidPath), 'pid file removed');
-  t.match(readFileSync(errLog, 'latin1'), new RegExp(`${master}#0: signal 3 \\(SIGQUIT\\) received, shutting down\\n[^]*${master}#0: exit\\n$`));
+  t.match(readFileSync(errLog, 'latin1'), new RegExp(`${master}#${master}: signal 3 \\(SIGQUIT\\) received, shutting down\\n[^]*${master}#${master}: exit\\n$`));
 });

@@ -68,7 +68,7 @@ t.test('-s against no running master: the messages of nginx', async (t) => {
     t.equal(r.ours.code, 1, `${name}: exit 1`);
     t.equal(r.ours.stderr, want, `${name}: stderr`);
     if (r.nginx) t.same(r.ours, r.nginx, `${name}: as nginx`);
-    t.match(r.errLog('ours', 'logs/e.log'), /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[notice\] \d+#0: signal process started\n/, `${name}: -e log`);
+    t.match(r.errLog('ours', 'logs/e.log'), /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[notice\] \d+#\d+: signal process started\n/, `${name}: -e log`);
   }
   const bad = await both((d) => basic(port)(d) + 'bogus;\n', sArgs('quit'));
   t.equal(bad.ours.code, 1);
@@ -93,7 +93,7 @@ t.test('unopenable logs: the [emerg] of nginx, exit 1', async (t) => {
     t.equal(r.ours.code, 1, `${name}: exit 1`);
     t.match(r.ours.stderr, /^redis2d: \[emerg\] open\(\) "DIR\/[^"]+" failed \((20: Not a directory|21: Is a directory)\)\n$/, `${name}: stderr`);
     if (r.nginx) t.same(r.ours, r.nginx, `${name}: as nginx`);
-    t.match(r.errLog('ours', 'logs/e.log'), /\[emerg\] \d+#0: open\(\) "/, `${name}: also in the -e log`);
+    t.match(r.errLog('ours', 'logs/e.log'), /\[emerg\] \d+#\d+: open\(\) "/, `${name}: also in the -e log`);
   }
 });
 
@@ -135,8 +135,8 @@ t.test('a worker that dies is replaced, with nginx alert', async (t) => {
   const w2 = await waitFor('a new worker', () => childPids(master).find((p) => p !== w1));
   await waitFor('it serves', async () => bodyOf(await request(port, '/').catch(() => '')) === String(w2));
   const log = readFileSync(join(dir, 'logs/error.log'), 'latin1');
-  t.match(log, new RegExp(`\\[alert\\] ${master}#0: worker process ${w1} exited on signal 9\\n`));
-  t.match(log, new RegExp(`\\[notice\\] ${master}#0: start worker process ${w2}\\n`));
+  t.match(log, new RegExp(`\\[alert\\] ${master}#${master}: worker process ${w1} exited on signal 9\\n`));
+  t.match(log, new RegExp(`\\[notice\\] ${master}#${master}: start worker process ${w2}\\n`));
 });
 
 t.test('master_process off: HUP reloads in place; a bad config keeps the old one', async (t) => {
@@ -165,7 +165,7 @@ t.test('master_process off: HUP reloads in place; a bad config keeps the old one
   await waitFor('/v2', async () => bodyOf(await request(port, '/v2')) === 'v2');
   write('location = /v3 { return 200 "v3"; }', 'oops;\n');
   process.kill(pid, 'SIGHUP');
-  await waitFor('emerg', () => /\[emerg\] \d+#0: unknown directive "oops" in .*nginx\.conf:4\n/.test(readFileSync(join(dir, 'logs/error.log'), 'latin1')));
+  await waitFor('emerg', () => /\[emerg\] \d+#\d+: unknown directive "oops" in .*nginx\.conf:4\n/.test(readFileSync(join(dir, 'logs/error.log'), 'latin1')));
   t.equal(bodyOf(await request(port, '/v2')), 'v2', 'the old config still answers');
   t.equal(bodyOf(await request(port, "/v3")), String(pid), "no /v3: the catch-all answers");
   t.ok(alive(pid));

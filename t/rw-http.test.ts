@@ -149,9 +149,9 @@ t.test('rewrite, map and access answer like nginx', { skip: hasNginx ? false : '
       l.split('\n').filter((x) => x.includes('[notice]') && x.includes('rlog')).map((x) => x.replace(/^.*?\[notice\] \d+#\d+: \*\d+ /, ''));
     t.same(notices(log), notices(theirs.errorLog()), 'rewrite_log lines');
     t.equal(notices(log).length, 3);
-    t.match(log, /\[warn\] \d+#0: \*\d+ using uninitialized "never" variable, client: 127\.0\.0\.1, server: , request: "GET \/unset HTTP\/1\.0"/);
-    t.match(log, /\[error\] \d+#0: \*\d+ access forbidden by rule, client: 127\.0\.0\.1, server: , request: "GET \/denied HTTP\/1\.0"/);
-    t.match(log, /\[error\] \d+#0: \*\d+ the rewritten URI has a zero length, client: 127\.0\.0\.1/);
+    t.match(log, /\[warn\] \d+#\d+: \*\d+ using uninitialized "never" variable, client: 127\.0\.0\.1, server: , request: "GET \/unset HTTP\/1\.0"/);
+    t.match(log, /\[error\] \d+#\d+: \*\d+ access forbidden by rule, client: 127\.0\.0\.1, server: , request: "GET \/denied HTTP\/1\.0"/);
+    t.match(log, /\[error\] \d+#\d+: \*\d+ the rewritten URI has a zero length, client: 127\.0\.0\.1/);
   } finally {
     await ours?.stop();
     await theirs?.stop();

@@ -146,7 +146,7 @@ t.test('a Test::Nginx run', async (t) => {
   t.match(
     newLog(),
     new RegExp(
-      `^\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d:\\d\\d \\[error\\] ${pid}#0: \\*\\d+ open\\(\\) "${prefix}/html/missing\\.html" failed \\(2: No such file or directory\\), client: 127\\.0\\.0\\.1, server: localhost, request: "GET /missing\\.html HTTP/1\\.1", host: "localhost"$`,
+      `^\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d:\\d\\d \\[error\\] ${pid}#${pid}: \\*\\d+ open\\(\\) "${prefix}/html/missing\\.html" failed \\(2: No such file or directory\\), client: 127\\.0\\.0\\.1, server: localhost, request: "GET /missing\\.html HTTP/1\\.1", host: "localhost"$`,
       'm',
     ),
     'the error line is there 45 ms after the response',

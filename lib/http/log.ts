@@ -5,7 +5,7 @@ import type { LogLevel } from './request.js';
 
 /*
  * The error log in nginx's line format:
- *   YYYY/MM/DD HH:MM:SS [level] PID#0: *CONN message, client: ..., server: ...
+ *   YYYY/MM/DD HH:MM:SS [level] PID#TID: *CONN message, client: ..., server: ...
  * Lines are appended unbuffered (Test::Nginx reads the file ~45 ms after a
  * response). Each error_log has its own level; a message goes to every log
  * whose level admits it.
@@ -129,7 +129,7 @@ export class ErrorLog {
     const n = LEVEL_NUM[level]!;
     let wroteStderr = false;
     if (n <= this.maxLevel) {
-      const line = Buffer.from(`${logTime()} [${level}] ${process.pid}#0: ${conn ? `*${conn} ` : ''}${msg}\n`, 'latin1');
+      const line = Buffer.from(`${logTime()} [${level}] ${process.pid}#${process.pid}: ${conn ? `*${conn} ` : ''}${msg}\n`, 'latin1');
       for (const t of this.targets) {
         if (n > t.level) continue;
         if (t.file.fd === 2) wroteStderr = true;
