@@ -137,6 +137,21 @@ t.test('least_conn and random two prefer fewer connections; random only draws li
   t.same([...seen].sort(), [0, 2], 'the failed peer is never drawn');
 });
 
+t.test('a `down` peer is never chosen and does not count as a try', async (t) => {
+  const us = upstream([1, 1, 1]);
+  us.peers!.peers[1]!.down = true;
+  us.peers!.tries = 2;
+  const peers = peersOf(us);
+  const names = new Set<string>();
+  for (let i = 0; i < 6; i++) {
+    const rrp = new RrPeerData(peers);
+    t.equal(rrp.tries, 2);
+    names.add(getRoundRobinPeer(rrp)!.name);
+    freeRoundRobinPeer(rrp, false);
+  }
+  t.same([...names].sort(), ['127.0.0.1:1000', '127.0.0.1:1002']);
+});
+
 t.test('ip_hash address bytes', async (t) => {
   t.same([...ipHashAddr('10.1.2.3')], [10, 1, 2]);
   t.same([...ipHashAddr('::1')], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
