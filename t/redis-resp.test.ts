@@ -1,5 +1,8 @@
 import t from 'tap';
 import { encodeCommands, encodedSize } from '../lib/redis/resp.js';
+import { PartKind } from '../lib/http/script.js';
+import { redis2Module, type Redis2LocConf } from '../lib/modules/redis2.js';
+import { load, location } from './helpers/rw.js';
 
 t.test('commands become RESP arrays of bulk strings', async (t) => {
   t.equal(encodeCommands([['get', 'k']]).toString('latin1'), '*2\r\n$3\r\nget\r\n$1\r\nk\r\n');
@@ -25,4 +28,16 @@ t.test('lengths with several digits and Buffer arguments', async (t) => {
   const args: string[] = [];
   for (let i = 0; i < 12; i++) args.push(String(i));
   t.equal(encodeCommands([args]).toString('latin1', 0, 5), '*12\r\n', 'a two-digit argument count');
+});
+
+t.test('raw queries keep RESP length markers literal, other $ are variables', async (t) => {
+  const { servers } = load(`events {} http { server { listen 127.0.0.1:18999;
+    location /a { redis2_raw_queries 2 "*1\\r\\n$4\\r\\nping\\r\\n*2\\r\\n$3\\r\\nget\\r\\n$arg_k\\r\\n"; redis2_pass 127.0.0.1:6379; }
+    location /b { redis2_raw_query "get $1\\r\\n"; redis2_pass 127.0.0.1:6379; } } }`);
+  const raw = (name: string) => (location(servers[0]!, name).locConf[redis2Module.index] as Redis2LocConf).rawQuery!.parts;
+  const a = raw('/a');
+  t.same(a.map((p) => p.kind === PartKind.Var), [false, false, false, false, false, true, false], 'only $arg_k is a variable');
+  t.equal(a.map((p) => (p.kind === PartKind.Literal ? p.text : '<var>')).join(''), '*1\r\n$4\r\nping\r\n*2\r\n$3\r\nget\r\n<var>\r\n');
+  const b = raw('/b');
+  t.same(b.map((p) => p.kind), [PartKind.Literal, PartKind.Capture, PartKind.Literal], '`$1` not at a line start stays a capture');
 });

@@ -12,7 +12,7 @@ import type { Conf } from '../conf/parser.js';
 import { bitmaskSlot, mergeValue, msecSlot, sizeSlot } from '../conf/slots.js';
 import { UNSET } from '../conf/values.js';
 import type { ContentHandler, Request } from '../http/request.js';
-import { compileComplexValue, countVariables, type ComplexValue } from '../http/script.js';
+import { PartKind, compileComplexValue, countVariables, type ComplexValue } from '../http/script.js';
 import { locConf } from './http.js';
 import { httpCoreModule } from './http_core.js';
 import { upstreamAddUrl, type UpstreamLocal, type UpstreamSrvConf } from './upstream.js';
@@ -127,11 +127,44 @@ function redis2Query(cf: Conf): string | undefined {
   return undefined;
 }
 
+/**
+ * A RESP bulk-length marker (`$4` + CR LF at the start of a line) can never
+ * be meant as regex capture 4, yet nginx reads it as one and sends an empty
+ * string, breaking the protocol (the guide's own `redis2_raw_queries` example
+ * fails so under nginx). **beyond**: redis2d keeps such markers literal; every
+ * other `$` in a raw query is a variable or capture, as in nginx.
+ */
+const RESP_LENGTH_MARKER = /(?<=^|\n)\$\d+\r\n/g;
+
+function compileRawQuery(cf: Conf, text: string): ComplexValue {
+  RESP_LENGTH_MARKER.lastIndex = 0;
+  if (!RESP_LENGTH_MARKER.test(text)) return compileComplexValue(cf, text);
+  const parts: ComplexValue['parts'] = [];
+  let constant = true;
+  let maxCapture = 0;
+  let from = 0;
+  const add = (segment: string): void => {
+    if (!segment) return;
+    const cv = compileComplexValue(cf, segment);
+    if (cv.constant === undefined) constant = false;
+    maxCapture = Math.max(maxCapture, cv.maxCapture);
+    parts.push(...cv.parts);
+  };
+  RESP_LENGTH_MARKER.lastIndex = 0;
+  for (let m = RESP_LENGTH_MARKER.exec(text); m; m = RESP_LENGTH_MARKER.exec(text)) {
+    add(text.slice(from, m.index));
+    parts.push({ kind: PartKind.Literal, text: m[0] });
+    from = m.index + m[0].length;
+  }
+  add(text.slice(from));
+  return { source: text, constant: constant ? text : undefined, parts, maxCapture };
+}
+
 function redis2RawQuery(cf: Conf, cmd: { name: string }): string | undefined {
   const rlcf = conf(cf);
   if (rlcf.rawQuery) return 'is duplicate';
   checkShadow(cf, rlcf, cmd.name);
-  rlcf.rawQuery = compileComplexValue(cf, cf.args[1]!);
+  rlcf.rawQuery = compileRawQuery(cf, cf.args[1]!);
   return undefined;
 }
 
@@ -139,7 +172,7 @@ function redis2RawQueries(cf: Conf, cmd: { name: string }): string | undefined {
   const rlcf = conf(cf);
   checkShadow(cf, rlcf, cmd.name);
   rlcf.rawQueriesCount = compileComplexValue(cf, cf.args[1]!);
-  rlcf.rawQuery = compileComplexValue(cf, cf.args[2]!);
+  rlcf.rawQuery = compileRawQuery(cf, cf.args[2]!);
   return undefined;
 }
 
