@@ -46,6 +46,8 @@ function waitPort(port: number, proc: ChildProcess, ms = 8000): Promise<void> {
 
 export interface Running {
   port: number;
+  /** the server process (bin/redis2d execs through /usr/bin/env, so this is node's pid) */
+  pid: number;
   dir: string;
   stderr: () => string;
   errorLog: () => string;
@@ -84,6 +86,7 @@ async function start(kind: 'redis2d' | 'nginx', http: string, main = ''): Promis
   }
   return {
     port,
+    pid: proc.pid!,
     dir,
     stderr: () => err,
     errorLog: () => (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'latin1') : ''),
