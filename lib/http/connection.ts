@@ -56,6 +56,10 @@ const UNIQUE = new Set([
 ]);
 
 const EMPTY = Buffer.alloc(0);
+
+function uncork(c: HttpConnection): void {
+  c.uncork();
+}
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
 const enum St {
@@ -154,14 +158,17 @@ export class HttpConnection {
   write(b: Buffer): boolean {
     if (this.state === St.Closed) return false;
     if (!this.corked) {
+      // everything written in this turn leaves in one writev
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+      process.nextTick(uncork, this);
     }
     return this.socket.write(b);
+  }
+
+  uncork(): void {
+    this.corked = false;
+    this.socket.uncork();
   }
 
   private onData(d: Buffer): void {

@@ -30,6 +30,7 @@ export function httpDate(now = Date.now()): string {
 
 const CRLF = '\r\n';
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+const CRLF_BUF = Buffer.from(CRLF, 'latin1');
 
 /**
  * A body filter (nginx's body filter chain, for the few modules that need
@@ -324,7 +325,7 @@ export class HttpRequest implements Request {
     if (this.chunked) {
       this.write(Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'));
       this.write(chunk);
-      return this.write(Buffer.from('\r\n', 'latin1'));
+      return this.write(CRLF_BUF);
     }
     return this.write(chunk);
   }

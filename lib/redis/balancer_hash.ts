@@ -59,7 +59,7 @@ export function getHashPeer(rrp: RrPeerData, hp: HashState): RtPeer | undefined 
 }
 
 /** One point of the ring: its hash and the `server` text it belongs to. */
-interface Ring {
+export interface Ring {
   hashes: Uint32Array;
   servers: string[];
 }

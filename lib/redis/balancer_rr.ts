@@ -8,6 +8,8 @@ import { nowSec, peerUsable, type RtPeer, type RtPeers } from './peer_state.js';
  * left, and the failure accounting when a try ends.
  */
 
+const NO_TRIED = new Uint8Array(1);
+
 /** ngx_http_upstream_rr_peer_data_t: one request's view of the peers. */
 export class RrPeerData {
   /** the set being tried: the primary one, then the backup one */
@@ -20,8 +22,8 @@ export class RrPeerData {
   constructor(peers: RtPeers) {
     this.peers = peers;
     this.current = undefined;
-    const n = Math.max(peers.peers.length, peers.next ? peers.next.peers.length : 0);
-    this.tried = new Uint8Array(n);
+    // one peer and no backup set: `tried` is never read or written (nginx's single path)
+    this.tried = peers.single ? NO_TRIED : new Uint8Array(Math.max(peers.peers.length, peers.next ? peers.next.peers.length : 0));
     this.tries = peers.tries + (peers.next ? peers.next.tries : 0);
   }
 }

@@ -12,16 +12,17 @@ import {
 import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../modules/upstream.js';
 import { parseAddrPort } from '../modules/upstream_url.js';
 import { buildQuery } from './query.js';
-import { createPicker, redisPeer } from './peers.js';
+import { PeerPicker, redisPeer, type PeerTarget } from './peers.js';
 import { noPool, poolOf, type ConnectionPool } from './pool.js';
 import { stateTag } from './conn_state.js';
 import {
-  startUpstreamRequest,
+  UpstreamTry,
   type Failure,
   type LogLevel,
-  type RedisPeer,
   type ReplySink,
+  type TryOwner,
   type UpstreamOutcome,
+  type UpstreamRequestOptions,
 } from './upstream_request.js';
 
 /*
@@ -92,71 +93,168 @@ export const redis2ContentHandler: ContentHandler = (r: Request) => {
     r.log('error', built.error);
     return 500;
   }
-  return runTries(r, rlcf, us, built.query, built.expected);
+  return new Redis2Run(r, rlcf, us, built.query, built.expected).run();
 };
-
-/** the cache seen through a tag: keys are the peer name and the tag */
-function taggedPool(pool: ConnectionPool, suffix: string): ConnectionPool {
-  return {
-    acquire: (peer) => pool.acquire(peer + suffix),
-    opened: (peer, socket) => pool.opened?.(peer + suffix, socket),
-    release: (peer, socket, reusable) => pool.release(peer + suffix, socket, reusable),
-  };
-}
 
 /* methods nginx will not resend once the request went out (NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT) */
 const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
 
-/*
- * ngx_http_upstream_connect / ngx_http_upstream_next: ask the balancer for
- * a peer, try it, and on a failure before anything reached the client free
- * the peer as failed (max_fails accounting) and go on while tries are left
- * and redis2_next_upstream names the failure. No live peer is nginx's
- * NGX_BUSY: `no live upstreams`, 502 (never retried).
- */
-async function runTries(r: Request, rlcf: Redis2LocConf, us: UpstreamSrvConf, query: Buffer, expected: number): Promise<number> {
-  const picker = createPicker(r, us);
-  const basePool = poolOf(us);
-  // **beyond** nginx: connections are shared only between requests that set the same state (conn_state.ts)
-  const tag = basePool === noPool ? '' : stateTag(query);
-  const pool: ConnectionPool = tag === '' ? basePool : taggedPool(basePool, `\0${tag}`);
-  const bind = localAddress(r, rlcf);
-  const addrs: string[] = [];
-  const statuses: string[] = [];
-  const rtimes: string[] = [];
-  const ctimes: string[] = [];
-  const record = (addr: string, status: string, rtime: string, ctime: string): void => {
-    addrs.push(addr);
-    statuses.push(status);
-    rtimes.push(rtime);
-    ctimes.push(ctime);
-    r.upstreamAddrList = addrs.join(', ');
-    r.upstreamStatus = statuses.join(', ');
-    r.upstreamResponseTime = rtimes.join(', ');
-    r.upstreamConnectTime = ctimes.join(', ');
-  };
+const NO_PEER: PeerTarget = { name: '', addr: '' };
 
-  for (;;) {
-    const rt = picker.get();
+/* `$a, $b`: nginx's lists of one value per try */
+function listAdd(prev: string, x: string): string {
+  return prev === '' ? x : `${prev}, ${x}`;
+}
+
+/*
+ * One request's run through the upstream (ngx_http_upstream_connect /
+ * ngx_http_upstream_next): ask the balancer for a peer, try it, and on a
+ * failure before anything reached the client free the peer as failed
+ * (max_fails accounting) and go on while tries are left and
+ * redis2_next_upstream names the failure. No live peer is nginx's NGX_BUSY:
+ * `no live upstreams`, 502 (never retried).
+ *
+ * One fixed-shape object is the options, the sink and the owner of every
+ * try; tries report synchronously, so a reply that completes within one
+ * read finishes the response in that same turn (header, body and last chunk
+ * leave in one write).
+ */
+class Redis2Run implements UpstreamRequestOptions, ReplySink, TryOwner {
+  readonly r: Request;
+  readonly rlcf: Redis2LocConf;
+  readonly picker: PeerPicker;
+  readonly pool: ConnectionPool;
+  /** **beyond** nginx: connections are shared only between requests that set the same state (conn_state.ts) */
+  readonly tagSuffix: string;
+  readonly query: Buffer;
+  readonly expected: number;
+  readonly connectTimeout: number;
+  readonly sendTimeout: number;
+  readonly readTimeout: number;
+  readonly bufferSize: number;
+  readonly bind: { host: string; port: number; text: string } | undefined;
+  peer: PeerTarget = NO_PEER;
+  poolKey = '';
+  cur: UpstreamTry | undefined = undefined;
+  /** nginx logs a timeout in ngx_http_upstream_next, after freeing the peer */
+  timedOut: string | undefined = undefined;
+  /** $upstream_* of the tries that ended */
+  addrs = '';
+  statuses = '';
+  rtimes = '';
+  ctimes = '';
+  /** start() is running: an end now is returned to the engine, not finalized here */
+  starting = true;
+  result = DONE;
+
+  constructor(r: Request, rlcf: Redis2LocConf, us: UpstreamSrvConf, query: Buffer, expected: number) {
+    this.r = r;
+    this.rlcf = rlcf;
+    this.picker = new PeerPicker(r, us);
+    const pool = (this.pool = poolOf(us));
+    const tag = pool === noPool ? '' : stateTag(query);
+    this.tagSuffix = tag === '' ? '' : `\0${tag}`;
+    this.query = query;
+    this.expected = expected;
+    this.connectTimeout = rlcf.connectTimeout;
+    this.sendTimeout = rlcf.sendTimeout;
+    this.readTimeout = rlcf.readTimeout;
+    this.bufferSize = rlcf.bufferSize;
+    this.bind = localAddress(r, rlcf);
+  }
+
+  run(): number {
+    this.next();
+    this.starting = false;
+    if (this.cur !== undefined) this.r.onAbort(() => this.cur?.abort());
+    return this.result;
+  }
+
+  private next(): void {
+    const r = this.r;
+    const rt = this.picker.get();
     if (!rt) {
-      r.upstreamAddr = `redis2://${picker.name}`;
-      record(picker.name, '502', '0.000', '-');
+      const name = this.picker.name;
+      r.upstreamAddr = `redis2://${name}`;
+      this.record(name, '502', '0.000', '-');
       r.log('error', 'no live upstreams while connecting to upstream');
-      return 502;
+      this.end(502);
+      return;
     }
     const peer = redisPeer(rt);
-    r.upstreamAddr = `redis2://${peer.name}`;
-    r.upstreamAddrList = [...addrs, peer.name].join(', ');
+    this.peer = peer;
+    this.poolKey = this.tagSuffix === '' ? peer.name : peer.name + this.tagSuffix;
+    r.upstreamAddr = peer.addr;
+    r.upstreamAddrList = listAdd(this.addrs, peer.name);
+    this.timedOut = undefined;
+    this.cur = new UpstreamTry(this, this, this);
+  }
+
+  private record(addr: string, status: string, rtime: string, ctime: string): void {
+    const r = this.r;
+    r.upstreamAddrList = this.addrs = listAdd(this.addrs, addr);
+    r.upstreamStatus = this.statuses = listAdd(this.statuses, status);
+    r.upstreamResponseTime = this.rtimes = listAdd(this.rtimes, rtime);
+    r.upstreamConnectTime = this.ctimes = listAdd(this.ctimes, ctime);
+  }
+
+  /** what the engine does with a handler's late result (phases.ts contentDone) */
+  private end(rc: number): void {
+    if (this.starting) {
+      this.result = rc;
+      return;
+    }
+    const r = this.r;
+    if (rc === DONE || (r as Request & { finished?: boolean }).finished) return;
+    r.finalize(rc);
+  }
+
+  // ---- UpstreamRequestOptions.log
+
+  log(level: LogLevel, msg: string): void {
+    // nginx logs a timeout in ngx_http_upstream_next, after freeing the peer
+    if (level === 'error' && msg.startsWith('upstream timed out') && !this.r.headerSent) this.timedOut = msg;
+    else this.r.log(level, msg);
+  }
+
+  // ---- ReplySink
+
+  start(): void {
+    const r = this.r;
     // nginx has $upstream_status 200 before the header goes out
-    const onStart = (): void => void (r.upstreamStatus = [...statuses, '200'].join(', '));
-    let timedOut: string | undefined;
-    const log = (level: LogLevel, msg: string): void => {
-      // nginx logs a timeout in ngx_http_upstream_next, after freeing the peer
-      if (level === 'error' && msg.startsWith('upstream timed out') && !r.headerSent) timedOut = msg;
-      else r.log(level, msg);
-    };
-    const out = await oneTry(r, rlcf, peer, query, expected, bind, pool, log, onStart);
-    record(peer.name, String(out.status), msecText(out.responseTime), msecText(out.connectTime));
+    r.upstreamStatus = listAdd(this.statuses, '200');
+    r.status = 200;
+    r.contentLength = -1;
+    r.sendHeader();
+    if (r.method === 'HEAD') this.cur?.abort();
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.r.send(chunk);
+  }
+
+  onDrain(cb: () => void): void {
+    this.r.onDrain(cb);
+  }
+
+  // ---- TryOwner
+
+  tryDone(out: UpstreamOutcome): void {
+    this.cur = undefined;
+    try {
+      this.afterTry(out);
+    } catch (e) {
+      // as the engine treats a content handler's rejected promise
+      const r = this.r;
+      r.log('alert', `content handler failed: ${(e as Error).stack ?? e}`);
+      r.finalize(r.headerSent ? 502 : 500);
+    }
+  }
+
+  private afterTry(out: UpstreamOutcome): void {
+    const r = this.r;
+    const picker = this.picker;
+    this.record(this.peer.name, String(out.status), msecText(out.responseTime), msecText(out.connectTime));
 
     if (out.aborted || r.aborted) {
       picker.free(false);
@@ -164,19 +262,20 @@ async function runTries(r: Request, rlcf: Redis2LocConf, us: UpstreamSrvConf, qu
         // HEAD: nginx finalizes right after the header, closing the Redis side
         r.finish();
       }
-      return DONE;
+      return this.end(DONE);
     }
+    const timedOut = this.timedOut;
     if (out.complete || out.started || out.failure === undefined || out.status === 500) {
       // finalized without next-upstream: the peer is freed as fine
       picker.free(false);
       if (timedOut) r.log('error', timedOut);
       if (out.complete) {
         r.finish();
-        return DONE;
+        return this.end(DONE);
       }
       // a started body can only be cut short (the client connection closes)
-      if (out.started) return out.failure === 'timeout' ? 504 : 502;
-      return out.status;
+      if (out.started) return this.end(out.failure === 'timeout' ? 504 : 502);
+      return this.end(out.status);
     }
 
     if (picker.free(true)) r.log('warn', `upstream server temporarily disabled while ${out.action}`);
@@ -184,54 +283,12 @@ async function runTries(r: Request, rlcf: Redis2LocConf, us: UpstreamSrvConf, qu
     if (out.cached && out.failure === 'error') picker.refund();
     const retry =
       picker.tries > 0 &&
-      (rlcf.nextUpstream & NEXT_UPSTREAM_OFF) === 0 &&
-      (rlcf.nextUpstream & FAILURE_BIT[out.failure]) !== 0 &&
+      (this.rlcf.nextUpstream & NEXT_UPSTREAM_OFF) === 0 &&
+      (this.rlcf.nextUpstream & FAILURE_BIT[out.failure]) !== 0 &&
       !(out.sent && NON_IDEMPOTENT.has(r.method));
-    if (!retry) return out.status;
+    if (!retry) return this.end(out.status);
+    this.next();
   }
-}
-
-function oneTry(
-  r: Request,
-  rlcf: Redis2LocConf,
-  peer: RedisPeer,
-  query: Buffer,
-  expected: number,
-  bind: { host: string; port: number; text: string } | undefined,
-  pool: ConnectionPool,
-  log: (level: LogLevel, msg: string) => void,
-  onStart: () => void,
-): Promise<UpstreamOutcome> {
-  let stop: (() => void) | undefined;
-  const sink: ReplySink = {
-    start(): void {
-      onStart();
-      r.status = 200;
-      r.contentLength = -1;
-      r.sendHeader();
-      if (r.method === 'HEAD') stop?.();
-    },
-    write: (chunk) => r.send(chunk),
-    onDrain: (cb) => r.onDrain(cb),
-  };
-  const req = startUpstreamRequest(
-    {
-      peer,
-      query,
-      expected,
-      connectTimeout: rlcf.connectTimeout,
-      sendTimeout: rlcf.sendTimeout,
-      readTimeout: rlcf.readTimeout,
-      bufferSize: rlcf.bufferSize,
-      bind,
-      pool,
-      log,
-    },
-    sink,
-  );
-  stop = () => req.abort();
-  r.onAbort(stop);
-  return req.done;
 }
 
 setRedis2ContentHandler(redis2ContentHandler);

@@ -1,7 +1,7 @@
 import type { Request } from '../http/request.js';
 import { evalComplexValue } from '../http/eval.js';
 import type { UpstreamSrvConf } from '../modules/upstream.js';
-import { chashStart, getChashPeer, getHashPeer, ringOf, type HashState } from './balancer_hash.js';
+import { chashStart, getChashPeer, getHashPeer, ringOf, type HashState, type Ring } from './balancer_hash.js';
 import { getIpHashPeer, ipHashAddr, type IpHashState } from './balancer_ip_hash.js';
 import { getLeastConnPeer } from './balancer_least_conn.js';
 import { getRandom2Peer, getRandomPeer, type RandomState } from './balancer_random.js';
@@ -16,66 +16,129 @@ import type { RedisPeer } from './upstream_request.js';
  * or not, and counts down `tries`.
  */
 
-export interface PeerPicker {
-  /** attempts left (nginx's pc->tries) */
-  readonly tries: number;
+const enum Kind {
+  RoundRobin,
+  Hash,
+  Chash,
+  IpHash,
+  LeastConn,
+  Random,
+  Random2,
+}
+
+/**
+ * One request's balancer: a fixed-shape object with the method's state in
+ * fields (no closures per request); round robin, the usual case, needs
+ * nothing beyond its RrPeerData.
+ */
+export class PeerPicker {
   /** the upstream's name: $upstream_addr and the log's upstream when none is live */
   readonly name: string;
-  get(): RtPeer | undefined;
-  /** true when the failure just disabled the peer (max_fails reached) */
-  free(failed: boolean): boolean;
+  private readonly rrp: RrPeerData;
+  private readonly kind: Kind;
+  private readonly hp: HashState | undefined;
+  private readonly ring: Ring | undefined;
+  private readonly ipst: IpHashState | undefined;
+  private readonly rst: RandomState | undefined;
+
+  constructor(r: Request, us: UpstreamSrvConf) {
+    this.name = us.host;
+    const rrp = (this.rrp = new RrPeerData(peersOf(us)));
+    let kind = Kind.RoundRobin;
+    let hp: HashState | undefined;
+    let ring: Ring | undefined;
+    let ipst: IpHashState | undefined;
+    let rst: RandomState | undefined;
+    const b = us.balancer;
+    switch (b.kind) {
+      case 'hash': {
+        const key = Buffer.from(evalComplexValue(r, b.key), 'latin1');
+        hp = { key, tries: 0, rehash: 0, hash: 0 };
+        if (b.consistent) {
+          ring = ringOf(us, rrp.peers);
+          hp.hash = chashStart(ring, key);
+          kind = Kind.Chash;
+        } else kind = Kind.Hash;
+        break;
+      }
+      case 'ip_hash': {
+        // the engine's requests carry their connection; the Request interface does not name it
+        const remote = (r as Partial<{ conn: { remoteAddr: string } }>).conn?.remoteAddr ?? '';
+        ipst = { addr: ipHashAddr(remote), hash: 89, tries: 0 };
+        kind = Kind.IpHash;
+        break;
+      }
+      case 'least_conn':
+        kind = Kind.LeastConn;
+        break;
+      case 'random':
+        rst = { tries: 0 };
+        kind = b.two ? Kind.Random2 : Kind.Random;
+        break;
+      default:
+    }
+    this.kind = kind;
+    this.hp = hp;
+    this.ring = ring;
+    this.ipst = ipst;
+    this.rst = rst;
+  }
+
+  /** attempts left (nginx's pc->tries) */
+  get tries(): number {
+    return this.rrp.tries;
+  }
+
+  /** the next peer to try, undefined when no peer is live (nginx's NGX_BUSY) */
+  get(): RtPeer | undefined {
+    const rrp = this.rrp;
+    switch (this.kind) {
+      case Kind.Hash:
+        return getHashPeer(rrp, this.hp!);
+      case Kind.Chash:
+        return getChashPeer(rrp, this.hp!, this.ring!);
+      case Kind.IpHash:
+        return getIpHashPeer(rrp, this.ipst!);
+      case Kind.LeastConn:
+        return getLeastConnPeer(rrp);
+      case Kind.Random:
+        return getRandomPeer(rrp, this.rst!);
+      case Kind.Random2:
+        return getRandom2Peer(rrp, this.rst!);
+      default:
+        return getRoundRobinPeer(rrp);
+    }
+  }
+
+  /** end the try on the current peer; true when the failure just disabled the peer (max_fails reached) */
+  free(failed: boolean): boolean {
+    return freeRoundRobinPeer(this.rrp, failed);
+  }
+
   /** a cached connection failed: that try does not count (nginx's tries++) */
-  refund(): void;
+  refund(): void {
+    this.rrp.tries++;
+  }
 }
 
 export function createPicker(r: Request, us: UpstreamSrvConf): PeerPicker {
-  const rrp = new RrPeerData(peersOf(us));
-  let get: () => RtPeer | undefined;
-  const b = us.balancer;
-  switch (b.kind) {
-    case 'hash': {
-      const key = Buffer.from(evalComplexValue(r, b.key), 'latin1');
-      const hp: HashState = { key, tries: 0, rehash: 0, hash: 0 };
-      if (b.consistent) {
-        const ring = ringOf(us, rrp.peers);
-        hp.hash = chashStart(ring, key);
-        get = () => getChashPeer(rrp, hp, ring);
-      } else {
-        get = () => getHashPeer(rrp, hp);
-      }
-      break;
-    }
-    case 'ip_hash': {
-      // the engine's requests carry their connection; the Request interface does not name it
-      const remote = (r as Partial<{ conn: { remoteAddr: string } }>).conn?.remoteAddr ?? '';
-      const st: IpHashState = { addr: ipHashAddr(remote), hash: 89, tries: 0 };
-      get = () => getIpHashPeer(rrp, st);
-      break;
-    }
-    case 'least_conn':
-      get = () => getLeastConnPeer(rrp);
-      break;
-    case 'random': {
-      const st: RandomState = { tries: 0 };
-      get = b.two ? () => getRandom2Peer(rrp, st) : () => getRandomPeer(rrp, st);
-      break;
-    }
-    default:
-      get = () => getRoundRobinPeer(rrp);
-  }
-  return {
-    get tries() {
-      return rrp.tries;
-    },
-    name: us.host,
-    get,
-    free: (failed) => freeRoundRobinPeer(rrp, failed),
-    refund: () => void rrp.tries++,
-  };
+  return new PeerPicker(r, us);
 }
 
+/** A connect target and its `redis2://name` (the log's upstream), made once per peer. */
+export interface PeerTarget extends RedisPeer {
+  addr: string;
+}
+
+const targets = new WeakMap<RtPeer, PeerTarget>();
+
 /** The connect target of a peer. */
-export function redisPeer(p: RtPeer): RedisPeer {
-  const a = p.conf.addr;
-  return a.family === 'unix' ? { name: a.name, path: a.host } : { name: a.name, host: a.host, port: a.port };
+export function redisPeer(p: RtPeer): PeerTarget {
+  let t = targets.get(p);
+  if (t === undefined) {
+    const a = p.conf.addr;
+    t = a.family === 'unix' ? { name: a.name, path: a.host, addr: `redis2://${a.name}` } : { name: a.name, host: a.host, port: a.port, addr: `redis2://${a.name}` };
+    targets.set(p, t);
+  }
+  return t;
 }

@@ -1,5 +1,5 @@
-import type { Socket } from 'node:net';
 import type { UpstreamKeepalive, UpstreamSrvConf } from '../modules/upstream.js';
+import type { ConnUser, RedisConn } from './conn.js';
 
 /*
  * Upstream keepalive (nginx's ngx_http_upstream_keepalive_module), per
@@ -15,44 +15,36 @@ import type { UpstreamKeepalive, UpstreamSrvConf } from '../modules/upstream.js'
  * Why not generic-pool: it queues acquirers when the pool is empty or at its
  * limit; nginx never waits, and its limit bounds only the idle set, not the
  * connections in use. A small LRU list does exactly that.
+ *
+ * Keys are the peer name (plus the state tag, conn_state.ts). An idle
+ * connection's events come here through its RedisConn (listeners attached
+ * once per connection, not per request).
  */
 
 export interface ConnectionPool {
-  /** an idle, connected socket to `peer`, or undefined to connect anew */
-  acquire(peer: string): Socket | undefined;
-  /** a fresh connection to `peer` was opened (its use count and age start now) */
-  opened?(peer: string, socket: Socket): void;
-  /** give `socket` back; a pool closes whatever it does not keep */
-  release(peer: string, socket: Socket, reusable: boolean): void;
+  /** an idle, connected connection for `key`, or undefined to connect anew */
+  acquire(key: string): RedisConn | undefined;
+  /** a fresh connection for `key` was opened (its use count and age start now) */
+  opened?(key: string, conn: RedisConn): void;
+  /** give `conn` back; a pool closes whatever it does not keep */
+  release(key: string, conn: RedisConn, reusable: boolean): void;
 }
 
 /** No keepalive: a fresh connection per request, closed after. */
 export const noPool: ConnectionPool = {
-  acquire(): Socket | undefined {
+  acquire(): RedisConn | undefined {
     return undefined;
   },
-  release(_peer: string, socket: Socket): void {
-    socket.destroy();
+  release(_key: string, conn: RedisConn): void {
+    conn.destroy();
   },
 };
 
-/** What nginx keeps on the connection itself: its use count and birth. */
-interface ConnInfo {
-  requests: number;
-  start: number;
-}
-
-interface Idle {
-  peer: string;
-  socket: Socket;
-  timer: NodeJS.Timeout;
-  drop: () => void;
-}
-
-export class KeepaliveCache implements ConnectionPool {
+export class KeepaliveCache implements ConnectionPool, ConnUser {
   /** most recently used first */
-  private readonly idle: Idle[] = [];
-  private readonly info = new WeakMap<Socket, ConnInfo>();
+  private readonly idle: RedisConn[] = [];
+  /** connections opened through this cache (the ones it may keep) */
+  private readonly mine = new WeakSet<RedisConn>();
 
   constructor(private readonly conf: UpstreamKeepalive) {}
 
@@ -61,83 +53,82 @@ export class KeepaliveCache implements ConnectionPool {
     return this.idle.length;
   }
 
-  acquire(peer: string): Socket | undefined {
-    for (let i = 0; i < this.idle.length; i++) {
-      const item = this.idle[i]!;
-      if (item.peer !== peer) continue;
-      this.idle.splice(i, 1);
-      this.unwatch(item);
-      item.socket.ref();
-      const ci = this.info.get(item.socket);
-      if (ci) ci.requests++;
-      return item.socket;
+  acquire(key: string): RedisConn | undefined {
+    const idle = this.idle;
+    for (let i = 0; i < idle.length; i++) {
+      const c = idle[i]!;
+      if (c.key !== key) continue;
+      idle.splice(i, 1);
+      c.user = undefined;
+      c.disarm();
+      c.socket.ref();
+      c.requests++;
+      return c;
     }
     return undefined;
   }
 
-  opened(_peer: string, socket: Socket): void {
-    this.info.set(socket, { requests: 1, start: Date.now() });
+  opened(_key: string, conn: RedisConn): void {
+    conn.requests = 1;
+    conn.start = Date.now();
+    this.mine.add(conn);
   }
 
-  release(peer: string, socket: Socket, reusable: boolean): void {
-    const ci = this.info.get(socket);
+  release(key: string, conn: RedisConn, reusable: boolean): void {
+    const socket = conn.socket;
     if (
       !reusable ||
-      !ci ||
+      !this.mine.has(conn) ||
       socket.destroyed ||
       !socket.readable ||
       !socket.writable ||
-      ci.requests >= this.conf.requests ||
-      Date.now() - ci.start > this.conf.time
+      conn.requests >= this.conf.requests ||
+      Date.now() - conn.start > this.conf.time
     ) {
-      socket.destroy();
+      conn.destroy();
       return;
     }
-    if (this.idle.length >= this.conf.maxCached) {
-      const lru = this.idle.pop()!;
-      this.unwatch(lru);
-      lru.socket.destroy();
-    }
-    const item: Idle = {
-      peer,
-      socket,
-      timer: setTimeout(() => this.remove(item), this.conf.timeout),
-      drop: () => this.remove(item),
-    };
+    if (this.idle.length >= this.conf.maxCached) this.idle.pop()!.destroy();
+    conn.key = key;
     // anything from Redis while idle (bytes, EOF, an error) makes the connection unusable
-    socket.on('data', item.drop);
-    socket.on('end', item.drop);
-    socket.on('close', item.drop);
-    socket.on('error', item.drop);
-    if (socket.isPaused()) socket.resume();
+    conn.user = this;
     // an idle connection does not keep a worker alive (nginx closes them on exit)
-    item.timer.unref();
+    conn.arm(this.conf.timeout, false);
+    if (socket.isPaused()) socket.resume();
     socket.unref();
-    this.idle.unshift(item);
+    this.idle.unshift(conn);
   }
 
   /** close every idle connection (worker exit) */
   closeAll(): void {
-    for (const item of this.idle.splice(0)) {
-      this.unwatch(item);
-      item.socket.destroy();
-    }
+    for (const c of this.idle.splice(0)) c.destroy();
   }
 
-  private unwatch(item: Idle): void {
-    clearTimeout(item.timer);
-    item.socket.off('data', item.drop);
-    item.socket.off('end', item.drop);
-    item.socket.off('close', item.drop);
-    item.socket.off('error', item.drop);
-  }
-
-  private remove(item: Idle): void {
-    const i = this.idle.indexOf(item);
+  private remove(c: RedisConn): void {
+    const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
-    this.unwatch(item);
-    item.socket.destroy();
+    c.destroy();
   }
+
+  connConnect(c: RedisConn): void {
+    this.remove(c);
+  }
+  connData(c: RedisConn): void {
+    this.remove(c);
+  }
+  connEnd(c: RedisConn): void {
+    this.remove(c);
+  }
+  connError(c: RedisConn): void {
+    this.remove(c);
+  }
+  connClose(c: RedisConn): void {
+    this.remove(c);
+  }
+  connTimeout(c: RedisConn): void {
+    this.remove(c);
+  }
+  connWritten(): void {}
 }
 
 const caches = new WeakMap<UpstreamSrvConf, KeepaliveCache>();

@@ -1,8 +1,8 @@
 import net from 'node:net';
-import type { Socket } from 'node:net';
 import { ReplyScanner, ScanResult, isReplyType } from './scanner.js';
 import { errnoText } from './errno.js';
 import { noPool, type ConnectionPool } from './pool.js';
+import { RedisConn, type ConnUser } from './conn.js';
 
 /*
  * One request to one Redis peer, as nginx's non-buffered upstream runs it
@@ -51,7 +51,14 @@ export interface UpstreamRequestOptions {
   /** redis2_bind: local address (and port, 0 = any) of the connection; text for the log */
   bind?: { host: string; port: number; text: string };
   pool?: ConnectionPool;
+  /** the keepalive cache key (peer name plus state tag); default: the peer's name */
+  poolKey?: string;
   log(level: LogLevel, msg: string): void;
+}
+
+/** Who hears the outcome: called once, synchronously, as the try ends. */
+export interface TryOwner {
+  tryDone(out: UpstreamOutcome): void;
 }
 
 /** Why a try failed, in redis2_next_upstream's terms. */
@@ -67,7 +74,7 @@ export interface UpstreamOutcome {
   /** the connection could go back to a pool */
   reusable: boolean;
   /** set when the try failed (not complete) */
-  failure?: Failure;
+  failure: Failure | undefined;
   /** the sink's side went away (abort) */
   aborted: boolean;
   /** the connection came from the keepalive cache */
@@ -100,265 +107,276 @@ const ACTION_SEND = 'sending request to upstream';
 const ACTION_HEADER = 'reading response header from upstream';
 const ACTION_BODY = 'reading upstream';
 
-function ignore(): void {}
-
-/** Start the request now; its outcome settles `done`. */
-export function startUpstreamRequest(o: UpstreamRequestOptions, sink: ReplySink): UpstreamRequest {
-  const pool = o.pool ?? noPool;
-  const t0 = performance.now();
-  const scanner = new ReplyScanner(o.expected);
-  let phase = Phase.Connecting;
-  let started = false;
-  let connectTime: number | undefined;
-  let bodyRead = false;
-  let timer: NodeJS.Timeout | undefined;
-  let resolve!: (v: UpstreamOutcome) => void;
-  const done = new Promise<UpstreamOutcome>((res) => (resolve = res));
-
+/**
+ * One try: a fixed-shape object, its connection's events dispatched to its
+ * methods (RedisConn), its outcome handed to the owner synchronously, so
+ * the response can be finished in the same turn as the last reply bytes
+ * (one write to the client per response).
+ */
+export class UpstreamTry implements ConnUser {
+  private readonly o: UpstreamRequestOptions;
+  private readonly sink: ReplySink;
+  private readonly owner: TryOwner;
+  private readonly pool: ConnectionPool;
+  private readonly key: string;
+  private readonly t0: number;
+  private readonly scanner: ReplyScanner;
+  private readonly conn: RedisConn;
+  private readonly cached: boolean;
+  private phase = Phase.Connecting;
+  private started = false;
+  private connectTime: number | undefined = undefined;
+  private bodyRead = false;
+  private sent = false;
+  private writeSeq = 0;
   // nginx's u->buffer: the pieces it holds since it was last emptied
-  let win: Buffer[] = [];
-  let winLen = 0;
-  let sinkBusy = false;
-  let pending: Buffer | undefined;
+  private readonly win: Buffer[] = [];
+  private winLen = 0;
+  private sinkBusy = false;
+  private pending: Buffer | undefined = undefined;
 
-  let sock: Socket;
-  let sent = false;
-  const reused = pool.acquire(o.peer.name);
-  if (reused) {
-    sock = reused;
-  } else if (o.peer.path !== undefined) {
-    sock = net.connect({ path: o.peer.path });
-    pool.opened?.(o.peer.name, sock);
-  } else {
-    sock = net.connect({
-      host: o.peer.host,
-      port: o.peer.port ?? 0,
-      localAddress: o.bind?.host,
-      localPort: o.bind?.port || undefined,
-    });
-    pool.opened?.(o.peer.name, sock);
+  constructor(o: UpstreamRequestOptions, sink: ReplySink, owner: TryOwner) {
+    this.o = o;
+    this.sink = sink;
+    this.owner = owner;
+    const pool = (this.pool = o.pool ?? noPool);
+    const key = (this.key = o.poolKey ?? o.peer.name);
+    this.t0 = performance.now();
+    this.scanner = new ReplyScanner(o.expected);
+    const reused = pool.acquire(key);
+    this.cached = reused !== undefined;
+    if (reused !== undefined) {
+      this.conn = reused;
+      reused.user = this;
+      this.connectTime = 0;
+      this.send();
+      return;
+    }
+    const sock =
+      o.peer.path !== undefined
+        ? net.connect({ path: o.peer.path })
+        : net.connect({
+            host: o.peer.host,
+            port: o.peer.port ?? 0,
+            localAddress: o.bind?.host,
+            localPort: o.bind?.port || undefined,
+          });
+    const conn = (this.conn = new RedisConn(sock));
+    pool.opened?.(key, conn);
+    conn.user = this;
+    conn.arm(o.connectTimeout);
   }
 
-  /* a function, so TypeScript does not narrow `phase` across calls that change it */
-  function finished(): boolean {
-    return phase === Phase.Finished;
+  /* a method, so TypeScript does not narrow `phase` across calls that change it */
+  private finished(): boolean {
+    return this.phase === Phase.Finished;
   }
 
-  function action(): string {
-    switch (phase) {
+  private action(): string {
+    switch (this.phase) {
       case Phase.Connecting:
         return ACTION_CONNECT;
       case Phase.Sending:
         return ACTION_SEND;
       default:
         // the first read is handled inside nginx's process_header
-        return bodyRead ? ACTION_BODY : ACTION_HEADER;
+        return this.bodyRead ? ACTION_BODY : ACTION_HEADER;
     }
   }
 
-  function arm(ms: number): void {
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(onTimeout, ms);
-  }
-
-  function disarm(): void {
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-  }
-
-  function detach(): void {
-    disarm();
-    sock.off('connect', onConnect);
-    sock.off('data', onData);
-    sock.off('end', onEnd);
-    sock.off('error', onError);
-    sock.off('close', onClose);
-  }
-
-  function settle(
-    out: Omit<UpstreamOutcome, 'connectTime' | 'responseTime' | 'started' | 'aborted' | 'cached' | 'sent' | 'action'>,
-    aborted = false,
-  ): void {
-    if (finished()) return;
-    const act = action();
-    phase = Phase.Finished;
-    detach();
-    // keep an error listener: a closed or idle socket may still report one (once: sockets are reused)
-    if (!sock.listeners('error').includes(ignore)) sock.on('error', ignore);
-    if (out.reusable) pool.release(o.peer.name, sock, true);
-    else sock.destroy();
-    resolve({ ...out, started, aborted, cached: reused !== undefined, sent, action: act, connectTime, responseTime: performance.now() - t0 });
-  }
-
-  function fail(status: number, failure: Failure, level: LogLevel | undefined, msg: string): void {
-    if (level) o.log(level, msg);
-    settle({ status: started ? 200 : status, complete: false, reusable: false, failure });
-  }
-
-  function onTimeout(): void {
-    fail(504, 'timeout', 'error', `upstream timed out (110: Connection timed out) while ${action()}`);
-  }
-
-  function onConnect(): void {
-    connectTime = performance.now() - t0;
-    send();
-  }
-
-  function send(): void {
-    phase = Phase.Sending;
-    sent = true;
-    arm(o.sendTimeout);
-    sock.write(o.query, (err) => {
-      if (err || phase !== Phase.Sending) return;
-      phase = Phase.Reading;
-      arm(o.readTimeout);
+  private settle(status: number, complete: boolean, reusable: boolean, failure: Failure | undefined, aborted: boolean): void {
+    if (this.finished()) return;
+    const act = this.action();
+    this.phase = Phase.Finished;
+    const conn = this.conn;
+    conn.user = undefined;
+    conn.disarm();
+    if (reusable) this.pool.release(this.key, conn, true);
+    else conn.destroy();
+    this.owner.tryDone({
+      status,
+      started: this.started,
+      complete,
+      reusable,
+      failure,
+      aborted,
+      cached: this.cached,
+      sent: this.sent,
+      action: act,
+      connectTime: this.connectTime,
+      responseTime: performance.now() - this.t0,
     });
   }
 
-  function onError(err: NodeJS.ErrnoException): void {
+  private fail(status: number, failure: Failure, level: LogLevel | undefined, msg: string): void {
+    if (level) this.o.log(level, msg);
+    this.settle(this.started ? 200 : status, false, false, failure, false);
+  }
+
+  /** the client went away: close the Redis connection (never reuse it) */
+  abort(): void {
+    if (this.finished()) return;
+    this.settle(this.started ? 200 : 499, false, false, undefined, true);
+  }
+
+  connTimeout(): void {
+    this.fail(504, 'timeout', 'error', `upstream timed out (110: Connection timed out) while ${this.action()}`);
+  }
+
+  connConnect(): void {
+    this.connectTime = performance.now() - this.t0;
+    this.send();
+  }
+
+  private send(): void {
+    this.phase = Phase.Sending;
+    this.sent = true;
+    this.conn.arm(this.o.sendTimeout);
+    this.writeSeq = this.conn.write(this.o.query);
+  }
+
+  connWritten(_c: RedisConn, seq: number, err: Error | null | undefined): void {
+    if (seq !== this.writeSeq || err || this.phase !== Phase.Sending) return;
+    this.phase = Phase.Reading;
+    this.conn.arm(this.o.readTimeout);
+  }
+
+  connError(_c: RedisConn, err: NodeJS.ErrnoException): void {
+    if (this.finished()) return;
     const text = errnoText(err);
-    if (phase === Phase.Connecting) {
+    if (this.phase === Phase.Connecting) {
       if (err.syscall === 'bind') {
         // nginx cannot even start the connection: 500, no next upstream
-        o.log('crit', `bind(${o.bind?.text}) failed (${text}) while ${ACTION_CONNECT}`);
-        settle({ status: 500, complete: false, reusable: false, failure: 'error' });
+        this.o.log('crit', `bind(${this.o.bind?.text}) failed (${text}) while ${ACTION_CONNECT}`);
+        this.settle(500, false, false, 'error', false);
         return;
       }
-      if (o.peer.path !== undefined) {
+      if (this.o.peer.path !== undefined) {
         // unix sockets fail inside connect() itself (ngx_event_connect_peer)
         const level = err.code === 'ECONNREFUSED' || err.code === 'EAGAIN' ? 'error' : 'crit';
-        fail(502, 'error', level, `connect() to ${o.peer.name} failed (${text}) while ${ACTION_CONNECT}`);
+        this.fail(502, 'error', level, `connect() to ${this.o.peer.name} failed (${text}) while ${ACTION_CONNECT}`);
       } else {
-        fail(502, 'error', 'error', `connect() failed (${text}) while ${ACTION_CONNECT}`);
+        this.fail(502, 'error', 'error', `connect() failed (${text}) while ${ACTION_CONNECT}`);
       }
       return;
     }
-    const call = phase === Phase.Sending ? 'writev()' : 'recv()';
-    fail(502, 'error', 'error', `${call} failed (${text}) while ${action()}`);
+    const call = this.phase === Phase.Sending ? 'writev()' : 'recv()';
+    this.fail(502, 'error', 'error', `${call} failed (${text}) while ${this.action()}`);
   }
 
-  function onEnd(): void {
-    if (finished()) return;
-    fail(502, 'error', 'error', `upstream prematurely closed connection while ${action()}`);
+  connEnd(): void {
+    if (this.finished()) return;
+    this.fail(502, 'error', 'error', `upstream prematurely closed connection while ${this.action()}`);
   }
 
-  function onClose(): void {
+  connClose(): void {
     // a close without 'end' or 'error' (e.g. reset handled elsewhere)
-    if (!finished()) onEnd();
+    if (!this.finished()) this.connEnd();
   }
 
-  function onData(chunk: Buffer): void {
-    if (finished()) return;
-    if (phase === Phase.Sending) {
+  connData(_c: RedisConn, chunk: Buffer): void {
+    if (this.finished()) return;
+    if (this.phase === Phase.Sending) {
       // a reply before our write completed: Redis has read the query
-      phase = Phase.Reading;
+      this.phase = Phase.Reading;
     }
-    arm(o.readTimeout);
-    consume(chunk);
+    this.conn.arm(this.o.readTimeout);
+    this.consume(chunk);
   }
 
   /* feed one socket chunk through the buffer window, a step at a time */
-  function consume(chunk: Buffer): void {
+  private consume(chunk: Buffer): void {
     let off = 0;
-    while (off < chunk.length && !finished()) {
-      if (!sinkBusy) {
-        win = [];
-        winLen = 0;
+    const size = this.o.bufferSize;
+    while (off < chunk.length && !this.finished()) {
+      if (!this.sinkBusy) {
+        this.win.length = 0;
+        this.winLen = 0;
       }
-      const room = o.bufferSize - winLen;
+      const room = size - this.winLen;
       if (room <= 0) {
-        pending = chunk.subarray(off);
-        sock.pause();
-        disarm();
+        this.pending = chunk.subarray(off);
+        this.conn.socket.pause();
+        this.conn.disarm();
         return;
       }
-      const piece = chunk.subarray(off, off + room);
+      const piece = off === 0 && chunk.length <= room ? chunk : chunk.subarray(off, off + room);
       off += piece.length;
-      step(piece, off < chunk.length);
-      bodyRead = true;
+      this.step(piece, off < chunk.length);
+      this.bodyRead = true;
     }
   }
 
-  function step(piece: Buffer, moreInChunk: boolean): void {
-    const base = winLen;
-    win.push(piece);
-    winLen += piece.length;
+  private step(piece: Buffer, moreInChunk: boolean): void {
+    const base = this.winLen;
+    this.win.push(piece);
+    this.winLen += piece.length;
 
-    if (!started) {
-      if (!isReplyType(piece[0])) {
-        o.log('error', `redis2 sent invalid response: "${windowText()}" while ${ACTION_HEADER}`);
-        fail(502, 'invalid_response', undefined, '');
+    if (!this.started) {
+      if (!isReplyType(piece[0]!)) {
+        this.o.log('error', `redis2 sent invalid response: "${this.windowText()}" while ${ACTION_HEADER}`);
+        this.fail(502, 'invalid_response', undefined, '');
         return;
       }
-      started = true;
-      sink.start();
-      if (finished()) return; // the sink gave up at once
+      this.started = true;
+      this.sink.start();
+      if (this.finished()) return; // the sink gave up at once
     }
 
+    const scanner = this.scanner;
     const r = scanner.feed(piece);
     if (r === ScanResult.More) {
-      emit(piece);
+      this.emit(piece);
       return;
     }
     if (r === ScanResult.Invalid) {
       // nginx drops what this read brought and ends the response normally
-      o.log('error', `Redis server returned invalid response near pos ${base + scanner.end} in "${windowText()}" while ${action()}`);
-      settle({ status: 200, complete: true, reusable: false });
+      this.o.log('error', `Redis server returned invalid response near pos ${base + scanner.end} in "${this.windowText()}" while ${this.action()}`);
+      this.settle(200, true, false, undefined, false);
       return;
     }
-    emit(piece.subarray(0, scanner.end));
-    if (finished()) return;
+    this.emit(scanner.end === piece.length ? piece : piece.subarray(0, scanner.end));
+    if (this.finished()) return;
     const extra = piece.length - scanner.end;
     if (extra > 0) {
-      o.log('warn', `Redis server returned extra bytes: "${piece.toString('latin1', scanner.end)}" (len ${extra}) while ${action()}`);
+      this.o.log('warn', `Redis server returned extra bytes: "${piece.toString('latin1', scanner.end)}" (len ${extra}) while ${this.action()}`);
     }
-    settle({ status: 200, complete: true, reusable: extra === 0 && !moreInChunk });
+    this.settle(200, true, extra === 0 && !moreInChunk, undefined, false);
   }
 
-  function emit(bytes: Buffer): void {
+  private emit(bytes: Buffer): void {
     if (bytes.length === 0) return;
-    if (!sink.write(bytes) && !sinkBusy && !finished()) {
-      sinkBusy = true;
-      sink.onDrain(onSinkDrain);
+    if (!this.sink.write(bytes) && !this.sinkBusy && !this.finished()) {
+      this.sinkBusy = true;
+      this.sink.onDrain(() => this.onSinkDrain());
     }
   }
 
-  function onSinkDrain(): void {
-    sinkBusy = false;
-    if (finished()) return;
-    const rest = pending;
-    pending = undefined;
+  private onSinkDrain(): void {
+    this.sinkBusy = false;
+    if (this.finished()) return;
+    const rest = this.pending;
+    this.pending = undefined;
     if (rest) {
-      arm(o.readTimeout);
-      consume(rest);
+      this.conn.arm(this.o.readTimeout);
+      this.consume(rest);
     }
-    if (!finished() && pending === undefined && sock.isPaused()) {
-      arm(o.readTimeout);
-      sock.resume();
+    if (!this.finished() && this.pending === undefined && this.conn.socket.isPaused()) {
+      this.conn.arm(this.o.readTimeout);
+      this.conn.socket.resume();
     }
   }
 
-  function windowText(): string {
-    return win.length === 1 ? win[0].toString('latin1') : Buffer.concat(win, winLen).toString('latin1');
+  private windowText(): string {
+    const win = this.win;
+    return win.length === 1 ? win[0]!.toString('latin1') : Buffer.concat(win, this.winLen).toString('latin1');
   }
+}
 
-  sock.on('data', onData);
-  sock.on('end', onEnd);
-  sock.on('error', onError);
-  sock.on('close', onClose);
-  if (reused) {
-    connectTime = 0;
-    send();
-  } else {
-    sock.on('connect', onConnect);
-    arm(o.connectTimeout);
-  }
-
-  return {
-    done,
-    abort(): void {
-      if (finished()) return;
-      settle({ status: started ? 200 : 499, complete: false, reusable: false }, true);
-    },
-  };
+/** Start the request now; its outcome settles `done` (tests; the handler uses UpstreamTry). */
+export function startUpstreamRequest(o: UpstreamRequestOptions, sink: ReplySink): UpstreamRequest {
+  let resolve!: (v: UpstreamOutcome) => void;
+  const done = new Promise<UpstreamOutcome>((res) => (resolve = res));
+  const t = new UpstreamTry(o, sink, { tryDone: (out) => resolve(out) });
+  return { done, abort: () => t.abort() };
 }
