@@ -31,6 +31,8 @@ export function httpDate(now = Date.now()): string {
 const CRLF = '\r\n';
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const CRLF_BUF = Buffer.from(CRLF, 'latin1');
+/** chunks up to this size are framed by copying (one write), bigger ones by reference */
+const SMALL_CHUNK = 1024;
 
 /**
  * A body filter (nginx's body filter chain, for the few modules that need
@@ -61,6 +63,17 @@ export function addHeaderFilter(f: (r: HttpRequest) => void): void {
 export function runHeaderFilters(r: HttpRequest): void {
   for (let i = 0; i < headerFilters.length; i++) headerFilters[i]!(r);
 }
+
+/** the last plain response header of a location (never mutated once written: shared by responses) */
+interface CachedHeader {
+  date: string;
+  contentType: string | undefined;
+  chunked: boolean;
+  keepalive: boolean;
+  bytes: Buffer;
+}
+const headerCache = new WeakMap<CoreLocConf, CachedHeader>();
+const NO_HEADERS: ReadonlyArray<[string, string]> = [];
 
 /** statuses whose error page turns keep-alive off (special_response_handler) */
 const CLOSES = new Set([400, 413, 414, 497, 495, 496, 500, 501]);
@@ -258,10 +271,28 @@ export class HttpRequest implements Request {
       }
     }
     if (this.contentType === undefined && !(status === 204)) this.contentType = this.defaultContentType();
+    // the usual response (200, nothing but the location's own headers): the bytes of the last one, per second
+    const extra = clcf ? addHeadersFor(this, clcf, status) : NO_HEADERS;
+    const plain =
+      clcf !== undefined &&
+      status === 200 &&
+      this.statusLine === undefined &&
+      this.contentLength === -1 &&
+      this.location === undefined &&
+      this.headersOut.length === 0 &&
+      extra.length === 0;
+    const date = httpDate();
+    if (plain) {
+      const c = headerCache.get(clcf);
+      if (c !== undefined && c.date === date && c.contentType === this.contentType && c.chunked === this.chunked && c.keepalive === this.keepalive) {
+        this.write(c.bytes);
+        return;
+      }
+    }
     let h = `HTTP/1.1 ${this.statusLine ?? statusLine(status)}${CRLF}`;
     const tokens = clcf ? clcf.serverTokens : 1;
     h += `Server: ${tokens === 0 ? PROGRAM : SERVER_TOKEN}${CRLF}`;
-    h += `Date: ${httpDate()}${CRLF}`;
+    h += `Date: ${date}${CRLF}`;
     if (this.contentType) h += `Content-Type: ${this.contentType}${CRLF}`;
     if (this.contentLength >= 0) h += `Content-Length: ${this.contentLength}${CRLF}`;
     for (const [k, v] of this.headersOut) if (k === 'Last-Modified') h += `${k}: ${v}${CRLF}`;
@@ -277,11 +308,11 @@ export class HttpRequest implements Request {
     } else h += `Connection: close${CRLF}`;
     if (absLocation !== undefined) h += `Location: ${absLocation}${CRLF}`;
     for (const [k, v] of this.headersOut) if (k !== 'Last-Modified') h += `${k}: ${v}${CRLF}`;
-    if (clcf) {
-      for (const [k, v] of addHeadersFor(this, clcf, status)) h += `${k}: ${v}${CRLF}`;
-    }
+    for (const [k, v] of extra) h += `${k}: ${v}${CRLF}`;
     h += CRLF;
-    this.write(Buffer.from(h, 'latin1'));
+    const bytes = Buffer.from(h, 'latin1');
+    if (plain) headerCache.set(clcf, { date, contentType: this.contentType, chunked: this.chunked, keepalive: this.keepalive, bytes });
+    this.write(bytes);
   }
 
   /** Content-Type from types by the URI's extension, else default_type */
@@ -323,7 +354,20 @@ export class HttpRequest implements Request {
     if (chunk.length === 0 || this.aborted) return !this.conn.congested();
     this.bodyBytesSent += chunk.length;
     if (this.chunked) {
-      this.write(Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'));
+      const size = chunk.length.toString(16);
+      if (chunk.length <= SMALL_CHUNK) {
+        // one small Buffer instead of three writes
+        const n = size.length + 2 + chunk.length + 2;
+        const b = Buffer.allocUnsafe(n);
+        b.write(size, 0, 'latin1');
+        b[size.length] = 13;
+        b[size.length + 1] = 10;
+        chunk.copy(b, size.length + 2);
+        b[n - 2] = 13;
+        b[n - 1] = 10;
+        return this.write(b);
+      }
+      this.write(Buffer.from(`${size}\r\n`, 'latin1'));
       this.write(chunk);
       return this.write(CRLF_BUF);
     }
