@@ -58,6 +58,11 @@ function header(q: Buffer, pos: number): [number, number] | undefined {
   return [Number(text), eol + 2];
 }
 
+/** true when a command of this name (any case) would tag its connection */
+export function isStatefulName(name: string): boolean {
+  return name.length <= MAX_NAME && STATEFUL.has(name.toLowerCase());
+}
+
 /** '' when `query` changes no connection state; else the tag (see above) */
 export function stateTag(query: Buffer): string {
   const q = query;

@@ -93,7 +93,7 @@ export const redis2ContentHandler: ContentHandler = (r: Request) => {
     r.log('error', built.error);
     return 500;
   }
-  return new Redis2Run(r, rlcf, us, built.query, built.expected).run();
+  return new Redis2Run(r, rlcf, us, built.query, built.expected, built.stateless).run();
 };
 
 /* methods nginx will not resend once the request went out (NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT) */
@@ -147,12 +147,12 @@ class Redis2Run implements UpstreamRequestOptions, ReplySink, TryOwner {
   starting = true;
   result = DONE;
 
-  constructor(r: Request, rlcf: Redis2LocConf, us: UpstreamSrvConf, query: Buffer, expected: number) {
+  constructor(r: Request, rlcf: Redis2LocConf, us: UpstreamSrvConf, query: Buffer, expected: number, stateless: boolean) {
     this.r = r;
     this.rlcf = rlcf;
     this.picker = new PeerPicker(r, us);
     const pool = (this.pool = poolOf(us));
-    const tag = pool === noPool ? '' : stateTag(query);
+    const tag = pool === noPool || stateless ? '' : stateTag(query);
     this.tagSuffix = tag === '' ? '' : `\0${tag}`;
     this.query = query;
     this.expected = expected;

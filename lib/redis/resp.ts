@@ -10,7 +10,7 @@
 export type RespArg = string | Buffer;
 
 /* decimal digits of a non-negative integer (ngx_get_num_size) */
-function numSize(n: number): number {
+export function numSize(n: number): number {
   let d = 1;
   while (n >= 10) {
     n = Math.floor(n / 10);
