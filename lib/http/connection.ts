@@ -1,12 +1,14 @@
 import type { Socket } from 'node:net';
+import { setCaptures } from './regex_exec.js';
 import type { Variables } from './variables.js';
 import { coreLoc, type CoreSrvConf } from '../modules/http_core.js';
 import { BodyReader, BodyStatus } from './body.js';
 import { HttpRequest, firstName } from './http_request.js';
 import { getMainLog } from './log.js';
-import { LINE_ERROR_TEXT, LineError, parseHeaderLine, parseRequestLine, validateHost, type RequestLine } from './parse.js';
+import { Head } from './head.js';
+import { HeaderLine, LINE_ERROR_TEXT, LineError, parseHeaderLine, parseRequestLine, validateHost } from './parse.js';
 import { runPhases } from './phases.js';
-import { OK, type RequestHead } from './request.js';
+import { OK } from './request.js';
 import { addrFor, findVirtualServer, type AddrConf, type ListenSocket } from './servers.js';
 import { parseComplexUri } from './uri.js';
 
@@ -49,12 +51,6 @@ export function liveConnections(): number {
   return live.size;
 }
 
-/** headers nginx treats as unique: a second one is a 400 */
-const UNIQUE = new Set([
-  'host', 'content-length', 'transfer-encoding', 'if-modified-since', 'if-unmodified-since', 'content-range',
-  'if-range', 'expect', 'authorization',
-]);
-
 const EMPTY = Buffer.alloc(0);
 
 function uncork(c: HttpConnection): void {
@@ -88,8 +84,8 @@ export class HttpConnection {
   /** head parsing */
   private scan = 0;
   private lineStart = 0;
-  private line: RequestLine | undefined;
-  private headers: Array<[string, string]> = [];
+  /** the head being read, once its request line parsed */
+  private head: Head | undefined = undefined;
   private headStart = 0;
   private current: HttpRequest | undefined;
   private reader: BodyReader | undefined;
@@ -104,7 +100,9 @@ export class HttpConnection {
     this.remoteAddr = listen.opt.family === 'unix' ? 'unix:' : ra?.startsWith('::ffff:') && listen.opt.family === 'inet' ? ra.slice(7) : ra ?? '';
     this.remotePort = socket.remotePort ?? 0;
     const la = socket.localAddress;
-    this.localAddr = la?.startsWith('::ffff:') && listen.opt.family === 'inet' ? la.slice(7) : la ?? '';
+    // $server_addr of a unix-socket connection is the socket's `unix:PATH`, as nginx's
+    this.localAddr =
+      listen.opt.family === 'unix' ? `unix:${listen.opt.path}` : la?.startsWith('::ffff:') && listen.opt.family === 'inet' ? la.slice(7) : la ?? '';
     this.localPort = socket.localPort ?? listen.opt.port;
     this.addr = addrFor(listen, this.localAddr, this.localPort);
     this.variables = listen.variables;
@@ -196,57 +194,53 @@ export class HttpConnection {
     const { num, size } = this.defaultSrv().largeClientHeaderBuffers;
     for (;;) {
       const lf = buf.indexOf(10, this.scan);
+      const head = this.head;
       if (lf === -1) {
         this.scan = buf.length;
         const pending = buf.length - this.lineStart;
-        if (!this.line && pending > size) return this.headError(414, 'client sent too long URI', undefined);
-        if (this.line && pending > size) {
+        if (!head && pending > size) return this.headError(414, 'client sent too long URI', undefined);
+        if (head && pending > size) {
           const s = buf.toString('latin1', this.lineStart, this.lineStart + Math.min(pending, 1748));
-          return this.headError(494, `client sent too long header line: "${s}..."`, this.line);
+          return this.headError(494, `client sent too long header line: "${s}..."`, head);
         }
-        if (this.line && buf.length - this.headStart > num * size) {
-          return this.headError(494, 'client sent too large request', this.line);
+        if (head && buf.length - this.headStart > num * size) {
+          return this.headError(494, 'client sent too large request', head);
         }
         return;
       }
-      const text = buf.toString('latin1', this.lineStart, lf);
+      const start = this.lineStart;
       this.lineStart = lf + 1;
       this.scan = lf + 1;
-      if (!this.line) {
-        if (text === '' || text === '\r') {
+      const n = lf - start;
+      const empty = n === 0 || (n === 1 && buf[start] === 0x0d);
+      if (!head) {
+        if (empty) {
           this.headStart = this.lineStart;
           continue; // nginx skips empty lines before a request
         }
-        if (text.length > size) return this.headError(414, 'client sent too long URI', undefined);
-        const rl = parseRequestLine(text);
-        if (typeof rl === 'number') {
-          return this.headError(rl === LineError.InvalidVersion ? 505 : 400, LINE_ERROR_TEXT[rl - 1]!, undefined, text);
-        }
-        this.line = rl;
-        if (rl.version === 9) return this.headDone();
+        if (n > size) return this.headError(414, 'client sent too long URI', undefined);
+        const text = buf.toString('latin1', start, lf);
+        const h = new Head();
+        const rc = parseRequestLine(text, h);
+        if (rc !== 0) return this.headError(rc === LineError.InvalidVersion ? 505 : 400, LINE_ERROR_TEXT[rc - 1]!, undefined, text);
+        this.head = h;
+        if (h.version === 9) return this.headDone();
         continue;
       }
-      if (text === '' || text === '\r') return this.headDone();
-      const h = parseHeaderLine(text);
-      if (!h) {
-        return this.headError(400, `client sent invalid header line: "${text.replace(/\r$/, '')}"`, this.line);
+      if (empty) return this.headDone();
+      if (parseHeaderLine(buf, start, lf, head) === HeaderLine.Invalid) {
+        const text = buf.toString('latin1', start, lf);
+        return this.headError(400, `client sent invalid header line: "${text.replace(/\r$/, '')}"`, head);
       }
-      if (h.invalid) continue; // ignore_invalid_headers
-      this.headers.push([h.name, h.value]);
     }
   }
 
   /** an error before the request could run: default server, its error page */
-  private headError(status: number, msg: string, line: RequestLine | undefined, rawLine?: string): void {
-    const head: RequestHead = {
-      method: line?.method ?? '',
-      rawUri: line?.rawUri ?? '',
-      protocol: line?.protocol ?? '',
-      version: line && line.version >= 1000 ? line.version : 1000,
-      headers: this.headers,
-      byName: new Map(),
-    };
-    const r = this.newRequest(head, line?.line ?? (rawLine ?? '').replace(/\r$/, ''), '');
+  private headError(status: number, msg: string, head: Head | undefined, rawLine?: string): void {
+    const h = head ?? new Head();
+    if (!head) h.version = 1000;
+    h.forgetHeaders();
+    const r = this.newRequest(h, head ? head.line : (rawLine ?? '').replace(/\r$/, ''));
     r.srv = this.defaultSrv();
     r.keepalive = false;
     const loc = coreLoc(r.srv.ctx.loc);
@@ -257,70 +251,52 @@ export class HttpConnection {
     r.finalize(status);
   }
 
-  private newRequest(head: RequestHead, line: string, host: string): HttpRequest {
+  private newRequest(head: Head, line: string): HttpRequest {
     this.requests++;
-    const r = new HttpRequest(this, head, line, Date.now(), host);
+    const r = new HttpRequest(this, head, line, Date.now(), '');
     this.current = r;
     return r;
   }
 
+  /** a request refused while its head is checked */
+  private fail(r: HttpRequest, status: number, msg: string): void {
+    r.log('info', msg);
+    r.finalize(status);
+  }
+
   private headDone(): void {
-    const line = this.line!;
+    const head = this.head!;
     const headerLength = this.lineStart - this.headStart;
     this.buf = this.lineStart < this.buf.length ? this.buf.subarray(this.lineStart) : EMPTY;
     this.scan = this.lineStart = this.headStart = 0;
-    this.line = undefined;
-    const headers = this.headers;
-    this.headers = [];
+    this.head = undefined;
     this.state = St.Busy;
     this.socket.setTimeout(0);
 
-    const byName = new Map<string, string>();
-    const head: RequestHead = {
-      method: line.method,
-      rawUri: line.rawUri,
-      protocol: line.protocol,
-      version: line.version,
-      headers,
-      byName,
-    };
-    const r = this.newRequest(head, line.line, '');
+    const r = this.newRequest(head, head.line);
     r.headerLength = headerLength;
     r.srv = this.defaultSrv();
     const sloc = coreLoc(r.srv.ctx.loc);
     r.loc = sloc;
     r.locConf = sloc.locConf;
-    const fail = (status: number, msg: string): void => {
-      r.log('info', msg);
-      r.finalize(status);
-    };
 
-    for (const [name, value] of headers) {
-      const key = name.toLowerCase();
-      const prev = byName.get(key);
-      if (prev === undefined) byName.set(key, value);
-      else if (UNIQUE.has(key)) {
-        const pname = headers.find(([n]) => n.toLowerCase() === key)![0];
-        return fail(400, `client sent duplicate ${key === 'host' ? 'host header' : 'header line'}: "${name}: ${value}", previous value: "${pname}: ${prev}"`);
-      } else if (key === 'cookie') byName.set(key, `${prev}; ${value}`);
-      else if (key === 'x-forwarded-for') byName.set(key, `${prev}, ${value}`);
-    }
+    if (head.duplicate !== -1) return this.fail(r, 400, head.duplicateMessage());
 
     // the virtual server, from the request line's host or Host:
     let host = '';
-    if (line.uriHost !== undefined) {
-      const h = validateHost(line.uriHost);
-      if (h === undefined) return fail(400, 'client sent invalid host in request line');
+    if (head.uriHost !== undefined) {
+      const h = validateHost(head.uriHost);
+      if (h === undefined) return this.fail(r, 400, 'client sent invalid host in request line');
       host = h;
     } else {
-      const hv = byName.get('host');
+      const hv = head.host;
       if (hv !== undefined) {
         const h = validateHost(hv);
-        if (h === undefined) return fail(400, 'client sent invalid host header');
+        if (h === undefined) return this.fail(r, 400, 'client sent invalid host header');
         host = h;
       }
     }
-    (r as { host: string }).host = host;
+    r.host = host;
     const vs = findVirtualServer(this.addr, host);
     r.srv = vs.srv;
     r.serverName = firstName(vs.srv);
@@ -330,36 +306,36 @@ export class HttpConnection {
     if (vs.match) r.captures = Array.from(vs.match, (v) => (v === undefined ? '' : v));
 
     // $request_uri starts at the path: `http://h?a` gives `?a`, `http://h` gives `/`
-    const pq = line.pathQuery.length ? line.pathQuery : '/';
-    (r as { requestUri: string }).requestUri = pq;
-    const parsed = parseComplexUri(pq, pq.startsWith('?'));
-    if (!parsed) return fail(400, 'client sent invalid request');
+    const pq = head.pathQuery.length ? head.pathQuery : '/';
+    r.requestUri = pq;
+    const parsed = parseComplexUri(pq, pq.charCodeAt(0) === 0x3f);
+    if (!parsed) return this.fail(r, 400, 'client sent invalid request');
     r.uri = parsed.uri;
     r.args = parsed.args;
 
-    if (byName.get('host') === undefined && line.uriHost === undefined && line.version > 1000) {
-      return fail(400, 'client sent HTTP/1.1 request without "Host" header');
+    if (head.host === undefined && head.uriHost === undefined && head.version > 1000) {
+      return this.fail(r, 400, 'client sent HTTP/1.1 request without "Host" header');
     }
-    const cl = byName.get('content-length');
+    const cl = head.contentLength;
     if (cl !== undefined) {
-      if (!/^[0-9]+$/.test(cl) || cl.length > 18) return fail(400, 'client sent invalid "Content-Length" header');
+      if (!/^[0-9]+$/.test(cl) || cl.length > 18) return this.fail(r, 400, 'client sent invalid "Content-Length" header');
       r.contentLengthIn = Number(cl);
     }
-    const te = byName.get('transfer-encoding');
+    const te = head.transferEncoding;
     if (te !== undefined) {
-      if (line.version < 1001) return fail(400, 'client sent HTTP/1.0 request with "Transfer-Encoding" header');
+      if (head.version < 1001) return this.fail(r, 400, 'client sent HTTP/1.0 request with "Transfer-Encoding" header');
       if (te.toLowerCase() !== 'chunked') {
-        return fail(501, `client sent unknown "Transfer-Encoding": "${te}"`);
+        return this.fail(r, 501, `client sent unknown "Transfer-Encoding": "${te}"`);
       }
       if (cl !== undefined) {
-        return fail(400, 'client sent "Content-Length" and "Transfer-Encoding" headers at the same time');
+        return this.fail(r, 400, 'client sent "Content-Length" and "Transfer-Encoding" headers at the same time');
       }
       r.chunkedIn = true;
     }
-    if (line.method === 'CONNECT') return fail(405, 'client sent CONNECT method');
-    if (line.method === 'TRACE') return fail(405, 'client sent TRACE method');
+    if (head.method === 'CONNECT') return this.fail(r, 405, 'client sent CONNECT method');
+    if (head.method === 'TRACE') return this.fail(r, 405, 'client sent TRACE method');
     if (r.contentLengthIn > 0 || r.chunkedIn) this.state = St.Wait;
-    r.initKeepalive();
+    r.initKeepalive(head.connection);
     runPhases(r);
   }
 

@@ -86,9 +86,9 @@ export class HttpRequest implements Request {
   readonly requestLine: string;
   method: string;
   readonly protocol: string;
-  readonly requestUri: string;
+  requestUri: string;
   readonly startTime: number;
-  readonly host: string;
+  host: string;
   serverName = '';
 
   uri = '/';
@@ -168,8 +168,7 @@ export class HttpRequest implements Request {
   }
 
   /** ngx_http_handler: keep-alive from Connection: and the version */
-  initKeepalive(): void {
-    const c = this.req.byName.get('connection');
+  initKeepalive(c: string | undefined): void {
     const lc = c === undefined ? '' : c.toLowerCase();
     if (lc.includes('close')) this.keepalive = false;
     else if (lc.includes('keep-alive')) this.keepalive = true;

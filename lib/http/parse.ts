@@ -5,6 +5,8 @@
  * ignored. Lines arrive without their LF; a final CR is stripped here.
  */
 
+import { knownHeader, type Head } from './head.js';
+
 export const enum LineError {
   InvalidMethod = 1,
   InvalidRequest,
@@ -20,21 +22,6 @@ export const LINE_ERROR_TEXT = [
   'client sent invalid method in HTTP/0.9 request',
 ];
 
-export interface RequestLine {
-  method: string;
-  /** the URI exactly as sent (absolute or not) */
-  rawUri: string;
-  /** the path-and-query part (`/p?a`); '' for `http://h?x` style */
-  pathQuery: string;
-  /** the host of an absolute URI (with port), else undefined */
-  uriHost: string | undefined;
-  /** the request line without the line end, for $request and logs */
-  line: string;
-  /** 9, 1000, 1001 ... */
-  version: number;
-  protocol: string;
-}
-
 const isUpper = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x2d;
 const isAlpha = (c: number): boolean => {
   const l = c | 0x20;
@@ -45,14 +32,18 @@ const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 /** bytes nginx refuses inside a URI */
 const isCtl = (c: number): boolean => c < 0x20 || c === 0x7f;
 
-export function parseRequestLine(raw: string): RequestLine | LineError {
-  const line = raw.charCodeAt(raw.length - 1) === 0x0d ? raw.slice(0, -1) : raw;
-  const len = line.length;
+/**
+ * The request line `raw` (its LF removed; a final CR is stripped here) into
+ * h's request line fields; 0, or the error. h is written only on success.
+ */
+export function parseRequestLine(raw: string, h: Head): 0 | LineError {
+  const len = raw.charCodeAt(raw.length - 1) === 0x0d ? raw.length - 1 : raw.length;
+  const line = raw;
   let i = 0;
   // method
   while (i < len && isUpper(line.charCodeAt(i))) i++;
   if (i === 0 || i === len || line.charCodeAt(i) !== 0x20) return LineError.InvalidMethod;
-  const method = line.slice(0, i);
+  const method = i === 3 && line.charCodeAt(0) === 0x47 && line.charCodeAt(1) === 0x45 && line.charCodeAt(2) === 0x54 ? 'GET' : line.slice(0, i);
   while (i < len && line.charCodeAt(i) === 0x20) i++;
   if (i === len) return LineError.InvalidRequest;
   const uriStart = i;
@@ -70,12 +61,12 @@ export function parseRequestLine(raw: string): RequestLine | LineError {
     const hostStart = i;
     if (line.charCodeAt(i) === 0x5b) {
       const close = line.indexOf(']', i);
-      if (close === -1) return LineError.InvalidRequest;
+      if (close === -1 || close >= len) return LineError.InvalidRequest;
       i = close + 1;
     } else {
       while (i < len && /[A-Za-z0-9.\-_~!$&'()*+,;=%]/.test(line[i]!)) i++;
     }
-    if (line.charCodeAt(i) === 0x3a) {
+    if (i < len && line.charCodeAt(i) === 0x3a) {
       i++;
       while (i < len && isDigit(line.charCodeAt(i))) i++;
     }
@@ -92,28 +83,34 @@ export function parseRequestLine(raw: string): RequestLine | LineError {
     if (isCtl(c)) return LineError.InvalidRequest;
     i++;
   }
-  const rawUri = line.slice(uriStart, i);
-  const pathQuery = line.slice(pathStart, i);
+  const uriEnd = i;
   while (i < len && line.charCodeAt(i) === 0x20) i++;
   if (i === len) {
     // HTTP/0.9: no version
     if (method !== 'GET') return LineError.Invalid09Method;
-    return { method, rawUri, pathQuery, uriHost, line, version: 9, protocol: '' };
+    setLine(h, method, line, uriStart, pathStart, uriEnd, uriHost, len === raw.length ? line : line.slice(0, len), 9, '');
+    return 0;
   }
-  if (line.slice(i, i + 5) !== 'HTTP/') return LineError.InvalidRequest;
+  if (
+    len - i < 5 ||
+    line.charCodeAt(i) !== 0x48 || line.charCodeAt(i + 1) !== 0x54 || line.charCodeAt(i + 2) !== 0x54 ||
+    line.charCodeAt(i + 3) !== 0x50 || line.charCodeAt(i + 4) !== 0x2f
+  ) {
+    return LineError.InvalidRequest;
+  }
   const protoStart = i;
   i += 5;
   c = line.charCodeAt(i);
-  if (!(c >= 0x31 && c <= 0x39)) return LineError.InvalidRequest;
+  if (!(i < len && c >= 0x31 && c <= 0x39)) return LineError.InvalidRequest;
   let major = 0;
   while (i < len && isDigit(line.charCodeAt(i))) {
     major = major * 10 + line.charCodeAt(i) - 0x30;
     if (major > 1) return LineError.InvalidVersion;
     i++;
   }
-  if (line.charCodeAt(i) !== 0x2e) return LineError.InvalidRequest;
+  if (i >= len || line.charCodeAt(i) !== 0x2e) return LineError.InvalidRequest;
   i++;
-  if (!isDigit(line.charCodeAt(i))) return LineError.InvalidRequest;
+  if (i >= len || !isDigit(line.charCodeAt(i))) return LineError.InvalidRequest;
   let minor = 0;
   while (i < len && isDigit(line.charCodeAt(i))) {
     if (minor > 99) return LineError.InvalidRequest;
@@ -124,14 +121,24 @@ export function parseRequestLine(raw: string): RequestLine | LineError {
   while (i < len && line.charCodeAt(i) === 0x20) i++;
   if (i !== len) return LineError.InvalidRequest;
   const version = major * 1000 + minor;
-  return { method, rawUri, pathQuery, uriHost, line: line.slice(0, protoEnd), version, protocol: line.slice(protoStart, protoEnd) };
+  // the usual protocols are shared strings, not slices of every line
+  const protocol =
+    protoEnd - protoStart === 8 && version === 1001 ? 'HTTP/1.1' : protoEnd - protoStart === 8 && version === 1000 ? 'HTTP/1.0' : line.slice(protoStart, protoEnd);
+  setLine(h, method, line, uriStart, pathStart, uriEnd, uriHost, protoEnd === raw.length ? line : line.slice(0, protoEnd), version, protocol);
+  return 0;
 }
 
-export interface HeaderLine {
-  name: string;
-  value: string;
-  /** nginx ignores the line (invalid character or `_` in the name) */
-  invalid: boolean;
+function setLine(
+  h: Head, method: string, line: string, uriStart: number, pathStart: number, uriEnd: number,
+  uriHost: string | undefined, text: string, version: number, protocol: string,
+): void {
+  h.method = method;
+  h.rawUri = line.slice(uriStart, uriEnd);
+  h.pathQuery = pathStart === uriStart ? h.rawUri : line.slice(pathStart, uriEnd);
+  h.uriHost = uriHost;
+  h.line = text;
+  h.version = version;
+  h.protocol = protocol;
 }
 
 /** lowcase[] of ngx_http_parse_header_line: the bytes a header name may hold */
@@ -139,32 +146,48 @@ function nameChar(c: number): boolean {
   return c === 0x2d || isDigit(c) || isAlpha(c);
 }
 
-/** undefined = NGX_HTTP_PARSE_INVALID_HEADER (400) */
-export function parseHeaderLine(raw: string): HeaderLine | undefined {
-  const line = raw.charCodeAt(raw.length - 1) === 0x0d ? raw.slice(0, -1) : raw;
-  const len = line.length;
+export const enum HeaderLine {
+  Invalid = -1,
+  /** nginx ignores the line (invalid character or `_` in the name) */
+  Ignored = 0,
+  Added = 1,
+}
+
+/**
+ * The header line in buf[s, e) (e at its LF; a final CR is stripped here),
+ * added to h when valid. Invalid = NGX_HTTP_PARSE_INVALID_HEADER (400).
+ */
+export function parseHeaderLine(buf: Buffer, s: number, e: number, h: Head): HeaderLine {
+  const len = e > s && buf[e - 1] === 0x0d ? e - 1 : e;
   let invalid = false;
-  let i = 0;
-  const first = line.charCodeAt(0);
-  if (first <= 0x20 || first === 0x7f || first === 0x3a) return undefined;
+  let i = s;
+  const first = buf[s]!;
+  if (first <= 0x20 || first === 0x7f || first === 0x3a) return HeaderLine.Invalid;
   for (; i < len; i++) {
-    const c = line.charCodeAt(i);
+    const c = buf[i]!;
     if (c === 0x3a) break;
     if (nameChar(c)) continue;
-    if (c <= 0x20 || c === 0x7f) return undefined;
+    if (c <= 0x20 || c === 0x7f) return HeaderLine.Invalid;
     invalid = true;
   }
-  const name = line.slice(0, i);
-  if (i === len) return { name, value: '', invalid };
-  i++;
-  while (i < len && line.charCodeAt(i) === 0x20) i++;
-  let end = len;
-  while (end > i && line.charCodeAt(end - 1) === 0x20) end--;
-  for (let j = i; j < end; j++) {
-    const c = line.charCodeAt(j);
-    if (c === 0 || c === 0x0d) return undefined;
+  const nameEnd = i;
+  let vs = len;
+  let ve = len;
+  if (i < len) {
+    i++;
+    while (i < len && buf[i] === 0x20) i++;
+    let end = len;
+    while (end > i && buf[end - 1] === 0x20) end--;
+    for (let j = i; j < end; j++) {
+      const c = buf[j]!;
+      if (c === 0 || c === 0x0d) return HeaderLine.Invalid;
+    }
+    vs = i;
+    ve = end;
   }
-  return { name, value: line.slice(i, end), invalid };
+  if (invalid) return HeaderLine.Ignored;
+  h.addHeader(buf.toString('latin1', s, nameEnd), vs === ve ? '' : buf.toString('latin1', vs, ve), knownHeader(buf, s, nameEnd));
+  return HeaderLine.Added;
 }
 
 /** ngx_http_validate_host: lowercased host without port or trailing dot, or undefined (400) */

@@ -61,16 +61,17 @@ export class SubRequest extends HttpRequest {
     let head: RequestHead = parent.req;
     if (opts.body !== undefined) {
       // the child's own Content-Length (echo_set_content_length_header)
-      const byName = new Map(parent.req.byName);
+      const p = parent.req;
+      const byName = new Map(p.byName);
       byName.set('content-length', String(opts.body.length));
-      head = { ...parent.req, byName };
+      head = { method: p.method, rawUri: p.rawUri, protocol: p.protocol, version: p.version, headers: p.headers, byName };
     }
     super(parent.conn, head, parent.requestLine, Date.now(), parent.host);
     this.main = parent.main;
     this.parent = parent;
     this.subrequests = depth;
     this.onDone = opts.done;
-    (this as { requestUri: string }).requestUri = parent.requestUri;
+    this.requestUri = parent.requestUri;
     this.method = opts.method ?? 'GET';
     this.serverName = parent.serverName;
     this.srv = parent.srv;
