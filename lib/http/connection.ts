@@ -303,7 +303,7 @@ export class HttpConnection {
     const loc = coreLoc(vs.srv.ctx.loc);
     r.loc = loc;
     r.locConf = loc.locConf;
-    if (vs.match) r.captures = Array.from(vs.match, (v) => (v === undefined ? '' : v));
+    if (vs.match) setCaptures(r, vs.regex!, vs.match);
 
     // $request_uri starts at the path: `http://h?a` gives `?a`, `http://h` gives `/`
     const pq = head.pathQuery.length ? head.pathQuery : '/';

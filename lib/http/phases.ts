@@ -1,4 +1,5 @@
 import type { Module } from '../conf/command.js';
+import { setCaptures } from './regex_exec.js';
 import { coreLoc, type CoreLocConf } from '../modules/http_core.js';
 import type { HttpRequest } from './http_request.js';
 import { findLocation, locationLevel, type FoundLocation } from './locations.js';
@@ -84,13 +85,7 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
         const srvLoc = coreLoc(r.srv.ctx.loc);
         if (findLocation(srvLoc, r.uri, found)) {
           setLoc(r, found.loc);
-          if (found.captures) {
-            const m = found.captures;
-            r.captures = Array.from(m, (v) => (v === undefined ? '' : v));
-            // named captures are variables (ngx_http_regex_exec)
-            const rx = found.loc.regex!;
-            for (let i = 0; i < rx.varIndex.length; i++) r.vars[rx.varIndex[i]!] = r.captures[rx.nameIndex[i]!] ?? '';
-          }
+          if (found.captures) setCaptures(r, found.loc.regex!, found.captures);
         } else setLoc(r, srvLoc);
         const clcf = r.loc;
         if (!r.internal && clcf.internal === 1) return r.finalize(404);

@@ -23,6 +23,12 @@ export function httpRegexCompile(cf: Conf, pattern: string, caseless: boolean): 
 export function regexExec(r: Request, re: HttpRegex, s: string): boolean {
   const m = re.re.exec(s);
   if (m === null) return false;
+  setCaptures(r, re, m);
+  return true;
+}
+
+/** Store a match of `re` as the request's captures and named-capture variables. */
+export function setCaptures(r: Request, re: HttpRegex, m: RegExpExecArray): void {
   const caps: string[] = new Array(m.length);
   for (let i = 0; i < m.length; i++) {
     const v = m[i];
@@ -41,5 +47,4 @@ export function regexExec(r: Request, re: HttpRegex, s: string): boolean {
     }
     r.namedCaptures = named;
   }
-  return true;
 }

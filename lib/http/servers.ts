@@ -121,24 +121,26 @@ export interface VirtualServer {
   srv: CoreSrvConf;
   /** a regex server_name match: captures for $1.. and named variables */
   match: RegExpExecArray | undefined;
+  /** the server_name regex that matched */
+  regex: CompiledRegex | undefined;
 }
 
 /** ngx_http_find_virtual_server; `host` is validated and lowercased */
 export function findVirtualServer(ac: AddrConf, host: string): VirtualServer {
   const exact = ac.exact.get(host);
-  if (exact) return { srv: exact, match: undefined };
+  if (exact) return { srv: exact, match: undefined, regex: undefined };
   if (host.length) {
     for (const h of ac.head) {
-      if (host.endsWith(h.suffix) && host.length > h.suffix.length) return { srv: h.srv, match: undefined };
-      if (h.bare !== undefined && host === h.bare) return { srv: h.srv, match: undefined };
+      if (host.endsWith(h.suffix) && host.length > h.suffix.length) return { srv: h.srv, match: undefined, regex: undefined };
+      if (h.bare !== undefined && host === h.bare) return { srv: h.srv, match: undefined, regex: undefined };
     }
     for (const t of ac.tail) {
-      if (host.startsWith(t.prefix) && host.length > t.prefix.length) return { srv: t.srv, match: undefined };
+      if (host.startsWith(t.prefix) && host.length > t.prefix.length) return { srv: t.srv, match: undefined, regex: undefined };
     }
     for (const r of ac.regex) {
       const m = r.re.re.exec(host);
-      if (m) return { srv: r.srv, match: m };
+      if (m) return { srv: r.srv, match: m, regex: r.re };
     }
   }
-  return { srv: ac.defaultServer, match: undefined };
+  return { srv: ac.defaultServer, match: undefined, regex: undefined };
 }
