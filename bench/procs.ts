@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
 /*
@@ -129,11 +129,63 @@ export interface Usage extends Mem {
   sysUs: number;
 }
 
-export function sampleMem(pid: number, ms = 250): { stop(): Usage } {
+/** pid and its descendants (a master and its workers), from /proc/PID/task/TID/children */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        for (const c of readFileSync(`/proc/${out[i]}/task/${t}/children`, 'latin1').split(' ')) if (c) out.push(Number(c));
+      } catch {
+        // the task ended meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+function sumCpu(pids: number[]): { user: number; sys: number } {
+  const sum = { user: 0, sys: 0 };
+  for (const p of pids) {
+    const c = readCpu(p);
+    if (c) {
+      sum.user += c.user;
+      sum.sys += c.sys;
+    }
+  }
+  return sum;
+}
+
+function sumMem(pids: number[]): Mem | undefined {
+  let found = false;
+  const sum = { rss: 0, hwm: 0 };
+  for (const p of pids) {
+    const m = readMem(p);
+    if (m) {
+      found = true;
+      sum.rss += m.rss;
+      sum.hwm += m.hwm;
+    }
+  }
+  return found ? sum : undefined;
+}
+
+/**
+ * Sample while a run lasts; with `tree`, the process and its children
+ * (a master and its workers, listed when sampling starts) are summed.
+ */
+export function sampleMem(pid: number, ms = 250, tree = false): { stop(): Usage } {
   let maxRss = 0;
-  const cpu0 = readCpu(pid) ?? { user: 0, sys: 0 };
+  const pids = tree ? processTree(pid) : [pid];
+  const cpu0 = sumCpu(pids);
   const tick = (): void => {
-    const m = readMem(pid);
+    const m = sumMem(pids);
     if (m && m.rss > maxRss) maxRss = m.rss;
   };
   tick();
@@ -142,8 +194,8 @@ export function sampleMem(pid: number, ms = 250): { stop(): Usage } {
     stop() {
       clearInterval(timer);
       tick();
-      const m = readMem(pid) ?? { rss: 0, hwm: 0 };
-      const cpu1 = readCpu(pid) ?? cpu0;
+      const m = sumMem(pids) ?? { rss: 0, hwm: 0 };
+      const cpu1 = sumCpu(pids);
       return { ...m, maxRss, userUs: cpu1.user - cpu0.user, sysUs: cpu1.sys - cpu0.sys };
     },
   };

@@ -35,6 +35,8 @@ export interface ReportInput {
   duration: number;
   warmup: number;
   threads: number;
+  /** worker_processes of redis2d and nginx+redis2 */
+  workers: number;
   skipped: string[];
   notes: string[];
   elapsed: number;
@@ -42,13 +44,14 @@ export interface ReportInput {
 
 const mib = (k: number): string => (k / 1024).toFixed(1);
 const ms = (v: number): string => (v >= 10 ? v.toFixed(1) : v.toFixed(2));
-const cpu = (r: Row): string => `${Math.round(r.userUsPerReq + r.sysUsPerReq)} (${Math.round(r.userUsPerReq)}+${Math.round(r.sysUsPerReq)})`;
+/* one decimal: a change worth 1 µs/request is visible against 20 */
+const cpu = (r: Row): string => `${(r.userUsPerReq + r.sysUsPerReq).toFixed(1)} (${r.userUsPerReq.toFixed(1)}+${r.sysUsPerReq.toFixed(1)})`;
 const x = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}×` : 'n/a');
 
 export function formatReport(r: ReportInput): string {
   const i = r.info;
   const out: string[] = [];
-  out.push(`### ${r.quick ? 'Quick' : 'Full'} run, ${i.date}`);
+  out.push(`### ${r.quick ? 'Quick' : 'Full'} run${r.workers > 1 ? `, ${r.workers} workers` : ''}, ${i.date}`);
   out.push('');
   out.push(
     `Machine: ${i.nproc} CPUs (${i.cpu}), ${i.memGiB} GiB; load average at start ${i.load} ` +
@@ -57,7 +60,7 @@ export function formatReport(r: ReportInput): string {
   );
   out.push(
     `redis2d ${r.commit}; node ${i.node}, redis-server ${i.redis}, ${i.wrk}; wrk -t${r.threads}, ${r.duration} s per run after ${r.warmup} s warm-up; ` +
-      `one worker per server, loopback, access log off; run took ${Math.round(r.elapsed)} s.`,
+      `${r.workers > 1 ? `${r.workers} workers + master for redis2d and nginx+redis2 (CPU and RSS summed over them), one process for the others` : 'one worker per server'}, loopback, access log off; run took ${Math.round(r.elapsed)} s.`,
   );
   out.push('');
   out.push('| server | workload | conns | req/s | p50 ms | p99 ms | RSS MiB (max sampled) | VmHWM MiB | server CPU µs/req (user+sys) | errors |');
@@ -101,7 +104,7 @@ export function formatReport(r: ReportInput): string {
 
 const FILE = join(ROOT, 'bench', 'RESULTS.md');
 
-export function writeResults(mode: 'quick' | 'full', text: string): void {
+export function writeResults(mode: string, text: string): void {
   const begin = `<!-- bench:${mode} -->`;
   const end = `<!-- /bench:${mode} -->`;
   let doc = existsSync(FILE) ? readFileSync(FILE, 'utf8') : '# redis2d benchmark results\n\nWritten by `npm run bench` (bench/run.ts).\n';

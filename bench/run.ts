@@ -15,6 +15,9 @@
  *   --workloads A,C    workloads to run (default all; quick A)
  *   --head             measure the committed HEAD, built in a temp dir (not the working tree)
  *   --snapshot         measure a frozen copy of the working tree's lib/, built in a temp dir
+ *   --commit REV       measure that commit, built in a temp dir (A/B a change: --commit HEAD~1 vs --head)
+ *   --workers N        worker_processes N for redis2d and nginx+redis2 (> 1 runs a master; CPU and RSS
+ *                      are summed over the master and its workers); recorded in its own RESULTS.md block
  *   --no-write         print only, leave RESULTS.md alone
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -37,6 +40,8 @@ interface Options {
   write: boolean;
   head: boolean;
   snapshot: boolean;
+  commit: string | undefined;
+  workers: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -51,6 +56,8 @@ function parseArgs(argv: string[]): Options {
     write: true,
     head: false,
     snapshot: false,
+    commit: undefined,
+    workers: 1,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -68,10 +75,14 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--no-write') o.write = false;
     else if (a === '--head') o.head = true;
     else if (a === '--snapshot') o.snapshot = true;
+    else if (a === '--commit') o.commit = val();
+    else if (a === '--workers') o.workers = Number(val());
     else throw new Error(`unknown option ${a}`);
   }
   for (const w of o.workloads) if (!(w in WORKLOADS)) throw new Error(`unknown workload ${w}`);
-  if (!(o.duration > 0) || !(o.warmup >= 0) || !(o.threads > 0)) throw new Error('bad --duration/--warmup/--threads');
+  if (!(o.duration > 0) || !(o.warmup >= 0) || !(o.threads > 0) || !(Number.isInteger(o.workers) && o.workers > 0)) {
+    throw new Error('bad --duration/--warmup/--threads/--workers');
+  }
   return o;
 }
 
@@ -81,10 +92,10 @@ function connsFor(w: WorkloadName, quick: boolean): number[] {
 }
 
 function targets(o: Options, root: string): { list: Target[]; skipped: string[] } {
-  const list: Target[] = [redis2d({ root })];
+  const list: Target[] = [redis2d({ root, workers: o.workers })];
   const skipped: string[] = [];
   const mod = process.env.NGINX_REDIS2_MODULE;
-  if (mod) list.push(nginxRedis2(mod));
+  if (mod) list.push(nginxRedis2(mod, o.workers));
   else skipped.push('nginx+redis2 (set NGINX_REDIS2_MODULE=/path/ngx_http_redis2_module.so)');
   if (haveWebdis()) list.push(webdis());
   else skipped.push('webdis (not installed: apt-get install webdis)');
@@ -95,7 +106,7 @@ function targets(o: Options, root: string): { list: Target[]; skipped: string[] 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
-  const tree = o.head ? headSnapshot() : o.snapshot ? headSnapshot(true) : workingTree();
+  const tree = o.commit ? headSnapshot(false, o.commit) : o.head ? headSnapshot() : o.snapshot ? headSnapshot(true) : workingTree();
   const stale = staleBuild(tree.root);
   if (stale) throw new Error(stale);
   const info = machineInfo();
@@ -124,13 +135,14 @@ async function main(): Promise<void> {
           const conns = connsFor(w, o.quick);
           if (o.warmup > 0) await runWrk(url, conns[0]!, o.warmup, o.threads);
           for (const c of conns) {
-            const mem = sampleMem(running.pid);
+            // the master and its workers (the other servers are single processes: the tree is the one pid)
+            const mem = sampleMem(running.pid, 250, o.workers > 1);
             const res = await runWrk(url, c, o.duration, o.threads);
             const m = mem.stop();
             const row: Row = { target: target.name, workload: target.name === 'node-http' ? 'ceiling' : w, conns: c, wrk: res, rssKiB: m.maxRss, hwmKiB: m.hwm, userUsPerReq: m.userUs / res.requests, sysUsPerReq: m.sysUs / res.requests };
             rows.push(row);
             process.stderr.write(
-              `bench: ${row.target} ${row.workload}/${c}: ${Math.round(res.rps)} req/s p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms rss ${(m.maxRss / 1024).toFixed(1)} MiB cpu ${Math.round((m.userUs + m.sysUs) / res.requests)} µs/req${res.errors ? ` ERRORS ${res.errors}` : ''}\n`,
+              `bench: ${row.target} ${row.workload}/${c}: ${Math.round(res.rps)} req/s p50 ${res.p50ms.toFixed(2)} ms p99 ${res.p99ms.toFixed(2)} ms rss ${(m.maxRss / 1024).toFixed(1)} MiB cpu ${((m.userUs + m.sysUs) / res.requests).toFixed(1)} µs/req (user ${(m.userUs / res.requests).toFixed(1)})${res.errors ? ` ERRORS ${res.errors}` : ''}\n`,
             );
           }
         } finally {
@@ -147,9 +159,9 @@ async function main(): Promise<void> {
   }
 
   const elapsed = (Date.now() - t0) / 1000;
-  const text = formatReport({ rows, info, commit: tree.commit, quick: o.quick, duration: o.duration, warmup: o.warmup, threads: o.threads, skipped, notes, elapsed });
+  const text = formatReport({ rows, info, commit: tree.commit, quick: o.quick, duration: o.duration, warmup: o.warmup, threads: o.threads, workers: o.workers, skipped, notes, elapsed });
   process.stdout.write(`${text}\n`);
-  if (o.write) writeResults(o.quick ? 'quick' : 'full', text);
+  if (o.write) writeResults(`${o.quick ? 'quick' : 'full'}${o.workers > 1 ? `-workers${o.workers}` : ''}`, text);
 }
 
 function readErrorLog(dir: string): string {

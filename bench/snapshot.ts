@@ -37,14 +37,14 @@ export function workingTree(): Tree {
  * HEAD (`git archive`), or with `working` the files as they are now (a
  * frozen copy of lib/ being edited, built apart from the shared dist/).
  */
-export function headSnapshot(working = false): Tree {
-  let commit = git(['rev-parse', '--short', 'HEAD']);
+export function headSnapshot(working = false, rev = 'HEAD'): Tree {
+  let commit = git(['rev-parse', '--short', rev]);
   if (working) commit += '+working-tree';
   const dir = mkdtempSync(join(tmpdir(), `redis2d-head-${commit}-`));
   if (working) {
     execFileSync('cp', ['-r', join(ROOT, 'lib'), join(ROOT, 'bin'), join(ROOT, 'package.json'), join(ROOT, 'tsconfig.json'), dir]);
   } else {
-    const tar = execFileSync('git', ['archive', '--format=tar', 'HEAD', 'lib', 'bin', 'package.json', 'tsconfig.json'], {
+    const tar = execFileSync('git', ['archive', '--format=tar', commit, 'lib', 'bin', 'package.json', 'tsconfig.json'], {
       cwd: ROOT,
       maxBuffer: 256 << 20,
     });

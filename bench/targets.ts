@@ -48,11 +48,12 @@ export interface Target {
 }
 
 /** The redis2 config shared by redis2d and nginx+redis2; `extra` goes at the top of http{}. */
-export function redis2Config(dir: string, port: number, redisPort: number, head = '', extra = ''): string {
+export function redis2Config(dir: string, port: number, redisPort: number, head = '', extra = '', workers = 1): string {
   const get4 = '            redis2_query get $arg_key;\n'.repeat(4);
+  // more than one worker needs a master (with master_process off, nginx runs one process)
   return `${head}daemon off;
-master_process off;
-worker_processes 1;
+master_process ${workers > 1 ? 'on' : 'off'};
+worker_processes ${workers};
 error_log ${dir}/logs/error.log error;
 pid ${dir}/logs/nginx.pid;
 
@@ -112,6 +113,8 @@ export interface Redis2dOptions {
   root?: string;
   /** extra node flags, e.g. --cpu-prof --cpu-prof-dir=... */
   nodeFlags?: string[];
+  /** worker_processes (> 1: with a master) */
+  workers?: number;
 }
 
 export function redis2d(opts: Redis2dOptions = {}): Target {
@@ -122,7 +125,7 @@ export function redis2d(opts: Redis2dOptions = {}): Target {
       prepare(dir);
       const port = await freePort();
       const conf = join(dir, 'conf', 'nginx.conf');
-      writeFileSync(conf, redis2Config(dir, port, redisPort));
+      writeFileSync(conf, redis2Config(dir, port, redisPort, '', '', opts.workers));
       // `env -u NODE_OPTIONS` execs node: the pid we get is the server's own
       const proc = startProc('/usr/bin/env', [
         '-u',
@@ -142,7 +145,7 @@ export function redis2d(opts: Redis2dOptions = {}): Target {
 }
 
 /** nginx with the redis2 module, when NGINX_REDIS2_MODULE names the .so (built for nginx 1.22.1) */
-export function nginxRedis2(modulePath: string): Target {
+export function nginxRedis2(modulePath: string, workers = 1): Target {
   return {
     name: 'nginx+redis2',
     path: redis2Path,
@@ -154,7 +157,7 @@ export function nginxRedis2(modulePath: string): Target {
       const temps = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
         .map((t) => `    ${t}_temp_path ${dir}/tmp/${t === 'client_body' ? 'body' : t};\n`)
         .join('');
-      writeFileSync(conf, redis2Config(dir, port, redisPort, `load_module ${modulePath};\n`, temps));
+      writeFileSync(conf, redis2Config(dir, port, redisPort, `load_module ${modulePath};\n`, temps, workers));
       const proc = startProc(NGINX, ['-e', `${dir}/logs/error.log`, '-p', `${dir}/`, '-c', conf]);
       await waitPort(port, proc);
       return { pid: proc.pid, port, proc, stop: () => proc.stop('SIGTERM') };
