@@ -5,12 +5,13 @@ import {
   HTTP_SRV_CONF,
   MORE1,
   TAKE1,
+  TAKE12,
   TAKE2,
   defineModule,
 } from '../conf/command.js';
 import type { Conf } from '../conf/parser.js';
 import { bitmaskSlot, mergeValue, msecSlot, sizeSlot } from '../conf/slots.js';
-import { UNSET } from '../conf/values.js';
+import { UNSET, atoi, parseFlag } from '../conf/values.js';
 import type { ContentHandler, Request } from '../http/request.js';
 import { PartKind, compileComplexValue, countVariables, type ComplexValue } from '../http/script.js';
 import { locConf } from './http.js';
@@ -66,6 +67,33 @@ export interface Redis2LocConf {
   nextUpstream: number;
   /** redis2_bind: undefined = unset (merged to null), null = off */
   bind: UpstreamLocal | null | undefined;
+  /** **extension** redis2d_pipeline: 1 on, 0 off (lib/redis/shared.ts) */
+  pipeline: number;
+  /** redis2d_pipeline's optional N: shared connections per peer */
+  pipelineConns: number;
+}
+
+/*
+ * redis2d_pipeline's default is on; tests run the conformance suite both
+ * ways by starting redis2d with REDIS2D_PIPELINE_DEFAULT=off (read once).
+ */
+const PIPELINE_DEFAULT = process.env.REDIS2D_PIPELINE_DEFAULT === 'off' ? 0 : 1;
+/** shared connections per peer when redis2d_pipeline names no N */
+export const PIPELINE_CONNS_DEFAULT = 1;
+
+/** `redis2d_pipeline on|off [N]` (our own directive, not the module's) */
+function redis2dPipeline(cf: Conf, cmd: { name: string }): string | undefined {
+  const rlcf = conf(cf);
+  if (rlcf.pipeline !== UNSET) return 'is duplicate';
+  const v = parseFlag(cf.args[1]!);
+  if (v === undefined) throw cf.error(`invalid value "${cf.args[1]}" in "${cmd.name}" directive, it must be "on" or "off"`);
+  rlcf.pipeline = v ? 1 : 0;
+  if (cf.args.length > 2) {
+    const n = atoi(cf.args[2]!);
+    if (n <= 0) throw cf.error(`invalid number of connections "${cf.args[2]}" in "${cmd.name}" directive`);
+    rlcf.pipelineConns = n;
+  }
+  return undefined;
 }
 
 /**
@@ -218,6 +246,8 @@ export const redis2Module = defineModule<unknown, unknown, Redis2LocConf>({
     bufferSize: UNSET,
     nextUpstream: 0,
     bind: undefined,
+    pipeline: UNSET,
+    pipelineConns: UNSET,
   }),
   mergeLocConf(_cf, prev, c) {
     c.connectTimeout = mergeValue(c.connectTimeout, prev.connectTimeout, 60000);
@@ -237,6 +267,10 @@ export const redis2Module = defineModule<unknown, unknown, Redis2LocConf>({
     c.literalQuery ??= prev.literalQuery;
     // beyond: the module never merges (nor accepts) redis2_bind; we inherit it as proxy_bind does
     if (c.bind === undefined) c.bind = prev.bind === undefined ? null : prev.bind;
+    if (c.pipeline === UNSET) {
+      c.pipeline = mergeValue(c.pipeline, prev.pipeline, PIPELINE_DEFAULT);
+      c.pipelineConns = mergeValue(c.pipelineConns, prev.pipelineConns, PIPELINE_CONNS_DEFAULT);
+    } else c.pipelineConns = mergeValue(c.pipelineConns, UNSET, PIPELINE_CONNS_DEFAULT);
   },
   commands: [
     { name: 'redis2_query', ctx: LOC, args: MORE1, set: redis2Query },
@@ -261,5 +295,7 @@ export const redis2Module = defineModule<unknown, unknown, Redis2LocConf>({
         off: NEXT_UPSTREAM_OFF,
       }),
     },
+    // **extension**: cross-request pipelining (lib/redis/shared.ts), README "redis2d_pipeline"
+    { name: 'redis2d_pipeline', ctx: ALL, args: TAKE12, set: redis2dPipeline },
   ],
 });

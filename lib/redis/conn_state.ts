@@ -58,6 +58,40 @@ function header(q: Buffer, pos: number): [number, number] | undefined {
   return [Number(text), eol + 2];
 }
 
+/*
+ * Commands that never share a connection with other requests' queries
+ * (redis2d_pipeline), beyond the state-setting ones above: they block the
+ * connection (and so every request queued behind them), close it, or may
+ * answer with other than exactly one reply.
+ */
+const UNSHAREABLE = new Set([
+  'blpop',
+  'brpop',
+  'brpoplpush',
+  'blmove',
+  'blmpop',
+  'bzpopmin',
+  'bzpopmax',
+  'bzmpop',
+  'xread',
+  'xreadgroup',
+  'wait',
+  'waitaof',
+  'quit',
+  'shutdown',
+  'sync',
+  'psync',
+  'replconf',
+  'debug',
+]);
+
+/** true when a command of this name (any case) may share a connection (stateful ones never do) */
+export function isShareableName(name: string): boolean {
+  if (name.length > MAX_NAME) return true;
+  const n = name.toLowerCase();
+  return !STATEFUL.has(n) && !UNSHAREABLE.has(n);
+}
+
 /** true when a command of this name (any case) would tag its connection */
 export function isStatefulName(name: string): boolean {
   return name.length <= MAX_NAME && STATEFUL.has(name.toLowerCase());

@@ -15,6 +15,8 @@ import { buildQuery } from './query.js';
 import { PeerPicker, redisPeer, type PeerTarget } from './peers.js';
 import { noPool, poolOf, type ConnectionPool } from './pool.js';
 import { stateTag } from './conn_state.js';
+import { joinShared, sharedGroupsOf, type SharedGroups } from './shared.js';
+import type { SharedTry } from './shared_try.js';
 import {
   UpstreamTry,
   type Failure,
@@ -93,7 +95,7 @@ export const redis2ContentHandler: ContentHandler = (r: Request) => {
     r.log('error', built.error);
     return 500;
   }
-  return new Redis2Run(r, rlcf, us, built.query, built.expected, built.stateless).run();
+  return new Redis2Run(r, rlcf, us, built.query, built.expected, built.stateless, built.shareable).run();
 };
 
 /* methods nginx will not resend once the request went out (NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT) */
@@ -135,7 +137,9 @@ class Redis2Run implements UpstreamRequestOptions, ReplySink, TryOwner {
   readonly bind: { host: string; port: number; text: string } | undefined;
   peer: PeerTarget = NO_PEER;
   poolKey = '';
-  cur: UpstreamTry | undefined = undefined;
+  cur: UpstreamTry | SharedTry | undefined = undefined;
+  /** redis2d_pipeline on and the query may share a connection (shared.ts); else undefined */
+  readonly groups: SharedGroups | undefined;
   /** nginx logs a timeout in ngx_http_upstream_next, after freeing the peer */
   timedOut: string | undefined = undefined;
   /** $upstream_* of the tries that ended */
@@ -147,7 +151,15 @@ class Redis2Run implements UpstreamRequestOptions, ReplySink, TryOwner {
   starting = true;
   result = DONE;
 
-  constructor(r: Request, rlcf: Redis2LocConf, us: UpstreamSrvConf, query: Buffer, expected: number, stateless: boolean) {
+  constructor(
+    r: Request,
+    rlcf: Redis2LocConf,
+    us: UpstreamSrvConf,
+    query: Buffer,
+    expected: number,
+    stateless: boolean,
+    shareable: boolean,
+  ) {
     this.r = r;
     this.rlcf = rlcf;
     this.picker = new PeerPicker(r, us);
@@ -161,6 +173,8 @@ class Redis2Run implements UpstreamRequestOptions, ReplySink, TryOwner {
     this.readTimeout = rlcf.readTimeout;
     this.bufferSize = rlcf.bufferSize;
     this.bind = localAddress(r, rlcf);
+    // a bound connection is the request's own (its local address is part of what it asked for)
+    this.groups = rlcf.pipeline === 1 && shareable && this.bind === undefined ? sharedGroupsOf(us) : undefined;
   }
 
   run(): number {
@@ -187,6 +201,13 @@ class Redis2Run implements UpstreamRequestOptions, ReplySink, TryOwner {
     r.upstreamAddr = peer.addr;
     r.upstreamAddrList = listAdd(this.addrs, peer.name);
     this.timedOut = undefined;
+    if (this.groups !== undefined) {
+      const t = joinShared(this.groups, this.poolKey, this.rlcf.pipelineConns, this.pool, this, this, this);
+      if (t !== undefined) {
+        this.cur = t;
+        return;
+      }
+    }
     this.cur = new UpstreamTry(this, this, this);
   }
 

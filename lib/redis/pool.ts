@@ -28,6 +28,8 @@ export interface ConnectionPool {
   opened?(key: string, conn: RedisConn): void;
   /** give `conn` back; a pool closes whatever it does not keep */
   release(key: string, conn: RedisConn, reusable: boolean): void;
+  /** may one more request use `conn` (keepalive_requests, keepalive_time)? shared.ts asks per joiner */
+  canJoin(conn: RedisConn): boolean;
 }
 
 /** No keepalive: a fresh connection per request, closed after. */
@@ -37,6 +39,9 @@ export const noPool: ConnectionPool = {
   },
   release(_key: string, conn: RedisConn): void {
     conn.destroy();
+  },
+  canJoin(): boolean {
+    return true;
   },
 };
 
@@ -72,6 +77,10 @@ export class KeepaliveCache implements ConnectionPool, ConnUser {
     conn.requests = 1;
     conn.start = Date.now();
     this.mine.add(conn);
+  }
+
+  canJoin(conn: RedisConn): boolean {
+    return conn.requests < this.conf.requests && Date.now() - conn.start <= this.conf.time;
   }
 
   release(key: string, conn: RedisConn, reusable: boolean): void {

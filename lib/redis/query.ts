@@ -4,7 +4,7 @@ import { evalComplexValue } from '../http/eval.js';
 import type { Redis2LocConf } from '../modules/redis2.js';
 import type { ComplexValue } from '../http/script.js';
 import { encodeCommands, numSize } from './resp.js';
-import { isStatefulName } from './conn_state.js';
+import { isShareableName, isStatefulName } from './conn_state.js';
 
 /*
  * ngx_http_redis2_create_request: the bytes to send and the number of
@@ -13,8 +13,13 @@ import { isStatefulName } from './conn_state.js';
  * redis2_literal_raw_query, else redis2_raw_query / redis2_raw_queries.
  */
 
-/** `stateless`: known at config time to change no connection state (conn_state.ts: its tag is '') */
-export type BuiltQuery = { ok: true; query: Buffer; expected: number; stateless: boolean } | { ok: false; error: string };
+/**
+ * `stateless`: known at config time to change no connection state (conn_state.ts: its tag is '');
+ * `shareable`: may also share a connection with other requests' queries (shared.ts)
+ */
+export type BuiltQuery =
+  | { ok: true; query: Buffer; expected: number; stateless: boolean; shareable: boolean }
+  | { ok: false; error: string };
 
 /*
  * redis2_query lines compiled once per location (on first use): the RESP
@@ -31,6 +36,8 @@ interface QueryPlan {
   literalSize: number;
   /** every command name is a constant that sets no connection state */
   stateless: boolean;
+  /** stateless, and no command blocks or answers other than with exactly one reply */
+  shareable: boolean;
 }
 
 const plans = new WeakMap<ComplexValue[][], QueryPlan>();
@@ -62,11 +69,12 @@ function compilePlan(queries: ComplexValue[][]): QueryPlan {
   }
   flush();
   const stateless = queries.every((q) => q.length > 0 && q[0]!.constant !== undefined && !isStatefulName(q[0]!.constant));
+  const shareable = stateless && queries.every((q) => isShareableName(q[0]!.constant!));
   if (!varying) {
     const constant = encodeCommands(queries.map((q) => q.map((cv) => cv.constant!)));
-    return { constant, pieces, literalSize, stateless };
+    return { constant, pieces, literalSize, stateless, shareable };
   }
-  return { constant: undefined, pieces, literalSize, stateless };
+  return { constant: undefined, pieces, literalSize, stateless, shareable };
 }
 
 function runPlan(r: Request, plan: QueryPlan): Buffer {
@@ -113,12 +121,18 @@ export function buildQuery(r: Request, rlcf: Redis2LocConf): BuiltQuery {
       plan = compilePlan(rlcf.queries);
       plans.set(rlcf.queries, plan);
     }
-    return { ok: true, query: plan.constant ?? runPlan(r, plan), expected: rlcf.queries.length, stateless: plan.stateless };
+    return {
+      ok: true,
+      query: plan.constant ?? runPlan(r, plan),
+      expected: rlcf.queries.length,
+      stateless: plan.stateless,
+      shareable: plan.shareable,
+    };
   }
 
   if (rlcf.literalQuery) {
     // the module points at the config's bytes; one Buffer per request is cheap enough
-    return { ok: true, query: Buffer.from(rlcf.literalQuery, 'latin1'), expected: 1, stateless: false };
+    return { ok: true, query: Buffer.from(rlcf.literalQuery, 'latin1'), expected: 1, stateless: false, shareable: false };
   }
 
   if (!rlcf.rawQuery) return { ok: false, error: 'no redis2 query specified or the query is empty' };
@@ -132,5 +146,6 @@ export function buildQuery(r: Request, rlcf: Redis2LocConf): BuiltQuery {
     expected = atoi(n);
     if (expected <= 0) return { ok: false, error: 'the N argument to redis2_raw_queries is invalid' };
   }
-  return { ok: true, query: Buffer.from(query, 'latin1'), expected, stateless: false };
+  // raw queries are never shared: their reply count is the user's word, not checked
+  return { ok: true, query: Buffer.from(query, 'latin1'), expected, stateless: false, shareable: false };
 }

@@ -1,0 +1,222 @@
+import { ReplyScanner, ScanResult, isReplyType } from './scanner.js';
+import type { SharedConn } from './shared.js';
+import type { Failure, LogLevel, ReplySink, TryOwner, UpstreamRequestOptions } from './upstream_request.js';
+
+/*
+ * One request on a shared connection (shared.ts): the exclusive try's
+ * reading rules (upstream_request.ts) applied to its own slice of the
+ * connection's reply stream. Its replies are framed by its own scanner with
+ * its own reply count; nginx's fixed buffer of redis2_buffer_size bytes is
+ * kept per request, so a malformed reply is logged with the same
+ * `near pos N in "..."` as on an exclusive connection, and a client that
+ * pushes back stops the stream only once that window is full.
+ *
+ * Outcomes, statuses and log lines are the exclusive path's, reported to
+ * the same owner (handler.ts), so next_upstream, max_fails and
+ * $upstream_* work unchanged. Two cases differ because the connection is
+ * shared: a client that leaves mid-reply while other requests wait on the
+ * connection has its remaining replies read and dropped (nginx would close
+ * its own connection; here that would fail the others), and requests queued
+ * behind a malformed reply fail as if the connection had closed.
+ */
+
+const ACTION_CONNECT = 'connecting to upstream';
+const ACTION_SEND = 'sending request to upstream';
+const ACTION_HEADER = 'reading response header from upstream';
+const ACTION_BODY = 'reading upstream';
+
+export class SharedTry {
+  readonly o: UpstreamRequestOptions;
+  private readonly sink: ReplySink;
+  private readonly owner: TryOwner;
+  private readonly sc: SharedConn;
+  readonly t0: number;
+  private readonly scanner: ReplyScanner;
+  private readonly cached: boolean;
+  connectTime: number | undefined;
+  /** the outcome went to the owner */
+  done = false;
+  /** the client left: replies are read and dropped */
+  discard = false;
+  /** every expected reply was read */
+  replied = false;
+  /** a malformed reply: the connection's stream cannot be followed past it */
+  broke = false;
+  /** the query went into a write (nginx's request_sent) */
+  sent = false;
+  private seq = 0;
+  private started = false;
+  private bodyRead = false;
+  private readonly win: Buffer[] = [];
+  private winLen = 0;
+  private sinkBusy = false;
+
+  constructor(o: UpstreamRequestOptions, sink: ReplySink, owner: TryOwner, sc: SharedConn) {
+    this.o = o;
+    this.sink = sink;
+    this.owner = owner;
+    this.sc = sc;
+    this.t0 = performance.now();
+    this.scanner = new ReplyScanner(o.expected);
+    this.cached = sc.fromCache;
+    this.connectTime = sc.connected ? 0 : undefined;
+  }
+
+  sentBy(seq: number): void {
+    this.sent = true;
+    this.seq = seq;
+  }
+
+  /** its write completed (or a reply arrived): Redis has read the query */
+  reading(): boolean {
+    return this.bodyRead || (this.sent && this.sc.ackedSeq >= this.seq);
+  }
+
+  action(): string {
+    if (!this.sc.connected) return ACTION_CONNECT;
+    if (!this.reading()) return ACTION_SEND;
+    // the first read is handled inside nginx's process_header
+    return this.bodyRead ? ACTION_BODY : ACTION_HEADER;
+  }
+
+  private settle(status: number, complete: boolean, failure: Failure | undefined, aborted: boolean, action: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.owner.tryDone({
+      status,
+      started: this.started,
+      complete,
+      reusable: false,
+      failure,
+      aborted,
+      cached: this.cached,
+      sent: this.sent,
+      action,
+      connectTime: this.connectTime,
+      responseTime: performance.now() - this.t0,
+    });
+  }
+
+  /** the connection failed under this request (shared.ts kill) */
+  fail(status: number, failure: Failure, msg: string, level: LogLevel = 'error'): void {
+    if (this.done) return;
+    const act = this.action();
+    this.o.log(level, msg);
+    this.settle(this.started ? 200 : status, false, failure, false, act);
+  }
+
+  /** the client went away */
+  abort(): void {
+    if (this.done) return;
+    const act = this.action();
+    this.sc.abandon(this);
+    this.settle(this.started ? 200 : 499, false, undefined, true, act);
+  }
+
+  /**
+   * Take this request's bytes from `chunk[off..n)`: returns how many were
+   * its own (all of them unless its last reply ends inside), or -1 when its
+   * window is full and its client pushes back (nothing taken).
+   * `last`: no request behind this one was sent, so bytes after its
+   * replies are extra (logged as nginx does).
+   */
+  feed(chunk: Buffer, off: number, n: number, last: boolean): number {
+    if (this.discard) {
+      const r = this.scanner.feed(off === 0 ? chunk : chunk.subarray(off, n));
+      if (r === ScanResult.More) return n - off;
+      if (r === ScanResult.Invalid) {
+        this.broke = true;
+        return n - off;
+      }
+      this.replied = true;
+      return this.scanner.end;
+    }
+    let used = 0;
+    while (off < n) {
+      if (!this.sinkBusy) {
+        this.win.length = 0;
+        this.winLen = 0;
+      }
+      const room = this.o.bufferSize - this.winLen;
+      if (room <= 0) return used === 0 ? -1 : used;
+      const piece = off === 0 && n <= room ? chunk : chunk.subarray(off, Math.min(n, off + room));
+      const took = this.step(piece, last);
+      this.bodyRead = true;
+      used += took;
+      off += took;
+      if (this.replied || this.broke || this.discard || this.sc.dead) return this.discard && !this.replied && !this.broke ? used + this.dropRest(chunk, off, n) : used;
+    }
+    return used;
+  }
+
+  /* the client left inside feed (HEAD, a write error): the rest of its replies is dropped */
+  private dropRest(chunk: Buffer, off: number, n: number): number {
+    if (off >= n || this.sc.dead) return 0;
+    return this.feed(chunk, off, n, false);
+  }
+
+  private step(piece: Buffer, last: boolean): number {
+    const base = this.winLen;
+    this.win.push(piece);
+    this.winLen += piece.length;
+
+    if (!this.started) {
+      if (!isReplyType(piece[0]!)) {
+        this.o.log('error', `redis2 sent invalid response: "${this.windowText()}" while ${ACTION_HEADER}`);
+        this.broke = true;
+        this.settle(502, false, 'invalid_response', false, ACTION_HEADER);
+        return piece.length;
+      }
+      this.started = true;
+      this.sink.start();
+      if (this.done) return 0; // the sink gave up at once (HEAD): the caller drops the replies
+    }
+
+    const scanner = this.scanner;
+    const r = scanner.feed(piece);
+    if (r === ScanResult.More) {
+      this.emit(piece);
+      return piece.length;
+    }
+    const act = this.action();
+    if (r === ScanResult.Invalid) {
+      // nginx drops what this read brought and ends the response normally
+      this.o.log('error', `Redis server returned invalid response near pos ${base + scanner.end} in "${this.windowText()}" while ${act}`);
+      this.broke = true;
+      this.settle(200, true, undefined, false, act);
+      return piece.length;
+    }
+    const end = scanner.end;
+    this.emit(end === piece.length ? piece : piece.subarray(0, end));
+    if (this.done) {
+      this.replied = true;
+      return end;
+    }
+    this.replied = true;
+    if (last && end < piece.length) {
+      // nothing else was asked on this connection: as nginx, warn (the connection is then closed)
+      this.o.log('warn', `Redis server returned extra bytes: "${piece.toString('latin1', end)}" (len ${piece.length - end}) while ${act}`);
+    }
+    this.settle(200, true, undefined, false, act);
+    return end;
+  }
+
+  private emit(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (!this.sink.write(bytes) && !this.sinkBusy && !this.done) {
+      this.sinkBusy = true;
+      this.sink.onDrain(() => this.onSinkDrain());
+    }
+  }
+
+  private onSinkDrain(): void {
+    this.sinkBusy = false;
+    if (this.done && !this.discard) return;
+    this.sc.resumeFor(this);
+  }
+
+  private windowText(): string {
+    const win = this.win;
+    return win.length === 1 ? win[0]!.toString('latin1') : Buffer.concat(win, this.winLen).toString('latin1');
+  }
+}
