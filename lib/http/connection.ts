@@ -58,6 +58,15 @@ function uncork(c: HttpConnection): void {
 }
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
+/** which of nginx's client timeouts the connection's one timer stands for */
+const enum Tm {
+  None,
+  Header,
+  Body,
+  Send,
+  Keepalive,
+}
+
 const enum St {
   Head,
   /** head done, body not asked for yet */
@@ -92,6 +101,17 @@ export class HttpConnection {
   private bodyCb: ((status: number) => void) | undefined;
   private corked = false;
   private drainWaiting = false;
+  /*
+   * One timer per connection, as nginx has one read/write timer: `deadline`
+   * says when the current phase times out (0: no timeout); the Node timer
+   * is re-created only when a deadline comes before it fires, and checks
+   * the deadline when it does, so most requests touch no timer at all.
+   */
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private timerAt = 0;
+  private deadline = 0;
+  private timed = Tm.None;
+  private readonly onTimer = (): void => this.checkTimer();
 
   constructor(socket: Socket, listen: ListenSocket) {
     this.socket = socket;
@@ -111,7 +131,8 @@ export class HttpConnection {
     socket.on('error', () => this.onClose());
     socket.on('close', () => this.onClose());
     socket.on('drain', () => this.onDrain());
-    socket.setTimeout(this.defaultSrv().clientHeaderTimeout, () => this.onTimeout());
+    // ngx_http_init_connection: the header timeout runs from the accept
+    this.setTimer(Tm.Header, this.defaultSrv().clientHeaderTimeout);
   }
 
   get exiting(): boolean {
@@ -126,27 +147,71 @@ export class HttpConnection {
     return this.addr.defaultServer;
   }
 
-  private onTimeout(): void {
-    // nginx closes silently: header, body and keep-alive timeouts alike
+  /** the phase's timeout starts now: `ms` from now (0: none) */
+  private setTimer(kind: Tm, ms: number): void {
+    this.timed = kind;
+    if (ms <= 0) {
+      this.deadline = 0;
+      return;
+    }
+    const at = Date.now() + ms;
+    this.deadline = at;
+    if (this.timer !== undefined) {
+      if (this.timerAt <= at) return; // it fires first and re-arms for the rest
+      clearTimeout(this.timer);
+    }
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, ms).unref();
+  }
+
+  private clearTimer(): void {
+    this.timed = Tm.None;
+    this.deadline = 0;
+  }
+
+  private checkTimer(): void {
+    this.timer = undefined;
+    if (this.deadline === 0 || this.state === St.Closed) return;
+    const left = this.deadline - Date.now();
+    if (left > 0) {
+      this.timerAt = this.deadline;
+      this.timer = setTimeout(this.onTimer, left).unref();
+      return;
+    }
+    // nginx closes silently: header, body, send and keep-alive timeouts alike
+    this.deadline = 0;
     this.socket.destroy();
   }
 
   private onClose(): void {
     if (this.state === St.Closed) return;
     this.state = St.Closed;
+    this.stopTimer();
     live.delete(this);
     const r = this.current;
     if (r && !r.finished) r.abort();
   }
 
+  private stopTimer(): void {
+    this.clearTimer();
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
   private onDrain(): void {
     if (!this.drainWaiting) return;
     this.drainWaiting = false;
+    if (this.timed === Tm.Send) this.clearTimer();
     this.current?.drained();
   }
 
+  /** the response waits for the client to read: send_timeout runs until it does */
   waitDrain(): void {
     this.drainWaiting = true;
+    const r = this.current;
+    if (r !== undefined && this.state === St.Busy) this.setTimer(Tm.Send, r.loc.sendTimeout);
   }
 
   congested(): boolean {
@@ -197,6 +262,8 @@ export class HttpConnection {
       const head = this.head;
       if (lf === -1) {
         this.scan = buf.length;
+        // ngx_http_read_request_header: an unfinished head gets client_header_timeout (once)
+        if (this.timed !== Tm.Header) this.setTimer(Tm.Header, this.defaultSrv().clientHeaderTimeout);
         const pending = buf.length - this.lineStart;
         if (!head && pending > size) return this.headError(414, 'client sent too long URI', undefined);
         if (head && pending > size) {
@@ -271,7 +338,7 @@ export class HttpConnection {
     this.scan = this.lineStart = this.headStart = 0;
     this.head = undefined;
     this.state = St.Busy;
-    this.socket.setTimeout(0);
+    this.clearTimer();
 
     const r = this.newRequest(head, head.line);
     r.headerLength = headerLength;
@@ -367,7 +434,7 @@ export class HttpConnection {
     this.reader = new BodyReader(r.contentLengthIn, r.chunkedIn, r.loc.clientMaxBodySize, (b) => body.push(b));
     this.bodyCb = cb;
     this.state = St.Body;
-    this.socket.setTimeout(r.loc.clientBodyTimeout);
+    this.setTimer(Tm.Body, r.loc.clientBodyTimeout);
     const pending = this.buf;
     this.buf = EMPTY;
     if (pending.length) this.feedBody(pending);
@@ -390,14 +457,18 @@ export class HttpConnection {
   private feedBody(d: Buffer): void {
     const reader = this.reader!;
     const st = reader.feed(d);
-    if (st === BodyStatus.More) return;
+    if (st === BodyStatus.More) {
+      // client_body_timeout is the time between two reads
+      if (this.timed === Tm.Body) this.setTimer(Tm.Body, this.current!.loc.clientBodyTimeout);
+      return;
+    }
     const r = this.current!;
     const cb = this.bodyCb;
     this.reader = undefined;
     this.bodyCb = undefined;
     const wasDiscard = this.state === St.Discard;
     this.state = St.Busy;
-    this.socket.setTimeout(0);
+    if (this.timed === Tm.Body) this.clearTimer();
     if (st === BodyStatus.Done) {
       this.buf = reader.rest ?? EMPTY;
       if (!wasDiscard) r.bodyState = 'read';
@@ -444,18 +515,20 @@ export class HttpConnection {
     this.state = St.Head;
     this.socket.resume();
     if (this.buf.length) {
-      this.socket.setTimeout(this.defaultSrv().clientHeaderTimeout);
+      // pipelined: the next head is parsed at once; client_header_timeout if it is unfinished
+      this.clearTimer();
       setImmediate(() => {
         if (this.state === St.Head) this.parseHead();
       });
     } else {
-      this.socket.setTimeout(r.loc.keepaliveTimeout);
+      this.setTimer(Tm.Keepalive, r.loc.keepaliveTimeout);
     }
   }
 
   private closeAfterWrite(reset: boolean): void {
     const sock = this.socket;
     this.state = St.Closed;
+    this.stopTimer();
     live.delete(this);
     if (reset) {
       // a response cut short: nginx closes the connection as is
