@@ -74,6 +74,8 @@ interface CachedHeader {
 }
 const headerCache = new WeakMap<CoreLocConf, CachedHeader>();
 const NO_HEADERS: ReadonlyArray<[string, string]> = [];
+/** r.locConf until the server is known (always replaced, never written) */
+const NO_CONF: unknown[] = [];
 
 /** statuses whose error page turns keep-alive off (special_response_handler) */
 const CLOSES = new Set([400, 413, 414, 497, 495, 496, 500, 501]);
@@ -95,7 +97,7 @@ export class HttpRequest implements Request {
   args = '';
   srv!: CoreSrvConf;
   loc!: CoreLocConf;
-  locConf: unknown[] = [];
+  locConf: unknown[] = NO_CONF;
   uriChanged = false;
   uriChanges = 11;
   internal = false;
@@ -147,8 +149,9 @@ export class HttpRequest implements Request {
   /** the client's request (r->main); a subrequest's parent (r->parent) */
   main: HttpRequest = this;
   parent: HttpRequest | undefined;
-  private drainCbs: Array<() => void> = [];
-  private abortCbs: Array<() => void> = [];
+  /** made when first needed: most requests never wait for drain or abort */
+  private drainCbs: Array<() => void> | undefined = undefined;
+  private abortCbs: Array<() => void> | undefined = undefined;
 
   constructor(conn: HttpConnection, head: RequestHead, line: string, startTime: number, host: string) {
     this.conn = conn;
@@ -207,7 +210,7 @@ export class HttpRequest implements Request {
 
   onDrain(cb: () => void): void {
     if (this.aborted) return;
-    this.drainCbs.push(cb);
+    (this.drainCbs ??= []).push(cb);
     this.conn.waitDrain();
   }
 
@@ -216,7 +219,7 @@ export class HttpRequest implements Request {
       queueMicrotask(cb);
       return;
     }
-    this.abortCbs.push(cb);
+    (this.abortCbs ??= []).push(cb);
   }
 
   /** the connection went away: tell whoever waits */
@@ -225,15 +228,15 @@ export class HttpRequest implements Request {
     this.aborted = true;
     this.finished = true;
     const cbs = this.abortCbs;
-    this.abortCbs = [];
-    this.drainCbs = [];
-    for (const cb of cbs) cb();
+    this.abortCbs = undefined;
+    this.drainCbs = undefined;
+    if (cbs !== undefined) for (const cb of cbs) cb();
   }
 
   drained(): void {
     const cbs = this.drainCbs;
-    this.drainCbs = [];
-    for (const cb of cbs) cb();
+    this.drainCbs = undefined;
+    if (cbs !== undefined) for (const cb of cbs) cb();
   }
 
   /** ngx_http_header_filter (+ chunked filter decisions) */
@@ -318,11 +321,15 @@ export class HttpRequest implements Request {
   defaultContentType(): string {
     const clcf = this.loc;
     if (!clcf) return 'text/plain';
+    // the extension: after the last `.` when no `/` follows it (one backward scan)
     const uri = this.uri;
-    const slash = uri.lastIndexOf('/');
-    const dot = uri.lastIndexOf('.');
-    if (dot > slash && dot < uri.length - 1) {
-      const t = clcf.types.get(uri.slice(dot + 1).toLowerCase());
+    let i = uri.length - 1;
+    for (; i >= 0; i--) {
+      const c = uri.charCodeAt(i);
+      if (c === 0x2e || c === 0x2f) break;
+    }
+    if (i >= 0 && i < uri.length - 1 && uri.charCodeAt(i) === 0x2e) {
+      const t = clcf.types.get(uri.slice(i + 1).toLowerCase());
       if (t !== undefined) return t;
     }
     return clcf.defaultType;

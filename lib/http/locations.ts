@@ -17,6 +17,10 @@ interface TrieNode {
 
 export interface LocationLevel {
   root: TrieNode;
+  /** `location = name` by name: the exact match, without walking the trie */
+  exact: Map<string, CoreLocConf>;
+  /** no exact, prefix or regex locations: nothing to search */
+  empty: boolean;
   regex: CoreLocConf[];
   named: Map<string, CoreLocConf>;
 }
@@ -27,7 +31,7 @@ const newNode = (): TrieNode => ({ next: undefined, exact: undefined, inclusive:
 
 /** Build the trees of `clcf` (a server's level) and every nested location. */
 export function buildLocationTree(clcf: CoreLocConf): void {
-  const level: LocationLevel = { root: newNode(), regex: [], named: new Map() };
+  const level: LocationLevel = { root: newNode(), exact: new Map(), empty: true, regex: [], named: new Map() };
   for (const loc of clcf.locations) {
     if (loc.noname) continue;
     if (loc.named) {
@@ -35,6 +39,7 @@ export function buildLocationTree(clcf: CoreLocConf): void {
       continue;
     }
     buildLocationTree(loc);
+    level.empty = false;
     if (loc.regex) {
       level.regex.push(loc);
       continue;
@@ -50,8 +55,10 @@ export function buildLocationTree(clcf: CoreLocConf): void {
       }
       node = n;
     }
-    if (loc.exactMatch) node.exact = loc;
-    else node.inclusive = loc;
+    if (loc.exactMatch) {
+      node.exact = loc;
+      level.exact.set(loc.name, loc);
+    } else node.inclusive = loc;
   }
   levels.set(clcf, level);
 }
@@ -85,7 +92,16 @@ export function findLocation(parent: CoreLocConf, uri: string, out: FoundLocatio
 
 function find(parent: CoreLocConf, uri: string, out: FoundLocation): Rc {
   const level = levels.get(parent);
-  if (!level) return Rc.Declined;
+  if (!level || level.empty) return Rc.Declined;
+  // an exact match wins at once (the trie would end on the same node)
+  if (level.exact.size) {
+    const exact = level.exact.get(uri);
+    if (exact !== undefined) {
+      out.loc = exact;
+      out.captures = undefined;
+      return Rc.Ok;
+    }
+  }
   let rc = Rc.Declined;
   let noregex = false;
   let node = level.root;
