@@ -206,6 +206,51 @@ t.test('a slow client stalls only requests queued behind it; others go on', asyn
   t.notMatch(srv.errorLog(), /\[(error|warn)\]/, 'nothing logged');
 });
 
+t.test('requests queued behind a client that stops reading wait for it (head-of-line), then get their replies', async (t) => {
+  const redis = await startRedis(t);
+  await redis.command(['SET', 'big', 'x'.repeat(8 * 1024 * 1024)]);
+  for (let i = 0; i < 20; i++) await redis.command(['SET', `k${i}`, valueOf(i)]);
+  const srv = await startRedis2d(`
+    redis2d_pipeline on;
+    upstream ka { server ${redis.addr}; keepalive 8; }
+    server { listen 127.0.0.1:{port};
+      location /get { redis2_query get $arg_key; redis2_pass ka; } }`);
+  t.teardown(() => srv.stop());
+  const p = srv.port;
+  t.equal((await request(p, '/get?key=k1')).body, bulk(valueOf(1)), 'a connection is cached');
+
+  // Redis stopped: the big request and 20 others queue on the shared connection, in this order
+  const pid = redis.proc!.pid!;
+  process.kill(pid, 'SIGSTOP');
+  const slow = net.connect(p, '127.0.0.1');
+  slow.pause();
+  slow.on('error', () => {});
+  slow.write('GET /get?key=big HTTP/1.1\r\nHost: x\r\n\r\n');
+  await sleep(100);
+  let done = 0;
+  const behind = Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      request(p, `/get?key=k${i}`).then((r) => {
+        done++;
+        return r;
+      }),
+    ),
+  );
+  await sleep(100);
+  process.kill(pid, 'SIGCONT');
+  await sleep(500);
+  t.equal(done, 0, 'the requests queued behind it wait');
+  const clients = await redis.clientCount();
+  slow.destroy();
+  const replies = await behind;
+  t.ok(replies.every((r, i) => r.status === 200 && r.body === bulk(valueOf(i))), 'once it left, each got its own reply');
+  t.equal(clients, 1, 'all on one connection');
+  await sleep(100);
+  t.equal(await redis.clientCount(), 1, 'the rest of the big value was read and dropped: the connection stays');
+  t.equal((await request(p, '/get?key=k2')).body, bulk(valueOf(2)));
+  t.notMatch(srv.errorLog(), /\[(error|warn)\]/, 'nothing logged');
+});
+
 t.test('redis2d_pipeline: contexts, values, duplicates (redis2d -t)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'redis2d-pipeline-'));
   const check = (body: string): { code: number | null; err: string } => {

@@ -87,9 +87,13 @@ export class SharedConn implements ConnUser {
     this.timer = Timer.Connect;
   }
 
-  /** may one more request join (not paused, not dying, keepalive_requests/time left)? */
+  /**
+   * May one more request join? Not while paused or dying, nor while a large
+   * value streams (a joiner would wait behind all of it: it is better off on
+   * a connection of its own), and only within keepalive_requests/time.
+   */
   accepts(): boolean {
-    return !this.stalled && !this.dead && this.pool.canJoin(this.conn);
+    return !this.stalled && !this.dead && !this.queue[0]?.big && this.pool.canJoin(this.conn);
   }
 
   add(o: UpstreamRequestOptions, sink: ReplySink, owner: TryOwner): SharedTry {
@@ -338,7 +342,7 @@ export function joinShared(
   for (let i = 0; i < list.length; i++) {
     const sc = list[i]!;
     if (!sc.accepts()) {
-      if (!sc.stalled) {
+      if (!sc.stalled && !sc.dead && !sc.queue[0]?.big) {
         // keepalive_requests / keepalive_time reached: it drains and goes
         sc.retire();
         i--;

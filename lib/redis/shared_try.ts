@@ -45,6 +45,9 @@ export class SharedTry {
   /** the query went into a write (nginx's request_sent) */
   sent = false;
   private seq = 0;
+  /** its replies so far are more than one redis2_buffer_size window: a large value is streaming */
+  big = false;
+  private got = 0;
   private started = false;
   private bodyRead = false;
   private readonly win: Buffer[] = [];
@@ -142,6 +145,7 @@ export class SharedTry {
       const piece = off === 0 && n <= room ? chunk : chunk.subarray(off, Math.min(n, off + room));
       const took = this.step(piece, last);
       this.bodyRead = true;
+      if ((this.got += took) > this.o.bufferSize) this.big = true;
       used += took;
       off += took;
       if (this.replied || this.broke || this.discard || this.sc.dead) return this.discard && !this.replied && !this.broke ? used + this.dropRest(chunk, off, n) : used;
