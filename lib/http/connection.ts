@@ -112,6 +112,15 @@ export class HttpConnection {
   private deadline = 0;
   private timed = Tm.None;
   private readonly onTimer = (): void => this.checkTimer();
+  /*
+   * A keep-alive client sends the same Host on every request: the last
+   * valid Host value, its validated form and the server it chose (when no
+   * regex server_name matched: no captures to set) are kept.
+   */
+  private lastHostRaw: string | undefined = undefined;
+  private lastHost = '';
+  private lastServer: CoreSrvConf | undefined = undefined;
+  private lastServerName = '';
 
   constructor(socket: Socket, listen: ListenSocket) {
     this.socket = socket;
@@ -350,27 +359,42 @@ export class HttpConnection {
     if (head.duplicate !== -1) return this.fail(r, 400, head.duplicateMessage());
 
     // the virtual server, from the request line's host or Host:
-    let host = '';
-    if (head.uriHost !== undefined) {
-      const h = validateHost(head.uriHost);
-      if (h === undefined) return this.fail(r, 400, 'client sent invalid host in request line');
-      host = h;
+    const hv = head.host;
+    if (head.uriHost === undefined && hv !== undefined && hv === this.lastHostRaw) {
+      // the same Host as this connection's last request
+      const srv = this.lastServer!;
+      r.host = this.lastHost;
+      r.srv = srv;
+      r.serverName = this.lastServerName;
+      const loc = coreLoc(srv.ctx.loc);
+      r.loc = loc;
+      r.locConf = loc.locConf;
     } else {
-      const hv = head.host;
-      if (hv !== undefined) {
+      let host = '';
+      if (head.uriHost !== undefined) {
+        const h = validateHost(head.uriHost);
+        if (h === undefined) return this.fail(r, 400, 'client sent invalid host in request line');
+        host = h;
+      } else if (hv !== undefined) {
         const h = validateHost(hv);
         if (h === undefined) return this.fail(r, 400, 'client sent invalid host header');
         host = h;
       }
+      r.host = host;
+      const vs = findVirtualServer(this.addr, host);
+      r.srv = vs.srv;
+      r.serverName = firstName(vs.srv);
+      const loc = coreLoc(vs.srv.ctx.loc);
+      r.loc = loc;
+      r.locConf = loc.locConf;
+      if (vs.match) setCaptures(r, vs.regex!, vs.match);
+      if (head.uriHost === undefined && hv !== undefined && !vs.match) {
+        this.lastHostRaw = hv;
+        this.lastHost = host;
+        this.lastServer = vs.srv;
+        this.lastServerName = r.serverName;
+      } else this.lastHostRaw = undefined;
     }
-    r.host = host;
-    const vs = findVirtualServer(this.addr, host);
-    r.srv = vs.srv;
-    r.serverName = firstName(vs.srv);
-    const loc = coreLoc(vs.srv.ctx.loc);
-    r.loc = loc;
-    r.locConf = loc.locConf;
-    if (vs.match) setCaptures(r, vs.regex!, vs.match);
 
     // $request_uri starts at the path: `http://h?a` gives `?a`, `http://h` gives `/`
     const pq = head.pathQuery.length ? head.pathQuery : '/';
