@@ -249,6 +249,15 @@ t.test('requests queued behind a client that stops reading wait for it (head-of-
   t.equal(await redis.clientCount(), 1, 'the rest of the big value was read and dropped: the connection stays');
   t.equal((await request(p, '/get?key=k2')).body, bulk(valueOf(2)));
   t.notMatch(srv.errorLog(), /\[(error|warn)\]/, 'nothing logged');
+
+  // after a large value the location runs exclusive for a while: 10 requests, 10 connections
+  process.kill(pid, 'SIGSTOP');
+  const burst = Promise.all(Array.from({ length: 10 }, (_, i) => request(p, `/get?key=k${i}`)));
+  await sleep(300);
+  process.kill(pid, 'SIGCONT');
+  const during = await redis.clientCount();
+  t.ok((await burst).every((r, i) => r.body === bulk(valueOf(i))), 'answers');
+  t.ok(during >= 10, `after a large value: ${during} connections for 10 requests in flight`);
 });
 
 t.test('redis2d_pipeline: contexts, values, duplicates (redis2d -t)', async (t) => {

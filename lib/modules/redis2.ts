@@ -71,6 +71,12 @@ export interface Redis2LocConf {
   pipeline: number;
   /** redis2d_pipeline's optional N: shared connections per peer */
   pipelineConns: number;
+  /**
+   * Run state, not config: requests of this location still to run on
+   * exclusive connections because one of its replies was a large value
+   * (lib/redis/handler.ts)
+   */
+  pipelineSkip: number;
 }
 
 /*
@@ -248,6 +254,7 @@ export const redis2Module = defineModule<unknown, unknown, Redis2LocConf>({
     bind: undefined,
     pipeline: UNSET,
     pipelineConns: UNSET,
+    pipelineSkip: 0,
   }),
   mergeLocConf(_cf, prev, c) {
     c.connectTimeout = mergeValue(c.connectTimeout, prev.connectTimeout, 60000);

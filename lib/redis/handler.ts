@@ -101,6 +101,9 @@ export const redis2ContentHandler: ContentHandler = (r: Request) => {
 /* methods nginx will not resend once the request went out (NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT) */
 const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
 
+/* requests of a location that run exclusive after one of its shared replies was large */
+const BIG_REPLY_SKIP = 64;
+
 const NO_PEER: PeerTarget = { name: '', addr: '' };
 
 /* `$a, $b`: nginx's lists of one value per try */
@@ -174,7 +177,21 @@ class Redis2Run implements UpstreamRequestOptions, ReplySink, TryOwner {
     this.bufferSize = rlcf.bufferSize;
     this.bind = localAddress(r, rlcf);
     // a bound connection is the request's own (its local address is part of what it asked for)
-    this.groups = rlcf.pipeline === 1 && shareable && this.bind === undefined ? sharedGroupsOf(us) : undefined;
+    let share = rlcf.pipeline === 1 && shareable && this.bind === undefined;
+    if (share && rlcf.pipelineSkip > 0) {
+      rlcf.pipelineSkip--;
+      share = false;
+    }
+    this.groups = share ? sharedGroupsOf(us) : undefined;
+  }
+
+  /**
+   * A reply on a shared connection was a large value: whoever joins behind
+   * it waits for all of it, so this location's next requests run on
+   * exclusive connections for a while (then try sharing again).
+   */
+  bigReply(): void {
+    this.rlcf.pipelineSkip = BIG_REPLY_SKIP;
   }
 
   run(): number {

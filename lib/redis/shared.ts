@@ -89,7 +89,7 @@ export class SharedConn implements ConnUser {
 
   /**
    * May one more request join? Not while paused or dying, nor while a large
-   * value streams (a joiner would wait behind all of it: it is better off on
+   * value streams (shared_try.ts BIG_REPLY) (a joiner would wait behind all of it: it is better off on
    * a connection of its own), and only within keepalive_requests/time.
    */
   accepts(): boolean {

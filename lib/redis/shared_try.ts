@@ -20,6 +20,14 @@ import type { Failure, LogLevel, ReplySink, TryOwner, UpstreamRequestOptions } f
  * behind a malformed reply fail as if the connection had closed.
  */
 
+/*
+ * A reply this large takes several socket reads and, for a slow client,
+ * several window drains: requests joining behind it would wait for all of
+ * it (shared.ts stops taking joiners, handler.ts sends the location's next
+ * requests to exclusive connections for a while).
+ */
+const BIG_REPLY = 128 * 1024;
+
 const ACTION_CONNECT = 'connecting to upstream';
 const ACTION_SEND = 'sending request to upstream';
 const ACTION_HEADER = 'reading response header from upstream';
@@ -45,7 +53,7 @@ export class SharedTry {
   /** the query went into a write (nginx's request_sent) */
   sent = false;
   private seq = 0;
-  /** its replies so far are more than one redis2_buffer_size window: a large value is streaming */
+  /** its replies so far are more than BIG_REPLY bytes (and one window): a large value is streaming */
   big = false;
   private got = 0;
   private started = false;
@@ -145,7 +153,10 @@ export class SharedTry {
       const piece = off === 0 && n <= room ? chunk : chunk.subarray(off, Math.min(n, off + room));
       const took = this.step(piece, last);
       this.bodyRead = true;
-      if ((this.got += took) > this.o.bufferSize) this.big = true;
+      if ((this.got += took) > BIG_REPLY && this.got > this.o.bufferSize && !this.big) {
+        this.big = true;
+        this.o.bigReply?.();
+      }
       used += took;
       off += took;
       if (this.replied || this.broke || this.discard || this.sc.dead) return this.discard && !this.replied && !this.broke ? used + this.dropRest(chunk, off, n) : used;

@@ -54,6 +54,8 @@ export interface UpstreamRequestOptions {
   /** the keepalive cache key (peer name plus state tag); default: the peer's name */
   poolKey?: string;
   log(level: LogLevel, msg: string): void;
+  /** on a shared connection (shared_try.ts): the replies outgrew one redis2_buffer_size window */
+  bigReply?(): void;
 }
 
 /** Who hears the outcome: called once, synchronously, as the try ends. */
