@@ -134,7 +134,11 @@ export class SharedTry {
   feed(chunk: Buffer, off: number, n: number, last: boolean): number {
     if (this.discard) {
       const r = this.scanner.feed(off === 0 ? chunk : chunk.subarray(off, n));
-      if (r === ScanResult.More) return n - off;
+      if (r === ScanResult.More) {
+        // dropped bytes hold the connection as long as sent ones
+        this.count(n - off);
+        return n - off;
+      }
       if (r === ScanResult.Invalid) {
         this.broke = true;
         return n - off;
@@ -153,15 +157,19 @@ export class SharedTry {
       const piece = off === 0 && n <= room ? chunk : chunk.subarray(off, Math.min(n, off + room));
       const took = this.step(piece, last);
       this.bodyRead = true;
-      if ((this.got += took) > BIG_REPLY && this.got > this.o.bufferSize && !this.big) {
-        this.big = true;
-        this.o.bigReply?.();
-      }
+      this.count(took);
       used += took;
       off += took;
       if (this.replied || this.broke || this.discard || this.sc.dead) return this.discard && !this.replied && !this.broke ? used + this.dropRest(chunk, off, n) : used;
     }
     return used;
+  }
+
+  private count(bytes: number): void {
+    if ((this.got += bytes) > BIG_REPLY && this.got > this.o.bufferSize && !this.big) {
+      this.big = true;
+      this.o.bigReply?.();
+    }
   }
 
   /* the client left inside feed (HEAD, a write error): the rest of its replies is dropped */
