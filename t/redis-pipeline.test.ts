@@ -125,20 +125,20 @@ t.test('CLIENT LIST while requests wait on a stopped Redis: one shared connectio
 });
 
 /** statuses and the log's error lines (request-specific parts kept) of a burst against a Redis killed mid-burst */
-async function killedMidBurst(t: Test, pipeline: 'on' | 'off'): Promise<{ statuses: string; lines: string[] }> {
+async function killedMidBurst(t: Test, pipeline: 'on' | 'off', kill = true): Promise<{ statuses: string; lines: string[] }> {
   const redis = await startRedis(t);
   await redis.command(['SET', 'k', 'v']);
   const srv = await startRedis2d(`
     redis2d_pipeline ${pipeline};
     upstream ka { server ${redis.addr}; keepalive 8; }
     server { listen 127.0.0.1:{port};
-      location /get { redis2_query get $arg_key; redis2_pass ka; } }`);
+      location /get { redis2_read_timeout 400ms; redis2_query get $arg_key; redis2_pass ka; } }`);
   t.teardown(() => srv.stop());
   const pid = redis.proc!.pid!;
   process.kill(pid, 'SIGSTOP');
   const pending = Promise.all(Array.from({ length: 30 }, (_, i) => request(srv.port, `/get?key=k&i=${i}`)));
-  await sleep(300);
-  await redis.kill();
+  await sleep(kill ? 200 : 600);
+  if (kill) await redis.kill();
   const replies = await pending;
   const statuses = [...new Set(replies.map((r) => r.status))].join(',');
   const lines = srv
@@ -157,6 +157,16 @@ t.test('Redis killed mid-burst: every request gets the exclusive path\'s status 
   t.equal(on.lines.length, 30, 'one error line per request');
   t.same(on.lines.sort(), off.lines.sort(), 'the same lines as on exclusive connections');
   t.match(on.lines[0], /^\[error\] (recv\(\) failed \(104: Connection reset by peer\)|upstream prematurely closed connection) while reading response header from upstream, client: 127\.0\.0\.1, server: , request: "GET \/get\?key=k&i=\d+ HTTP\/1\.1", upstream: "redis2:\/\/127\.0\.0\.1:PORT", host: "x"$/);
+});
+
+t.test('Redis stopped past redis2_read_timeout: every request gets the exclusive path\'s 504 and log line', async (t) => {
+  const on = await killedMidBurst(t, 'on', false);
+  const off = await killedMidBurst(t, 'off', false);
+  t.equal(on.statuses, '504', 'pipelining on: all 504');
+  t.equal(off.statuses, '504', 'pipelining off: all 504');
+  t.equal(on.lines.length, 30, 'one error line per request');
+  t.same(on.lines.sort(), off.lines.sort(), 'the same lines as on exclusive connections');
+  t.match(on.lines[0], /^\[error\] upstream timed out \(110: Connection timed out\) while reading response header from upstream, client: 127\.0\.0\.1, server: , request: "GET \/get\?key=k&i=\d+ HTTP\/1\.1", upstream: "redis2:\/\/127\.0\.0\.1:PORT", host: "x"$/);
 });
 
 t.test('a slow client stalls only requests queued behind it; others go on', async (t) => {
