@@ -63,6 +63,17 @@ export function knownHeader(buf: Buffer, s: number, e: number): Known {
   }
 }
 
+/** the usual spelling of the known names: a name sent so is this string, not a new one */
+export function knownName(buf: Buffer, s: number, e: number, known: Known): string {
+  const name = known === Known.Host ? 'Host' : known === Known.Connection ? 'Connection' : known === Known.ContentLength ? 'Content-Length' : undefined;
+  if (name !== undefined && name.length === e - s) {
+    let i = 0;
+    while (i < name.length && buf[s + i] === name.charCodeAt(i)) i++;
+    if (i === name.length) return name;
+  }
+  return buf.toString('latin1', s, e);
+}
+
 export class Head implements RequestHead {
   method = '';
   /** the URI exactly as sent (absolute or not) */

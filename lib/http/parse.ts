@@ -5,7 +5,7 @@
  * ignored. Lines arrive without their LF; a final CR is stripped here.
  */
 
-import { knownHeader, type Head } from './head.js';
+import { knownHeader, knownName, type Head } from './head.js';
 
 export const enum LineError {
   InvalidMethod = 1,
@@ -186,7 +186,8 @@ export function parseHeaderLine(buf: Buffer, s: number, e: number, h: Head): Hea
     ve = end;
   }
   if (invalid) return HeaderLine.Ignored;
-  h.addHeader(buf.toString('latin1', s, nameEnd), vs === ve ? '' : buf.toString('latin1', vs, ve), knownHeader(buf, s, nameEnd));
+  const known = knownHeader(buf, s, nameEnd);
+  h.addHeader(known === 0 ? buf.toString('latin1', s, nameEnd) : knownName(buf, s, nameEnd, known), vs === ve ? '' : buf.toString('latin1', vs, ve), known);
   return HeaderLine.Added;
 }
 
