@@ -101,7 +101,9 @@ t.test('CLIENT LIST while requests wait on a stopped Redis: one shared connectio
     server { listen 127.0.0.1:{port};
       location /get { redis2_query get $arg_key; redis2_pass ka; }
       location /block { redis2_query blpop nolist 0.3; redis2_pass ka; }
-      location /raw { redis2_raw_query "get k\\r\\n"; redis2_pass ka; } }`);
+      location /raw { redis2_raw_query "get k\\r\\n"; redis2_pass ka; }
+      location /get2 { redis2d_pipeline on 2; redis2_query get $arg_key; redis2_pass ka2; } }
+    upstream ka2 { server ${redis.addr}; keepalive 8; }`);
   t.teardown(() => srv.stop());
   const p = srv.port;
   t.equal((await request(p, '/get?key=k')).body, '$1\r\nv\r\n');
@@ -114,6 +116,15 @@ t.test('CLIENT LIST while requests wait on a stopped Redis: one shared connectio
   const all = await pending;
   t.ok(all.every((r) => r.body === '$1\r\nv\r\n'), '50 answers');
   t.ok(count <= 2, `CLIENT LIST right after the stop: ${count} connection(s) from redis2d (one shared; 50 without pipelining)`);
+
+  // redis2d_pipeline on 2: two connections share the burst
+  process.kill(pid, 'SIGSTOP');
+  const two = Promise.all(Array.from({ length: 50 }, () => request(p, '/get2?key=k')));
+  await sleep(300);
+  process.kill(pid, 'SIGCONT');
+  const count2 = await redis.clientCount();
+  t.ok((await two).every((r) => r.body === '$1\r\nv\r\n'), '50 answers over two connections');
+  t.equal(count2 - count, 2, 'redis2d_pipeline on 2: two more connections (the first burst\'s one is idle in ka\'s cache)');
 
   // blocking commands and raw queries keep exclusive connections: 10 BLPOPs of 300 ms run side by side
   const t0 = Date.now();

@@ -25,7 +25,8 @@ import type { ReplySink, TryOwner, UpstreamRequestOptions } from './upstream_req
  * idle set, keepalive_requests counts every request that joined.
  *
  * At most `redis2d_pipeline on N` (default 1) connections per peer take
- * joiners. A connection whose head request's client pushes back (its
+ * joiners; a request joins the one with the fewest requests on it, or opens
+ * another while fewer than N are busy. A connection whose head request's client pushes back (its
  * redis2_buffer_size window full) is paused: requests already queued behind
  * that request wait (head-of-line blocking, bounded by that client's
  * send_timeout), and new requests go elsewhere: another shared connection
@@ -351,7 +352,8 @@ export function joinShared(
     }
     if (best === undefined || sc.queue.length < best.queue.length) best = sc;
   }
-  if (best !== undefined) {
+  // up to maxConns connections share the load: a busy one gets a sibling while there is room
+  if (best !== undefined && (best.queue.length === 0 || list.length >= maxConns)) {
     best.conn.requests++;
     return best.add(o, sink, owner);
   }
