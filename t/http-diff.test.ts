@@ -30,6 +30,8 @@ const HTTP = `
     location /redir { return 302 /elsewhere; }
     location /abs { return 301 http://example.com/x; }
     location /status { return 503; }
+    location /bare301 { return 301; }
+    location /empty302 { return 302 ""; }
     location /static { }
   }
 `;
@@ -54,6 +56,8 @@ const CASES: Array<[string, string | string[]]> = [
   ['rewrite cycle', 'GET /loop HTTP/1.0\r\n\r\n'],
   ['redirect relative', 'GET /redir HTTP/1.1\r\nHost: h.example\r\nConnection: close\r\n\r\n'],
   ['redirect absolute', 'GET /abs HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
+  ['return 301 without a URL: an empty Location', 'GET /bare301 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
+  ['return 302 "": an empty Location', 'GET /empty302 HTTP/1.0\r\n\r\n'],
   ['503', 'GET /status HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
   ['HEAD', 'HEAD /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
   ['absolute uri without path', 'GET http://h HTTP/1.0\r\n\r\n'],

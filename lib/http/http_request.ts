@@ -299,7 +299,8 @@ export class HttpRequest implements Request {
     if (this.contentLength >= 0) h += `Content-Length: ${this.contentLength}${CRLF}`;
     for (const [k, v] of this.headersOut) if (k === 'Last-Modified') h += `${k}: ${v}${CRLF}`;
     let absLocation: string | undefined;
-    if (this.location !== undefined && this.location.length) {
+    if (this.location !== undefined) {
+      // an empty one (`return 301;`) still goes out, as `Location: ` in nginx's header list
       if (this.location.charCodeAt(0) === 0x2f) h += `Location: ${this.absoluteLocation(this.location)}${CRLF}`;
       else absLocation = this.location;
     }
