@@ -54,7 +54,9 @@ export function tryFiles(r: HttpRequest): boolean {
     const st = stat(mapUriToPath(r, name));
     if (st instanceof Error) continue;
     if (tf.testDir ? !st.isDirectory() : !st.isFile()) continue;
-    r.uri = tf.testDir ? `${name}/` : name;
+    // as nginx: the URI is the tested name without the slash `$uri/` had, so a
+    // directory reached without one is redirected to it by the static handler
+    r.uri = name;
     return true;
   }
   return true;
