@@ -5,6 +5,8 @@
  * `%` escape or `%00` make the request invalid (400).
  */
 
+import { hexValue } from './unescape.js';
+
 export interface ParsedUri {
   /** the decoded, normalised path */
   uri: string;
@@ -210,11 +212,4 @@ function upLevel(out: number[]): boolean {
     }
     u--;
   }
-}
-
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  const l = c | 0x20;
-  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
-  return -1;
 }

@@ -1,5 +1,6 @@
 import { evalComplexValue } from '../http/eval.js';
 import type { Request } from '../http/request.js';
+import { unescapeUri } from '../http/unescape.js';
 import type { EchoCmd } from './echo.js';
 
 /*
@@ -97,33 +98,6 @@ function hasDotDot(p: string): boolean {
   return false;
 }
 
-/** ngx_unescape_uri with type 0 (no `+` rule) */
-function unescape(s: string): string {
-  let out = '';
-  let state = 0;
-  let d = 0;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    const hv = ch >= 0x30 && ch <= 0x39 ? ch - 0x30 : (ch | 0x20) >= 0x61 && (ch | 0x20) <= 0x66 ? (ch | 0x20) - 0x61 + 10 : -1;
-    if (state === 0) {
-      if (ch === 0x25) state = 1;
-      else out += s[i];
-    } else if (state === 1) {
-      if (hv >= 0) {
-        d = hv;
-        state = 2;
-      } else {
-        state = 0;
-        out += s[i];
-      }
-    } else {
-      state = 0;
-      if (hv >= 0) out += String.fromCharCode((d << 4) + hv);
-    }
-  }
-  return out;
-}
-
 /**
  * ngx_http_parse_unsafe_uri: split `uri?args`, refuse `..` segments and
  * NUL bytes (before and after percent-decoding); undefined when unsafe.
@@ -151,7 +125,7 @@ export function parseUnsafeUri(uri: string): { uri: string; args: string | undef
     if (ch === 0x2f && len > 2 && uri[i + 1] === '.' && uri[i + 2] === '.' && (len === 3 || uri[i + 3] === '/')) return undefined;
   }
   if (quoted) {
-    path = unescape(path);
+    path = unescapeUri(path, false); // ngx_unescape_uri type 0: no `+` rule
     if (hasDotDot(path)) return undefined;
   }
   return { uri: path, args };

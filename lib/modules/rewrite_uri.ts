@@ -5,6 +5,8 @@
  * NGX_UNESCAPE_REDIRECT (printable characters decoded, the rest kept).
  */
 
+import { hexValue } from '../http/unescape.js';
+
 /** nginx's `args` escape table: bit set = escape (for bytes 0x00..0xff) */
 const ARGS_TABLE = [
   0xffffffff, 0xd800086d, 0x50000000, 0xb8000001, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff,
@@ -28,13 +30,6 @@ export function escapeArgs(s: string): string {
     else out += s[i];
   }
   return out;
-}
-
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  const l = c | 0x20;
-  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
-  return -1;
 }
 
 /**

@@ -6,6 +6,8 @@
  * accepts garbage silently; nginx refuses it).
  */
 
+import { hexValue, unescapeUri as unescapeComponent } from '../http/unescape.js';
+
 /** ngx_escape_uri_patched's NGX_ESCAPE_URI table: 8 words of 32 bits, bit set = escape */
 const URI_TABLE = [0xffffffff, 0xfc00886d, 0x78000000, 0xa8000000, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff];
 const ESCAPE = new Uint8Array(256);
@@ -27,43 +29,13 @@ export function escapeUri(s: string): string {
   return start === 0 ? s : out + s.slice(start);
 }
 
-function hexVal(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  const l = c | 0x20;
-  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
-  return -1;
-}
-
 /**
  * set_unescape_uri (ngx_unescape_uri_patched, component mode): `+` is a
  * space; `%` + a non-hex byte drops the `%` and keeps the byte; `%X` + a
  * non-hex byte drops all three; a `%` or `%X` at the end is dropped.
  */
 export function unescapeUri(s: string): string {
-  let out = '';
-  let state = 0;
-  let decoded = 0;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    if (state === 0) {
-      if (ch === 0x25) state = 1;
-      else out += ch === 0x2b ? ' ' : s[i];
-    } else if (state === 1) {
-      const v = hexVal(ch);
-      if (v >= 0) {
-        decoded = v;
-        state = 2;
-      } else {
-        state = 0;
-        out += s[i];
-      }
-    } else {
-      state = 0;
-      const v = hexVal(ch);
-      if (v >= 0) out += String.fromCharCode((decoded << 4) + v);
-    }
-  }
-  return out;
+  return unescapeComponent(s, true);
 }
 
 /** set_quote_sql_str: MySQL-style backslash escapes inside single quotes; empty → '' */
@@ -150,8 +122,8 @@ export function decodeHex(s: string): string | undefined {
   if (s.length % 2 !== 0) return undefined;
   let out = '';
   for (let i = 0; i < s.length; i += 2) {
-    const h = hexVal(s.charCodeAt(i));
-    const l = hexVal(s.charCodeAt(i + 1));
+    const h = hexValue(s.charCodeAt(i));
+    const l = hexValue(s.charCodeAt(i + 1));
     if (h < 0 || l < 0) return undefined;
     out += String.fromCharCode((h << 4) | l);
   }
