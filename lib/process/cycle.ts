@@ -78,6 +78,26 @@ export function parseCycle(
 }
 
 /**
+ * SIGHUP's first half, the same for a master and a single process: log the
+ * signal (to the old log), re-read the configuration, open its files.
+ * undefined when either step failed (already logged): the old cycle stays.
+ */
+export function rereadCycle(
+  opts: CliOptions,
+  prefix: string,
+  confFile: string,
+  log: ErrorLog,
+  startupPath: string,
+): [Loaded, ErrorLog] | undefined {
+  log.write('notice', 0, 'signal 1 (SIGHUP) received, reconfiguring');
+  log.write('notice', 0, 'reconfiguring');
+  const next = parseCycle(opts, prefix, confFile, log, startupPath, true);
+  const nextLog = next && openCycleFiles(next, log);
+  if (!next || !nextLog) return undefined;
+  return [next, nextLog];
+}
+
+/**
  * open the files a cycle names (ngx_init_cycle's open_files step): the main
  * error log and every constant access_log path. Returns the new main log, or
  * undefined after logging `[emerg] open() "PATH" failed (...)` to `log`.

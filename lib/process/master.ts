@@ -3,9 +3,9 @@ import { constants } from 'node:os';
 import type { CliOptions } from '../cli.js';
 import { reopenLogs, setMainLog, setUseStderr, type ErrorLog } from '../http/log.js';
 import { noEffectDirectives } from '../modules/noop.js';
-import { openCycleFiles, parseCycle, type Loaded } from './cycle.js';
+import { rereadCycle, type Loaded } from './cycle.js';
 import { reportStartup } from './daemon.js';
-import { removePidFile, writePidFile } from './pidfile.js';
+import { movePidFile, removePidFile, writePidFile } from './pidfile.js';
 import { LEAD_ENV } from './worker.js';
 
 /*
@@ -162,12 +162,9 @@ export async function runMaster(opts: CliOptions, prefix: string, confFile: stri
     if (reloading || exiting) return;
     reloading = true;
     try {
-      log.write('notice', 0, 'signal 1 (SIGHUP) received, reconfiguring');
-      log.write('notice', 0, 'reconfiguring');
-      const next = parseCycle(opts, prefix, confFile, log, startupPath, true);
-      if (!next) return;
-      const nextLog = openCycleFiles(next, log);
-      if (!nextLog) return;
+      const got = rereadCycle(opts, prefix, confFile, log, startupPath);
+      if (!got) return;
+      const [next, nextLog] = got;
       const old = generation;
       const gen = ++generation;
       nextLog.write('notice', 0, 'start worker processes');
@@ -178,14 +175,7 @@ export async function runMaster(opts: CliOptions, prefix: string, confFile: stri
         return;
       }
       signalGeneration((p) => p.gen !== gen, 'SIGQUIT');
-      if (next.pidPath !== l.pidPath) {
-        try {
-          writePidFile(next.pidPath);
-          removePidFile(l.pidPath);
-        } catch (e) {
-          nextLog.write('emerg', 0, (e as Error).message);
-        }
-      }
+      movePidFile(l.pidPath, next.pidPath, nextLog);
       l = next;
       log = nextLog;
       setMainLog(log);

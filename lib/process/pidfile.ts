@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { errnoSuffix } from '../http/log.js';
+import { errnoSuffix, type ErrorLog } from '../http/log.js';
 
 /*
  * The pid file (ngx_create_pidfile / ngx_delete_pidfile / the reading half
@@ -31,6 +31,21 @@ export function removePidFile(path: string): void {
     unlinkSync(path);
   } catch {
     /* already gone */
+  }
+}
+
+/**
+ * a reload that names another pid file (master and single process alike):
+ * write the new one, then remove the old; a failure is logged and the
+ * reload goes on, as nginx's does
+ */
+export function movePidFile(from: string, to: string, log: ErrorLog): void {
+  if (to === from) return;
+  try {
+    writePidFile(to);
+    removePidFile(from);
+  } catch (e) {
+    log.write('emerg', 0, (e as Error).message);
   }
 }
 

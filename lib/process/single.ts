@@ -1,8 +1,8 @@
 import type { CliOptions } from '../cli.js';
 import { reopenLogs, setUseStderr, type ErrorLog } from '../http/log.js';
 import { noEffectDirectives } from '../modules/noop.js';
-import { openCycleFiles, parseCycle, type Loaded } from './cycle.js';
-import { removePidFile, writePidFile } from './pidfile.js';
+import { rereadCycle, type Loaded } from './cycle.js';
+import { movePidFile, removePidFile, writePidFile } from './pidfile.js';
 import { fastStop, gracefulStop, serveCycle } from './serve.js';
 import { reportStartup } from './daemon.js';
 
@@ -47,20 +47,11 @@ export async function runSingle(opts: CliOptions, prefix: string, confFile: stri
     if (reloading) return;
     reloading = true;
     try {
-      log.write('notice', 0, 'signal 1 (SIGHUP) received, reconfiguring');
-      log.write('notice', 0, 'reconfiguring');
-      const next = parseCycle(opts, prefix, confFile, log, startupPath, true);
-      const nextLog = next && openCycleFiles(next, log);
-      if (!next || !nextLog) return;
+      const got = rereadCycle(opts, prefix, confFile, log, startupPath);
+      if (!got) return;
+      const [next, nextLog] = got;
       if (!(await serveCycle(next, nextLog, nextLog))) return;
-      if (next.pidPath !== l.pidPath) {
-        try {
-          writePidFile(next.pidPath);
-          removePidFile(l.pidPath);
-        } catch (e) {
-          nextLog.write('emerg', 0, (e as Error).message);
-        }
-      }
+      movePidFile(l.pidPath, next.pidPath, nextLog);
       l = next;
       log = nextLog;
     } finally {
