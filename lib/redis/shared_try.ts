@@ -1,6 +1,7 @@
 import { ReplyScanner, ScanResult, isReplyType } from './scanner.js';
 import type { SharedConn } from './shared.js';
 import type { Failure, LogLevel, ReplySink, TryOwner, UpstreamRequestOptions } from './upstream_request.js';
+import { ACTION_BODY, ACTION_CONNECT, ACTION_HEADER, ACTION_SEND, windowText } from './upstream_request.js';
 
 /*
  * One request on a shared connection (shared.ts): the exclusive try's
@@ -27,11 +28,6 @@ import type { Failure, LogLevel, ReplySink, TryOwner, UpstreamRequestOptions } f
  * requests to exclusive connections for a while).
  */
 const BIG_REPLY = 128 * 1024;
-
-const ACTION_CONNECT = 'connecting to upstream';
-const ACTION_SEND = 'sending request to upstream';
-const ACTION_HEADER = 'reading response header from upstream';
-const ACTION_BODY = 'reading upstream';
 
 export class SharedTry {
   readonly o: UpstreamRequestOptions;
@@ -185,7 +181,7 @@ export class SharedTry {
 
     if (!this.started) {
       if (!isReplyType(piece[0]!)) {
-        this.o.log('error', `redis2 sent invalid response: "${this.windowText()}" while ${ACTION_HEADER}`);
+        this.o.log('error', `redis2 sent invalid response: "${windowText(this.win, this.winLen)}" while ${ACTION_HEADER}`);
         this.broke = true;
         this.settle(502, false, 'invalid_response', false, ACTION_HEADER);
         return piece.length;
@@ -204,7 +200,7 @@ export class SharedTry {
     const act = this.action();
     if (r === ScanResult.Invalid) {
       // nginx drops what this read brought and ends the response normally
-      this.o.log('error', `Redis server returned invalid response near pos ${base + scanner.end} in "${this.windowText()}" while ${act}`);
+      this.o.log('error', `Redis server returned invalid response near pos ${base + scanner.end} in "${windowText(this.win, this.winLen)}" while ${act}`);
       this.broke = true;
       this.settle(200, true, undefined, false, act);
       return piece.length;
@@ -236,10 +232,5 @@ export class SharedTry {
     this.sinkBusy = false;
     if (this.done && !this.discard) return;
     this.sc.resumeFor(this);
-  }
-
-  private windowText(): string {
-    const win = this.win;
-    return win.length === 1 ? win[0]!.toString('latin1') : Buffer.concat(win, this.winLen).toString('latin1');
   }
 }

@@ -104,10 +104,16 @@ const enum Phase {
   Finished,
 }
 
-const ACTION_CONNECT = 'connecting to upstream';
-const ACTION_SEND = 'sending request to upstream';
-const ACTION_HEADER = 'reading response header from upstream';
-const ACTION_BODY = 'reading upstream';
+// nginx's `while ...` log contexts; shared_try.ts uses the same words
+export const ACTION_CONNECT = 'connecting to upstream';
+export const ACTION_SEND = 'sending request to upstream';
+export const ACTION_HEADER = 'reading response header from upstream';
+export const ACTION_BODY = 'reading upstream';
+
+/** the reply bytes read so far (the window), for nginx's quoted log excerpts */
+export function windowText(win: Buffer[], winLen: number): string {
+  return win.length === 1 ? win[0]!.toString('latin1') : Buffer.concat(win, winLen).toString('latin1');
+}
 
 /**
  * One try: a fixed-shape object, its connection's events dispatched to its
@@ -316,7 +322,7 @@ export class UpstreamTry implements ConnUser {
 
     if (!this.started) {
       if (!isReplyType(piece[0]!)) {
-        this.o.log('error', `redis2 sent invalid response: "${this.windowText()}" while ${ACTION_HEADER}`);
+        this.o.log('error', `redis2 sent invalid response: "${windowText(this.win, this.winLen)}" while ${ACTION_HEADER}`);
         this.fail(502, 'invalid_response', undefined, '');
         return;
       }
@@ -333,7 +339,7 @@ export class UpstreamTry implements ConnUser {
     }
     if (r === ScanResult.Invalid) {
       // nginx drops what this read brought and ends the response normally
-      this.o.log('error', `Redis server returned invalid response near pos ${base + scanner.end} in "${this.windowText()}" while ${this.action()}`);
+      this.o.log('error', `Redis server returned invalid response near pos ${base + scanner.end} in "${windowText(this.win, this.winLen)}" while ${this.action()}`);
       this.settle(200, true, false, undefined, false);
       return;
     }
@@ -367,11 +373,6 @@ export class UpstreamTry implements ConnUser {
       this.conn.arm(this.o.readTimeout);
       this.conn.socket.resume();
     }
-  }
-
-  private windowText(): string {
-    const win = this.win;
-    return win.length === 1 ? win[0]!.toString('latin1') : Buffer.concat(win, this.winLen).toString('latin1');
   }
 }
 
