@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import type { UpstreamSrvConf } from '../modules/upstream.js';
-import { getRoundRobinPeer, type RrPeerData } from './balancer_rr.js';
+import { getRoundRobinPeer, pickByWeight, takePeer, type RrPeerData } from './balancer_rr.js';
 import { nowSec, peerUsable, type RtPeer, type RtPeers } from './peer_state.js';
 
 /*
@@ -40,20 +40,9 @@ export function getHashPeer(rrp: RrPeerData, hp: HashState): RtPeer | undefined 
     hp.hash += (h >>> 16) & 0x7fff;
     hp.rehash++;
 
-    let w = hp.hash % peers.totalWeight;
-    let p = 0;
-    while (w >= peers.peers[p]!.weight) {
-      w -= peers.peers[p]!.weight;
-      p++;
-    }
+    const p = pickByWeight(peers, hp.hash % peers.totalWeight);
     const peer = peers.peers[p]!;
-    if (!rrp.tried[p] && peerUsable(peer, now)) {
-      rrp.current = peer;
-      peer.conns++;
-      if (now - peer.checked > peer.failTimeout) peer.checked = now;
-      rrp.tried[p] = 1;
-      return peer;
-    }
+    if (!rrp.tried[p] && peerUsable(peer, now)) return takePeer(rrp, peer, now);
     if (++hp.tries > 20) return getRoundRobinPeer(rrp);
   }
 }
@@ -155,11 +144,7 @@ export function getChashPeer(rrp: RrPeerData, hp: HashState, ring: Ring): RtPeer
     }
     if (best) {
       best.currentWeight -= total;
-      rrp.current = best;
-      best.conns++;
-      if (now - best.checked > best.failTimeout) best.checked = now;
-      rrp.tried[best.index] = 1;
-      return best;
+      return takePeer(rrp, best, now);
     }
     hp.hash++;
     hp.tries++;

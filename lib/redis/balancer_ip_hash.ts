@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { getRoundRobinPeer, type RrPeerData } from './balancer_rr.js';
+import { getRoundRobinPeer, pickByWeight, takePeer, type RrPeerData } from './balancer_rr.js';
 import { nowSec, peerUsable, type RtPeer } from './peer_state.js';
 
 /*
@@ -53,20 +53,11 @@ export function getIpHashPeer(rrp: RrPeerData, st: IpHashState): RtPeer | undefi
   let hash = st.hash;
   for (;;) {
     for (const b of st.addr) hash = (hash * 113 + b) % 6271;
-    let w = hash % peers.totalWeight;
-    let p = 0;
-    while (w >= peers.peers[p]!.weight) {
-      w -= peers.peers[p]!.weight;
-      p++;
-    }
+    const p = pickByWeight(peers, hash % peers.totalWeight);
     const peer = peers.peers[p]!;
     if (!rrp.tried[p] && peerUsable(peer, now)) {
-      rrp.current = peer;
-      peer.conns++;
-      if (now - peer.checked > peer.failTimeout) peer.checked = now;
-      rrp.tried[p] = 1;
       st.hash = hash;
-      return peer;
+      return takePeer(rrp, peer, now);
     }
     if (++st.tries > 20) return getRoundRobinPeer(rrp);
   }

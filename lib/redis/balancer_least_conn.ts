@@ -1,4 +1,4 @@
-import { getRoundRobinPeer, tryBackup, type RrPeerData } from './balancer_rr.js';
+import { getRoundRobinPeer, takePeer, tryBackup, type RrPeerData } from './balancer_rr.js';
 import { nowSec, peerUsable, type RtPeer } from './peer_state.js';
 
 /*
@@ -40,9 +40,5 @@ export function getLeastConnPeer(rrp: RrPeerData): RtPeer | undefined {
     }
     best.currentWeight -= total;
   }
-  if (now - best.checked > best.failTimeout) best.checked = now;
-  best.conns++;
-  rrp.current = best;
-  rrp.tried[best.index] = 1;
-  return best;
+  return takePeer(rrp, best, now);
 }

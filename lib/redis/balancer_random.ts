@@ -1,4 +1,4 @@
-import { getRoundRobinPeer, type RrPeerData } from './balancer_rr.js';
+import { getRoundRobinPeer, takePeer, type RrPeerData } from './balancer_rr.js';
 import { nowSec, peerUsable, type RtPeer, type RtPeers } from './peer_state.js';
 
 /*
@@ -44,13 +44,6 @@ function peek(peers: RtPeers): number {
   return i;
 }
 
-function take(rrp: RrPeerData, peer: RtPeer, now: number): RtPeer {
-  rrp.current = peer;
-  if (now - peer.checked > peer.failTimeout) peer.checked = now;
-  peer.conns++;
-  rrp.tried[peer.index] = 1;
-  return peer;
-}
 
 export function getRandomPeer(rrp: RrPeerData, st: RandomState): RtPeer | undefined {
   const peers = rrp.peers;
@@ -58,7 +51,7 @@ export function getRandomPeer(rrp: RrPeerData, st: RandomState): RtPeer | undefi
   const now = nowSec();
   for (;;) {
     const peer = peers.peers[peek(peers)]!;
-    if (!rrp.tried[peer.index] && peerUsable(peer, now)) return take(rrp, peer, now);
+    if (!rrp.tried[peer.index] && peerUsable(peer, now)) return takePeer(rrp, peer, now);
     if (++st.tries > 20) return getRoundRobinPeer(rrp);
   }
 }
@@ -72,7 +65,7 @@ export function getRandom2Peer(rrp: RrPeerData, st: RandomState): RtPeer | undef
     const peer = peers.peers[peek(peers)]!;
     if (peer !== prev && !rrp.tried[peer.index] && peerUsable(peer, now)) {
       if (prev) {
-        return take(rrp, peer.conns * prev.weight > prev.conns * peer.weight ? prev : peer, now);
+        return takePeer(rrp, peer.conns * prev.weight > prev.conns * peer.weight ? prev : peer, now);
       }
       prev = peer;
     }

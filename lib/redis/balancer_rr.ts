@@ -110,3 +110,27 @@ export function freeRoundRobinPeer(rrp: RrPeerData, failed: boolean): boolean {
   if (rrp.tries) rrp.tries--;
   return disabled;
 }
+
+/**
+ * the bookkeeping every balancer does on the peer it hands out (nginx
+ * repeats it in each module): it becomes current, is counted and tried,
+ * and its fail_timeout window restarts if it has run out
+ */
+export function takePeer(rrp: RrPeerData, peer: RtPeer, now: number): RtPeer {
+  rrp.current = peer;
+  if (now - peer.checked > peer.failTimeout) peer.checked = now;
+  peer.conns++;
+  rrp.tried[peer.index] = 1;
+  return peer;
+}
+
+/** the index of the peer a point `w` in [0, totalWeight) falls on, peers laid end to end by weight */
+export function pickByWeight(peers: RtPeers, w: number): number {
+  const list = peers.peers;
+  let p = 0;
+  while (w >= list[p]!.weight) {
+    w -= list[p]!.weight;
+    p++;
+  }
+  return p;
+}
