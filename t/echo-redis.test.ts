@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { hashedUpstreamPick } from '../lib/modules/set_misc_run.js';
 import { startRedis } from './helpers/redis.js';
 import { hasNginx, normalize, raw, startNginx, startRedis2d } from './helpers/server.js';
+import { chunkedBody } from './helpers/http_redis.js';
 
 /*
  * redis2 with its companions, against real redis-servers: set_misc values
@@ -17,19 +18,6 @@ const haveOracle = hasNginx && existsSync(`${MODS}/ngx_http_echo_module.so`) && 
 
 const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
 const head = 'HTTP/1.1 200 OK\r\nServer: S\r\nDate: X\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n';
-
-/** the body of one chunked response */
-function body(s: string): string {
-  let p = s.indexOf('\r\n\r\n') + 4;
-  let out = '';
-  for (;;) {
-    const e = s.indexOf('\r\n', p);
-    const n = parseInt(s.slice(p, e), 16);
-    if (!n) return out;
-    out += s.slice(e + 2, e + 2 + n);
-    p = e + 2 + n + 2;
-  }
-}
 
 t.test('set_misc feeding redis2, redis2 in subrequests and filters', async (t) => {
   const redis = await startRedis(t);
@@ -58,20 +46,20 @@ t.test('set_misc feeding redis2, redis2 in subrequests and filters', async (t) =
   t.teardown(() => srv.stop());
   const p = srv.port;
 
-  t.equal(body(await raw(p, get('/get?key=a+b%2Bc%2F%C3%A9'), 3000)), '$6\r\nspaced\r\n', 'set_unescape_uri then redis2_query get $key');
+  t.equal(chunkedBody(await raw(p, get('/get?key=a+b%2Bc%2F%C3%A9'), 3000)), '$6\r\nspaced\r\n', 'set_unescape_uri then redis2_query get $key');
   const cmds = encodeURIComponent('set rk rv\r\nget rk\r\nping\r\n');
-  t.equal(body(await raw(p, get(`/raw?n=3&cmds=${cmds}`), 3000)), '+OK\r\n$2\r\nrv\r\n+PONG\r\n', 'redis2_raw_queries $n $cmds from decoded args');
+  t.equal(chunkedBody(await raw(p, get(`/raw?n=3&cmds=${cmds}`), 3000)), '+OK\r\n$2\r\nrv\r\n+PONG\r\n', 'redis2_raw_queries $n $cmds from decoded args');
 
   const both = normalize(await raw(p, get('/both'), 3000), p);
   t.equal(both, `${head}5\r\n+OK\r\n\r\nb\r\n$5\r\nfirst\r\n\r\n0\r\n\r\n`, 'echo_location /set; echo_location /get: both replies, in order');
-  t.equal(body(await raw(p, get('/async'), 3000)), 'begin\n$5\r\nfirst\r\n$6\r\nspaced\r\nend\n', 'redis2 in async subrequests, in order');
-  t.equal(body(await raw(p, get('/wrapped'), 3000)), '<<\n$5\r\nfirst\r\n>>\n', 'echo_before_body/echo_after_body around redis2');
-  t.equal(body(await raw(p, get('/sub-wrapped'), 3000)), '<<\n$5\r\nfirst\r\n>>\ntail\n', 'the same inside a subrequest');
-  t.equal(body(await raw(p, get('/cond?mode=echo'), 3000)), 'from-echo\n', 'echo inside if');
-  t.equal(body(await raw(p, get('/cond?mode=x'), 3000)), '$5\r\nfirst\r\n', 'redis2 outside the if');
-  t.equal(body(await raw(p, get('/cond2?mode=redis'), 3000)), '$5\r\nfirst\r\n', 'redis2 inside if');
-  t.equal(body(await raw(p, get('/cond2?mode=x'), 3000)), 'default-echo\n', 'echo outside the if');
-  t.equal(body(await raw(p, get('/quoted?v=say+"hi"'), 3000)), '+OK\r\n$12\r\n"say+\\"hi\\""\r\n', 'set_quote_json_str value stored');
+  t.equal(chunkedBody(await raw(p, get('/async'), 3000)), 'begin\n$5\r\nfirst\r\n$6\r\nspaced\r\nend\n', 'redis2 in async subrequests, in order');
+  t.equal(chunkedBody(await raw(p, get('/wrapped'), 3000)), '<<\n$5\r\nfirst\r\n>>\n', 'echo_before_body/echo_after_body around redis2');
+  t.equal(chunkedBody(await raw(p, get('/sub-wrapped'), 3000)), '<<\n$5\r\nfirst\r\n>>\ntail\n', 'the same inside a subrequest');
+  t.equal(chunkedBody(await raw(p, get('/cond?mode=echo'), 3000)), 'from-echo\n', 'echo inside if');
+  t.equal(chunkedBody(await raw(p, get('/cond?mode=x'), 3000)), '$5\r\nfirst\r\n', 'redis2 outside the if');
+  t.equal(chunkedBody(await raw(p, get('/cond2?mode=redis'), 3000)), '$5\r\nfirst\r\n', 'redis2 inside if');
+  t.equal(chunkedBody(await raw(p, get('/cond2?mode=x'), 3000)), 'default-echo\n', 'echo outside the if');
+  t.equal(chunkedBody(await raw(p, get('/quoted?v=say+"hi"'), 3000)), '+OK\r\n$12\r\n"say+\\"hi\\""\r\n', 'set_quote_json_str value stored');
   t.notMatch(srv.errorLog(), /\[(error|alert|crit)\]/, 'no errors logged');
 });
 
@@ -84,7 +72,7 @@ t.test('a large redis2 reply through a subrequest keeps its bytes and order', as
     location /twice { echo_location_async /big; echo_location_async /big; echo done; }
   }`, LOAD);
   t.teardown(() => srv.stop());
-  const got = body(await raw(srv.port, get('/twice'), 5000));
+  const got = chunkedBody(await raw(srv.port, get('/twice'), 5000));
   const one = `$${big.length}\r\n${big}\r\n`;
   t.equal(got.length, 2 * one.length + 5);
   t.ok(got === one + one + 'done\n', 'two big replies then the tail');
@@ -132,6 +120,6 @@ t.test('set_hashed_upstream shards 1,000 keys over three redis-servers as nginx 
   const picks = reqs.map((r) => r.replace('/put?', '/pick?'));
   const nout = await raw(ng.port, picks.join(''), 5000);
   const nb: string[] = [];
-  for (const part of nout.split(/(?=HTTP\/1\.1 )/)) nb.push(body(part));
+  for (const part of nout.split(/(?=HTTP\/1\.1 )/)) nb.push(chunkedBody(part));
   t.same(nb, expected, 'nginx picks the same member for each of the 1,000 keys');
 });

@@ -2,6 +2,7 @@ import t from 'tap';
 import { connect } from 'node:net';
 import { startRedis } from './helpers/redis.js';
 import { raw, startRedis2d } from './helpers/server.js';
+import { chunkedBody } from './helpers/http_redis.js';
 
 /*
  * Subrequests where only redis2d can be asked: a client leaving while
@@ -12,18 +13,6 @@ import { raw, startRedis2d } from './helpers/server.js';
 
 const LOAD = 'load_module ndk_http_module.so;\nload_module ngx_http_echo_module.so;';
 const get = (path: string, close = true): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n${close ? 'Connection: close\r\n' : ''}\r\n`;
-
-function body(s: string): string {
-  let p = s.indexOf('\r\n\r\n') + 4;
-  let out = '';
-  for (;;) {
-    const e = s.indexOf('\r\n', p);
-    const n = parseInt(s.slice(p, e), 16);
-    if (!n) return out;
-    out += s.slice(e + 2, e + 2 + n);
-    p = e + 2 + n + 2;
-  }
-}
 
 t.test('a client leaving mid-subrequests', async (t) => {
   const redis = await startRedis(t);
@@ -54,7 +43,7 @@ t.test('a client leaving mid-subrequests', async (t) => {
   c.destroy();
   await new Promise((r) => setTimeout(r, 300));
   t.equal(await redis.clientCount(), 0, 'their Redis connections are closed when the client leaves');
-  t.equal(body(await raw(srv.port, get('/fan'), 3000)), 'a\nslow\n*-1\r\nslow\nz\n', 'the server goes on answering');
+  t.equal(chunkedBody(await raw(srv.port, get('/fan'), 3000)), 'a\nslow\n*-1\r\nslow\nz\n', 'the server goes on answering');
   t.notMatch(srv.errorLog(), /\[(alert|crit|emerg)\]/, 'nothing worse than info logged');
   t.match(srv.stderr(), /^$/, 'no crash output');
 });
@@ -81,7 +70,7 @@ t.test('a slow client reading a large reply through a subrequest', async (t) => 
     c.on('error', () => {});
   });
   const one = `$${big.length}\r\n${big}\r\n`;
-  const b = body(got);
+  const b = chunkedBody(got);
   t.equal(b.length, 'head\n'.length + 2 * one.length + 'tail\n'.length, 'every byte arrived');
   t.ok(b === `head\n${one}${one}tail\n`, 'in order');
 });

@@ -1,8 +1,7 @@
 import t from 'tap';
-import net from 'node:net';
 import { startRedis, freePort, silentServer, scriptedServer } from './helpers/redis.js';
 import { startRedis2d, raw, normalize } from './helpers/server.js';
-import { request, type Reply } from './helpers/http_redis.js';
+import { leaveMidReply, request, type Reply } from './helpers/http_redis.js';
 
 /*
  * The redis2 content handler over HTTP: response framing per protocol and
@@ -196,19 +195,7 @@ t.test('a client that leaves mid-reply: the Redis connection is closed', async (
   }`);
   t.teardown(() => srv.stop());
   const baseline = await redis.clientCount();
-  await new Promise<void>((resolve) => {
-    const c = net.connect(srv.port, '127.0.0.1');
-    let got = 0;
-    c.on('data', (d) => {
-      got += d.length;
-      if (got > 100000) {
-        c.destroy();
-        resolve();
-      }
-    });
-    c.on('error', () => resolve());
-    c.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
-  });
+  await leaveMidReply(srv.port, '/big');
   let count = -1;
   for (let i = 0; i < 100; i++) {
     count = await redis.clientCount();

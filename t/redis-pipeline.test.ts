@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startRedis, type RedisServer } from './helpers/redis.js';
+import { opened, startRedis } from './helpers/redis.js';
 import { startRedis2d } from './helpers/server.js';
 import { request, type Reply } from './helpers/http_redis.js';
 
@@ -18,18 +18,6 @@ import { request, type Reply } from './helpers/http_redis.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function accepted(redis: RedisServer): Promise<number> {
-  const info = await redis.command(['INFO', 'stats']);
-  return Number(/total_connections_received:(\d+)/.exec(info)?.[1]) - 1;
-}
-
-/** connections redis2d opened while `fn` ran (the helper's own INFO is counted out) */
-async function opened(redis: RedisServer, fn: () => Promise<unknown>): Promise<number> {
-  const before = await accepted(redis);
-  await fn();
-  return (await accepted(redis)) - before - 1;
-}
 
 /** distinct value per key: sizes from 0 to ~30 KiB, bytes that differ per key */
 function valueOf(i: number): string {

@@ -1,8 +1,7 @@
 import t from 'tap';
-import net from 'node:net';
-import { startRedis, type RedisServer } from './helpers/redis.js';
+import { opened, startRedis, type RedisServer } from './helpers/redis.js';
 import { startRedis2d } from './helpers/server.js';
-import { request } from './helpers/http_redis.js';
+import { leaveMidReply, request } from './helpers/http_redis.js';
 
 /*
  * The upstream keepalive cache: at most N idle connections per worker, no
@@ -13,19 +12,6 @@ import { request } from './helpers/http_redis.js';
  */
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** connections Redis accepted so far, not counting the one asking */
-async function accepted(redis: RedisServer): Promise<number> {
-  const info = await redis.command(['INFO', 'stats']);
-  return Number(/total_connections_received:(\d+)/.exec(info)?.[1]) - 1;
-}
-
-/** connections redis2d opened while `fn` ran (each helper command opens one too: counted out) */
-async function opened(redis: RedisServer, fn: () => Promise<unknown>): Promise<number> {
-  const before = await accepted(redis);
-  await fn();
-  return (await accepted(redis)) - before - 1;
-}
 
 /** wait until CLIENT LIST (minus us) settles at `n`, or give up after ~2 s */
 async function clientsSettle(redis: RedisServer, n: number): Promise<number> {
@@ -96,19 +82,7 @@ t.test('never reused after extra bytes or a client leaving mid-reply', async (t)
   t.equal(await opened(redis, () => request(p, '/ping')), 1);
   t.equal(await clientsSettle(redis, 1), 1);
   // a client leaving mid-reply takes the idle connection with it
-  await new Promise<void>((resolve) => {
-    const c = net.connect(p, '127.0.0.1');
-    let got = 0;
-    c.on('data', (d) => {
-      got += d.length;
-      if (got > 100000) {
-        c.destroy();
-        resolve();
-      }
-    });
-    c.on('error', () => resolve());
-    c.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
-  });
+  await leaveMidReply(p, '/big');
   t.equal(await clientsSettle(redis, 0), 0, 'the half-read connection was closed, not cached');
   t.equal(await opened(redis, () => request(p, '/ping')), 1, 'the next request connects anew');
   const n = 8 * 1024 * 1024;

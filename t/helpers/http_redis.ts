@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { raw, normalize } from './server.js';
 
 /*
@@ -29,6 +30,28 @@ export function dechunk(wire: string): { body: string; complete: boolean } {
     body += wire.slice(eol + 2, eol + 2 + n);
     i = eol + 2 + n + 2;
   }
+}
+
+/** the de-chunked body of a whole chunked response (head included) */
+export function chunkedBody(resp: string): string {
+  return dechunk(resp.slice(resp.indexOf('\r\n\r\n') + 4)).body;
+}
+
+/** a client that asks for `path`, reads past 100 000 bytes of the answer, then leaves */
+export function leaveMidReply(port: number, path: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const c = net.connect(port, '127.0.0.1');
+    let got = 0;
+    c.on('data', (d) => {
+      got += d.length;
+      if (got > 100000) {
+        c.destroy();
+        resolve();
+      }
+    });
+    c.on('error', () => resolve());
+    c.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
 }
 
 export function parseReply(text: string, port: number): Reply {

@@ -247,3 +247,16 @@ export async function blackholePort(t: Test): Promise<number> {
   await new Promise((r) => setTimeout(r, 100));
   return port;
 }
+
+/** connections Redis accepted so far, not counting the one asking */
+export async function accepted(redis: RedisServer): Promise<number> {
+  const info = await redis.command(['INFO', 'stats']);
+  return Number(/total_connections_received:(\d+)/.exec(info)?.[1]) - 1;
+}
+
+/** connections redis2d opened while `fn` ran (each helper command opens one too: counted out) */
+export async function opened(redis: RedisServer, fn: () => Promise<unknown>): Promise<number> {
+  const before = await accepted(redis);
+  await fn();
+  return (await accepted(redis)) - before - 1;
+}
