@@ -5,28 +5,17 @@ import { PROGRAM, SERVER_TOKEN } from '../version.js';
 import type { HttpConnection } from './connection.js';
 import { errorLogFor, getMainLog } from './log.js';
 import { DONE, OK, type LogLevel, type Request, type RequestHead } from './request.js';
-import { MSIE_PADDING, addHeaderApplies, errorPageHead, errorPageTail, statusLine } from './status.js';
+import { MSIE_PADDING, addHeaderApplies, errorPageHead, errorPageTail } from './status.js';
 import { evalComplexValue } from './eval.js';
-import { addHeadersFor } from './headers_out.js';
+import { headerBytes } from './header_filter.js';
 import { internalRedirect, namedLocation } from './phases.js';
 
 /*
- * One request (ngx_http_request_t) and its output side: the header filter
- * (status line and headers in nginx's order), the chunked filter, error
- * pages (ngx_http_special_response_handler) and finalization.
+ * One request (ngx_http_request_t) and its output side: the header filter's
+ * decisions (the header bytes themselves are built in header_filter.ts), the
+ * chunked filter, error pages (ngx_http_special_response_handler) and
+ * finalization.
  */
-
-let dateSec = -1;
-let dateStr = '';
-/** `Date:` value, cached per second */
-export function httpDate(now = Date.now()): string {
-  const sec = Math.floor(now / 1000);
-  if (sec !== dateSec) {
-    dateSec = sec;
-    dateStr = new Date(sec * 1000).toUTCString();
-  }
-  return dateStr;
-}
 
 const CRLF = '\r\n';
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
@@ -64,16 +53,6 @@ export function runHeaderFilters(r: HttpRequest): void {
   for (let i = 0; i < headerFilters.length; i++) headerFilters[i]!(r);
 }
 
-/** the last plain response header of a location (never mutated once written: shared by responses) */
-interface CachedHeader {
-  date: string;
-  contentType: string | undefined;
-  chunked: boolean;
-  keepalive: boolean;
-  bytes: Buffer;
-}
-const headerCache = new WeakMap<CoreLocConf, CachedHeader>();
-const NO_HEADERS: ReadonlyArray<[string, string]> = [];
 /** r.locConf until the server is known (always replaced, never written) */
 const NO_CONF: unknown[] = [];
 
@@ -273,49 +252,7 @@ export class HttpRequest implements Request {
       }
     }
     if (this.contentType === undefined && !(status === 204)) this.contentType = this.defaultContentType();
-    // the usual response (200, nothing but the location's own headers): the bytes of the last one, per second
-    const extra = clcf ? addHeadersFor(this, clcf, status) : NO_HEADERS;
-    const plain =
-      clcf !== undefined &&
-      status === 200 &&
-      this.statusLine === undefined &&
-      this.contentLength === -1 &&
-      this.location === undefined &&
-      this.headersOut.length === 0 &&
-      extra.length === 0;
-    const date = httpDate();
-    if (plain) {
-      const c = headerCache.get(clcf);
-      if (c !== undefined && c.date === date && c.contentType === this.contentType && c.chunked === this.chunked && c.keepalive === this.keepalive) {
-        this.write(c.bytes);
-        return;
-      }
-    }
-    let h = `HTTP/1.1 ${this.statusLine ?? statusLine(status)}${CRLF}`;
-    const tokens = clcf ? clcf.serverTokens : 1;
-    h += `Server: ${tokens === 0 ? PROGRAM : SERVER_TOKEN}${CRLF}`;
-    h += `Date: ${date}${CRLF}`;
-    if (this.contentType) h += `Content-Type: ${this.contentType}${CRLF}`;
-    if (this.contentLength >= 0) h += `Content-Length: ${this.contentLength}${CRLF}`;
-    for (const [k, v] of this.headersOut) if (k === 'Last-Modified') h += `${k}: ${v}${CRLF}`;
-    let absLocation: string | undefined;
-    if (this.location !== undefined) {
-      // an empty one (`return 301;`) still goes out, as `Location: ` in nginx's header list
-      if (this.location.charCodeAt(0) === 0x2f) h += `Location: ${this.absoluteLocation(this.location)}${CRLF}`;
-      else absLocation = this.location;
-    }
-    if (this.chunked) h += `Transfer-Encoding: chunked${CRLF}`;
-    if (this.keepalive) {
-      h += `Connection: keep-alive${CRLF}`;
-      if (clcf && clcf.keepaliveHeaderTimeout) h += `Keep-Alive: timeout=${clcf.keepaliveHeaderTimeout}${CRLF}`;
-    } else h += `Connection: close${CRLF}`;
-    if (absLocation !== undefined) h += `Location: ${absLocation}${CRLF}`;
-    for (const [k, v] of this.headersOut) if (k !== 'Last-Modified') h += `${k}: ${v}${CRLF}`;
-    for (const [k, v] of extra) h += `${k}: ${v}${CRLF}`;
-    h += CRLF;
-    const bytes = Buffer.from(h, 'latin1');
-    if (plain) headerCache.set(clcf, { date, contentType: this.contentType, chunked: this.chunked, keepalive: this.keepalive, bytes });
-    this.write(bytes);
+    this.write(headerBytes(this, clcf, status));
   }
 
   /** Content-Type from types by the URI's extension, else default_type */
@@ -334,12 +271,6 @@ export class HttpRequest implements Request {
       if (t !== undefined) return t;
     }
     return clcf.defaultType;
-  }
-
-  private absoluteLocation(loc: string): string {
-    const host = this.host || this.conn.localAddr;
-    const port = this.conn.localPort;
-    return `http://${host}${port && port !== 80 ? `:${port}` : ''}${loc}`;
   }
 
   private write(b: Buffer): boolean {

@@ -1,0 +1,92 @@
+import type { CoreLocConf } from '../modules/http_core.js';
+import { PROGRAM, SERVER_TOKEN } from '../version.js';
+import { addHeadersFor } from './headers_out.js';
+import type { HttpRequest } from './http_request.js';
+import { statusLine } from './status.js';
+
+/*
+ * ngx_http_header_filter's output half: a response's status line and
+ * headers, in nginx's order, as bytes. The usual response (200 with
+ * nothing but its location's own headers) reuses the bytes of the last
+ * one built for that location within the same second.
+ */
+
+const CRLF = '\r\n';
+
+let dateSec = -1;
+let dateStr = '';
+/** `Date:` value, cached per second */
+export function httpDate(now = Date.now()): string {
+  const sec = Math.floor(now / 1000);
+  if (sec !== dateSec) {
+    dateSec = sec;
+    dateStr = new Date(sec * 1000).toUTCString();
+  }
+  return dateStr;
+}
+
+/** the last plain response header of a location (never mutated once written: shared by responses) */
+interface CachedHeader {
+  date: string;
+  contentType: string | undefined;
+  chunked: boolean;
+  keepalive: boolean;
+  bytes: Buffer;
+}
+const headerCache = new WeakMap<CoreLocConf, CachedHeader>();
+const NO_HEADERS: ReadonlyArray<[string, string]> = [];
+
+function absoluteLocation(r: HttpRequest, loc: string): string {
+  const host = r.host || r.conn.localAddr;
+  const port = r.conn.localPort;
+  return `http://${host}${port && port !== 80 ? `:${port}` : ''}${loc}`;
+}
+
+/**
+ * the header bytes of r, whose status, keep-alive, chunking, Location and
+ * Content-Type sendHeader has settled already
+ */
+export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, status: number): Buffer {
+  // the usual response (200, nothing but the location's own headers): the bytes of the last one, per second
+  const extra = clcf ? addHeadersFor(r, clcf, status) : NO_HEADERS;
+  const plain =
+    clcf !== undefined &&
+    status === 200 &&
+    r.statusLine === undefined &&
+    r.contentLength === -1 &&
+    r.location === undefined &&
+    r.headersOut.length === 0 &&
+    extra.length === 0;
+  const date = httpDate();
+  if (plain) {
+    const c = headerCache.get(clcf);
+    if (c !== undefined && c.date === date && c.contentType === r.contentType && c.chunked === r.chunked && c.keepalive === r.keepalive) {
+      return c.bytes;
+    }
+  }
+  let h = `HTTP/1.1 ${r.statusLine ?? statusLine(status)}${CRLF}`;
+  const tokens = clcf ? clcf.serverTokens : 1;
+  h += `Server: ${tokens === 0 ? PROGRAM : SERVER_TOKEN}${CRLF}`;
+  h += `Date: ${date}${CRLF}`;
+  if (r.contentType) h += `Content-Type: ${r.contentType}${CRLF}`;
+  if (r.contentLength >= 0) h += `Content-Length: ${r.contentLength}${CRLF}`;
+  for (const [k, v] of r.headersOut) if (k === 'Last-Modified') h += `${k}: ${v}${CRLF}`;
+  let absLocation: string | undefined;
+  if (r.location !== undefined) {
+    // an empty one (`return 301;`) still goes out, as `Location: ` in nginx's header list
+    if (r.location.charCodeAt(0) === 0x2f) h += `Location: ${absoluteLocation(r, r.location)}${CRLF}`;
+    else absLocation = r.location;
+  }
+  if (r.chunked) h += `Transfer-Encoding: chunked${CRLF}`;
+  if (r.keepalive) {
+    h += `Connection: keep-alive${CRLF}`;
+    if (clcf && clcf.keepaliveHeaderTimeout) h += `Keep-Alive: timeout=${clcf.keepaliveHeaderTimeout}${CRLF}`;
+  } else h += `Connection: close${CRLF}`;
+  if (absLocation !== undefined) h += `Location: ${absLocation}${CRLF}`;
+  for (const [k, v] of r.headersOut) if (k !== 'Last-Modified') h += `${k}: ${v}${CRLF}`;
+  for (const [k, v] of extra) h += `${k}: ${v}${CRLF}`;
+  h += CRLF;
+  const bytes = Buffer.from(h, 'latin1');
+  if (plain) headerCache.set(clcf, { date, contentType: r.contentType, chunked: r.chunked, keepalive: r.keepalive, bytes });
+  return bytes;
+}
