@@ -198,7 +198,13 @@ export class HttpConnection {
     this.stopTimer();
     live.delete(this);
     const r = this.current;
-    if (r && !r.finished) r.abort();
+    if (r && !r.finished) {
+      // the client closed before the response ended: nginx's 499 when nothing was
+      // sent yet, and the request is still access-logged, as nginx logs every request
+      if (!r.headerSent) r.errStatus = 499;
+      r.abort();
+      if (logHook) logHook(r);
+    }
   }
 
   private stopTimer(): void {
