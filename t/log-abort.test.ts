@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { startRedis2d } from './helpers/server.js';
+import { hasNginx, startNginx, startRedis2d } from './helpers/server.js';
 
 /*
  * A request whose client leaves before the response is still access-logged
@@ -42,4 +42,38 @@ t.test('client gone before the response: 499 in the access log', async (t) => {
   t.equal(lines[0], 'GET /slow HTTP/1.1 499 0', 'nothing sent: 499');
   t.match(lines[1] ?? '', /^GET \/half HTTP\/1\.1 200 [1-9]\d*$/, 'a started response keeps its status');
   t.equal(lines.length, 2, 'one line per request, logged once');
+});
+
+const ECHO = '/usr/lib/nginx/modules/ngx_http_echo_module.so';
+
+t.test('status and byte counts in the access log as nginx', { skip: (!hasNginx || !existsSync(ECHO)) && 'Debian nginx with the echo module is not installed' }, async (t) => {
+  const http = `
+    log_format st '$request $status $body_bytes_sent $bytes_sent';
+    access_log {dir}/access.log st;
+    client_body_timeout 500ms;
+    server { listen 127.0.0.1:{port};
+      location /chunked { echo ok; echo more; }
+      location /body { echo_read_request_body; echo "[$request_body]"; }
+      location /len { return 200 "fixed\\n"; }
+    }`;
+  const lines: string[][] = [];
+  for (const start of [startRedis2d, (h: string) => startNginx(h, `load_module ${ECHO};`)]) {
+    const srv = await start(http);
+    t.teardown(() => srv.stop());
+    await leaveAfter(srv.port, 'GET /chunked HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n', 300);
+    await leaveAfter(srv.port, 'GET /chunked HTTP/1.0\r\n\r\n', 300);
+    await leaveAfter(srv.port, 'GET /len HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n', 300);
+    // the body never comes: client_body_timeout → 408
+    await leaveAfter(srv.port, 'POST /body HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab', 1200);
+    const file = join(srv.dir, 'access.log');
+    let text = '';
+    for (let i = 0; i < 50 && text.split('\n').length < 5; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      text = existsSync(file) ? readFileSync(file, 'latin1') : '';
+    }
+    // the Server header names differ in length: compare body bytes exactly, total bytes by shape
+    lines.push(text.trim().split('\n').map((l) => l.replace(/ \d+$/, ' N')));
+  }
+  t.same(lines[0], lines[1], 'the same lines');
+  t.equal(lines[0]!.length, 4, 'four requests logged');
 });

@@ -187,8 +187,11 @@ export class HttpConnection {
       this.timer = setTimeout(this.onTimer, left).unref();
       return;
     }
-    // nginx closes silently: header, body, send and keep-alive timeouts alike
+    // nginx closes silently: header, body, send and keep-alive timeouts alike;
+    // a request timed out while its body was read is logged 408 (not the 499 of a client that left)
     this.deadline = 0;
+    const r = this.current;
+    if (r !== undefined && !r.finished && !r.headerSent) r.errStatus = 408;
     this.socket.destroy();
   }
 
@@ -201,7 +204,7 @@ export class HttpConnection {
     if (r && !r.finished) {
       // the client closed before the response ended: nginx's 499 when nothing was
       // sent yet, and the request is still access-logged, as nginx logs every request
-      if (!r.headerSent) r.errStatus = 499;
+      if (!r.headerSent && r.errStatus !== 408) r.errStatus = 499;
       r.abort();
       if (logHook) logHook(r);
     }

@@ -290,9 +290,10 @@ export class HttpRequest implements Request {
   /** body bytes below the filters: chunked framing, then the socket */
   writeBody(chunk: Buffer): boolean {
     if (chunk.length === 0 || this.aborted) return !this.conn.congested();
-    this.bodyBytesSent += chunk.length;
     if (this.chunked) {
       const size = chunk.length.toString(16);
+      // $body_bytes_sent is what went out after the header: chunk framing included, as nginx counts it
+      this.bodyBytesSent += size.length + 2 + chunk.length + 2;
       if (chunk.length <= SMALL_CHUNK) {
         // one small Buffer instead of three writes
         const n = size.length + 2 + chunk.length + 2;
@@ -309,6 +310,7 @@ export class HttpRequest implements Request {
       this.write(chunk);
       return this.write(CRLF_BUF);
     }
+    this.bodyBytesSent += chunk.length;
     return this.write(chunk);
   }
 
@@ -326,7 +328,10 @@ export class HttpRequest implements Request {
   /** the end of the body below the filters: last chunk, log, keep-alive */
   endBody(): void {
     if (this.finished) return;
-    if (this.chunked && !this.headerOnly) this.write(LAST_CHUNK);
+    if (this.chunked && !this.headerOnly) {
+      this.bodyBytesSent += LAST_CHUNK.length;
+      this.write(LAST_CHUNK);
+    }
     this.finished = true;
     this.conn.requestDone(this);
   }
