@@ -77,3 +77,25 @@ t.test('status and byte counts in the access log as nginx', { skip: (!hasNginx |
   t.same(lines[0], lines[1], 'the same lines');
   t.equal(lines[0]!.length, 4, 'four requests logged');
 });
+
+t.test('client_header_timeout on an unfinished head: info line and 408, as nginx', { skip: !hasNginx && 'Debian nginx is not installed' }, async (t) => {
+  const http = `
+    log_format st '$request $status $body_bytes_sent';
+    access_log {dir}/access.log st;
+    client_header_timeout 400ms;
+    server { listen 127.0.0.1:{port}; location / { return 200 "x\\n"; } }`;
+  const got: string[] = [];
+  for (const start of [startRedis2d, startNginx]) {
+    const srv = await start(http);
+    t.teardown(() => srv.stop());
+    await leaveAfter(srv.port, 'GET /x HTT', 1000);
+    await leaveAfter(srv.port, 'GET /y HTTP/1.1\r\nHost: hh\r\nX-A: 1', 1000);
+    await leaveAfter(srv.port, '', 1000); // nothing sent: `while waiting for request`
+    const access = readFileSync(join(srv.dir, 'access.log'), 'latin1');
+    const errors = srv.errorLog().split('\n').filter((l) => l.includes('client timed out')).map((l) => l.replace(/^.*\[info\] \d+#\d+: \*\d+ /, '').replace(`127.0.0.1:${srv.port}`, '127.0.0.1:PORT'));
+    got.push(access + errors.join('\n'));
+  }
+  t.equal(got[0], got[1], 'the same access and error lines');
+  t.match(got[0]!, 'GET /x HTT 408 0\nGET /y HTTP/1.1 408 0\nclient timed out (110: Connection timed out) while reading client request line, client: 127.0.0.1, server: , request: "GET /x HTT"\n');
+  t.match(got[0]!, /\nclient timed out \(110: Connection timed out\) while waiting for request, client: 127\.0\.0\.1, server: 127\.0\.0\.1:PORT$/);
+});

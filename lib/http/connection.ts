@@ -4,7 +4,7 @@ import type { Variables } from './variables.js';
 import { coreLoc, type CoreSrvConf } from '../modules/http_core.js';
 import { BodyReader, BodyStatus } from './body.js';
 import { HttpRequest, firstName } from './http_request.js';
-import { getMainLog } from './log.js';
+import { errorLogFor, getMainLog } from './log.js';
 import { Head } from './head.js';
 import { HeaderLine, LINE_ERROR_TEXT, LineError, parseHeaderLine, parseRequestLine, validateHost } from './parse.js';
 import { runPhases } from './phases.js';
@@ -122,7 +122,11 @@ export class HttpConnection {
   private lastServer: CoreSrvConf | undefined = undefined;
   private lastServerName = '';
 
+  /** the listening address as nginx prints it (a connection's log context before any request) */
+  private readonly listenText: string;
+
   constructor(socket: Socket, listen: ListenSocket) {
+    this.listenText = listen.opt.family === 'unix' ? `unix:${listen.opt.path}` : listen.opt.text;
     this.socket = socket;
     live.add(this);
     const ra = socket.remoteAddress;
@@ -190,9 +194,48 @@ export class HttpConnection {
     // nginx closes silently: header, body, send and keep-alive timeouts alike;
     // a request timed out while its body was read is logged 408 (not the 499 of a client that left)
     this.deadline = 0;
+    if (this.state === St.Head && this.buf.length > this.headStart) this.headTimedOut();
+    else if (this.state === St.Head && this.requests === 0) {
+      // ngx_http_wait_request_handler: a new connection that never sent a byte
+      const specs = coreLoc(this.defaultSrv().ctx.loc).errorLog;
+      const log = specs ? errorLogFor(specs) : getMainLog();
+      if (log.enabled('info')) {
+        log.write('info', this.id, `client timed out (110: Connection timed out) while waiting for request, client: ${this.remoteAddr}, server: ${this.listenText}`);
+      }
+    }
     const r = this.current;
     if (r !== undefined && !r.finished && !r.headerSent) r.errStatus = 408;
     this.socket.destroy();
+  }
+
+  /**
+   * client_header_timeout on an unfinished head (ngx_http_read_request_header):
+   * nginx logs `client timed out` at info with the request line read so far, and
+   * access-logs a 408; no response is sent.
+   */
+  private headTimedOut(): void {
+    const head = this.head;
+    let line: string;
+    if (head) line = head.line;
+    else {
+      const buf = this.buf;
+      let end = this.headStart;
+      while (end < buf.length && buf[end] !== 0x0d && buf[end] !== 0x0a) end++;
+      line = buf.toString('latin1', this.headStart, end);
+    }
+    // the header lines read so far are nginx's headers_in: `host: "..."` joins the log line
+    const h = head ?? new Head();
+    if (!head) h.version = 1000;
+    const r = this.newRequest(h, line);
+    r.srv = this.defaultSrv();
+    r.keepalive = false;
+    const loc = coreLoc(r.srv.ctx.loc);
+    r.loc = loc;
+    r.locConf = loc.locConf;
+    r.errStatus = 408;
+    r.log('info', `client timed out (110: Connection timed out) while reading client request ${head ? 'headers' : 'line'}`);
+    r.finished = true;
+    if (logHook) logHook(r);
   }
 
   private onClose(): void {
