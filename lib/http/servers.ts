@@ -36,15 +36,6 @@ export interface ListenSocket {
 
 export const addrKey = (host: string, port: number): string => `${host}|${port}`;
 
-function defaultListen(): ListenOpt {
-  const port = process.getuid && process.getuid() === 0 ? 80 : 8000;
-  return {
-    family: 'inet', text: `0.0.0.0:${port}`, host: '0.0.0.0', port, path: undefined, wildcard: true,
-    defaultServer: false, backlog: -1, bind: false, reuseport: false, ipv6only: true, rcvbuf: -1, sndbuf: -1,
-    deferred: false, soKeepalive: undefined, file: '', line: 0,
-  };
-}
-
 function addServer(ac: AddrConf, srv: CoreSrvConf): void {
   for (const sn of srv.serverNames) {
     if (sn.regex) {
@@ -68,9 +59,9 @@ function addServer(ac: AddrConf, srv: CoreSrvConf): void {
 export function buildListens(servers: CoreSrvConf[], variables: Variables): ListenSocket[] {
   const addrs = new Map<string, { opt: ListenOpt; ac: AddrConf }>();
   for (const srv of servers) {
-    const listens = srv.listen.length ? srv.listen : [defaultListen()];
     const seen = new Set<string>();
-    for (const opt of listens) {
+    // every server has a listen: merging added *:80 / *:8000 where it had none
+    for (const opt of srv.listen) {
       const key = opt.family === 'unix' ? `unix:${opt.path}` : addrKey(opt.host, opt.port);
       if (seen.has(key)) continue;
       seen.add(key);

@@ -135,6 +135,23 @@ function parseListenUrl(url: string): ParsedUrl | string {
 }
 
 /** ngx_http_core_listen: the `listen` directive. */
+/** the parameters a listen has before its own (`default_server`, `backlog=`...) are read */
+function listenDefaults(file: string, line: number): Omit<ListenOpt, 'family' | 'text' | 'host' | 'port' | 'path' | 'wildcard'> {
+  return {
+    defaultServer: false,
+    backlog: NGX_LISTEN_BACKLOG,
+    bind: false,
+    reuseport: false,
+    ipv6only: true,
+    rcvbuf: -1,
+    sndbuf: -1,
+    deferred: false,
+    soKeepalive: undefined,
+    file,
+    line,
+  };
+}
+
 export function listenDirective(cf: Conf): string | undefined {
   const ctx = cf.ctx as HttpCtx;
   const cscf = ctx.srv[httpCoreModule.index] as CoreSrvConf;
@@ -148,17 +165,7 @@ export function listenDirective(cf: Conf): string | undefined {
     host: u.host,
     path: u.path,
     wildcard: u.wildcard,
-    defaultServer: false,
-    backlog: NGX_LISTEN_BACKLOG,
-    bind: false,
-    reuseport: false,
-    ipv6only: true,
-    rcvbuf: -1,
-    sndbuf: -1,
-    deferred: false,
-    soKeepalive: undefined,
-    file: where.file,
-    line: where.line,
+    ...listenDefaults(where.file, where.line),
   };
   /** options that make the socket its own (nginx's lsopt.set) */
   let set = false;
@@ -283,17 +290,7 @@ export function addDefaultListen(cf: Conf, cscf: CoreSrvConf): void {
     port,
     path: undefined,
     wildcard: true,
-    defaultServer: false,
-    backlog: NGX_LISTEN_BACKLOG,
-    bind: false,
-    reuseport: false,
-    ipv6only: true,
-    rcvbuf: -1,
-    sndbuf: -1,
-    deferred: false,
-    soKeepalive: undefined,
-    file: cscf.file,
-    line: cscf.line,
+    ...listenDefaults(cscf.file, cscf.line),
   };
   cscf.listen.push(opt);
   addListen(cf, cscf, opt, false);
