@@ -8,7 +8,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { loadConfig } from '../lib/conf/load.js';
+import { loadConfig } from '../lib/process/config.js';
 
 const LOCATIONS = 10_000;
 const INCLUDES = 1_000;

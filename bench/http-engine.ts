@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     mkdirSync(join(dir, 'logs'));
     writeFileSync(join(dir, 'nginx.conf'), CONF);
     const lib = (p: string): Promise<Record<string, unknown>> => import(pathToFileURL(join(tree.root, 'dist', 'lib', p)).href);
-    const { loadConfig } = (await lib('conf/load.js')) as { loadConfig: (o: { confFile: string; prefix: string }) => unknown };
+    const { loadConfig } = (await lib('process/config.js')) as { loadConfig: (o: { confFile: string; prefix: string }) => unknown };
     const { prepareHttp } = (await lib('http/engine.js')) as { prepareHttp: (c: unknown) => unknown[] };
     const { HttpConnection } = (await lib('http/connection.js')) as { HttpConnection: new (s: unknown, l: unknown) => unknown };
     const { initAccessLog } = (await lib('http/access_log.js')) as { initAccessLog: () => void };

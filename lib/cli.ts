@@ -1,28 +1,18 @@
+import type { CliOptions } from './process/options.js';
 import { Command, CommanderError } from 'commander';
 import { resolve } from 'node:path';
 import { ConfError } from './conf/errors.js';
-import { loadConfig } from './conf/load.js';
+import { loadConfig } from './process/config.js';
 import type { Cycle } from './conf/parser.js';
-import { NGINX_VERSION, PACKAGE_ROOT, PROGRAM, VERSION } from './version.js';
+import { NGINX_VERSION, PACKAGE_ROOT, PROGRAM, VERSION } from './core/version.js';
 
 /*
  * The command line, with nginx's flags and messages (SPEC §1). Messages go
  * to stderr prefixed `redis2d: `, as nginx prefixes `nginx: `.
  */
 
-export interface CliOptions {
-  help?: boolean;
-  version?: boolean;
-  versionFull?: boolean;
-  test?: boolean;
-  dump?: boolean;
-  quiet?: boolean;
-  signal?: string;
-  prefix?: string;
-  errorLog?: string;
-  conf?: string;
-  globals?: string;
-}
+
+export type { CliOptions };
 
 function stderr(line: string): void {
   process.stderr.write(Buffer.from(`${PROGRAM}: ${line}\n`, 'latin1'));

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { DECLINED, OK } from '../lib/http/request.js';
-import { accessModule } from '../lib/modules/access.js';
-import { inet6Addr, inetAddr, ptocidr } from '../lib/modules/access_cidr.js';
-import { load, loadError, location, request } from './helpers/rw.js';
+import { accessModule } from '../lib/modules/access/module.js';
+import { inet6Addr, inetAddr, ptocidr } from '../lib/modules/access/cidr.js';
+import { load, loadError, location, request } from './helpers/rewrite.js';
 
 const { servers, cycle } = load(`events {}
 http {

@@ -2,10 +2,10 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../lib/conf/load.js';
+import { loadConfig } from '../lib/process/config.js';
 import type { Cycle } from '../lib/conf/parser.js';
-import type { HttpState } from '../lib/modules/http.js';
-import { coreLoc, httpCoreModule, type CoreMainConf, type CoreLocConf } from '../lib/modules/http_core.js';
+import type { HttpState } from '../lib/http/module.js';
+import { coreLoc, httpCoreModule, type CoreMainConf, type CoreLocConf } from '../lib/http/core/module.js';
 import {
   NEXT_UPSTREAM_ERROR,
   NEXT_UPSTREAM_INVALID_RESPONSE,
@@ -15,8 +15,8 @@ import {
   redis2Handler,
   redis2Module,
   type Redis2LocConf,
-} from '../lib/modules/redis2.js';
-import { findUpstream, upstreamMainConf } from '../lib/modules/upstream.js';
+} from '../lib/modules/redis2/module.js';
+import { findUpstream, upstreamMainConf } from '../lib/upstream/module.js';
 
 /* The conf shapes the redis2 runtime reads: merge results, targets, peers. */
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { hashedUpstreamPick } from '../lib/modules/set_misc_run.js';
+import { hashedUpstreamPick } from '../lib/modules/set_misc/filters.js';
 import { startRedis } from './helpers/redis.js';
 import { hasNginx, normalize, raw, startNginx, startRedis2d } from './helpers/server.js';
 import { chunkedBody } from './helpers/http_redis.js';

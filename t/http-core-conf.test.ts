@@ -2,10 +2,10 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../lib/conf/load.js';
-import type { HttpState } from '../lib/modules/http.js';
-import { httpCoreModule, type CoreLocConf, type CoreMainConf } from '../lib/modules/http_core.js';
-import { noEffectDirectives } from '../lib/modules/noop.js';
+import { loadConfig } from '../lib/process/config.js';
+import type { HttpState } from '../lib/http/module.js';
+import { httpCoreModule, type CoreLocConf, type CoreMainConf } from '../lib/http/core/module.js';
+import { noEffectDirectives } from '../lib/modules/noop/module.js';
 
 /* Merged http core values: nginx's defaults and inheritance, read as the engine reads them. */
 

@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getVariable } from '../lib/http/eval.js';
-import { addHostKey, findHost, newHostTable } from '../lib/modules/map_hosts.js';
-import { load, loadError, request } from './helpers/rw.js';
+import { addHostKey, findHost, newHostTable } from '../lib/modules/map/hosts.js';
+import { load, loadError, request } from './helpers/rewrite.js';
 
 const inc = join(mkdtempSync(join(tmpdir(), 'redis2d-map-')), 'keys.map');
 writeFileSync(inc, '/inc included;\n~^/re-inc/(\\d+) "inc $1";\n');

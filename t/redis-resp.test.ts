@@ -1,8 +1,8 @@
 import t from 'tap';
-import { encodeCommands, encodedSize } from '../lib/redis/resp.js';
+import { encodeCommands, encodedSize } from '../lib/modules/redis2/resp.js';
 import { PartKind } from '../lib/http/script.js';
-import { redis2Module, type Redis2LocConf } from '../lib/modules/redis2.js';
-import { load, location } from './helpers/rw.js';
+import { redis2Module, type Redis2LocConf } from '../lib/modules/redis2/module.js';
+import { load, location } from './helpers/rewrite.js';
 
 t.test('commands become RESP arrays of bulk strings', async (t) => {
   t.equal(encodeCommands([['get', 'k']]).toString('latin1'), '*2\r\n$3\r\nget\r\n$1\r\nk\r\n');

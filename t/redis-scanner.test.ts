@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { ReplyScanner, ScanResult, isReplyType } from '../lib/redis/scanner.js';
+import { ReplyScanner, ScanResult, isReplyType } from '../lib/modules/redis2/scanner.js';
 
 interface Outcome {
   result: 'more' | 'done' | 'invalid';

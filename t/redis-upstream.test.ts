@@ -1,13 +1,13 @@
 import t, { type Test } from 'tap';
 import net from 'node:net';
-import { encodeCommands } from '../lib/redis/resp.js';
+import { encodeCommands } from '../lib/modules/redis2/resp.js';
 import {
   startUpstreamRequest,
   type LogLevel,
   type ReplySink,
   type UpstreamOutcome,
   type UpstreamRequestOptions,
-} from '../lib/redis/upstream_request.js';
+} from '../lib/modules/redis2/exclusive.js';
 import { startRedis, freePort, silentServer, scriptedServer, blackholePort, type RedisServer } from './helpers/redis.js';
 
 interface Run {

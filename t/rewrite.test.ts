@@ -1,10 +1,10 @@
 import t from 'tap';
 import { DECLINED } from '../lib/http/request.js';
-import { coreLoc } from '../lib/modules/http_core.js';
-import { rewriteModule } from '../lib/modules/rewrite.js';
-import { OP_COMPLEX, OP_IF, OP_REWRITE, OP_SET_VAR, OP_VALUE, type RewriteLocConf } from '../lib/modules/rewrite_ops.js';
-import { escapeArgs, unescapeRedirect } from '../lib/modules/rewrite_uri.js';
-import { load, loadError, location, request } from './helpers/rw.js';
+import { coreLoc } from '../lib/http/core/module.js';
+import { rewriteModule } from '../lib/modules/rewrite/module.js';
+import { OP_COMPLEX, OP_IF, OP_REWRITE, OP_SET_VAR, OP_VALUE, type RewriteLocConf } from '../lib/modules/rewrite/ops.js';
+import { escapeArgs, unescapeRedirect } from '../lib/modules/rewrite/uri.js';
+import { load, loadError, location, request } from './helpers/rewrite.js';
 
 const CONF = `events {}
 http {

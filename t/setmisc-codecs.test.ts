@@ -9,9 +9,9 @@ import {
   quoteJson,
   quoteSql,
   unescapeUri,
-} from '../lib/modules/set_misc_codecs.js';
-import { hashedUpstreamPick } from '../lib/modules/set_misc_run.js';
-import { strftimeGmt } from '../lib/modules/set_misc_time.js';
+} from '../lib/modules/set_misc/codecs.js';
+import { hashedUpstreamPick } from '../lib/modules/set_misc/filters.js';
+import { strftimeGmt } from '../lib/modules/set_misc/time.js';
 
 /*
  * set_misc's transforms without a server (the differential tests in

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { hashedUpstreamPick } from '../lib/modules/set_misc_run.js';
+import { hashedUpstreamPick } from '../lib/modules/set_misc/filters.js';
 import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
 
 /*

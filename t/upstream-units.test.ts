@@ -1,12 +1,12 @@
 import t from 'tap';
-import { stateTag } from '../lib/redis/conn_state.js';
-import { encodeCommands } from '../lib/redis/resp.js';
-import { RrPeerData, freeRoundRobinPeer, getRoundRobinPeer } from '../lib/redis/balancer_rr.js';
-import { getLeastConnPeer } from '../lib/redis/balancer_least_conn.js';
-import { getRandom2Peer, getRandomPeer } from '../lib/redis/balancer_random.js';
-import { ipHashAddr } from '../lib/redis/balancer_ip_hash.js';
-import { peersOf, type RtPeers } from '../lib/redis/peer_state.js';
-import type { UpstreamPeers, UpstreamSrvConf } from '../lib/modules/upstream.js';
+import { stateTag } from '../lib/modules/redis2/conn_state.js';
+import { encodeCommands } from '../lib/modules/redis2/resp.js';
+import { RrPeerData, freeRoundRobinPeer, getRoundRobinPeer } from '../lib/upstream/balancers/round_robin.js';
+import { getLeastConnPeer } from '../lib/upstream/balancers/least_conn.js';
+import { getRandom2Peer, getRandomPeer } from '../lib/upstream/balancers/random.js';
+import { ipHashAddr } from '../lib/upstream/balancers/ip_hash.js';
+import { peersOf, type RtPeers } from '../lib/upstream/peer_state.js';
+import type { UpstreamPeers, UpstreamSrvConf } from '../lib/upstream/module.js';
 
 /*
  * The pieces under the upstream runtime, without servers: the state tag of

@@ -1,5 +1,4 @@
-import type { Conf } from './parser.js';
-import type { PhaseHandler } from '../http/request.js';
+import type { Conf, Cycle } from './parser.js';
 
 /*
  * The directive table, as nginx's ngx_command_t: a name, the contexts it may
@@ -63,30 +62,13 @@ export interface Command {
   set: CommandHandler;
 }
 
-/** Conf state that a module keeps per http level (main, server, location). */
-export interface HttpModuleHooks<M, S, L> {
-  /** before the http block is parsed: define variables (ngx_http_module_t.preconfiguration) */
-  preConfiguration?(cf: Conf): void;
-  createMainConf?(cf: Conf): M;
-  initMainConf?(cf: Conf, conf: M): void;
-  createSrvConf?(cf: Conf): S;
-  mergeSrvConf?(cf: Conf, prev: S, conf: S): void;
-  createLocConf?(cf: Conf): L;
-  mergeLocConf?(cf: Conf, prev: L, conf: L): void;
-  /** after the whole http block is parsed and merged (phase handlers, variable checks) */
-  postConfiguration?(cf: Conf): void;
-  /**
-   * Request-phase hooks, run in module order within each phase (nginx's
-   * cmcf->phases). Content handlers are per location: CoreLocConf.handler.
-   */
-  phases?: {
-    serverRewrite?: PhaseHandler;
-    rewrite?: PhaseHandler;
-    access?: PhaseHandler;
-  };
-}
-
-export interface Module<M = unknown, S = unknown, L = unknown> extends HttpModuleHooks<M, S, L> {
+/**
+ * A module (nginx's ngx_module_t): a name, its directive table, and the
+ * core-level hooks. The http layer extends it with the per-level confs and
+ * the request-time hooks (lib/http/module.ts: HttpModule); the module list
+ * itself is lib/modules/index.ts, handed to the loader (load.ts).
+ */
+export interface Module<M = unknown> {
   name: string;
   commands: Command[];
   /** index into per-level conf arrays; set by the registry */
@@ -94,11 +76,13 @@ export interface Module<M = unknown, S = unknown, L = unknown> extends HttpModul
   /** core modules keep one conf in the cycle (main context) */
   createCoreConf?(cf: Conf): M;
   initCoreConf?(cf: Conf, conf: M): void;
+  /** once in each process that serves (nginx's init_process): open files, install timers */
+  initProcess?(cycle: Cycle): void;
+  /** as a serving process exits, fast or graceful (nginx's exit_process): flush buffers */
+  exitProcess?(): void;
 }
 
-/** Declare a module; the registry fills in its index. */
-export function defineModule<M = unknown, S = unknown, L = unknown>(
-  m: Omit<Module<M, S, L>, 'index'>,
-): Module<M, S, L> {
+/** Declare a core module; the registry fills in its index. */
+export function defineModule<M = unknown>(m: Omit<Module<M>, 'index'>): Module<M> {
   return { ...m, index: -1 };
 }

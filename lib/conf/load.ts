@@ -1,7 +1,6 @@
-import { MAIN_CONF } from './command.js';
+import { MAIN_CONF, type Module } from './command.js';
 import { ConfError } from './errors.js';
 import { Conf, Cycle } from './parser.js';
-import { modules } from '../modules/index.js';
 
 export interface LoadOptions {
   /** absolute path of the main config file */
@@ -10,6 +9,8 @@ export interface LoadOptions {
   prefix: string;
   /** `-g` directives */
   globals?: string;
+  /** the module list, in nginx's order (lib/modules/index.ts) */
+  modules: Module[];
 }
 
 /**
@@ -17,7 +18,8 @@ export interface LoadOptions {
  * then the file, then let each core module check what it got. Throws
  * ConfError; warnings collect in cycle.warnings.
  */
-export function loadConfig(opts: LoadOptions): Cycle {
+export function loadCycle(opts: LoadOptions): Cycle {
+  const modules = opts.modules;
   const cycle = new Cycle({ prefix: opts.prefix, confFile: opts.confFile, modules });
   const cf = new Conf(cycle, MAIN_CONF, undefined);
   for (const m of modules) {

@@ -13,25 +13,8 @@ import {
 } from './command.js';
 import { ConfError, type ConfWarning } from './errors.js';
 import { globSync, hasWildcard } from './glob.js';
+import { errnoSuffix as errnoText } from '../core/errno.js';
 import { Lexer, TokenEnd, type Statement } from './lexer.js';
-
-/** The errno texts nginx prints after `failed (N: ...)`. */
-const ERRNO: Record<string, [number, string]> = {
-  ENOENT: [2, 'No such file or directory'],
-  EACCES: [13, 'Permission denied'],
-  EISDIR: [21, 'Is a directory'],
-  ENOTDIR: [20, 'Not a directory'],
-  ELOOP: [40, 'Too many levels of symbolic links'],
-  EMFILE: [24, 'Too many open files'],
-};
-
-export function errnoText(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
-  const e = ERRNO[code];
-  if (e) return `(${e[0]}: ${e[1]})`;
-  const n = (err as NodeJS.ErrnoException | undefined)?.errno;
-  return `(${n === undefined ? 0 : -n}: ${(err as Error).message})`;
-}
 
 /** A custom block handler (nginx's cf->handler), used by `types {}` and `map {}`. */
 export type BlockHandler = (cf: Conf) => string | undefined | void;

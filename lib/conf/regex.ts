@@ -1,5 +1,4 @@
 import type { Conf } from './parser.js';
-import type { Variables } from '../http/variables.js';
 import { RegexSyntaxError, translatePcre } from './regex_pcre.js';
 
 export { RegexSyntaxError, translatePcre, type Translation } from './regex_pcre.js';
@@ -28,7 +27,7 @@ export interface CompiledRegex {
   /**
    * variable index of each named group (parallel to names): inside the http
    * block a named capture defines a variable, as ngx_http_regex_compile
-   * does; lib/http/regex_exec.ts sets them on a match
+   * does (lib/http/regex_exec.ts fills this and sets them on a match)
    */
   varIndex: number[];
 }
@@ -54,16 +53,6 @@ export function compileRegex(cf: Conf, pattern: string, caseless: boolean): Comp
     const why = (e as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
     throw cf.error(`pcre2_compile() failed: ${why.toLowerCase()} in "${pattern}"`);
   }
-  const varIndex: number[] = [];
-  const vars = cf.cycle.state.get('http.variables') as Variables | undefined;
-  if (vars !== undefined && t.names.length) {
-    for (const name of t.names) {
-      const def = vars.add(cf, name, 1 /* VAR_CHANGEABLE */);
-      // read before any match: empty, as ngx_http_variable_not_found
-      if (def.get === undefined) def.get = () => undefined;
-      varIndex.push(vars.getIndex(name));
-    }
-  }
-  return { source: pattern, re, captures: t.captures, names: t.names, nameIndex: t.nameIndex, varIndex };
+  return { source: pattern, re, captures: t.captures, names: t.names, nameIndex: t.nameIndex, varIndex: [] };
 }
 

@@ -1,13 +1,14 @@
 import type { Socket } from 'node:net';
 import { setCaptures } from './regex_exec.js';
 import type { Variables } from './variables.js';
-import { coreLoc, type CoreSrvConf } from '../modules/http_core.js';
+import { coreLoc, type CoreSrvConf } from './core/module.js';
 import { BodyReader, BodyStatus } from './body.js';
 import { HttpRequest, firstName } from './http_request.js';
-import { errorLogFor, getMainLog } from './log.js';
+import { errorLogFor, getMainLog } from '../core/error_log.js';
 import { Head } from './head.js';
 import { HeaderLine, LINE_ERROR_TEXT, LineError, parseHeaderLine, parseRequestLine, validateHost } from './parse.js';
 import { runPhases } from './phases.js';
+import { hooks } from './hooks.js';
 import { OK } from './request.js';
 import { addrFor, findVirtualServer, type AddrConf, type ListenSocket } from './servers.js';
 import { parseComplexUri } from './uri.js';
@@ -235,7 +236,7 @@ export class HttpConnection {
     r.errStatus = 408;
     r.log('info', `client timed out (110: Connection timed out) while reading client request ${head ? 'headers' : 'line'}`);
     r.finished = true;
-    if (logHook) logHook(r);
+    runLogPhase(r);
   }
 
   private onClose(): void {
@@ -249,7 +250,7 @@ export class HttpConnection {
       // sent yet, and the request is still access-logged, as nginx logs every request
       if (!r.headerSent && r.errStatus !== 408) r.errStatus = 499;
       r.abort();
-      if (logHook) logHook(r);
+      runLogPhase(r);
     }
   }
 
@@ -569,7 +570,7 @@ export class HttpConnection {
   /** the response is complete (or was cut short: `close`) */
   requestDone(r: HttpRequest, close = false): void {
     if (r !== this.current || this.state === St.Closed) return;
-    if (logHook) logHook(r);
+    runLogPhase(r);
     if (close || !r.keepalive || exiting) {
       this.closeAfterWrite(close);
       return;
@@ -619,10 +620,10 @@ export class HttpConnection {
   }
 }
 
-/** the log phase: the access log module installs itself here */
-let logHook: ((r: HttpRequest) => void) | undefined;
-export function setLogPhase(hook: (r: HttpRequest) => void): void {
-  logHook = hook;
+/** the log phase (hooks.ts): every module's log handler, in module order */
+function runLogPhase(r: HttpRequest): void {
+  const list = hooks.log;
+  for (let i = 0; i < list.length; i++) list[i]!(r);
 }
 
 export { getMainLog };

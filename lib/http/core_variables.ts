@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { NGINX_VERSION } from '../version.js';
+import { NGINX_VERSION } from '../core/version.js';
 import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import type { Request } from './request.js';

@@ -1,11 +1,12 @@
 import { createServer, type Server } from 'node:net';
 import type { Cycle } from '../conf/parser.js';
-import type { HttpState } from '../modules/http.js';
-import { coreLoc, httpCoreModule, type CoreMainConf } from '../modules/http_core.js';
+import { errnoSuffix } from '../core/errno.js';
+import { httpModulesOf, type HttpState } from './module.js';
+import { coreLoc, httpCoreModule, type CoreMainConf } from './core/module.js';
 import { attachCoreVariables } from './core_variables.js';
 import { HttpConnection } from './connection.js';
 import { buildLocationTree } from './locations.js';
-import { initPhases } from './phases.js';
+import { buildHooks } from './hooks.js';
 import { buildListens, type ListenSocket } from './servers.js';
 
 /*
@@ -18,19 +19,8 @@ export interface BindError {
   err: NodeJS.ErrnoException;
 }
 
-const ERRNO: Record<string, number> = { EADDRINUSE: 98, EACCES: 13, EADDRNOTAVAIL: 99, ENOENT: 2, EINVAL: 22 };
-
 export function bindErrorText(e: BindError): string {
-  const code = e.err.code ?? '';
-  const n = ERRNO[code] ?? (e.err.errno ? -e.err.errno : 0);
-  const words: Record<string, string> = {
-    EADDRINUSE: 'Address already in use',
-    EACCES: 'Permission denied',
-    EADDRNOTAVAIL: 'Cannot assign requested address',
-    ENOENT: 'No such file or directory',
-    EINVAL: 'Invalid argument',
-  };
-  return `bind() to ${e.text} failed (${n}: ${words[code] ?? e.err.message})`;
+  return `bind() to ${e.text} failed ${errnoSuffix(e.err)}`;
 }
 
 /** prepare the http side of a cycle; returns the sockets to open (none without `http {}`) */
@@ -38,7 +28,7 @@ export function prepareHttp(cycle: Cycle): ListenSocket[] {
   const state = cycle.state.get('http') as HttpState | undefined;
   if (!state) return [];
   attachCoreVariables(state.variables);
-  initPhases(cycle.modules);
+  buildHooks(httpModulesOf(cycle));
   const main = state.ctx.main[httpCoreModule.index] as CoreMainConf;
   for (const srv of main.servers) buildLocationTree(coreLoc(srv.ctx.loc));
   return buildListens(main.servers, state.variables);

@@ -1,6 +1,5 @@
-import type { CoreLocConf } from '../modules/http_core.js';
-import { PROGRAM, SERVER_TOKEN } from '../version.js';
-import { addHeadersFor } from './headers_out.js';
+import type { CoreLocConf } from './core/module.js';
+import { PROGRAM, SERVER_TOKEN } from '../core/version.js';
 import type { HttpRequest } from './http_request.js';
 import { statusLine } from './status.js';
 
@@ -34,7 +33,6 @@ interface CachedHeader {
   bytes: Buffer;
 }
 const headerCache = new WeakMap<CoreLocConf, CachedHeader>();
-const NO_HEADERS: ReadonlyArray<[string, string]> = [];
 
 function absoluteLocation(r: HttpRequest, loc: string): string {
   const host = r.host || r.conn.localAddr;
@@ -47,16 +45,14 @@ function absoluteLocation(r: HttpRequest, loc: string): string {
  * Content-Type sendHeader has settled already
  */
 export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, status: number): Buffer {
-  // the usual response (200, nothing but the location's own headers): the bytes of the last one, per second
-  const extra = clcf ? addHeadersFor(r, clcf, status) : NO_HEADERS;
+  // the usual response (200, no header beyond the usual ones): the bytes of the last one, per second
   const plain =
     clcf !== undefined &&
     status === 200 &&
     r.statusLine === undefined &&
     r.contentLength === -1 &&
     r.location === undefined &&
-    r.headersOut.length === 0 &&
-    extra.length === 0;
+    r.headersOut.length === 0;
   const date = httpDate();
   if (plain) {
     const c = headerCache.get(clcf);
@@ -84,7 +80,6 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   } else h += `Connection: close${CRLF}`;
   if (absLocation !== undefined) h += `Location: ${absLocation}${CRLF}`;
   for (const [k, v] of r.headersOut) if (k !== 'Last-Modified') h += `${k}: ${v}${CRLF}`;
-  for (const [k, v] of extra) h += `${k}: ${v}${CRLF}`;
   h += CRLF;
   const bytes = Buffer.from(h, 'latin1');
   if (plain) headerCache.set(clcf, { date, contentType: r.contentType, chunked: r.chunked, keepalive: r.keepalive, bytes });

@@ -1,13 +1,14 @@
 import type { Socket } from 'node:net';
 import type { Variables } from './variables.js';
-import type { CoreLocConf, CoreSrvConf } from '../modules/http_core.js';
-import { PROGRAM, SERVER_TOKEN } from '../version.js';
+import type { CoreLocConf, CoreSrvConf } from './core/module.js';
+import { PROGRAM, SERVER_TOKEN } from '../core/version.js';
 import type { HttpConnection } from './connection.js';
-import { errorLogFor, getMainLog } from './log.js';
+import { errorLogFor, getMainLog } from '../core/error_log.js';
 import { DONE, OK, type LogLevel, type Request, type RequestHead } from './request.js';
 import { MSIE_PADDING, addHeaderApplies, errorPageHead, errorPageTail } from './status.js';
 import { evalComplexValue } from './eval.js';
 import { headerBytes } from './header_filter.js';
+import { hooks } from './hooks.js';
 import { internalRedirect, namedLocation } from './phases.js';
 
 /*
@@ -44,12 +45,9 @@ export function nextLast(r: HttpRequest, next: BodyFilter | undefined): void {
   else r.endBody();
 }
 
-/** header filters run when a request's header is sent (main requests and subrequests) */
-const headerFilters: Array<(r: HttpRequest) => void> = [];
-export function addHeaderFilter(f: (r: HttpRequest) => void): void {
-  headerFilters.push(f);
-}
+/** the modules' header filters (hooks.ts), for main requests and subrequests */
 export function runHeaderFilters(r: HttpRequest): void {
+  const headerFilters = hooks.headerFilter;
   for (let i = 0; i < headerFilters.length; i++) headerFilters[i]!(r);
 }
 
@@ -227,8 +225,15 @@ export class HttpRequest implements Request {
       this.statusLine = undefined;
     }
     if (this.status === 0) this.status = 200;
+    // a Location a module pushed is nginx's headers_out.location (add_header's stays a header)
+    for (let i = this.headersOut.length - 1; i >= 0; i--) {
+      if (this.headersOut[i]![0].toLowerCase() === 'location') {
+        this.location = this.headersOut[i]![1];
+        this.headersOut.splice(i, 1);
+      }
+    }
     // module header filters sit above the chunked and header filters, as in nginx
-    if (headerFilters.length) runHeaderFilters(this);
+    if (hooks.headerFilter.length) runHeaderFilters(this);
     const clcf = this.loc;
     if (this.method === 'HEAD') this.headerOnly = true;
     const status = this.status;
@@ -244,13 +249,6 @@ export class HttpRequest implements Request {
     }
     if (this.keepalive && this.conn.exiting) this.keepalive = false;
     if (this.version < 1000) return; // HTTP/0.9: no header at all
-    // a Location a module pushed is nginx's headers_out.location
-    for (let i = this.headersOut.length - 1; i >= 0; i--) {
-      if (this.headersOut[i]![0].toLowerCase() === 'location') {
-        this.location = this.headersOut[i]![1];
-        this.headersOut.splice(i, 1);
-      }
-    }
     if (this.contentType === undefined && !(status === 204)) this.contentType = this.defaultContentType();
     this.write(headerBytes(this, clcf, status));
   }

@@ -1,4 +1,4 @@
-import type { CoreLocConf } from '../modules/http_core.js';
+import type { CoreLocConf } from './core/module.js';
 
 /*
  * The static location tree (ngx_http_init_static_location_trees), built once

@@ -1,6 +1,6 @@
-import type { Module } from '../conf/command.js';
+import { hooks } from './hooks.js';
 import { setCaptures } from './regex_exec.js';
-import { coreLoc, type CoreLocConf } from '../modules/http_core.js';
+import { coreLoc, type CoreLocConf } from './core/module.js';
 import type { HttpRequest } from './http_request.js';
 import { findLocation, locationLevel, type FoundLocation } from './locations.js';
 import { DECLINED, DONE, OK, type PhaseHandler } from './request.js';
@@ -12,23 +12,6 @@ import { staticHandler, tryFiles } from './static.js';
  * 10 times) → access → try_files → content. Internal redirects restart at
  * server rewrite, named locations at rewrite, as nginx's.
  */
-
-interface PhaseTable {
-  serverRewrite: PhaseHandler[];
-  rewrite: PhaseHandler[];
-  access: PhaseHandler[];
-}
-
-let table: PhaseTable = { serverRewrite: [], rewrite: [], access: [] };
-
-export function initPhases(modules: Module[]): void {
-  table = { serverRewrite: [], rewrite: [], access: [] };
-  for (const m of modules) {
-    if (m.phases?.serverRewrite) table.serverRewrite.push(m.phases.serverRewrite);
-    if (m.phases?.rewrite) table.rewrite.push(m.phases.rewrite);
-    if (m.phases?.access) table.access.push(m.phases.access);
-  }
-}
 
 const enum P {
   ServerRewrite,
@@ -75,7 +58,7 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
     switch (phase) {
       case P.ServerRewrite: {
         setLoc(r, coreLoc(r.srv.ctx.loc));
-        const rc = runHandlers(r, table.serverRewrite);
+        const rc = runHandlers(r, hooks.serverRewrite);
         if (rc !== DECLINED) return finalizeFromPhase(r, rc);
         phase = P.FindConfig;
         break;
@@ -100,7 +83,7 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
         break;
       }
       case P.Rewrite: {
-        const rc = runHandlers(r, table.rewrite);
+        const rc = runHandlers(r, hooks.rewrite);
         if (rc !== DECLINED) return finalizeFromPhase(r, rc);
         phase = P.PostRewrite;
         break;
@@ -118,7 +101,7 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
         break;
       case P.Access: {
         // ngx_http_core_access_phase: subrequests skip access checks
-        const rc = r.main === r ? runHandlers(r, table.access) : DECLINED;
+        const rc = r.main === r ? runHandlers(r, hooks.access) : DECLINED;
         if (rc !== DECLINED) return finalizeFromPhase(r, rc);
         if (r.loc.tryFiles && !r.loc.handler) {
           if (!tryFiles(r)) return;

@@ -1,18 +1,29 @@
 import type { Conf } from '../conf/parser.js';
 import { compileRegex, type CompiledRegex } from '../conf/regex.js';
 import type { Request } from './request.js';
+import { VAR_CHANGEABLE, type Variables } from './variables.js';
 
 /*
  * ngx_http_regex_compile / ngx_http_regex_exec: a regex used by an http
  * module (location, if, rewrite, map, server_name). Named captures are
- * variables: compileRegex defines them inside the http block (so `$name`
- * passes the unknown-variable check); every successful match sets them.
+ * variables: defined here inside the http block (so `$name` passes the
+ * unknown-variable check); every successful match sets them.
  */
 
 export type HttpRegex = CompiledRegex;
 
 export function httpRegexCompile(cf: Conf, pattern: string, caseless: boolean): HttpRegex {
-  return compileRegex(cf, pattern, caseless);
+  const re = compileRegex(cf, pattern, caseless);
+  const vars = cf.cycle.state.get('http.variables') as Variables | undefined;
+  if (vars !== undefined && re.names.length) {
+    for (const name of re.names) {
+      const def = vars.add(cf, name, VAR_CHANGEABLE);
+      // read before any match: empty, as ngx_http_variable_not_found
+      if (def.get === undefined) def.get = () => undefined;
+      re.varIndex.push(vars.getIndex(name));
+    }
+  }
+  return re;
 }
 
 /**

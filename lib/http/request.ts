@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Variables } from './variables.js';
-import type { CoreLocConf, CoreSrvConf } from '../modules/http_core.js';
+import type { CoreLocConf, CoreSrvConf } from './core/module.js';
 
 /*
  * The per-request state every phase reads and writes (nginx's
@@ -34,7 +34,8 @@ export const DECLINED = -5;
 export const DONE = -4;
 export const ERROR = -1;
 
-export type LogLevel = 'emerg' | 'alert' | 'crit' | 'error' | 'warn' | 'notice' | 'info' | 'debug';
+import type { LogLevel } from '../core/error_log.js';
+export type { LogLevel };
 
 /** The parsed request head (nginx's headers_in and request line). */
 export interface RequestHead {

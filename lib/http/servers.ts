@@ -1,4 +1,4 @@
-import type { CoreSrvConf, ListenOpt } from '../modules/http_core.js';
+import type { CoreSrvConf, ListenOpt } from './core/module.js';
 import type { Variables } from './variables.js';
 import type { CompiledRegex } from '../conf/regex.js';
 

@@ -1,6 +1,6 @@
 import { createReadStream, statSync, type Stats } from 'node:fs';
-import type { CoreLocConf } from '../modules/http_core.js';
-import { errnoText } from '../conf/parser.js';
+import type { CoreLocConf } from './core/module.js';
+import { errnoSuffix as errnoText } from '../core/errno.js';
 import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import { internalRedirect, namedLocation } from './phases.js';

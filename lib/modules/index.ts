@@ -1,27 +1,41 @@
 import type { Module } from '../conf/command.js';
-import { coreModule } from './core.js';
-import { eventsModule } from './events.js';
-import { httpModule } from './http.js';
-import { httpCoreModule } from './http_core.js';
-import { noopModule } from './noop.js';
-import { headersModule } from './headers.js';
-import { logModule } from './log.js';
-import { stubStatusModule } from './stub_status.js';
-import { upstreamModule } from './upstream.js';
-import { redis2Module } from './redis2.js';
-import { accessModule } from './access.js';
-import { mapModule } from './map.js';
-import { rewriteModule } from './rewrite.js';
-import { setMiscModule } from './set_misc.js';
-import { echoModule } from './echo.js';
-// request-side halves of echo and set_misc: they register with their config sides
-import './echo_run.js';
-import './echo_filter.js';
-import './set_misc_run.js';
-import '../redis/handler.js'; // registers the redis2 content handler (setRedis2ContentHandler)
+import { httpModule } from '../http/block.js';
+import { httpCoreModule } from '../http/core/module.js';
+import { upstreamModule } from '../upstream/module.js';
+import { accessModule } from './access/module.js';
+import { coreModule } from './core/module.js';
+import { echoModule } from './echo/module.js';
+import { eventsModule } from './events/module.js';
+import { headersModule } from './headers/module.js';
+import { logModule } from './log/module.js';
+import { mapModule } from './map/module.js';
+import { noopModule } from './noop/module.js';
+import { redis2Module } from './redis2/module.js';
+import { rewriteModule } from './rewrite/module.js';
+import { setMiscModule } from './set_misc/module.js';
+import { stubStatusModule } from './stub_status/module.js';
 
 /**
- * The module table, in nginx's order: hooks run in this order, and a
- * directive name is looked up in it. Adding a module = one line here.
+ * The module table, in nginx's order: the only place a module is
+ * registered. A directive name is looked up in it, and every hook runs in
+ * this order (phases, header filters, log; see lib/http/hooks.ts). Each
+ * module brings its whole life in its object: directives, confs, and
+ * request-time hooks. Adding a module = one line here.
  */
-export const modules: Module[] = [coreModule, eventsModule, httpModule, httpCoreModule, noopModule, headersModule, logModule, stubStatusModule, upstreamModule, redis2Module, echoModule, accessModule, mapModule, rewriteModule, setMiscModule] as Module[];
+export const modules: Module[] = [
+  coreModule,
+  eventsModule,
+  httpModule,
+  httpCoreModule,
+  noopModule,
+  headersModule,
+  logModule,
+  stubStatusModule,
+  upstreamModule,
+  redis2Module,
+  echoModule,
+  accessModule,
+  mapModule,
+  rewriteModule,
+  setMiscModule,
+] as Module[];

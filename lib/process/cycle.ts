@@ -1,11 +1,11 @@
 import { cpus } from 'node:os';
-import type { CliOptions } from '../cli.js';
+import type { CliOptions } from './options.js';
 import { ConfError } from '../conf/errors.js';
-import { loadConfig } from '../conf/load.js';
+import { loadConfig } from './config.js';
 import type { Cycle } from '../conf/parser.js';
-import { ErrorLog, errnoSuffix, openLogFile } from '../http/log.js';
-import { coreModule, type CoreConf, type ErrorLogSpec } from '../modules/core.js';
-import { accessLogPaths } from '../modules/log.js';
+import { ErrorLog, errnoSuffix, openLogFile } from '../core/error_log.js';
+import { coreModule, type CoreConf, type ErrorLogSpec } from '../modules/core/module.js';
+import { accessLogPaths } from '../modules/log/module.js';
 
 /*
  * ngx_init_cycle as the process layer sees it: parse the configuration,

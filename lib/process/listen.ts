@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:net';
 import { HttpConnection } from '../http/connection.js';
 import { bindErrorText, type BindError } from '../http/engine.js';
-import type { ErrorLog } from '../http/log.js';
+import type { ErrorLog } from '../core/error_log.js';
 import type { ListenSocket } from '../http/servers.js';
 
 /*

@@ -1,8 +1,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import { constants } from 'node:os';
-import type { CliOptions } from '../cli.js';
-import { reopenLogs, setMainLog, setUseStderr, type ErrorLog } from '../http/log.js';
-import { noEffectDirectives } from '../modules/noop.js';
+import type { CliOptions } from './options.js';
+import { reopenLogs, setMainLog, setUseStderr, type ErrorLog } from '../core/error_log.js';
+import { noEffectDirectives } from '../modules/noop/module.js';
 import { rereadCycle, type Loaded } from './cycle.js';
 import { reportStartup } from './daemon.js';
 import { movePidFile, removePidFile, writePidFile } from './pidfile.js';

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { errnoSuffix, type ErrorLog } from '../http/log.js';
+import { errnoSuffix, type ErrorLog } from '../core/error_log.js';
 
 /*
  * The pid file (ngx_create_pidfile / ngx_delete_pidfile / the reading half

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
-import type { CliOptions } from '../cli.js';
-import { setUseStderr } from '../http/log.js';
+import type { CliOptions } from './options.js';
+import { setUseStderr } from '../core/error_log.js';
 import { openCycleFiles, openStartupLog, parseCycle, startupLogPath } from './cycle.js';
 import { daemonize, isDaemonChild, reportStartup } from './daemon.js';
 import { runMaster } from './master.js';

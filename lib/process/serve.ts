@@ -1,8 +1,8 @@
 import { closeIdleConnections, liveConnections } from '../http/connection.js';
-import { initAccessLog, flushAccessLogs } from '../http/access_log.js';
+import type { Cycle } from '../conf/parser.js';
 import { prepareHttp } from '../http/engine.js';
-import type { ErrorLog } from '../http/log.js';
-import { setMainLog } from '../http/log.js';
+import type { ErrorLog } from '../core/error_log.js';
+import { setMainLog } from '../core/error_log.js';
 import type { Loaded } from './cycle.js';
 import { closeListening, openListening } from './listen.js';
 
@@ -15,19 +15,26 @@ import { closeListening, openListening } from './listen.js';
 /** activate a configuration and open its sockets; false after logging why not */
 export async function serveCycle(l: Loaded, mainLog: ErrorLog, bindLog: ErrorLog | undefined): Promise<boolean> {
   const sockets = prepareHttp(l.cycle);
-  initAccessLog();
+  active = l.cycle;
+  for (const m of l.cycle.modules) m.initProcess?.(l.cycle);
   setMainLog(mainLog);
   return openListening(sockets, bindLog);
 }
 
 let stopping = false;
+/** the cycle being served: its modules' exitProcess hooks run at exit */
+let active: Cycle | undefined;
+
+function exitModules(): void {
+  if (active) for (const m of active.modules) m.exitProcess?.();
+}
 
 /** TERM/INT: nginx's fast shutdown */
 export function fastStop(onExit: () => void): void {
   if (stopping) return;
   stopping = true;
   closeListening();
-  flushAccessLogs();
+  exitModules();
   onExit();
   process.exit(0);
 }
@@ -47,7 +54,7 @@ export function gracefulStop(onExit: () => void): void {
     clearInterval(timer);
     // the last responses may still sit in socket buffers: give them a moment
     setTimeout(() => {
-      flushAccessLogs();
+      exitModules();
       onExit();
       process.exit(0);
     }, 50);

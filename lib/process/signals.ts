@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
-import type { CliOptions } from '../cli.js';
-import { errnoSuffix, setUseStderr } from '../http/log.js';
+import type { CliOptions } from './options.js';
+import { errnoSuffix, setUseStderr } from '../core/error_log.js';
 import { openStartupLog, parseCycle, startupLogPath } from './cycle.js';
 import { readPidFile } from './pidfile.js';
 import { prefixed } from './paths.js';

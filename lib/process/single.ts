@@ -1,6 +1,6 @@
-import type { CliOptions } from '../cli.js';
-import { reopenLogs, setUseStderr, type ErrorLog } from '../http/log.js';
-import { noEffectDirectives } from '../modules/noop.js';
+import type { CliOptions } from './options.js';
+import { reopenLogs, setUseStderr, type ErrorLog } from '../core/error_log.js';
+import { noEffectDirectives } from '../modules/noop/module.js';
 import { rereadCycle, type Loaded } from './cycle.js';
 import { movePidFile, removePidFile, writePidFile } from './pidfile.js';
 import { fastStop, gracefulStop, serveCycle } from './serve.js';

@@ -1,5 +1,5 @@
-import type { CliOptions } from '../cli.js';
-import { reopenLogs, setUseStderr } from '../http/log.js';
+import type { CliOptions } from './options.js';
+import { reopenLogs, setUseStderr } from '../core/error_log.js';
 import { openCycleFiles, openStartupLog, parseCycle, startupLogPath } from './cycle.js';
 import { prefixed } from './paths.js';
 import { fastStop, gracefulStop, serveCycle } from './serve.js';

@@ -1,0 +1,34 @@
+import type { HttpRequest } from './http_request.js';
+import type { HttpModule } from './module.js';
+import type { PhaseHandler } from './request.js';
+
+/*
+ * The engine's hook tables (nginx's cmcf->phases, the filter chain and the
+ * log phase), built from the module list each time a cycle starts serving
+ * (engine.ts prepareHttp). Each list runs in module-list order. Plain
+ * arrays read by the hot path: phases.ts, http_request.ts (header
+ * filters) and connection.ts (log).
+ */
+
+export interface HookTables {
+  serverRewrite: PhaseHandler[];
+  rewrite: PhaseHandler[];
+  access: PhaseHandler[];
+  headerFilter: Array<(r: HttpRequest) => void>;
+  log: Array<(r: HttpRequest) => void>;
+}
+
+export const hooks: HookTables = { serverRewrite: [], rewrite: [], access: [], headerFilter: [], log: [] };
+
+export function buildHooks(modules: readonly HttpModule[]): void {
+  const t: HookTables = { serverRewrite: [], rewrite: [], access: [], headerFilter: [], log: [] };
+  for (const m of modules) {
+    if (m.phases?.serverRewrite) t.serverRewrite.push(m.phases.serverRewrite);
+    if (m.phases?.rewrite) t.rewrite.push(m.phases.rewrite);
+    if (m.phases?.access) t.access.push(m.phases.access);
+    if (m.headerFilter) t.headerFilter.push(m.headerFilter.bind(m));
+    if (m.log) t.log.push(m.log.bind(m));
+  }
+  // in place: modules that captured `hooks` keep seeing the current tables
+  Object.assign(hooks, t);
+}

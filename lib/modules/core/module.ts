@@ -1,0 +1,140 @@
+import { BLOCK, ANY_CONF, FLAG, MAIN_CONF, MORE1, NOARGS, TAKE1, TAKE12, defineModule } from '../../conf/command.js';
+import type { Conf } from '../../conf/parser.js';
+import { flagSlot, msecSlot, strSlot } from '../../conf/slots.js';
+import { UNSET, atoi } from '../../conf/values.js';
+import type { ErrorLogSpec } from '../../core/error_log.js';
+import { LOG_LEVELS, parseErrorLog } from '../../conf/error_log.js';
+
+export type { ErrorLogSpec };
+
+/*
+ * ngx_core_module and ngx_conf_module: the main context. Values land in
+ * CoreConf; what they do (processes, pid file, logs) is the process layer's.
+ */
+
+
+export interface CoreConf {
+  daemon: number;
+  masterProcess: number;
+  /** -1 unset; 0 = auto until initCoreConf resolves it */
+  workerProcesses: number;
+  pid: string | undefined;
+  timerResolution: number;
+  workingDirectory: string | undefined;
+  user: string | undefined;
+  workerRlimitNofile: number;
+  env: string[];
+  errorLogs: ErrorLogSpec[];
+  loadModules: string[];
+}
+
+/** Modules redis2d has built in; `load_module` of one of them is accepted and does nothing. */
+const BUILTIN_MODULES = ['ngx_http_redis2_module', 'ngx_http_echo_module', 'ngx_http_set_misc_module', 'ndk_http_module'];
+
+const core = (cf: Conf): CoreConf => cf.cycle.coreConfs[coreModule.index] as CoreConf;
+
+export const coreModule = defineModule<CoreConf>({
+  name: 'core',
+  createCoreConf: () => ({
+    daemon: UNSET,
+    masterProcess: UNSET,
+    workerProcesses: UNSET,
+    pid: undefined,
+    timerResolution: UNSET,
+    workingDirectory: undefined,
+    user: undefined,
+    workerRlimitNofile: UNSET,
+    env: [],
+    errorLogs: [],
+    loadModules: [],
+  }),
+  commands: [
+    { name: 'daemon', ctx: MAIN_CONF, args: FLAG, set: flagSlot(core, 'daemon') },
+    { name: 'master_process', ctx: MAIN_CONF, args: FLAG, set: flagSlot(core, 'masterProcess') },
+    { name: 'timer_resolution', ctx: MAIN_CONF, args: TAKE1, set: msecSlot(core, 'timerResolution') },
+    { name: 'pid', ctx: MAIN_CONF, args: TAKE1, set: strSlot(core, 'pid') },
+    { name: 'working_directory', ctx: MAIN_CONF, args: TAKE1, set: strSlot(core, 'workingDirectory') },
+    {
+      name: 'worker_processes',
+      ctx: MAIN_CONF,
+      args: TAKE1,
+      set(cf) {
+        const c = core(cf);
+        if (c.workerProcesses !== UNSET) return 'is duplicate';
+        const v = cf.args[1]!;
+        if (v === 'auto') {
+          c.workerProcesses = 0;
+          return;
+        }
+        const n = atoi(v);
+        if (n === -1) return 'invalid value';
+        c.workerProcesses = n;
+      },
+    },
+    {
+      name: 'user',
+      ctx: MAIN_CONF,
+      args: TAKE12,
+      set(cf) {
+        const c = core(cf);
+        if (c.user !== undefined) return 'is duplicate';
+        c.user = cf.args[1]!;
+        if (process.getuid && process.getuid() !== 0) {
+          cf.warn('the "user" directive makes sense only if the master process runs with super-user privileges, ignored');
+        }
+      },
+    },
+    {
+      name: 'worker_rlimit_nofile',
+      ctx: MAIN_CONF,
+      args: TAKE1,
+      set(cf) {
+        const c = core(cf);
+        if (c.workerRlimitNofile !== UNSET) return 'is duplicate';
+        const n = atoi(cf.args[1]!);
+        if (n === -1) return 'invalid number';
+        c.workerRlimitNofile = n;
+      },
+    },
+    {
+      name: 'env',
+      ctx: MAIN_CONF,
+      args: TAKE1,
+      set(cf) {
+        core(cf).env.push(cf.args[1]!);
+      },
+    },
+    {
+      name: 'error_log',
+      ctx: MAIN_CONF,
+      args: MORE1,
+      set(cf) {
+        core(cf).errorLogs.push(parseErrorLog(cf));
+      },
+    },
+    {
+      name: 'load_module',
+      ctx: MAIN_CONF,
+      args: TAKE1,
+      set(cf) {
+        const path = cf.args[1]!;
+        const base = path.slice(path.lastIndexOf('/') + 1).replace(/\.so$/, '');
+        if (!BUILTIN_MODULES.includes(base)) {
+          throw cf.error(`module "${base}" is not supported by redis2d (built in: redis2, echo, set_misc, ndk) in load_module "${path}"`);
+        }
+        core(cf).loadModules.push(path);
+      },
+    },
+    {
+      name: 'include',
+      ctx: ANY_CONF,
+      args: TAKE1,
+      set(cf) {
+        cf.include(cf.args[1]!);
+      },
+    },
+  ],
+});
+
+// kept for the module table: blocks that other modules open
+export { BLOCK, NOARGS };

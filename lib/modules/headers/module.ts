@@ -1,0 +1,44 @@
+import { HTTP_LIF_CONF, HTTP_LOC_CONF, HTTP_MAIN_CONF, HTTP_SRV_CONF, TAKE23, } from '../../conf/command.js';
+import { compileComplexValue, type ComplexValue } from '../../http/script.js';
+import { locConf, defineHttpModule } from '../../http/module.js';
+import type { AddHeader, HeadersLocConf } from './conf.js';
+import { addHeaders } from './filter.js';
+
+/*
+ * ngx_http_headers_filter_module's `add_header NAME VALUE [always]`. A level
+ * with no add_header of its own inherits its parent's list as a whole.
+ */
+
+export type { AddHeader, HeadersLocConf };
+
+export const headersModule = defineHttpModule<unknown, unknown, HeadersLocConf>({
+  name: 'headers',
+  createLocConf: () => ({ headers: undefined }),
+  headerFilter(r) {
+    addHeaders(r, r.locConf[headersModule.index] as HeadersLocConf | undefined);
+  },
+  mergeLocConf(_cf, prev, conf) {
+    if (conf.headers === undefined) conf.headers = prev.headers;
+  },
+  commands: [
+    {
+      name: 'add_header',
+      ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF | HTTP_LOC_CONF | HTTP_LIF_CONF,
+      args: TAKE23,
+      set(cf) {
+        const hcf = locConf(cf, headersModule);
+        const value = cf.args[2]!;
+        const h: AddHeader = {
+          name: cf.args[1]!,
+          value: value.length === 0 ? undefined : compileComplexValue(cf, value),
+          always: false,
+        };
+        (hcf.headers ??= []).push(h);
+        if (cf.args.length === 3) return undefined;
+        if (cf.args[3] !== 'always') throw cf.error(`invalid parameter "${cf.args[3]}"`);
+        h.always = true;
+        return undefined;
+      },
+    },
+  ],
+});

@@ -1,0 +1,50 @@
+import type { ComplexValue } from '../../http/script.js';
+import type { UpstreamLocal, UpstreamSrvConf } from '../../upstream/module.js';
+
+/* The redis2 module's conf shapes, read by the directives (module.ts) and the request side. */
+
+/** ngx_pagesize on the platforms we run on: redis2_buffer_size's default */
+export const PAGE_SIZE = 4096;
+
+export type Redis2Target =
+  /** literal `redis2_pass host:port` or `redis2_pass NAME` */
+  | { kind: 'upstream'; upstream: UpstreamSrvConf }
+  /** `redis2_pass $var`: evaluated per request, then looked up by name (findUpstream) */
+  | { kind: 'complex'; value: ComplexValue };
+
+export interface Redis2LocConf {
+  /** redis2_query lines; each argument compiled (an empty argument is the constant '') */
+  queries: ComplexValue[][] | undefined;
+  /** redis2_raw_query Q, or the Q of redis2_raw_queries N Q */
+  rawQuery: ComplexValue | undefined;
+  /** the N of redis2_raw_queries (undefined: one reply expected) */
+  rawQueriesCount: ComplexValue | undefined;
+  /** redis2_literal_raw_query (no variables); '' counts as absent for conflicts */
+  literalQuery: string | undefined;
+  /**
+   * What the handler sends, in the module's order: `queries` if any, else
+   * `literalQuery` if non-empty, else `rawQuery` (with rawQueriesCount).
+   */
+  target: Redis2Target | undefined;
+  /** ms */
+  connectTimeout: number;
+  sendTimeout: number;
+  readTimeout: number;
+  /** bytes */
+  bufferSize: number;
+  /** NEXT_UPSTREAM_* mask after merge (never 0; test bits, the SET bit is bookkeeping); OFF clears the rest */
+  nextUpstream: number;
+  /** redis2_bind: undefined = unset (merged to null), null = off */
+  bind: UpstreamLocal | null | undefined;
+  /** **extension** redis2d_pipeline: 1 on, 0 off (pipelined_conn.ts) */
+  pipeline: number;
+  /** redis2d_pipeline's optional N: shared connections per peer */
+  pipelineConns: number;
+  /**
+   * Run state, not config: requests of this location still to run on
+   * exclusive connections because one of its replies was a large value
+   * (handler.ts)
+   */
+  pipelineSkip: number;
+}
+

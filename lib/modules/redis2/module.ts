@@ -1,0 +1,255 @@
+import {
+  HTTP_LIF_CONF,
+  HTTP_LOC_CONF,
+  HTTP_MAIN_CONF,
+  HTTP_SRV_CONF,
+  MORE1,
+  TAKE1,
+  TAKE12,
+  TAKE2, } from '../../conf/command.js';
+import type { Conf } from '../../conf/parser.js';
+import { bitmaskSlot, mergeValue, msecSlot, sizeSlot } from '../../conf/slots.js';
+import { UNSET, atoi, parseFlag } from '../../conf/values.js';
+import type { ContentHandler } from '../../http/request.js';
+import { PartKind, compileComplexValue, countVariables, type ComplexValue } from '../../http/script.js';
+import { locConf, defineHttpModule } from '../../http/module.js';
+import { httpCoreModule } from '../../http/core/module.js';
+import { upstreamAddUrl, type UpstreamLocal, type UpstreamSrvConf } from '../../upstream/module.js';
+import { bindSlot } from '../../upstream/bind.js';
+import {
+  NEXT_UPSTREAM_ERROR,
+  NEXT_UPSTREAM_INVALID_RESPONSE,
+  NEXT_UPSTREAM_NOT_FOUND,
+  NEXT_UPSTREAM_OFF,
+  NEXT_UPSTREAM_SET,
+  NEXT_UPSTREAM_TIMEOUT,
+} from '../../upstream/run.js';
+import { PAGE_SIZE, type Redis2LocConf } from './conf.js';
+import { redis2ContentHandler } from './handler.js';
+
+/*
+ * ngx_http_redis2_module, configuration side: the eleven directives with
+ * the module's contexts, arities, conflict checks and merge rules
+ * (src/ngx_http_redis2_module.c). The content handler is handler.ts.
+ */
+
+export {
+  NEXT_UPSTREAM_ERROR,
+  NEXT_UPSTREAM_INVALID_RESPONSE,
+  NEXT_UPSTREAM_NOT_FOUND,
+  NEXT_UPSTREAM_OFF,
+  NEXT_UPSTREAM_SET,
+  NEXT_UPSTREAM_TIMEOUT,
+} from '../../upstream/run.js';
+export { PAGE_SIZE, type Redis2LocConf, type Redis2Target } from './conf.js';
+
+/*
+ * redis2d_pipeline's default is on; tests run the conformance suite both
+ * ways by starting redis2d with REDIS2D_PIPELINE_DEFAULT=off (read once).
+ */
+const PIPELINE_DEFAULT = process.env.REDIS2D_PIPELINE_DEFAULT === 'off' ? 0 : 1;
+/** shared connections per peer when redis2d_pipeline names no N */
+export const PIPELINE_CONNS_DEFAULT = 1;
+
+/** `redis2d_pipeline on|off [N]` (our own directive, not the module's) */
+function redis2dPipeline(cf: Conf, cmd: { name: string }): string | undefined {
+  const rlcf = conf(cf);
+  if (rlcf.pipeline !== UNSET) return 'is duplicate';
+  const v = parseFlag(cf.args[1]!);
+  if (v === undefined) throw cf.error(`invalid value "${cf.args[1]}" in "${cmd.name}" directive, it must be "on" or "off"`);
+  rlcf.pipeline = v ? 1 : 0;
+  if (cf.args.length > 2) {
+    const n = atoi(cf.args[2]!);
+    if (n <= 0) throw cf.error(`invalid number of connections "${cf.args[2]}" in "${cmd.name}" directive`);
+    rlcf.pipelineConns = n;
+  }
+  return undefined;
+}
+
+/** What clcf.handler is set to by redis2_pass: the location's conf goes with the request. */
+export const redis2Handler: ContentHandler = (r) => redis2ContentHandler(r, r.locConf[redis2Module.index] as Redis2LocConf);
+
+const conf = (cf: Conf): Redis2LocConf => locConf(cf, redis2Module);
+
+/** beyond: the module silently drops one of two query styles; we say which. */
+function warnIgnored(cf: Conf, ignored: string, winner: string): void {
+  cf.warn(`"${ignored}" directive is ignored: "${winner}" in the same location takes precedence`);
+}
+
+/** Which query style a later raw/literal directive competes with. */
+function checkShadow(cf: Conf, rlcf: Redis2LocConf, name: string): void {
+  if (rlcf.queries) {
+    warnIgnored(cf, name, 'redis2_query');
+    return;
+  }
+  if (name === 'redis2_literal_raw_query') {
+    if (rlcf.rawQuery && cf.args[1]) {
+      warnIgnored(cf, rlcf.rawQueriesCount ? 'redis2_raw_queries' : 'redis2_raw_query', name);
+    }
+    return;
+  }
+  if (rlcf.literalQuery) {
+    warnIgnored(cf, name, 'redis2_literal_raw_query');
+    return;
+  }
+  // redis2_raw_queries replaces an earlier raw query without a word
+  if (name === 'redis2_raw_queries' && rlcf.rawQuery) {
+    warnIgnored(cf, rlcf.rawQueriesCount ? 'redis2_raw_queries' : 'redis2_raw_query', 'redis2_raw_queries');
+  }
+}
+
+function redis2Query(cf: Conf): string | undefined {
+  const rlcf = conf(cf);
+  if (rlcf.literalQuery) return 'conflicts with redis2_literal_raw_query';
+  if (rlcf.rawQuery) return 'conflicts with redis2_raw_query';
+  const args: ComplexValue[] = [];
+  for (let i = 1; i < cf.args.length; i++) args.push(compileComplexValue(cf, cf.args[i]!));
+  (rlcf.queries ??= []).push(args);
+  return undefined;
+}
+
+/**
+ * A RESP bulk-length marker (`$4` + CR LF at the start of a line) can never
+ * be meant as regex capture 4, yet nginx reads it as one and sends an empty
+ * string, breaking the protocol (the guide's own `redis2_raw_queries` example
+ * fails so under nginx). **beyond**: redis2d keeps such markers literal; every
+ * other `$` in a raw query is a variable or capture, as in nginx.
+ */
+const RESP_LENGTH_MARKER = /(?<=^|\n)\$\d+\r\n/g;
+
+function compileRawQuery(cf: Conf, text: string): ComplexValue {
+  RESP_LENGTH_MARKER.lastIndex = 0;
+  if (!RESP_LENGTH_MARKER.test(text)) return compileComplexValue(cf, text);
+  const parts: ComplexValue['parts'] = [];
+  let constant = true;
+  let maxCapture = 0;
+  let from = 0;
+  const add = (segment: string): void => {
+    if (!segment) return;
+    const cv = compileComplexValue(cf, segment);
+    if (cv.constant === undefined) constant = false;
+    maxCapture = Math.max(maxCapture, cv.maxCapture);
+    parts.push(...cv.parts);
+  };
+  RESP_LENGTH_MARKER.lastIndex = 0;
+  for (let m = RESP_LENGTH_MARKER.exec(text); m; m = RESP_LENGTH_MARKER.exec(text)) {
+    add(text.slice(from, m.index));
+    parts.push({ kind: PartKind.Literal, text: m[0] });
+    from = m.index + m[0].length;
+  }
+  add(text.slice(from));
+  return { source: text, constant: constant ? text : undefined, parts, maxCapture };
+}
+
+function redis2RawQuery(cf: Conf, cmd: { name: string }): string | undefined {
+  const rlcf = conf(cf);
+  if (rlcf.rawQuery) return 'is duplicate';
+  checkShadow(cf, rlcf, cmd.name);
+  rlcf.rawQuery = compileRawQuery(cf, cf.args[1]!);
+  return undefined;
+}
+
+function redis2RawQueries(cf: Conf, cmd: { name: string }): string | undefined {
+  const rlcf = conf(cf);
+  checkShadow(cf, rlcf, cmd.name);
+  rlcf.rawQueriesCount = compileComplexValue(cf, cf.args[1]!);
+  rlcf.rawQuery = compileRawQuery(cf, cf.args[2]!);
+  return undefined;
+}
+
+function redis2LiteralRawQuery(cf: Conf, cmd: { name: string }): string | undefined {
+  const rlcf = conf(cf);
+  if (rlcf.literalQuery !== undefined) return 'is duplicate';
+  checkShadow(cf, rlcf, cmd.name);
+  rlcf.literalQuery = cf.args[1]!;
+  return undefined;
+}
+
+function redis2Pass(cf: Conf): string | undefined {
+  const rlcf = conf(cf);
+  // the module tests only the literal target: `$a` then `$b` is accepted
+  if (rlcf.target?.kind === 'upstream') return 'is duplicate';
+
+  const clcf = locConf(cf, httpCoreModule);
+  clcf.handler = redis2Handler;
+
+  const value = cf.args[1]!;
+  if (countVariables(value)) {
+    rlcf.target = { kind: 'complex', value: compileComplexValue(cf, value) };
+    return undefined;
+  }
+  rlcf.target = { kind: 'upstream', upstream: upstreamAddUrl(cf, value) };
+  return undefined;
+}
+
+const LOC = HTTP_LOC_CONF | HTTP_LIF_CONF;
+const ALL = HTTP_MAIN_CONF | HTTP_SRV_CONF | HTTP_LOC_CONF;
+
+export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
+  name: 'redis2',
+  createLocConf: () => ({
+    queries: undefined,
+    rawQuery: undefined,
+    rawQueriesCount: undefined,
+    literalQuery: undefined,
+    target: undefined,
+    connectTimeout: UNSET,
+    sendTimeout: UNSET,
+    readTimeout: UNSET,
+    bufferSize: UNSET,
+    nextUpstream: 0,
+    bind: undefined,
+    pipeline: UNSET,
+    pipelineConns: UNSET,
+    pipelineSkip: 0,
+  }),
+  mergeLocConf(_cf, prev, c) {
+    c.connectTimeout = mergeValue(c.connectTimeout, prev.connectTimeout, 60000);
+    c.sendTimeout = mergeValue(c.sendTimeout, prev.sendTimeout, 60000);
+    c.readTimeout = mergeValue(c.readTimeout, prev.readTimeout, 60000);
+    c.bufferSize = mergeValue(c.bufferSize, prev.bufferSize, PAGE_SIZE);
+    if (c.nextUpstream === 0) {
+      c.nextUpstream =
+        prev.nextUpstream !== 0 ? prev.nextUpstream : NEXT_UPSTREAM_SET | NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT;
+    }
+    if (c.nextUpstream & NEXT_UPSTREAM_OFF) c.nextUpstream = NEXT_UPSTREAM_SET | NEXT_UPSTREAM_OFF;
+    // only a literal target is inherited: the module does not merge complex_target
+    if (c.target === undefined && prev.target?.kind === 'upstream') c.target = prev.target;
+    c.rawQuery ??= prev.rawQuery;
+    c.rawQueriesCount ??= prev.rawQueriesCount;
+    c.queries ??= prev.queries;
+    c.literalQuery ??= prev.literalQuery;
+    // beyond: the module never merges (nor accepts) redis2_bind; we inherit it as proxy_bind does
+    if (c.bind === undefined) c.bind = prev.bind === undefined ? null : prev.bind;
+    if (c.pipeline === UNSET) {
+      c.pipeline = mergeValue(c.pipeline, prev.pipeline, PIPELINE_DEFAULT);
+      c.pipelineConns = mergeValue(c.pipelineConns, prev.pipelineConns, PIPELINE_CONNS_DEFAULT);
+    } else c.pipelineConns = mergeValue(c.pipelineConns, UNSET, PIPELINE_CONNS_DEFAULT);
+  },
+  commands: [
+    { name: 'redis2_query', ctx: LOC, args: MORE1, set: redis2Query },
+    { name: 'redis2_raw_query', ctx: LOC, args: TAKE1, set: redis2RawQuery },
+    { name: 'redis2_raw_queries', ctx: LOC, args: TAKE2, set: redis2RawQueries },
+    { name: 'redis2_literal_raw_query', ctx: LOC, args: TAKE1, set: redis2LiteralRawQuery },
+    { name: 'redis2_pass', ctx: LOC, args: TAKE1, set: redis2Pass },
+    { name: 'redis2_bind', ctx: ALL, args: TAKE1, set: bindSlot(conf, 'bind') },
+    { name: 'redis2_connect_timeout', ctx: ALL, args: TAKE1, set: msecSlot(conf, 'connectTimeout') },
+    { name: 'redis2_send_timeout', ctx: ALL, args: TAKE1, set: msecSlot(conf, 'sendTimeout') },
+    { name: 'redis2_buffer_size', ctx: ALL, args: TAKE1, set: sizeSlot(conf, 'bufferSize') },
+    { name: 'redis2_read_timeout', ctx: ALL, args: TAKE1, set: msecSlot(conf, 'readTimeout') },
+    {
+      name: 'redis2_next_upstream',
+      ctx: ALL,
+      args: MORE1,
+      set: bitmaskSlot(conf, 'nextUpstream', {
+        error: NEXT_UPSTREAM_ERROR,
+        timeout: NEXT_UPSTREAM_TIMEOUT,
+        invalid_response: NEXT_UPSTREAM_INVALID_RESPONSE,
+        not_found: NEXT_UPSTREAM_NOT_FOUND,
+        off: NEXT_UPSTREAM_OFF,
+      }),
+    },
+    // **extension**: cross-request pipelining (lib/redis/shared.ts), README "redis2d_pipeline"
+    { name: 'redis2d_pipeline', ctx: ALL, args: TAKE12, set: redis2dPipeline },
+  ],
+});

@@ -1,0 +1,94 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { atoi } from '../../conf/values.js';
+import type { Request } from '../../http/request.js';
+import type { SetMiscFilter, UpstreamList } from './conf.js';
+import {
+  decodeBase64,
+  decodeHex,
+  encodeBase64,
+  encodeHex,
+  escapeUri,
+  hashKeyLc,
+  quoteJson,
+  quoteSql,
+  unescapeUri,
+} from './codecs.js';
+import { localToday, strftimeGmt } from './time.js';
+
+/*
+ * set_misc's request side: one transform per directive, chosen by the
+ * config side (module.ts) and run in rewrite order. A
+ * transform returning undefined is the module's NGX_ERROR: the request
+ * fails with 500 after the module's error line.
+ */
+
+const one = (f: (v: string) => string): SetMiscFilter => (_r, values) => f(values[0]!);
+
+function fail(r: Request, msg: string): undefined {
+  r.log('error', msg);
+  return undefined;
+}
+
+const ALPHANUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+/** ndk_get_upstream_list: names compare case-insensitively */
+function findList(lists: UpstreamList[], name: string): UpstreamList | undefined {
+  const l = name.toLowerCase();
+  return lists.find((u) => u.name.length === name.length && u.name.toLowerCase() === l);
+}
+
+/** ngx_http_set_misc_set_hashed_upstream: ngx_hash_key_lc(key) % members */
+export function hashedUpstreamPick(list: UpstreamList, key: string): string {
+  const n = list.buckets.length;
+  if (n === 0) return '';
+  if (n === 1) return list.buckets[0]!;
+  return list.buckets[hashKeyLc(key) % n]!;
+}
+
+export const FILTERS: Record<string, SetMiscFilter> = {
+  set_unescape_uri: one(unescapeUri),
+  set_escape_uri: one(escapeUri),
+  set_quote_sql_str: one(quoteSql),
+  set_quote_json_str: one(quoteJson),
+  set_encode_base64: one(encodeBase64),
+  set_decode_base64: (r, v) => decodeBase64(v[0]!) ?? fail(r, 'set_decode_base64: invalid value'),
+  set_encode_hex: one(encodeHex),
+  set_decode_hex: (r, v) => decodeHex(v[0]!) ?? fail(r, 'set_decode_hex: invalid value'),
+  set_md5: one((v) => createHash('md5').update(Buffer.from(v, 'latin1')).digest('hex')),
+  set_sha1: one((v) => createHash('sha1').update(Buffer.from(v, 'latin1')).digest('hex')),
+  set_if_empty: (_r, v) => (v[0]!.length ? v[0]! : v[1]!),
+  set_hashed_upstream: (r, v, step, lists) => {
+    let list = step.list;
+    let key = v[0]!;
+    if (!list) {
+      list = findList(lists, v[0]!);
+      if (!list) return fail(r, `set_hashed_upstream: upstream list "${v[0]}" not defined yet`);
+      key = v[1]!;
+    }
+    return hashedUpstreamPick(list, key);
+  },
+  set_random: (r, v) => {
+    let from = atoi(v[0]!);
+    if (from === -1) return fail(r, `set_random: bad "from" argument: ${v[0]}`);
+    let to = atoi(v[1]!);
+    if (to === -1) return fail(r, `set_random: bad "to" argument: ${v[1]}`);
+    if (from > to) [from, to] = [to, from];
+    return String(from + Math.floor(Math.random() * (to - from + 1)));
+  },
+  set_secure_random_alphanum: (r, v) => {
+    const n = atoi(v[0]!);
+    // the module's wording, "set_random" included
+    if (n < 1 || n > 64) return fail(r, `set_random: bad "length" argument: ${v[0]}`);
+    const bytes = randomBytes(n);
+    let out = '';
+    for (let i = 0; i < n; i++) out += ALPHANUM[bytes[i]! % ALPHANUM.length];
+    return out;
+  },
+  set_local_today: () => localToday(new Date()),
+  set_formatted_gmt_time: (_r, v) => {
+    if (v[0]!.length === 0) return '';
+    const s = strftimeGmt(v[0]!, new Date(Math.floor(Date.now() / 1000) * 1000));
+    return s === undefined || s.length === 0 ? undefined : s;
+  },
+};
+

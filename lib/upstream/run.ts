@@ -1,0 +1,228 @@
+import type { LogLevel } from '../core/error_log.js';
+import { DONE, type Request } from '../http/request.js';
+import type { UpstreamSrvConf } from './module.js';
+import { PeerPicker, peerTarget, type PeerTarget } from './peers.js';
+
+/*
+ * One request's run through an upstream (ngx_http_upstream_connect /
+ * ngx_http_upstream_next), for any protocol: ask the balancer for a peer,
+ * start a try on it (the protocol's part: subclasses implement startTry),
+ * and when the try fails before anything reached the client, free the peer
+ * as failed (max_fails accounting) and go on while tries are left and the
+ * location's *_next_upstream names the failure. No live peer is nginx's
+ * NGX_BUSY: `no live upstreams`, 502 (never retried). The $upstream_*
+ * variables get one entry per try.
+ *
+ * Tries report synchronously (tryDone), so a reply that completes within
+ * one read finishes the response in that same turn (header, body and last
+ * chunk leave in one write).
+ */
+
+// *_next_upstream masks (NGX_HTTP_UPSTREAM_FT_* and NGX_CONF_BITMASK_SET)
+export const NEXT_UPSTREAM_SET = 0x1;
+export const NEXT_UPSTREAM_ERROR = 0x2;
+export const NEXT_UPSTREAM_TIMEOUT = 0x4;
+export const NEXT_UPSTREAM_INVALID_RESPONSE = 0x8;
+export const NEXT_UPSTREAM_NOT_FOUND = 0x200;
+export const NEXT_UPSTREAM_OFF = 0x80000000 | 0;
+
+/** Why a try failed, in *_next_upstream's terms. */
+export type Failure = 'error' | 'timeout' | 'invalid_response';
+
+const FAILURE_BIT: Record<Failure, number> = {
+  error: NEXT_UPSTREAM_ERROR,
+  timeout: NEXT_UPSTREAM_TIMEOUT,
+  invalid_response: NEXT_UPSTREAM_INVALID_RESPONSE,
+};
+
+/** How a try ended, as the protocol's try reports it. */
+export interface UpstreamOutcome {
+  /** $upstream_status: 200 once the reply started, else 502 / 504 / 500 */
+  status: number;
+  /** status and headers went to the client */
+  started: boolean;
+  /** the response ended normally (possibly after a logged invalid reply or extra bytes) */
+  complete: boolean;
+  /** the connection could go back to a pool */
+  reusable: boolean;
+  /** set when the try failed (not complete) */
+  failure: Failure | undefined;
+  /** the client's side went away (abort) */
+  aborted: boolean;
+  /** the connection came from the keepalive cache */
+  cached: boolean;
+  /** the request was (at least partly) written: nginx's u->request_sent */
+  sent: boolean;
+  /** what the try was doing when it ended (the log's `while ...`) */
+  action: string;
+  /** ms from start to connected, undefined if never connected */
+  connectTime: number | undefined;
+  /** ms from start to the end of this try */
+  responseTime: number;
+}
+
+/** Who hears the outcome: called once, synchronously, as the try ends. */
+export interface TryOwner {
+  tryDone(out: UpstreamOutcome): void;
+}
+
+/** A try under way: the client went away, close its connection (never reuse it). */
+export interface UpstreamTryHandle {
+  abort(): void;
+}
+
+/* methods nginx will not resend once the request went out (NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT) */
+const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
+
+const NO_PEER: PeerTarget = { name: '', addr: '' };
+
+/* $upstream_*_time: seconds with milliseconds, as nginx's %T.%03M */
+export function msecText(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  const n = Math.max(0, Math.floor(ms));
+  return `${Math.floor(n / 1000)}.${String(n % 1000).padStart(3, '0')}`;
+}
+
+/* `$a, $b`: nginx's lists of one value per try */
+function listAdd(prev: string, x: string): string {
+  return prev === '' ? x : `${prev}, ${x}`;
+}
+
+export abstract class UpstreamRun implements TryOwner {
+  readonly r: Request;
+  readonly picker: PeerPicker;
+  /** the log's upstream scheme: `redis2` gives `upstream: "redis2://127.0.0.1:6379"` */
+  private readonly scheme: string;
+  /** the location's *_next_upstream mask */
+  private readonly nextUpstream: number;
+  peer: PeerTarget = NO_PEER;
+  cur: UpstreamTryHandle | undefined = undefined;
+  /** nginx logs a timeout in ngx_http_upstream_next, after freeing the peer */
+  private timedOut: string | undefined = undefined;
+  /** $upstream_* of the tries that ended */
+  private addrs = '';
+  private statuses = '';
+  private rtimes = '';
+  private ctimes = '';
+  /** run() is running: an end now is returned to the engine, not finalized here */
+  private starting = true;
+  private result = DONE;
+
+  constructor(r: Request, us: UpstreamSrvConf, scheme: string, nextUpstream: number) {
+    this.r = r;
+    this.picker = new PeerPicker(r, us);
+    this.scheme = scheme;
+    this.nextUpstream = nextUpstream;
+  }
+
+  /** the protocol's part: connect to (or reuse a connection to) `peer` and run one try */
+  protected abstract startTry(peer: PeerTarget): UpstreamTryHandle;
+
+  /** start; returns what a content handler returns (DONE, or a status to finalize with) */
+  run(): number {
+    this.next();
+    this.starting = false;
+    if (this.cur !== undefined) this.r.onAbort(() => this.cur?.abort());
+    return this.result;
+  }
+
+  private next(): void {
+    const r = this.r;
+    const rt = this.picker.get();
+    if (!rt) {
+      const name = this.picker.name;
+      r.upstreamAddr = `${this.scheme}://${name}`;
+      this.record(name, '502', '0.000', '-');
+      r.log('error', 'no live upstreams while connecting to upstream');
+      this.end(502);
+      return;
+    }
+    const peer = peerTarget(rt, this.scheme);
+    this.peer = peer;
+    r.upstreamAddr = peer.addr;
+    r.upstreamAddrList = listAdd(this.addrs, peer.name);
+    this.timedOut = undefined;
+    this.cur = this.startTry(peer);
+  }
+
+  private record(addr: string, status: string, rtime: string, ctime: string): void {
+    const r = this.r;
+    r.upstreamAddrList = this.addrs = listAdd(this.addrs, addr);
+    r.upstreamStatus = this.statuses = listAdd(this.statuses, status);
+    r.upstreamResponseTime = this.rtimes = listAdd(this.rtimes, rtime);
+    r.upstreamConnectTime = this.ctimes = listAdd(this.ctimes, ctime);
+  }
+
+  /** the response header is about to go out: nginx has $upstream_status 200 by then */
+  protected replyStarted(status: number): void {
+    this.r.upstreamStatus = listAdd(this.statuses, String(status));
+  }
+
+  /** what the engine does with a handler's late result (phases.ts contentDone) */
+  private end(rc: number): void {
+    if (this.starting) {
+      this.result = rc;
+      return;
+    }
+    const r = this.r;
+    if (rc === DONE || (r as Request & { finished?: boolean }).finished) return;
+    r.finalize(rc);
+  }
+
+  /** a try's log line; a timeout waits for the try's end, as nginx logs it in ngx_http_upstream_next */
+  log(level: LogLevel, msg: string): void {
+    if (level === 'error' && msg.startsWith('upstream timed out') && !this.r.headerSent) this.timedOut = msg;
+    else this.r.log(level, msg);
+  }
+
+  tryDone(out: UpstreamOutcome): void {
+    this.cur = undefined;
+    try {
+      this.afterTry(out);
+    } catch (e) {
+      // as the engine treats a content handler's rejected promise
+      const r = this.r;
+      r.log('alert', `content handler failed: ${(e as Error).stack ?? e}`);
+      r.finalize(r.headerSent ? 502 : 500);
+    }
+  }
+
+  private afterTry(out: UpstreamOutcome): void {
+    const r = this.r;
+    const picker = this.picker;
+    this.record(this.peer.name, String(out.status), msecText(out.responseTime), msecText(out.connectTime));
+
+    if (out.aborted || r.aborted) {
+      picker.free(false);
+      if (!r.aborted && r.headerSent && r.method === 'HEAD') {
+        // HEAD: nginx finalizes right after the header, closing the upstream side
+        r.finish();
+      }
+      return this.end(DONE);
+    }
+    const timedOut = this.timedOut;
+    if (out.complete || out.started || out.failure === undefined || out.status === 500) {
+      // finalized without next-upstream: the peer is freed as fine
+      picker.free(false);
+      if (timedOut) r.log('error', timedOut);
+      if (out.complete) {
+        r.finish();
+        return this.end(DONE);
+      }
+      // a started body can only be cut short (the client connection closes)
+      if (out.started) return this.end(out.failure === 'timeout' ? 504 : 502);
+      return this.end(out.status);
+    }
+
+    if (picker.free(true)) r.log('warn', `upstream server temporarily disabled while ${out.action}`);
+    if (timedOut) r.log('error', timedOut);
+    if (out.cached && out.failure === 'error') picker.refund();
+    const retry =
+      picker.tries > 0 &&
+      (this.nextUpstream & NEXT_UPSTREAM_OFF) === 0 &&
+      (this.nextUpstream & FAILURE_BIT[out.failure]) !== 0 &&
+      !(out.sent && NON_IDEMPOTENT.has(r.method));
+    if (!retry) return this.end(out.status);
+    this.next();
+  }
+}
