@@ -97,10 +97,10 @@ async function main(): Promise<void> {
     const { loadConfig } = (await lib('process/config.js')) as { loadConfig: (o: { confFile: string; prefix: string }) => unknown };
     const { prepareHttp } = (await lib('http/engine.js')) as { prepareHttp: (c: unknown) => unknown[] };
     const { HttpConnection } = (await lib('http/connection.js')) as { HttpConnection: new (s: unknown, l: unknown) => unknown };
-    const { initAccessLog } = (await lib('http/access_log.js')) as { initAccessLog: () => void };
     const cycle = loadConfig({ confFile: join(dir, 'nginx.conf'), prefix: dir });
     const listens = prepareHttp(cycle);
-    initAccessLog();
+    // what a serving process does next: each module's initProcess (the access log's flush hooks)
+    for (const m of (cycle as { modules: Array<{ initProcess?: (c: unknown) => void }> }).modules) m.initProcess?.(cycle);
 
     // keepalive_requests (1000) closes a connection, as with wrk: a new one follows
     let sock = new FakeSocket();

@@ -1,5 +1,5 @@
 /*
- * `npm run bench [-- options]`: workloads A–D of SPEC §9 against redis2d,
+ * `npm run bench [-- options]`: workloads A–D of docs/behaviour.md §9 against redis2d,
  * nginx+redis2 (when NGINX_REDIS2_MODULE names the module) and webdis (when
  * installed), plus Node's bare http server as the ceiling, all in one run
  * against one redis-server started here. wrk drives the load on loopback,

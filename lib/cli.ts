@@ -7,7 +7,7 @@ import type { Cycle } from './conf/parser.js';
 import { NGINX_VERSION, PACKAGE_ROOT, PROGRAM, VERSION } from './core/version.js';
 
 /*
- * The command line, with nginx's flags and messages (SPEC §1). Messages go
+ * The command line, with nginx's flags and messages (docs/behaviour.md §1). Messages go
  * to stderr prefixed `redis2d: `, as nginx prefixes `nginx: `.
  */
 

@@ -6,7 +6,7 @@ import t from 'tap';
 import { freePort, hasNginx, normalize, startNginx, startRedis2d, type Running } from './helpers/server.js';
 
 /*
- * SPEC §4 virtual servers over several listening sockets: two ports, IPv6
+ * docs/behaviour.md §4 virtual servers over several listening sockets: two ports, IPv6
  * loopback and a unix socket; Host matched against exact, wildcard and regex
  * names, else the default_server, else the first server on the address.
  * The same requests go to Debian's nginx and to redis2d.

@@ -3,7 +3,7 @@ import t from 'tap';
 import { hasNginx, startNginx, startRedis2d, type Running } from './helpers/server.js';
 
 /*
- * Client timeouts with nginx's semantics (SPEC §4; one timer per
+ * Client timeouts with nginx's semantics (docs/behaviour.md §4; one timer per
  * connection in lib/http/connection.ts): client_header_timeout runs from
  * the accept, or from the first bytes of a later request, and is NOT
  * refreshed by each read (a client dripping its head is cut at 1 s);

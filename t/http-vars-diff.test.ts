@@ -2,7 +2,7 @@ import t from 'tap';
 import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
 
 /*
- * SPEC §4 variables, evaluated by Debian's nginx and by redis2d for the same
+ * docs/behaviour.md §4 variables, evaluated by Debian's nginx and by redis2d for the same
  * requests. Values that differ run to run (ports, times, connection numbers,
  * pids) are checked for their shape instead.
  */

@@ -6,7 +6,7 @@ import { freePort } from './helpers/server.js';
 import { alive, bodyOf, childPids, cleanup, killTree, readPid, request, runCmd, statusOf, tempPrefix, waitFor } from './helpers/proc.js';
 
 /*
- * SPEC §8 with `daemon on; master_process on; worker_processes 2;`: both
+ * docs/behaviour.md §8 with `daemon on; master_process on; worker_processes 2;`: both
  * workers serve, -s reload brings a new location in (no request of 200
  * keep-alive clients fails through it), a broken config is refused by -s
  * and by a HUP sent straight to the master, USR1 starts a new error.log,

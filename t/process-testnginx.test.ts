@@ -5,7 +5,7 @@ import { freePort } from './helpers/server.js';
 import { alive, bodyOf, cleanup, killTree, readPid, request, runCmd, statusOf, tempPrefix, waitFor } from './helpers/proc.js';
 
 /*
- * Play Test::Nginx's part (SPEC §8): its layout (PREFIX/conf, logs, html),
+ * Play Test::Nginx's part (docs/behaviour.md §8): its layout (PREFIX/conf, logs, html),
  * the directives it generates, `-V`, a daemon start whose foreground exits
  * 0 once listening, requests with `Connection: close`, error.log read after
  * each response, QUIT through the pid file, and nothing created under the

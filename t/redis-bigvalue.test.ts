@@ -5,7 +5,7 @@ import { startRedis } from './helpers/redis.js';
 import { raw, startRedis2d } from './helpers/server.js';
 
 /*
- * SPEC §5: redis2_buffer_size bounds what is read from Redis per step, and a
+ * docs/behaviour.md §5: redis2_buffer_size bounds what is read from Redis per step, and a
  * slow client pushes back on Redis, so memory stays bounded for any value
  * size. A 64 MiB value goes to a client that reads slowly; redis2d's RSS
  * (read from /proc) must grow by less than 32 MiB, and every byte must arrive.

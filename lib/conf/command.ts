@@ -21,9 +21,7 @@ export const MORE1 = 0x800;
 export const MORE2 = 0x1000;
 
 export const TAKE12 = TAKE1 | TAKE2;
-export const TAKE13 = TAKE1 | TAKE3;
 export const TAKE23 = TAKE2 | TAKE3;
-export const TAKE123 = TAKE1 | TAKE2 | TAKE3;
 export const TAKE1234 = TAKE1 | TAKE2 | TAKE3 | TAKE4;
 
 /** argument_number[] of ngx_conf_file.c: bit for (nargs - 1) */
@@ -44,7 +42,6 @@ export const HTTP_LMT_CONF = 0x100;
 export const ANY_CONF = 0xffff;
 
 export const HTTP_ALL = HTTP_MAIN_CONF | HTTP_SRV_CONF | HTTP_LOC_CONF;
-export const HTTP_ALL_IF = HTTP_ALL | HTTP_SIF_CONF | HTTP_LIF_CONF;
 
 /**
  * A handler returns nothing on success, or a string that nginx appends to

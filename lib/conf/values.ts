@@ -47,7 +47,6 @@ export function parseSize(s: string): number {
 }
 
 /** ngx_parse_offset: as size, plus nothing else (no units beyond g). */
-export const parseOffset = parseSize;
 
 const MAX_INT_T = 9223372036854775807; // NGX_MAX_INT_T_VALUE on 64-bit
 

@@ -7,7 +7,7 @@ import { mapUriToPath } from './static.js';
 import { VAR_CHANGEABLE, VAR_NOCACHEABLE, VAR_PREFIX, type Variables } from './variables.js';
 
 /*
- * The variables nginx's core, upstream and log modules define (SPEC §4).
+ * The variables nginx's core, upstream and log modules define (docs/behaviour.md §4).
  * Names are registered at config time so `unknown "x" variable` is judged
  * as nginx judges it; getters are attached by the request side.
  */

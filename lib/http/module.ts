@@ -73,17 +73,6 @@ export interface HttpState {
   variables: Variables;
 }
 
-/** The http modules, in the order their hooks run (set by the registry). */
-export function httpModules(cf: Conf): HttpModule[] {
-  return httpModulesOf(cf.cycle).filter(
-    (m) => m.createMainConf || m.createSrvConf || m.createLocConf || m.preConfiguration || m.postConfiguration,
-  );
-}
-
-export function httpState(cf: Conf): HttpState | undefined {
-  return cf.cycle.state.get('http') as HttpState | undefined;
-}
-
 /** The conf of module `m` at the current level (main / srv / loc). */
 export function mainConf<M>(cf: Conf, m: HttpModule<M, unknown, unknown>): M {
   return (cf.ctx as HttpCtx).main[m.index] as M;

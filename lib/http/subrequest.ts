@@ -256,8 +256,3 @@ export function createSubrequest(parent: HttpRequest, uri: string, args: string,
   });
   return sr;
 }
-
-/** does the request hold output back for subrequests (for echo's sync points)? */
-export function isSubrequest(r: HttpRequest): r is SubRequest {
-  return r instanceof SubRequest;
-}

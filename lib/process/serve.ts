@@ -60,7 +60,3 @@ export function gracefulStop(onExit: () => void): void {
     }, 50);
   }, 25);
 }
-
-export function isStopping(): boolean {
-  return stopping;
-}

@@ -107,11 +107,6 @@ export interface UpstreamSrvConf {
   backup: UpstreamPeers | undefined;
 }
 
-/** created by an `upstream {}` block (nginx: flags has NGX_HTTP_UPSTREAM_CREATE) */
-export function isUpstreamBlock(u: UpstreamSrvConf): boolean {
-  return (u.flags & UPSTREAM_CREATE) !== 0;
-}
-
 export interface UpstreamMainConf {
   /** every upstream, blocks and implicit ones, in creation order */
   upstreams: UpstreamSrvConf[];

@@ -28,7 +28,7 @@ export interface ConnectionPool {
   opened?(key: string, conn: UpstreamConn): void;
   /** give `conn` back; a pool closes whatever it does not keep */
   release(key: string, conn: UpstreamConn, reusable: boolean): void;
-  /** may one more request use `conn` (keepalive_requests, keepalive_time)? shared.ts asks per joiner */
+  /** may one more request use `conn` (keepalive_requests, keepalive_time)? the pipelined redis2 path asks per joiner */
   canJoin(conn: UpstreamConn): boolean;
 }
 

@@ -100,7 +100,7 @@ export interface CoreSrvConf {
   serverNames: ServerName[];
   /** ms; default 60000 */
   clientHeaderTimeout: number;
-  /** accepted, no effect (SPEC §3); bytes, default 1024 */
+  /** accepted, no effect (docs/behaviour.md §3); bytes, default 1024 */
   clientHeaderBufferSize: number;
   /** `large_client_header_buffers NUMBER SIZE`: default 4 8k; a request line or
    * header line longer than size is 414/400, as nginx */

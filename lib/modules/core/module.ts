@@ -3,7 +3,7 @@ import type { Conf } from '../../conf/parser.js';
 import { flagSlot, msecSlot, strSlot } from '../../conf/slots.js';
 import { UNSET, atoi } from '../../conf/values.js';
 import type { ErrorLogSpec } from '../../core/error_log.js';
-import { LOG_LEVELS, parseErrorLog } from '../../conf/error_log.js';
+import { parseErrorLog } from '../../conf/error_log.js';
 
 export type { ErrorLogSpec };
 

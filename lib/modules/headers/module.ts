@@ -1,5 +1,5 @@
 import { HTTP_LIF_CONF, HTTP_LOC_CONF, HTTP_MAIN_CONF, HTTP_SRV_CONF, TAKE23, } from '../../conf/command.js';
-import { compileComplexValue, type ComplexValue } from '../../http/script.js';
+import { compileComplexValue } from '../../http/script.js';
 import { locConf, defineHttpModule } from '../../http/module.js';
 import type { AddHeader, HeadersLocConf } from './conf.js';
 import { addHeaders } from './filter.js';

@@ -7,7 +7,7 @@ import {
   MORE2, } from '../../conf/command.js';
 import type { Conf } from '../../conf/parser.js';
 import { parseMsec, parseSize, atoi } from '../../conf/values.js';
-import { PartKind, compileComplexValue, countVariables, type ComplexValue, type Part } from '../../http/script.js';
+import { PartKind, compileComplexValue, countVariables, type Part } from '../../http/script.js';
 import { httpVariables } from '../../http/variables.js';
 import { locConf, mainConf, defineHttpModule } from '../../http/module.js';
 import { LOG_BUILTIN_VARS, type AccessLog, type LogFormat, type LogLocConf, type LogMainConf } from './conf.js';

@@ -17,7 +17,7 @@ import type { HttpCtx } from '../../http/module.js';
 import { defineHttpModule } from '../../http/module.js';
 
 /*
- * Directives redis2d accepts with no effect (SPEC §3), so distribution
+ * Directives redis2d accepts with no effect (docs/behaviour.md §3), so distribution
  * configs load unchanged. Each keeps nginx's context, arity and value checks
  * (a typo is still an error, as under nginx); the names used are recorded so
  * the server can log one [warn] per name at startup.

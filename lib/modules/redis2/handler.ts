@@ -1,4 +1,4 @@
-import { DONE, type Request } from '../../http/request.js';
+import type { Request } from '../../http/request.js';
 import { evalComplexValue } from '../../http/eval.js';
 import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
 import { parseAddrPort } from '../../upstream/url.js';

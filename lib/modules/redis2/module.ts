@@ -14,7 +14,7 @@ import type { ContentHandler } from '../../http/request.js';
 import { PartKind, compileComplexValue, countVariables, type ComplexValue } from '../../http/script.js';
 import { locConf, defineHttpModule } from '../../http/module.js';
 import { httpCoreModule } from '../../http/core/module.js';
-import { upstreamAddUrl, type UpstreamLocal, type UpstreamSrvConf } from '../../upstream/module.js';
+import { upstreamAddUrl } from '../../upstream/module.js';
 import { bindSlot } from '../../upstream/bind.js';
 import {
   NEXT_UPSTREAM_ERROR,
@@ -33,15 +33,7 @@ import { redis2ContentHandler } from './handler.js';
  * (src/ngx_http_redis2_module.c). The content handler is handler.ts.
  */
 
-export {
-  NEXT_UPSTREAM_ERROR,
-  NEXT_UPSTREAM_INVALID_RESPONSE,
-  NEXT_UPSTREAM_NOT_FOUND,
-  NEXT_UPSTREAM_OFF,
-  NEXT_UPSTREAM_SET,
-  NEXT_UPSTREAM_TIMEOUT,
-} from '../../upstream/run.js';
-export { PAGE_SIZE, type Redis2LocConf, type Redis2Target } from './conf.js';
+export type { Redis2LocConf } from './conf.js';
 
 /*
  * redis2d_pipeline's default is on; tests run the conformance suite both
@@ -249,7 +241,7 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
         off: NEXT_UPSTREAM_OFF,
       }),
     },
-    // **extension**: cross-request pipelining (lib/redis/shared.ts), README "redis2d_pipeline"
+    // **extension**: cross-request pipelining (pipelined_conn.ts), README "redis2d_pipeline"
     { name: 'redis2d_pipeline', ctx: ALL, args: TAKE12, set: redis2dPipeline },
   ],
 });

@@ -15,7 +15,7 @@ import type { Conf } from '../../conf/parser.js';
 import { atoi } from '../../conf/values.js';
 import { evalComplexValue, setVariable } from '../../http/eval.js';
 import type { Request } from '../../http/request.js';
-import { compileComplexValue, countVariables, type ComplexValue } from '../../http/script.js';
+import { compileComplexValue, countVariables } from '../../http/script.js';
 import { mainConf, defineHttpModule } from '../../http/module.js';
 import { addRewriteHandler, defineSetVariable } from '../rewrite/module.js';
 import type { ScriptEngine } from '../rewrite/ops.js';

@@ -19,11 +19,6 @@ function stubStatusHandler(r: Request): number | Promise<number> {
   return stubStatus.handler(r);
 }
 
-/** true when `h` is the stub_status content handler (for the engine and tests) */
-export function isStubStatusHandler(h: ContentHandler | undefined): boolean {
-  return h === stubStatusHandler;
-}
-
 /** the variables the module defines; getters are attached by the server */
 export const STUB_STATUS_VARIABLES = [
   'connections_active',
