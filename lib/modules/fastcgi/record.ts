@@ -610,6 +610,10 @@ export class CgiHeaderParser {
     return this.st === H.Done;
   }
 
+  get failed(): boolean {
+    return this.st === H.Failed;
+  }
+
   feed(chunk: Buffer): HeadResult {
     if (this.final) return { state: 'done', head: this.final, bodyOffset: 0 };
     if (this.st === H.Failed) return { state: 'error', message: this.error };
