@@ -52,6 +52,8 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
     r.statusLine === undefined &&
     r.contentLength === -1 &&
     r.location === undefined &&
+    r.ownServer &&
+    r.ownDate &&
     r.headersOut.length === 0;
   const date = httpDate();
   if (plain) {
@@ -62,8 +64,8 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   }
   let h = `HTTP/1.1 ${r.statusLine ?? statusLine(status)}${CRLF}`;
   const tokens = clcf ? clcf.serverTokens : 1;
-  h += `Server: ${tokens === 0 ? PROGRAM : SERVER_TOKEN}${CRLF}`;
-  h += `Date: ${date}${CRLF}`;
+  if (r.ownServer) h += `Server: ${tokens === 0 ? PROGRAM : SERVER_TOKEN}${CRLF}`;
+  if (r.ownDate) h += `Date: ${date}${CRLF}`;
   if (r.contentType) h += `Content-Type: ${r.contentType}${CRLF}`;
   if (r.contentLength >= 0) h += `Content-Length: ${r.contentLength}${CRLF}`;
   for (const [k, v] of r.headersOut) if (k === 'Last-Modified') h += `${k}: ${v}${CRLF}`;

@@ -78,6 +78,7 @@ export class HttpRequest implements Request {
   uriChanged = false;
   uriChanges = 11;
   internal = false;
+  validLocation = true;
   captures: string[] | undefined;
   namedCaptures: Record<string, string> | undefined;
   returnText: string | undefined = undefined;
@@ -100,6 +101,8 @@ export class HttpRequest implements Request {
   upstreamStatus: string | undefined;
   upstreamResponseTime: string | undefined;
   upstreamConnectTime: string | undefined;
+  ownServer = true;
+  ownDate = true;
 
   // --- engine state
   readonly conn: HttpConnection;
@@ -225,13 +228,6 @@ export class HttpRequest implements Request {
       this.statusLine = undefined;
     }
     if (this.status === 0) this.status = 200;
-    // a Location a module pushed is nginx's headers_out.location (add_header's stays a header)
-    for (let i = this.headersOut.length - 1; i >= 0; i--) {
-      if (this.headersOut[i]![0].toLowerCase() === 'location') {
-        this.location = this.headersOut[i]![1];
-        this.headersOut.splice(i, 1);
-      }
-    }
     // module header filters sit above the chunked and header filters, as in nginx
     if (hooks.headerFilter.length) runHeaderFilters(this);
     const clcf = this.loc;

@@ -92,6 +92,11 @@ export interface Request {
   uriChanges: number;
   /** true for internal redirects and subrequests: `internal` locations admit them */
   internal: boolean;
+  /**
+   * false once `rewrite ... break` changed the URI inside the location
+   * (nginx's r->valid_location): proxy_pass then ignores its URI part
+   */
+  validLocation: boolean;
   /** captures of the last successful regex match: [whole, $1, ...]; named ones too */
   captures: string[] | undefined;
   namedCaptures: Record<string, string> | undefined;
@@ -125,6 +130,12 @@ export interface Request {
   location: string | undefined;
   /** headers added by modules (add_header and content handlers) */
   headersOut: Array<[string, string]>;
+  /**
+   * the header filter writes its own Server / Date lines (false: an
+   * upstream's are passed instead, as nginx does under *_pass_header)
+   */
+  ownServer: boolean;
+  ownDate: boolean;
   /** true once the status line and headers were written */
   headerSent: boolean;
   /** bytes of body sent so far ($body_bytes_sent) */

@@ -289,3 +289,41 @@ export function findUpstream(umcf: UpstreamMainConf, host: string, port = 0): Up
   }
   return undefined;
 }
+
+const resolved = new Map<string, UpstreamSrvConf>();
+
+/**
+ * A URL with variables (`proxy_pass http://$host:8080`) that names no
+ * upstream block: nginx connects to a literal address at once (it would
+ * need a `resolver` for a name; redis2d resolves none, as at config time).
+ * The implicit upstream is made once per address and worker.
+ */
+export function resolvedUpstream(host: string, port: number): UpstreamSrvConf | undefined {
+  const key = `${host}:${port}`;
+  let us = resolved.get(key);
+  if (us !== undefined) return us;
+  const r = parseUrl(key, { defaultPort: 0, noResolve: true });
+  if (!r.ok || r.url.addrs.length === 0) return undefined;
+  us = {
+    host,
+    port,
+    noPort: false,
+    flags: 0,
+    file: '',
+    line: 0,
+    servers: undefined,
+    balancer: { kind: 'round_robin' },
+    balancerSet: false,
+    keepalive: { maxCached: 0, active: false, time: -1, timeout: -1, requests: -1 },
+    peers: {
+      peers: [{ addr: r.url.addrs[0]!, server: '', weight: 0, maxConns: 0, maxFails: 0, failTimeout: 0, down: false }],
+      totalWeight: 0,
+      weighted: false,
+      tries: 1,
+      single: true,
+    },
+    backup: undefined,
+  };
+  resolved.set(key, us);
+  return us;
+}

@@ -88,6 +88,11 @@ export class PeerPicker {
     return this.rrp.tries;
   }
 
+  /** *_next_upstream_tries: at most `n` tries (nginx caps pc->tries so) */
+  limitTries(n: number): void {
+    if (n > 0 && this.rrp.tries > n) this.rrp.tries = n;
+  }
+
   /** the next peer to try, undefined when no peer is live (nginx's NGX_BUSY) */
   get(): RtPeer | undefined {
     const rrp = this.rrp;

@@ -23,17 +23,54 @@ export const NEXT_UPSTREAM_SET = 0x1;
 export const NEXT_UPSTREAM_ERROR = 0x2;
 export const NEXT_UPSTREAM_TIMEOUT = 0x4;
 export const NEXT_UPSTREAM_INVALID_RESPONSE = 0x8;
+export const NEXT_UPSTREAM_HTTP_500 = 0x10;
+export const NEXT_UPSTREAM_HTTP_502 = 0x20;
+export const NEXT_UPSTREAM_HTTP_503 = 0x40;
+export const NEXT_UPSTREAM_HTTP_504 = 0x80;
+export const NEXT_UPSTREAM_HTTP_403 = 0x100;
 export const NEXT_UPSTREAM_NOT_FOUND = 0x200;
+export const NEXT_UPSTREAM_HTTP_429 = 0x400;
+export const NEXT_UPSTREAM_NON_IDEMPOTENT = 0x4000;
 export const NEXT_UPSTREAM_OFF = 0x80000000 | 0;
 
-/** Why a try failed, in *_next_upstream's terms. */
-export type Failure = 'error' | 'timeout' | 'invalid_response';
+/**
+ * Why a try failed, in *_next_upstream's terms: a connection failure, or
+ * (HTTP protocols) a response status the location retries on.
+ */
+export type Failure = 'error' | 'timeout' | 'invalid_response' | 'http_500' | 'http_502' | 'http_503' | 'http_504' | 'http_403' | 'http_404' | 'http_429';
 
 const FAILURE_BIT: Record<Failure, number> = {
   error: NEXT_UPSTREAM_ERROR,
   timeout: NEXT_UPSTREAM_TIMEOUT,
   invalid_response: NEXT_UPSTREAM_INVALID_RESPONSE,
+  http_500: NEXT_UPSTREAM_HTTP_500,
+  http_502: NEXT_UPSTREAM_HTTP_502,
+  http_503: NEXT_UPSTREAM_HTTP_503,
+  http_504: NEXT_UPSTREAM_HTTP_504,
+  http_403: NEXT_UPSTREAM_HTTP_403,
+  http_404: NEXT_UPSTREAM_NOT_FOUND,
+  http_429: NEXT_UPSTREAM_HTTP_429,
 };
+
+/** the response statuses *_next_upstream can name, by status code */
+export const STATUS_FAILURE: ReadonlyMap<number, Failure> = new Map<number, Failure>([
+  [500, 'http_500'],
+  [502, 'http_502'],
+  [503, 'http_503'],
+  [504, 'http_504'],
+  [403, 'http_403'],
+  [404, 'http_404'],
+  [429, 'http_429'],
+]);
+
+/** How a location limits its retries (*_next_upstream_tries / _timeout; 0: no limit). */
+export interface RetryLimits {
+  /** the *_next_upstream mask */
+  mask: number;
+  tries: number;
+  /** ms since the first try */
+  timeout: number;
+}
 
 /** How a try ended, as the protocol's try reports it. */
 export interface UpstreamOutcome {
@@ -93,10 +130,14 @@ export abstract class UpstreamRun implements TryOwner {
   readonly picker: PeerPicker;
   /** the log's upstream scheme: `redis2` gives `upstream: "redis2://127.0.0.1:6379"` */
   private readonly scheme: string;
-  /** the location's *_next_upstream mask */
-  private readonly nextUpstream: number;
+  /** the location's *_next_upstream mask and limits */
+  private readonly limits: RetryLimits;
+  /** when the first try started (for *_next_upstream_timeout) */
+  private readonly t0: number;
   peer: PeerTarget = NO_PEER;
   cur: UpstreamTryHandle | undefined = undefined;
+  /** what the log's upstream text adds after the peer (proxy: the request URI) */
+  protected addrSuffix = '';
   /** nginx logs a timeout in ngx_http_upstream_next, after freeing the peer */
   private timedOut: string | undefined = undefined;
   /** $upstream_* of the tries that ended */
@@ -108,11 +149,29 @@ export abstract class UpstreamRun implements TryOwner {
   private starting = true;
   private result = DONE;
 
-  constructor(r: Request, us: UpstreamSrvConf, scheme: string, nextUpstream: number) {
+  constructor(r: Request, us: UpstreamSrvConf, scheme: string, limits: number | RetryLimits) {
     this.r = r;
     this.picker = new PeerPicker(r, us);
     this.scheme = scheme;
-    this.nextUpstream = nextUpstream;
+    this.limits = typeof limits === 'number' ? { mask: limits, tries: 0, timeout: 0 } : limits;
+    this.picker.limitTries(this.limits.tries);
+    this.t0 = this.limits.timeout > 0 ? performance.now() : 0;
+  }
+
+  /**
+   * Would a failure of the current try go to the next peer? (ngx_http_upstream_test_next
+   * for response statuses: the try then discards the response; else it is passed on)
+   */
+  wouldRetry(failure: Failure, sent: boolean): boolean {
+    return this.picker.tries > 1 && this.retryAllowed(failure, sent);
+  }
+
+  private retryAllowed(failure: Failure, sent: boolean): boolean {
+    const mask = this.limits.mask;
+    if ((mask & NEXT_UPSTREAM_OFF) !== 0 || (mask & FAILURE_BIT[failure]) === 0) return false;
+    if (sent && NON_IDEMPOTENT.has(this.r.method) && (mask & NEXT_UPSTREAM_NON_IDEMPOTENT) === 0) return false;
+    if (this.limits.timeout > 0 && performance.now() - this.t0 >= this.limits.timeout) return false;
+    return true;
   }
 
   /** the protocol's part: connect to (or reuse a connection to) `peer` and run one try */
@@ -131,7 +190,7 @@ export abstract class UpstreamRun implements TryOwner {
     const rt = this.picker.get();
     if (!rt) {
       const name = this.picker.name;
-      r.upstreamAddr = `${this.scheme}://${name}`;
+      r.upstreamAddr = `${this.scheme}://${name}${this.addrSuffix}`;
       this.record(name, '502', '0.000', '-');
       r.log('error', 'no live upstreams while connecting to upstream');
       this.end(502);
@@ -139,7 +198,7 @@ export abstract class UpstreamRun implements TryOwner {
     }
     const peer = peerTarget(rt, this.scheme);
     this.peer = peer;
-    r.upstreamAddr = peer.addr;
+    r.upstreamAddr = this.addrSuffix === '' ? peer.addr : peer.addr + this.addrSuffix;
     r.upstreamAddrList = listAdd(this.addrs, peer.name);
     this.timedOut = undefined;
     this.cur = this.startTry(peer);
@@ -214,14 +273,12 @@ export abstract class UpstreamRun implements TryOwner {
       return this.end(out.status);
     }
 
-    if (picker.free(true)) r.log('warn', `upstream server temporarily disabled while ${out.action}`);
+    // a 403 or 404 does not count against the peer (nginx's NGX_PEER_NEXT)
+    const counts = out.failure !== 'http_403' && out.failure !== 'http_404';
+    if (picker.free(counts)) r.log('warn', `upstream server temporarily disabled while ${out.action}`);
     if (timedOut) r.log('error', timedOut);
     if (out.cached && out.failure === 'error') picker.refund();
-    const retry =
-      picker.tries > 0 &&
-      (this.nextUpstream & NEXT_UPSTREAM_OFF) === 0 &&
-      (this.nextUpstream & FAILURE_BIT[out.failure]) !== 0 &&
-      !(out.sent && NON_IDEMPOTENT.has(r.method));
+    const retry = picker.tries > 0 && this.retryAllowed(out.failure, out.sent);
     if (!retry) return this.end(out.status);
     this.next();
   }

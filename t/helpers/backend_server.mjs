@@ -5,7 +5,7 @@
 // SIGTERM. Keep-alive is on (Node's HTTP/1.1 default).
 //
 // Routes:
-//   /echo            200, JSON: method, url, httpVersion, rawHeaders, body (latin1), bodyLength
+//   /echo, /echo/*   200, JSON: method, url, httpVersion, rawHeaders, body (latin1), bodyLength
 //   /bytes?n=N       200, N bytes (byte i is 'a' + i % 26), Content-Length, streamed
 //   /chunked?n=K     200, chunked, K pieces "piece I\n" (default 3)
 //   /slow?ms=M&n=K   200, chunked, K pieces "drip I\n" written M ms apart (defaults 100, 5);
@@ -83,7 +83,8 @@ const server = http.createServer((req, res) => {
 });
 
 function route(url, req, res, body, size) {
-  switch (url.pathname) {
+  // /echo and anything under /echo/ echo the request (URI rewriting tests)
+  switch (url.pathname.startsWith('/echo/') ? '/echo' : url.pathname) {
     case '/echo': {
       const out = JSON.stringify({
         method: req.method,

@@ -50,11 +50,9 @@ function isRedirectStatus(s: number): boolean {
   return s === 301 || s === 302 || s === 303 || s === 307 || s === 308;
 }
 
-/** ngx_http_clear_location + push: one Location header, the latest. */
+/** ngx_http_clear_location + set: one Location, the latest (the header filter writes it in its place). */
 export function setLocation(r: Request, value: string): void {
-  const h = r.headersOut;
-  for (let i = h.length - 1; i >= 0; i--) if (h[i]![0].toLowerCase() === 'location') h.splice(i, 1);
-  h.push(['Location', value]);
+  r.location = value;
 }
 
 export function runRewrite(r: Request): number {
@@ -182,6 +180,7 @@ function doRewrite(r: Request, e: ScriptEngine, rw: RewriteOp): void {
   if (rw.status) e.status = rw.status;
   r.internal = true;
   r.uriChanged = !rw.breakCycle;
+  if (rw.breakCycle && !rw.redirect) r.validLocation = false;
 
   const quoting = r.captures !== undefined && r.captures.length > 1 && uriNeedsQuoting(r);
   if (rw.redirect) {
