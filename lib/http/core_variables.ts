@@ -61,7 +61,7 @@ const G: Record<string, (r: R, name: string) => string | undefined> = {
   // ngx_http_variable_content_length: the header, else (a chunked body once read) its size
   content_length: (r) => {
     const h = r.req.byName.get('content-length');
-    if (h !== undefined || r.bodyState !== 'read' || r.body === undefined) return h;
+    if (h !== undefined || !r.chunkedIn || r.bodyState !== 'read' || r.body === undefined) return h;
     let n = 0;
     for (const b of r.body) n += b.length;
     return String(n);

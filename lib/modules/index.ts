@@ -10,6 +10,7 @@ import { headersModule } from './headers/module.js';
 import { logModule } from './log/module.js';
 import { mapModule } from './map/module.js';
 import { noopModule } from './noop/module.js';
+import { fastcgiModule } from './fastcgi/module.js';
 import { proxyModule } from './proxy/module.js';
 import { redis2Module } from './redis2/module.js';
 import { rewriteModule } from './rewrite/module.js';
@@ -35,6 +36,7 @@ export const modules: Module[] = [
   upstreamModule,
   redis2Module,
   proxyModule,
+  fastcgiModule,
   echoModule,
   accessModule,
   mapModule,

@@ -20,6 +20,12 @@ export interface HeaderPolicy {
   hide: ReadonlySet<string>;
   /** rewrite a Location or Refresh value (proxy_redirect); undefined: no rule matched */
   redirect?: ((r: Request, value: string) => string | undefined) | undefined;
+  /**
+   * the protocol stands in an empty Server and Date for a backend that sent
+   * none (ngx_http_proxy_process_header): passed (*_pass_header), they keep
+   * nginx's own lines out
+   */
+  placeholders?: boolean;
   /** rewrite a Set-Cookie value (proxy_cookie_domain / _path); undefined: as is */
   cookie?: ((r: Request, value: string) => string) | undefined;
 }
@@ -49,10 +55,9 @@ export function copyResponseHeaders(
   r.statusLine = reason !== undefined && reason.length > 0 ? `${status} ${reason}` : undefined;
   // no Content-Type from the backend: none goes out (no default_type for upstream responses)
   r.contentType = '';
-  // a Server or Date the location does not hide is the backend's, or none (nginx's own stays out)
-  if (!policy.hide.has('server')) r.ownServer = false;
-  if (!policy.hide.has('date')) r.ownDate = false;
   let length = -1;
+  let server = policy.placeholders === true;
+  let date = server;
   for (let i = 0; i < headers.length; i++) {
     const [name, value] = headers[i]!;
     const key = name.toLowerCase();
@@ -63,6 +68,12 @@ export function copyResponseHeaders(
     }
     if (policy.hide.has(key)) continue;
     switch (key) {
+      case 'server':
+        server = true;
+        break;
+      case 'date':
+        date = true;
+        break;
       case 'content-type':
         r.contentType = value;
         continue;
@@ -83,6 +94,9 @@ export function copyResponseHeaders(
     }
     r.headersOut.push([name, value]);
   }
+  // a Server or Date the location passes is the backend's (or none): nginx's own stays out
+  if (server && !policy.hide.has('server')) r.ownServer = false;
+  if (date && !policy.hide.has('date')) r.ownDate = false;
   r.contentLength = length;
   return length;
 }

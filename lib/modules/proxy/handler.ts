@@ -209,7 +209,7 @@ export class ProxyRun extends UpstreamRun {
     this.req = req;
     this.upstream = us;
     this.addrSuffix = req.path;
-    this.policy = { hide: plcf.hidden, redirect: redirectRewriter(plcf), cookie: cookieRewriter(plcf) };
+    this.policy = { hide: plcf.hidden, placeholders: true, redirect: redirectRewriter(plcf), cookie: cookieRewriter(plcf) };
   }
 
   protected startTry(peer: PeerTarget): UpstreamTryHandle {
