@@ -30,6 +30,10 @@ ok(0, 'two');
 `,
   'whole.t': `use Test::More skip_all => 'no lua here';
 `,
+  'bail.t': `use Test::More tests => 4;
+ok(1, 'one');
+BAIL_OUT('Cannot start nginx');
+`,
   'env.t': `use Test::More tests => 7;
 use IO::Socket::INET;
 like(\`$ENV{TEST_NGINX_BINARY} -V 2>&1\`, qr/redis2d version/, 'TEST_NGINX_BINARY runs');
@@ -128,7 +132,10 @@ t.test('a fake suite: rows, TOTAL, exit status, environment, private Redis', { s
   t.same(row(r.out, 'fail.t'), [3, 2, 1, 0, 1], 'fail.t: 1 fail, 1 never ran');
   t.match(r.out, /^fail\.t .*FAIL \(planned 3, ran 2\)$/m, 'with the reason');
   t.match(r.out, /^whole\.t .*skipped: no lua here$/m, 'a file skipped as a whole says why');
-  t.same(row(r.out, 'TOTAL'), [13, 12, 10, 1, 1], 'TOTAL sums the rows');
+  t.same(row(r.out, 'bail.t'), [4, 1, 1, 0, 0], 'bail.t: 1 pass, then the bail-out');
+  t.match(r.out, /^bail\.t .*FAIL \(planned 4, ran 1\), bailed out$/m, 'a bail-out is named');
+  t.match(r.out, /^ {2}bail\.t: Bailout called\..*Cannot start nginx/m, 'with its reason');
+  t.same(row(r.out, 'TOTAL'), [17, 13, 11, 1, 1], 'TOTAL sums the rows');
   t.match(r.out, '  fail.t: not ok 2 - two', 'the failed assertion is listed');
   t.ok(existsSync(join(work, 'tap/fail.tap')), 'the TAP of each file is kept in WORK_DIR');
   t.notOk(existsSync(join(mod, 't/servroot')), 'the module checkout is left alone');

@@ -169,7 +169,7 @@ for f in "${files[@]}"; do
         [ "$fail" -gt 0 ] && status=FAIL
         [ "$run" -ne "$planned" ] && status="FAIL (planned $planned, ran $run)"
         [ "$planned" -eq 0 ] && [ "$run" -eq 0 ] && status="FAIL (no plan)"
-        grep -qE '^Bail out!' "$tap" && status="$status, bailed out"
+        grep -qE '^Bail out!|^Bailout called' "$tap" && status="$status, bailed out"
         [ $rc -eq 124 ] && status="$status, timed out after ${FILE_TIMEOUT:-600} s"
         [ "$status" = ok ] || bad=1
     fi
@@ -183,7 +183,7 @@ row TOTAL "$tot_planned" "$tot_run" "$tot_pass" "$tot_skip" "$tot_fail" "" ""
 shown=0
 for f in "${files[@]}"; do
     tap=$(tapfile "$f")
-    lines=$(grep -E '^not ok [0-9]+|^ok [0-9]+.*# *[Ss][Kk][Ii][Pp]|^Bail out!' "$tap" | grep -vE '# *TODO')
+    lines=$(grep -E '^not ok [0-9]+|^ok [0-9]+.*# *[Ss][Kk][Ii][Pp]|^Bail out!|^Bailout called' "$tap" | grep -vE '# *TODO')
     [ -n "$lines" ] || continue
     [ $shown -eq 0 ] && echo "not passed (failures, skips, bail-outs):"
     shown=1
