@@ -100,6 +100,10 @@ t.test('the Dockerfile steps, replayed without docker, give a working redis2d', 
         const t0 = Date.now();
         // through /usr/bin/env -u NODE_OPTIONS: tap adds its loaders to spawns, which must not reach these
         const r = spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', '/bin/sh', '-c', command], { cwd: inRoot(workdir), env: stageEnv, encoding: 'utf8', timeout: 120000 });
+        if (r.status !== 0 && /\bnpm\b/.test(arg) && /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ENETUNREACH|ETIMEDOUT|ENOTCACHED/.test(r.stderr)) {
+          t.skip(`RUN ${arg}: npm could not fetch packages (no network, and not in npm's cache)`);
+          return;
+        }
         t.equal(r.status, 0, `RUN ${arg} (${((Date.now() - t0) / 1000).toFixed(1)} s)`, { stderr: r.stderr.slice(-2000) });
         if (r.status !== 0) return;
       } else if (!['EXPOSE', 'CMD', 'STOPSIGNAL', 'ENV', 'USER', 'LABEL'].includes(op)) {
