@@ -4,7 +4,8 @@
  * installed), plus Node's bare http server as the ceiling, all in one run
  * against one redis-server started here. wrk drives the load on loopback,
  * bounded in time. Prints one table and the ratios, and records them in
- * bench/RESULTS.md (the section of this mode is replaced, the rest kept).
+ * bench/RESULTS.md with --write (the section of this mode is replaced, the rest
+ * kept); without it nothing tracked is touched.
  *
  * Options:
  *   --quick            3 s runs, workload A at 50 connections + the ceiling (< 60 s)
@@ -18,7 +19,8 @@
  *   --commit REV       measure that commit, built in a temp dir (A/B a change: --commit HEAD~1 vs --head)
  *   --workers N        worker_processes N for redis2d and nginx+redis2 (> 1 runs a master; CPU and RSS
  *                      are summed over the master and its workers); recorded in its own RESULTS.md block
- *   --no-write         print only, leave RESULTS.md alone
+ *   --write            record the table in bench/RESULTS.md (every mode; off by default)
+ *   --no-write         accepted for old scripts: print only, the default
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,7 +55,7 @@ function parseArgs(argv: string[]): Options {
     threads: 2,
     only: undefined,
     workloads: quick ? ['A'] : ['A', 'B', 'C', 'D'],
-    write: true,
+    write: false,
     head: false,
     snapshot: false,
     commit: undefined,
@@ -72,6 +74,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--threads') o.threads = Number(val());
     else if (a === '--only') o.only = val().split(',');
     else if (a === '--workloads') o.workloads = val().toUpperCase().split(',') as WorkloadName[];
+    else if (a === '--write') o.write = true;
     else if (a === '--no-write') o.write = false;
     else if (a === '--head') o.head = true;
     else if (a === '--snapshot') o.snapshot = true;
@@ -162,6 +165,7 @@ async function main(): Promise<void> {
   const text = formatReport({ rows, info, commit: tree.commit, quick: o.quick, duration: o.duration, warmup: o.warmup, threads: o.threads, workers: o.workers, skipped, notes, elapsed });
   process.stdout.write(`${text}\n`);
   if (o.write) writeResults(`${o.quick ? 'quick' : 'full'}${o.workers > 1 ? `-workers${o.workers}` : ''}`, text);
+  else process.stderr.write('bench: not recorded (add --write to update bench/RESULTS.md)\n');
 }
 
 function readErrorLog(dir: string): string {

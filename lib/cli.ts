@@ -107,9 +107,11 @@ export async function main(argv: string[]): Promise<number> {
     opts = parseArgs(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      const m = /'(-[^']*)'/.exec(e.message);
+      // commander names the option with its argument ('-c <filename>'): keep the flag only
+      const m = /'(-[^' ]*)[^']*'/.exec(e.message);
       if (e.code === 'commander.optionMissingArgument' && m) {
-        stderr(`option "${m[1]}" requires ${m[1] === '-s' ? 'signal' : m[1] === '-g' ? 'parameter' : m[1] === '-p' ? 'directory name' : 'file name'}`);
+        // nginx 1.22's words: -c/-e "file name", -p "directory name", -g/-s "parameter"
+        stderr(`option "${m[1]}" requires ${m[1] === '-s' || m[1] === '-g' ? 'parameter' : m[1] === '-p' ? 'directory name' : 'file name'}`);
       } else {
         stderr(`invalid option: "${m ? m[1]!.replace(/^-+/, '') : e.message}"`);
       }
