@@ -198,7 +198,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
     { name: 'fastcgi_pass', ctx: LOC, args: TAKE1, set: fastcgiPass },
     { name: 'fastcgi_param', ctx: ALL, args: TAKE23, set: fastcgiParam },
     { name: 'fastcgi_index', ctx: ALL, args: TAKE1, set: complexOnce },
-    { name: 'fastcgi_split_path_info', ctx: HTTP_LOC_CONF, args: TAKE1, set: splitPathInfo },
+    { name: 'fastcgi_split_path_info', ctx: ALL, args: TAKE1, set: splitPathInfo },
     { name: 'fastcgi_keep_conn', ctx: ALL, args: FLAG, set: flagSlot(conf, 'keepConn') },
     { name: 'fastcgi_intercept_errors', ctx: ALL, args: FLAG, set: flagSlot(conf, 'interceptErrors') },
     { name: 'fastcgi_hide_header', ctx: ALL, args: TAKE1, set: nameList('hideHeaders') },

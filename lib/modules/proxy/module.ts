@@ -101,7 +101,7 @@ function proxyPass(cf: Conf): string | undefined {
     add = 8;
     port = 443;
   } else {
-    throw cf.error(`invalid URL prefix in "${url}"`);
+    throw cf.error('invalid URL prefix');
   }
   const rest = url.slice(add);
   const { hostPort, uri } = splitUri(rest);
