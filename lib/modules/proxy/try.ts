@@ -237,10 +237,14 @@ export class ProxyTry implements Dispatcher.DispatchHandler {
     this.flushQueued = false;
     const p = this.pending;
     if (p.length === 0 || this.phase === Phase.Done) return;
-    const b = p.length === 1 ? p[0]! : Buffer.concat(p);
     this.pending = [];
-    const r = this.run.r;
-    if (r.send(b) || r.aborted) return;
+    const r = this.run.r as HttpRequest;
+    let ok = true;
+    if (p.length === 1 || !r.chunked) {
+      // the framing is not seen (a length or a close delimits the body): no copy
+      for (let i = 0; i < p.length; i++) ok = r.send(p[i]!) && ok;
+    } else ok = r.send(Buffer.concat(p));
+    if (ok || r.aborted) return;
     this.blocked = true;
     r.onDrain(this.onDrained);
   }
