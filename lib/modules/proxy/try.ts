@@ -217,7 +217,11 @@ export class ProxyTry implements Dispatcher.DispatchHandler {
     this.phase = Phase.Body;
     run.started(statusCode);
     this.resumeFn = resume;
-    r.sendHeader();
+    // the header leaves with the body this read brought (one write), or alone at the end of the turn
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushFn);
+    }
     return true;
   }
 
@@ -236,9 +240,13 @@ export class ProxyTry implements Dispatcher.DispatchHandler {
   private flush(): void {
     this.flushQueued = false;
     const p = this.pending;
-    if (p.length === 0 || this.phase === Phase.Done) return;
-    this.pending = [];
     const r = this.run.r as HttpRequest;
+    if (this.phase === Phase.Done) return;
+    if (p.length === 0) {
+      if (!r.headerSent && this.started) r.sendHeader();
+      return;
+    }
+    this.pending = [];
     let ok = true;
     if (p.length === 1 || !r.chunked) {
       // the framing is not seen (a length or a close delimits the body): no copy
