@@ -52,6 +52,7 @@ interface Row {
   rps: number;
   p99: number;
   cpuUs: number;
+  userUs: number;
   rssMiB: number;
   errors: number;
 }
@@ -76,6 +77,7 @@ async function measure(name: string, start: (dir: string, port: number) => Proc,
       rps: res.rps,
       p99: res.p99ms,
       cpuUs: (c1.user + c1.sys - c0.user - c0.sys) / res.requests,
+      userUs: (c1.user - c0.user) / res.requests,
       rssMiB: m.maxRss / 1024,
       errors: res.errors,
     };
@@ -105,9 +107,9 @@ async function main(): Promise<void> {
   const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const pick = (s: string, k: keyof Row): number => med(rows.filter((r) => r.server === s).map((r) => r[k] as number));
   process.stdout.write(`proxy_pass → keep-alive Node backend (1 KiB), ${conns} connections, one worker, ${rounds} alternating rounds of ${duration} s\n\n`);
-  process.stdout.write('| server | req/s | p99 ms | CPU µs/req | RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|\n');
+  process.stdout.write('| server | req/s | p99 ms | CPU µs/req (user) | RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|\n');
   for (const r of rows) {
-    process.stdout.write(`| ${r.server} | ${Math.round(r.rps)} | ${r.p99.toFixed(2)} | ${r.cpuUs.toFixed(1)} | ${r.rssMiB.toFixed(1)} | ${r.errors} |\n`);
+    process.stdout.write(`| ${r.server} | ${Math.round(r.rps)} | ${r.p99.toFixed(2)} | ${r.cpuUs.toFixed(1)} (${r.userUs.toFixed(1)}) | ${r.rssMiB.toFixed(1)} | ${r.errors} |\n`);
   }
   const rps = pick('redis2d', 'rps') / pick('nginx', 'rps');
   const p99 = pick('redis2d', 'p99') / pick('nginx', 'p99');

@@ -6,16 +6,14 @@ import { loadConfig } from '../lib/process/config.js';
 import type { Cycle } from '../lib/conf/parser.js';
 import type { HttpState } from '../lib/http/module.js';
 import { coreLoc, httpCoreModule, type CoreMainConf, type CoreLocConf } from '../lib/http/core/module.js';
+import { redis2Handler, redis2Module, type Redis2LocConf } from '../lib/modules/redis2/module.js';
 import {
   NEXT_UPSTREAM_ERROR,
   NEXT_UPSTREAM_INVALID_RESPONSE,
   NEXT_UPSTREAM_OFF,
   NEXT_UPSTREAM_SET,
   NEXT_UPSTREAM_TIMEOUT,
-  redis2Handler,
-  redis2Module,
-  type Redis2LocConf,
-} from '../lib/modules/redis2/module.js';
+} from '../lib/upstream/run.js';
 import { findUpstream, upstreamMainConf } from '../lib/upstream/module.js';
 
 /* The conf shapes the redis2 runtime reads: merge results, targets, peers. */

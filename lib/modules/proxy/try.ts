@@ -1,5 +1,5 @@
-import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Dispatcher, Pool } from 'undici';
 import type { HttpRequest } from '../../http/http_request.js';
 import {
   ACTION_BODY,
@@ -43,6 +43,16 @@ export interface ProxyRequest {
 
 const pools = new Map<string, Pool>();
 
+/*
+ * undici is loaded when a worker first proxies a request, not at start:
+ * a config without proxy_pass pays nothing for it (memory, start time).
+ */
+let PoolClass: typeof Pool | undefined;
+function undiciPool(): typeof Pool {
+  PoolClass ??= (createRequire(import.meta.url)('undici') as typeof import('undici')).Pool;
+  return PoolClass;
+}
+
 function poolFor(run: ProxyRun, peer: PeerTarget, keepalive: boolean, idleMs: number): Pool {
   const plcf = run.plcf;
   const tls = run.req.tls;
@@ -50,7 +60,7 @@ function poolFor(run: ProxyRun, peer: PeerTarget, keepalive: boolean, idleMs: nu
   let pool = pools.get(key);
   if (pool === undefined) {
     const origin = peer.path !== undefined ? 'http://localhost' : `${tls ? 'https' : 'http'}://${peer.host!.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`;
-    pool = new Pool(origin, {
+    pool = new (undiciPool())(origin, {
       connections: null,
       pipelining: 1,
       connectTimeout: plcf.connectTimeout,
