@@ -1,6 +1,8 @@
 import type { CliOptions } from './process/options.js';
 import { Command, CommanderError } from 'commander';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { defaultPrefix, ensurePrefix } from './process/paths.js';
 import { ConfError } from './conf/errors.js';
 import { loadConfig } from './process/config.js';
 import type { Cycle } from './conf/parser.js';
@@ -32,9 +34,10 @@ function usage(): string {
     '  -T            : test configuration, dump it and exit',
     '  -q            : suppress non-error messages during configuration testing',
     '  -s signal     : send signal to a master process: stop, quit, reopen, reload',
-    `  -p prefix     : set prefix path (default: ${PACKAGE_ROOT}/)`,
+    `  -p prefix     : set prefix path (default: ${defaultPrefix(PACKAGE_ROOT).prefix}/)`,
     '  -e filename   : set error log file (default: logs/error.log)',
-    '  -c filename   : set configuration file (default: conf/nginx.conf)',
+    '  -c filename   : set configuration file (default: conf/nginx.conf; an installed',
+    '                  package without one there serves its bundled conf/nginx.conf)',
     '  -g directives : set global directives out of configuration file',
     '',
     '',
@@ -80,9 +83,15 @@ export function parseArgs(argv: string[]): CliOptions {
 }
 
 export function resolvePaths(opts: CliOptions): { prefix: string; confFile: string } {
-  let prefix = opts.prefix !== undefined ? resolve(opts.prefix) : PACKAGE_ROOT;
+  const dflt = defaultPrefix(PACKAGE_ROOT);
+  let prefix = opts.prefix !== undefined ? resolve(opts.prefix) : dflt.prefix;
   if (prefix.length > 1 && prefix.endsWith('/')) prefix = prefix.slice(0, -1);
-  const confFile = opts.conf !== undefined ? resolve(prefix, opts.conf) : resolve(prefix, 'conf/nginx.conf');
+  if (opts.prefix === undefined && dflt.owned) ensurePrefix(prefix);
+  let confFile = opts.conf !== undefined ? resolve(prefix, opts.conf) : resolve(prefix, 'conf/nginx.conf');
+  // an installed package's own prefix holds no config until the user puts one there: the bundled one serves
+  if (opts.conf === undefined && opts.prefix === undefined && dflt.owned && !existsSync(confFile)) {
+    confFile = resolve(PACKAGE_ROOT, 'conf/nginx.conf');
+  }
   return { prefix, confFile };
 }
 
@@ -133,7 +142,7 @@ export async function main(argv: string[]): Promise<number> {
       if (opts.versionFull) {
         out +=
           `built by node ${process.version}\n` +
-          `configure arguments: --prefix=${PACKAGE_ROOT}/ --add-module=redis2 --add-module=echo ` +
+          `configure arguments: --prefix=${defaultPrefix(PACKAGE_ROOT).prefix}/ --add-module=redis2 --add-module=echo ` +
           `--add-module=set_misc --add-module=ndk --with-http_stub_status_module\n`;
       }
       process.stderr.write(out);
