@@ -47,6 +47,12 @@ const CONF = (bp: number, dead: number): string => `
     location /slow/ { proxy_pass http://app/; proxy_read_timeout 300ms; }
     location /n503/ { proxy_pass http://twice/; proxy_next_upstream error timeout http_503; }
     location /hide/ { proxy_pass http://app/; proxy_hide_header Content-Type; proxy_pass_header Server; }
+    location /cookie/ {
+      proxy_pass http://app/;
+      proxy_cookie_domain backend.example www.example.com;
+      proxy_cookie_path /app/ /;
+    }
+    location /bind/ { proxy_pass http://app/echo/; proxy_bind 127.0.0.2; }
   }
 `;
 
@@ -70,6 +76,7 @@ const RAW: Array<[string, string]> = [
   ['read timeout: 504', 'GET /slow/slow?delay=1500&n=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
   ['next upstream on 503, then the last 503 passes', 'GET /n503/status?code=503 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
   ['hide and pass headers', 'GET /hide/status?code=200 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
+  ['proxy_cookie_domain / proxy_cookie_path', 'GET /cookie/cookie?v=a%3D1%3B%20Domain%3D.backend.example%3B%20Path%3D%2Fapp%2Fx&v=b%3D2%3B%20path%3D%2Fother HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
   ['keep-alive client, two requests', 'GET /plain/bytes?n=10 HTTP/1.1\r\nHost: h\r\n\r\nGET /plain/chunked?n=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
 ];
 
@@ -88,6 +95,7 @@ const ECHO: Array<[string, string]> = [
   ['proxy_set_body and proxy_method', 'GET /setbody/sb HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
   ['POST body', 'POST /a/post HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nhello world'],
   ['chunked request body', 'POST /a/chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'],
+  ['proxy_bind', 'GET /bind/b HTTP/1.0\r\n\r\n'],
   ['client TE/Expect-less hop-by-hop headers dropped', 'GET /a/hop HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nKeep-Alive: 5\r\nUpgrade: x\r\nConnection: close\r\n\r\n'],
 ];
 
@@ -100,6 +108,8 @@ interface Seen {
   host: string | undefined;
   connection: string | undefined;
   length: string | undefined;
+  /** the address the backend saw the connection come from */
+  remote: string;
 }
 
 /*
@@ -111,7 +121,7 @@ interface Seen {
 function seen(resp: string): Seen | string {
   const i = resp.indexOf('\r\n\r\n');
   const body = resp.slice(i + 4);
-  let j: { method: string; url: string; body: string; rawHeaders: string[] };
+  let j: { method: string; url: string; body: string; rawHeaders: string[]; remote: string };
   try {
     j = JSON.parse(body.includes('{') ? body.slice(body.indexOf('{'), body.lastIndexOf('}') + 1) : body);
   } catch {
@@ -129,7 +139,7 @@ function seen(resp: string): Seen | string {
     else if (name === 'content-length') length = v;
     else headers.push(`${name}: ${v}`);
   }
-  return { method: j.method, url: j.url, body: j.body, headers, host, connection, length };
+  return { method: j.method, url: j.url, body: j.body, headers, host, connection, length, remote: j.remote };
 }
 
 /*

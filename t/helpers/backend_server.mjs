@@ -13,6 +13,7 @@
 //   /cut             200, Content-Length 1000, 500 bytes, then the connection is destroyed
 //   /status?code=C   status C, body "status C\n" (none for 204 and 304)
 //   /redirect?to=U   302, Location U (default /echo)
+//   /cookie?v=V      200, one Set-Cookie line per v
 //   /__count         JSON {requests, connections}: requests served and connections
 //                    accepted, neither counting /__count itself
 //   anything else    404, "not found\n"
@@ -93,9 +94,18 @@ function route(url, req, res, body, size) {
         rawHeaders: req.rawHeaders,
         body: body.toString('latin1'),
         bodyLength: size,
+        remote: req.socket.remoteAddress,
       });
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(out) });
       res.end(out);
+      return;
+    }
+    case '/cookie': {
+      // Set-Cookie lines as given (?v=...&v=...), for proxy_cookie_* tests
+      res.setHeader('Set-Cookie', url.searchParams.getAll('v'));
+      res.setHeader('Content-Type', 'text/plain');
+      res.setHeader('Content-Length', '7');
+      res.end('cookie\n');
       return;
     }
     case '/bytes': {

@@ -3,6 +3,7 @@ import type { Request } from '../../http/request.js';
 import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import type { HeaderPolicy } from '../../upstream/response.js';
+import { localAddress, type LocalAddress } from '../../upstream/bind.js';
 import { UpstreamRun, type UpstreamTryHandle } from '../../upstream/run.js';
 import type { FastcgiLocConf } from './conf.js';
 import { encodeBeginRequest, encodeParams, encodeParamsEnd, encodeStdin, encodeStdinEnd, type ParamPair } from './record.js';
@@ -104,6 +105,8 @@ export class FastcgiRun extends UpstreamRun {
   readonly records: Buffer[];
   readonly upstream: UpstreamSrvConf;
   readonly policy: HeaderPolicy;
+  /** fastcgi_bind for this request */
+  readonly bind: LocalAddress | undefined;
 
   constructor(r: Request, flcf: FastcgiLocConf, us: UpstreamSrvConf, records: Buffer[]) {
     super(r, us, 'fastcgi', { mask: flcf.nextUpstream, tries: flcf.nextUpstreamTries, timeout: flcf.nextUpstreamTimeout });
@@ -111,6 +114,7 @@ export class FastcgiRun extends UpstreamRun {
     this.records = records;
     this.upstream = us;
     this.policy = { hide: flcf.hidden };
+    this.bind = localAddress(r, flcf.bind);
   }
 
   protected startTry(peer: PeerTarget): UpstreamTryHandle {

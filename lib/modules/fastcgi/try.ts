@@ -7,6 +7,7 @@ import {
   ACTION_CONNECT,
   ACTION_HEADER,
   ACTION_SEND,
+  bindFailed,
   connectFailed,
   ioFailed,
   prematurelyClosed,
@@ -66,7 +67,8 @@ export class FastcgiTry implements ConnUser {
     this.peer = peer;
     this.head = new CgiHeaderParser(Math.max(run.flcf.bufferSize, 64));
     const pool = (this.pool = poolOf(run.upstream));
-    const reused = run.flcf.keepConn ? pool.acquire(peer.name) : undefined;
+    // a bound connection is the request's own (its local address is part of what it asked for)
+    const reused = run.flcf.keepConn && run.bind === undefined ? pool.acquire(peer.name) : undefined;
     this.cached = reused !== undefined;
     if (reused !== undefined) {
       this.conn = reused;
@@ -75,7 +77,11 @@ export class FastcgiTry implements ConnUser {
       this.send();
       return;
     }
-    const sock = peer.path !== undefined ? net.connect({ path: peer.path }) : net.connect({ host: peer.host, port: peer.port ?? 0 });
+    const b = run.bind;
+    const sock =
+      peer.path !== undefined
+        ? net.connect({ path: peer.path })
+        : net.connect({ host: peer.host, port: peer.port ?? 0, localAddress: b?.host, localPort: b?.port || undefined });
     const conn = (this.conn = new UpstreamConn(sock));
     pool.opened?.(peer.name, conn);
     conn.user = this;
@@ -160,6 +166,13 @@ export class FastcgiTry implements ConnUser {
   connError(_c: UpstreamConn, err: NodeJS.ErrnoException): void {
     if (this.phase === Phase.Done) return;
     if (this.phase === Phase.Connecting) {
+      if (err.syscall === 'bind') {
+        // nginx cannot even start the connection: 500, no next upstream
+        const line = bindFailed(this.run.bind?.text, err);
+        this.run.log(line.level, line.msg);
+        this.settle(500, false, false, 'error', false);
+        return;
+      }
       const line = connectFailed(this.peer, err);
       this.run.log(line.level, line.msg);
       this.settle(502, false, false, 'error', false);
@@ -275,6 +288,6 @@ export class FastcgiTry implements ConnUser {
       this.fail(502, 'error', `upstream prematurely closed FastCGI stdout while ${ACTION_HEADER}`);
       return;
     }
-    this.settle(this.run.r.status, true, this.run.flcf.keepConn === 1, undefined, false);
+    this.settle(this.run.r.status, true, this.run.flcf.keepConn === 1 && this.run.bind === undefined, undefined, false);
   }
 }

@@ -10,6 +10,7 @@ import type { ProxyLocConf } from './conf.js';
 import { redirectRewriter, cookieRewriter } from './rewrite_headers.js';
 import { ProxyTry, type ProxyRequest } from './try.js';
 import type { HeaderPolicy } from '../../upstream/response.js';
+import { localAddress, type LocalAddress } from '../../upstream/bind.js';
 
 /*
  * The proxy content handler (ngx_http_proxy_handler + create_request):
@@ -202,12 +203,15 @@ export class ProxyRun extends UpstreamRun {
   readonly req: ProxyRequest;
   readonly policy: HeaderPolicy;
   readonly upstream: UpstreamSrvConf;
+  /** proxy_bind for this request */
+  readonly bind: LocalAddress | undefined;
 
   constructor(r: Request, plcf: ProxyLocConf, us: UpstreamSrvConf, req: ProxyRequest) {
     super(r, us, req.tls ? 'https' : 'http', { mask: plcf.nextUpstream, tries: plcf.nextUpstreamTries, timeout: plcf.nextUpstreamTimeout });
     this.plcf = plcf;
     this.req = req;
     this.upstream = us;
+    this.bind = localAddress(r, plcf.bind);
     this.addrSuffix = req.path;
     this.policy = { hide: plcf.hidden, placeholders: true, redirect: redirectRewriter(plcf), cookie: cookieRewriter(plcf) };
   }

@@ -82,9 +82,10 @@ export function cookieRewriter(plcf: ProxyLocConf): ((r: Request, value: string)
       const at = attribute(out, 'domain');
       if (at !== undefined) {
         const v = out.slice(at[0], at[1]);
-        const bare = v.startsWith('.') ? v.slice(1) : v;
-        const nv = rewriteValue(r, domain.map((d) => stripDot(d)), bare, true);
-        if (nv !== undefined) out = out.slice(0, at[0]) + nv + out.slice(at[1]);
+        const dot = v.startsWith('.');
+        const nv = rewriteValue(r, domain.map((d) => stripDot(d)), dot ? v.slice(1) : v, true);
+        // the leading dot stays where it was (nginx compares and replaces the name after it)
+        if (nv !== undefined) out = out.slice(0, at[0]) + (dot ? '.' : '') + nv + out.slice(at[1]);
       }
     }
     if (path) {

@@ -56,7 +56,8 @@ function undiciPool(): typeof Pool {
 function poolFor(run: ProxyRun, peer: PeerTarget, keepalive: boolean, idleMs: number): Pool {
   const plcf = run.plcf;
   const tls = run.req.tls;
-  const key = `${tls ? 's' : ''}${peer.name}|${plcf.connectTimeout}|${plcf.bufferSize}|${keepalive ? idleMs : 0}`;
+  const bind = run.bind;
+  const key = `${tls ? 's' : ''}${peer.name}|${plcf.connectTimeout}|${plcf.bufferSize}|${keepalive ? idleMs : 0}|${bind?.host ?? ''}`;
   let pool = pools.get(key);
   if (pool === undefined) {
     const origin = peer.path !== undefined ? 'http://localhost' : `${tls ? 'https' : 'http'}://${peer.host!.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`;
@@ -69,6 +70,8 @@ function poolFor(run: ProxyRun, peer: PeerTarget, keepalive: boolean, idleMs: nu
       keepAliveTimeout: keepalive ? idleMs : 1,
       keepAliveMaxTimeout: keepalive ? idleMs : 1,
       socketPath: peer.path,
+      // proxy_bind (a port would collide across a pool's connections: nginx binds it per connection too)
+      localAddress: bind?.host,
       // nginx's proxy_ssl_verify is off by default
       connect: tls ? { rejectUnauthorized: false } : undefined,
     });

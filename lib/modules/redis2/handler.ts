@@ -1,7 +1,7 @@
 import type { Request } from '../../http/request.js';
 import { evalComplexValue } from '../../http/eval.js';
 import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
-import { parseAddrPort } from '../../upstream/url.js';
+import { localAddress } from '../../upstream/bind.js';
 import { noPool, poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import { UpstreamRun, type UpstreamTryHandle } from '../../upstream/run.js';
@@ -39,21 +39,6 @@ function resolveTarget(r: Request, rlcf: Redis2LocConf): UpstreamSrvConf | numbe
     return 500;
   }
   return us;
-}
-
-/* redis2_bind: a literal address, or a value whose evaluation may be empty (no bind) or invalid */
-function localAddress(r: Request, rlcf: Redis2LocConf): { host: string; port: number; text: string } | undefined {
-  const b = rlcf.bind;
-  if (!b) return undefined;
-  if (b.kind === 'addr') return { host: b.addr.host, port: b.addr.port, text: b.addr.name };
-  const text = evalComplexValue(r, b.value);
-  if (text.length === 0) return undefined;
-  const addr = parseAddrPort(text);
-  if (!addr) {
-    r.log('error', `invalid local address "${text}"`);
-    return undefined;
-  }
-  return { host: addr.host, port: addr.port, text };
 }
 
 /** the content handler of a redis2_pass location */
@@ -114,7 +99,7 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     this.sendTimeout = rlcf.sendTimeout;
     this.readTimeout = rlcf.readTimeout;
     this.bufferSize = rlcf.bufferSize;
-    this.bind = localAddress(r, rlcf);
+    this.bind = localAddress(r, rlcf.bind);
     // a bound connection is the request's own (its local address is part of what it asked for)
     let share = rlcf.pipeline === 1 && shareable && this.bind === undefined;
     if (share && rlcf.pipelineSkip > 0) {
