@@ -30,8 +30,11 @@ t.test('the check fails on an up-import and on a side-effect import, naming the 
   put('conf/command.ts', "import type { Request } from '../http/request.js';\nexport type PhaseHandler = (r: Request) => number;\n");
   put('modules/a/module.ts', "import '../b/run.js';\nexport const a = 1;\n");
   put('modules/b/run.ts', 'export {};\n');
-  t.same(check(dir), [
+  // an import after other statements is read as itself, not as part of what comes before
+  put('conf/values.ts', "export const UNSET = -1;\nexport function f(): number { return 1; }\nimport type { Request } from '../http/request.js';\n");
+  t.same(check(dir).sort(), [
     'lib/conf/command.ts imports Request from lib/http/request.ts: conf may not import http (core ← conf ← http ← upstream ← modules ← process ← cli)',
+    'lib/conf/values.ts imports Request from lib/http/request.ts: conf may not import http (core ← conf ← http ← upstream ← modules ← process ← cli)',
     'lib/modules/a/module.ts imports lib/modules/b/run.ts for its side effects (register through lib/modules/index.ts instead)',
   ]);
 });

@@ -37,16 +37,19 @@ function walk(dir, out = []) {
   return out;
 }
 
-// `import ... from '...'`, `export ... from '...'`, `import '...'`, `import('...')`
-const IMPORT_RE = /(?:^|\n)\s*(import|export)\s+(type\s+)?([\s\S]*?)\s*from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+// `import X from '...'`, `export {X} from '...'` / `export * from '...'`, `import '...'`, `import('...')`;
+// the names part never crosses a `;`, so one statement is never read as another's
+const IMPORT_RE =
+  /(?:^|\n)\s*import\s+(?:type\s+)?([^;'"]*?)\s*from\s*['"]([^'"]+)['"]|(?:^|\n)\s*export\s+(?:type\s+)?(\*(?:\s+as\s+\w+)?|\{[^}]*\})\s*from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 /** every relative import of a file: { spec, names } */
 export function importsOf(src) {
   const out = [];
   for (const m of src.matchAll(IMPORT_RE)) {
-    const spec = m[4] ?? m[5] ?? m[6];
+    const spec = m[2] ?? m[4] ?? m[5] ?? m[6];
     if (!spec || !spec.startsWith('.')) continue;
-    const names = m[3] ? m[3].replace(/[{}\n]/g, ' ').replace(/\s+/g, ' ').trim() : m[5] ? '(for its side effects)' : '(dynamic import)';
+    const raw = m[1] ?? m[3];
+    const names = raw !== undefined ? raw.replace(/[{}\n]/g, ' ').replace(/\s+/g, ' ').trim() : m[5] ? '(for its side effects)' : '(dynamic import)';
     out.push({ spec, names, sideEffect: m[5] !== undefined });
   }
   return out;
