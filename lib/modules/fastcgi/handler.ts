@@ -7,7 +7,7 @@ import { localAddress, type LocalAddress } from '../../upstream/bind.js';
 import { UpstreamRun, type UpstreamTryHandle } from '../../upstream/run.js';
 import type { FastcgiLocConf } from './conf.js';
 import { encodeBeginRequest, encodeParams, encodeParamsEnd, encodeStdin, encodeStdinEnd, type ParamPair } from './record.js';
-import { FastcgiTry } from './try.js';
+import { FastcgiTry, type FastcgiRun as FastcgiTryOwner } from './try.js';
 
 /*
  * The fastcgi content handler (ngx_http_fastcgi_handler + create_request):
@@ -100,7 +100,7 @@ export function fastcgiContentHandler(r: Request, flcf: FastcgiLocConf): number 
   return new FastcgiRun(r, flcf, us, buildRequest(r, flcf)).run();
 }
 
-export class FastcgiRun extends UpstreamRun {
+export class FastcgiRun extends UpstreamRun implements FastcgiTryOwner {
   readonly flcf: FastcgiLocConf;
   readonly records: Buffer[];
   readonly upstream: UpstreamSrvConf;

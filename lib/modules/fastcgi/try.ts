@@ -16,7 +16,13 @@ import {
 import type { PeerTarget } from '../../upstream/peers.js';
 import { copyResponseHeaders } from '../../upstream/response.js';
 import { STATUS_FAILURE, type Failure } from '../../upstream/run.js';
-import type { FastcgiRun } from './handler.js';
+import type { LogLevel } from '../../core/error_log.js';
+import type { Request } from '../../http/request.js';
+import type { LocalAddress } from '../../upstream/bind.js';
+import type { UpstreamSrvConf } from '../../upstream/module.js';
+import type { HeaderPolicy } from '../../upstream/response.js';
+import type { TryOwner } from '../../upstream/run.js';
+import type { FastcgiLocConf } from './conf.js';
 import { CgiHeaderParser, RecordParser, stderrLogText } from './record.js';
 
 /*
@@ -30,6 +36,19 @@ import { CgiHeaderParser, RecordParser, stderrLogText } from './record.js';
  * With fastcgi_keep_conn on the connection goes back to the upstream's
  * keepalive cache.
  */
+
+/** What a try needs from its run (handler.ts FastcgiRun): the request, its records and conf, the loop's callbacks. */
+export interface FastcgiRun extends TryOwner {
+  readonly r: Request;
+  readonly flcf: FastcgiLocConf;
+  readonly records: Buffer[];
+  readonly policy: HeaderPolicy;
+  readonly upstream: UpstreamSrvConf;
+  readonly bind: LocalAddress | undefined;
+  log(level: LogLevel, msg: string): void;
+  wouldRetry(failure: Failure, sent: boolean): boolean;
+  started(status: number): void;
+}
 
 const enum Phase {
   Connecting,

@@ -8,7 +8,7 @@ import { UpstreamRun, type UpstreamTryHandle } from '../../upstream/run.js';
 import { parseUrl } from '../../upstream/url.js';
 import type { ProxyLocConf } from './conf.js';
 import { redirectRewriter, cookieRewriter } from './rewrite_headers.js';
-import { ProxyTry, type ProxyRequest } from './try.js';
+import { ProxyTry, type ProxyRequest, type ProxyRun as ProxyTryOwner } from './try.js';
 import type { HeaderPolicy } from '../../upstream/response.js';
 import { localAddress, type LocalAddress } from '../../upstream/bind.js';
 
@@ -198,7 +198,7 @@ export function proxyContentHandler(r: Request, plcf: ProxyLocConf): number {
 }
 
 /** One request's run through the upstream loop, with a ProxyTry per peer. */
-export class ProxyRun extends UpstreamRun {
+export class ProxyRun extends UpstreamRun implements ProxyTryOwner {
   readonly plcf: ProxyLocConf;
   readonly req: ProxyRequest;
   readonly policy: HeaderPolicy;

@@ -14,7 +14,13 @@ import {
 import type { PeerTarget } from '../../upstream/peers.js';
 import { copyResponseHeaders } from '../../upstream/response.js';
 import { STATUS_FAILURE, type Failure } from '../../upstream/run.js';
-import type { ProxyRun } from './handler.js';
+import type { LogLevel } from '../../core/error_log.js';
+import type { Request } from '../../http/request.js';
+import type { LocalAddress } from '../../upstream/bind.js';
+import type { UpstreamSrvConf } from '../../upstream/module.js';
+import type { HeaderPolicy } from '../../upstream/response.js';
+import type { TryOwner } from '../../upstream/run.js';
+import type { ProxyLocConf } from './conf.js';
 
 /*
  * One exchange with one HTTP peer, on undici (the project's HTTP client):
@@ -39,6 +45,19 @@ export interface ProxyRequest {
   headers: string[];
   body: Buffer | undefined;
   tls: boolean;
+}
+
+/** What a try needs from its run (handler.ts ProxyRun): the request, its conf, and the loop's callbacks. */
+export interface ProxyRun extends TryOwner {
+  readonly r: Request;
+  readonly plcf: ProxyLocConf;
+  readonly req: ProxyRequest;
+  readonly policy: HeaderPolicy;
+  readonly upstream: UpstreamSrvConf;
+  readonly bind: LocalAddress | undefined;
+  log(level: LogLevel, msg: string): void;
+  wouldRetry(failure: Failure, sent: boolean): boolean;
+  started(status: number): void;
 }
 
 const pools = new Map<string, Pool>();

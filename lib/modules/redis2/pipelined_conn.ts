@@ -5,7 +5,7 @@ import { connectFailed, ioFailed, prematurelyClosed, timedOut } from '../../upst
 import type { UpstreamSrvConf } from '../../upstream/module.js';
 import type { TryOwner } from '../../upstream/run.js';
 import type { TryOptions } from './exclusive.js';
-import { PipelinedTry } from './pipelined_try.js';
+import { PipelinedTry, type PipelinedHost } from './pipelined_try.js';
 import type { ReplySink } from './reply_reader.js';
 
 /*
@@ -42,7 +42,7 @@ const enum Timer {
   Read,
 }
 
-export class PipelinedConn implements ConnUser {
+export class PipelinedConn implements ConnUser, PipelinedHost {
   readonly conn: UpstreamConn;
   private readonly pool: ConnectionPool;
   private readonly key: string;

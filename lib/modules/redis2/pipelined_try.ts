@@ -2,7 +2,6 @@ import type { LogLevel } from '../../core/error_log.js';
 import { ACTION_BODY, ACTION_CONNECT, ACTION_HEADER, ACTION_SEND } from '../../upstream/messages.js';
 import type { Failure, TryOwner } from '../../upstream/run.js';
 import type { TryOptions } from './exclusive.js';
-import type { PipelinedConn } from './pipelined_conn.js';
 import { Read, ReplyReader, type ReaderOwner, type ReplySink } from './reply_reader.js';
 import { ScanResult } from './scanner.js';
 
@@ -32,10 +31,23 @@ import { ScanResult } from './scanner.js';
  */
 const BIG_REPLY = 128 * 1024;
 
+/** What a request needs from the shared connection it is on (pipelined_conn.ts PipelinedConn). */
+export interface PipelinedHost {
+  readonly connected: boolean;
+  readonly fromCache: boolean;
+  readonly dead: boolean;
+  /** the last write Redis has read (its callback fired) */
+  readonly ackedSeq: number;
+  /** the request's client left: drop its replies as they come */
+  abandon(t: PipelinedTry): void;
+  /** the request's client drained: go on reading */
+  resumeFor(t: PipelinedTry): void;
+}
+
 export class PipelinedTry implements ReaderOwner {
   readonly o: TryOptions;
   private readonly owner: TryOwner;
-  private readonly sc: PipelinedConn;
+  private readonly sc: PipelinedHost;
   readonly t0: number;
   private readonly reader: ReplyReader;
   private readonly cached: boolean;
@@ -55,7 +67,7 @@ export class PipelinedTry implements ReaderOwner {
   big = false;
   private got = 0;
 
-  constructor(o: TryOptions, sink: ReplySink, owner: TryOwner, sc: PipelinedConn) {
+  constructor(o: TryOptions, sink: ReplySink, owner: TryOwner, sc: PipelinedHost) {
     this.o = o;
     this.owner = owner;
     this.sc = sc;
@@ -106,7 +118,7 @@ export class PipelinedTry implements ReaderOwner {
     });
   }
 
-  /** the connection failed under this request (pipelined_conn.ts kill) */
+  /** the connection failed under this request (PipelinedConn.kill) */
   fail(status: number, failure: Failure, msg: string, level: LogLevel = 'error'): void {
     if (this.done) return;
     const act = this.action();

@@ -1,7 +1,7 @@
 import { atoi } from '../../conf/values.js';
 import type { Request } from '../../http/request.js';
 import { evalComplexValue } from '../../http/eval.js';
-import type { Redis2LocConf } from './module.js';
+import type { Redis2LocConf } from './conf.js';
 import type { ComplexValue } from '../../http/script.js';
 import { encodeCommands, numSize } from './resp.js';
 import { isShareableName, isStatefulName } from './conn_state.js';

@@ -15,7 +15,7 @@ import type { Conf } from '../../conf/parser.js';
 import { flagSlot, mergeValue } from '../../conf/slots.js';
 import { UNSET, atoi } from '../../conf/values.js';
 import { httpRegexCompile } from '../../http/regex_exec.js';
-import type { Request } from '../../http/request.js';
+import { DECLINED, type Request } from '../../http/request.js';
 import { compileComplexValue } from '../../http/script.js';
 import { VAR_CHANGEABLE, VAR_WEAK, httpVariables } from '../../http/variables.js';
 import { locConf, mainConf, type HttpCtx, defineHttpModule } from '../../http/module.js';
@@ -32,7 +32,7 @@ import {
   type RewriteLocConf,
   type ScriptHandler,
 } from './ops.js';
-import { locationRewriteHandler, serverRewriteHandler } from './run.js';
+import { runRewrite } from './run.js';
 import { compileValue } from './value.js';
 
 /*
@@ -225,8 +225,9 @@ export const rewriteModule = defineHttpModule<unknown, unknown, RewriteLocConf>(
     for (const srv of mainConf(cf, httpCoreModule).servers) inheritIfHandlers(coreLoc(srv.ctx.loc));
   },
   phases: {
-    serverRewrite: serverRewriteHandler,
-    rewrite: locationRewriteHandler,
+    // the server level's statements run in the server rewrite phase, a location's in the rewrite phase
+    serverRewrite: (r): number => runRewrite(r, r.locConf[rewriteModule.index] as RewriteLocConf | undefined),
+    rewrite: (r): number => (r.locConf === r.srv.ctx.loc ? DECLINED : runRewrite(r, r.locConf[rewriteModule.index] as RewriteLocConf | undefined)),
   },
   commands: [
     { name: 'rewrite', ctx: REWRITE_CTX, args: TAKE23, set: rewriteDirective },

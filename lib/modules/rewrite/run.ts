@@ -5,7 +5,6 @@ import { DECLINED, type Request } from '../../http/request.js';
 import type { ComplexValue } from '../../http/script.js';
 import { PartKind } from '../../http/script.js';
 import { coreLoc } from '../../http/core/module.js';
-import { rewriteModule } from './module.js';
 import {
   FILE_DIR,
   FILE_EXEC,
@@ -37,15 +36,6 @@ import { escapeArgs, unescapeRedirect } from './uri.js';
  * matched and the request still sits at the server level).
  */
 
-export function serverRewriteHandler(r: Request): number {
-  return runRewrite(r);
-}
-
-export function locationRewriteHandler(r: Request): number {
-  if (r.locConf === r.srv.ctx.loc) return DECLINED;
-  return runRewrite(r);
-}
-
 function isRedirectStatus(s: number): boolean {
   return s === 301 || s === 302 || s === 303 || s === 307 || s === 308;
 }
@@ -55,8 +45,8 @@ export function setLocation(r: Request, value: string): void {
   r.location = value;
 }
 
-export function runRewrite(r: Request): number {
-  const lcf = r.locConf[rewriteModule.index] as RewriteLocConf | undefined;
+/** run the rewrite program of a level (its set/if/rewrite/return statements in order) */
+export function runRewrite(r: Request, lcf: RewriteLocConf | undefined): number {
   const codes = lcf?.codes;
   if (codes === undefined) return DECLINED;
   const e: ScriptEngine = { stack: [], status: DECLINED, stop: false, log: lcf!.log === 1 };
