@@ -97,6 +97,7 @@ export function loadOrReport(opts: CliOptions, confFile: string, prefix: string)
     for (const w of e.warnings) stderr(`[${w.level}] ${w.text}`);
     if (e.afterParse && opts.test && !opts.quiet) stderr(`the configuration file ${confFile} syntax is ok`);
     stderr(`[${e.level}] ${e.format()}`);
+    if (e.hint) stderr(e.hint);
     return undefined;
   }
 }

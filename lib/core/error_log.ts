@@ -95,6 +95,16 @@ export function setUseStderr(on: boolean): void {
   useStderr = on;
 }
 
+/** a line of redis2d's own on stderr while it is in use (`redis2d: TEXT`, no level) */
+export function stderrNote(text: string): void {
+  if (!useStderr) return;
+  try {
+    writeSync(2, Buffer.from(`${PROGRAM}: ${text}\n`, 'latin1'));
+  } catch {
+    /* stderr gone */
+  }
+}
+
 interface Target {
   file: LogFile;
   level: number;

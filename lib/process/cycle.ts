@@ -3,7 +3,7 @@ import type { CliOptions } from './options.js';
 import { ConfError } from '../conf/errors.js';
 import { loadConfig } from './config.js';
 import type { Cycle } from '../conf/parser.js';
-import { ErrorLog, errnoSuffix, openLogFile } from '../core/error_log.js';
+import { ErrorLog, errnoSuffix, openLogFile, stderrNote } from '../core/error_log.js';
 import { coreModule, type CoreConf, type ErrorLogSpec } from '../modules/core/module.js';
 import { accessLogPaths } from '../modules/log/module.js';
 
@@ -65,6 +65,11 @@ export function parseCycle(
     if (log) {
       if (warnings) for (const w of e.warnings) log.write(w.level, 0, w.text);
       log.write(e.level, 0, e.format());
+      // redis2d's own line (whose module an unknown directive is): the log at notice, and the terminal
+      if (e.hint) {
+        log.write('notice', 0, e.hint);
+        if (warnings) stderrNote(e.hint);
+      }
     }
     return undefined;
   }
