@@ -70,8 +70,10 @@ export function staticHandler(r: HttpRequest): number {
   const path = mapUriToPath(r);
   const st = stat(path);
   if (st instanceof Error) {
-    const code = st.code === 'ENOENT' || st.code === 'ENOTDIR' ? 404 : st.code === 'EACCES' ? 403 : 500;
-    r.log('error', `open() "${path}" failed ${errnoText(st)}`);
+    const e = st.code;
+    const code = e === 'ENOENT' || e === 'ENOTDIR' || e === 'ENAMETOOLONG' ? 404 : e === 'EACCES' || e === 'EMLINK' || e === 'ELOOP' ? 403 : 500;
+    // a missing file is logged only under `log_not_found on` (the default)
+    if (code !== 404 || r.loc.logNotFound) r.log(code === 500 ? 'crit' : 'error', `open() "${path}" failed ${errnoText(st)}`);
     return code;
   }
   if (st.isDirectory()) {
@@ -105,28 +107,54 @@ export function staticHandler(r: HttpRequest): number {
   return DONE;
 }
 
+/** ngx_http_index_error: 403 for EACCES, else 404 (logged under log_not_found) */
+function indexError(r: HttpRequest, file: string, err: NodeJS.ErrnoException): number {
+  if (err.code === 'EACCES') {
+    r.log('error', `"${file}" is forbidden ${errnoText(err)}`);
+    return 403;
+  }
+  if (r.loc.logNotFound) r.log('error', `"${file}" is not found ${errnoText(err)}`);
+  return 404;
+}
+
+/** ngx_http_index_handler, then the core content phase's `directory index ... is forbidden` */
 function indexHandler(r: HttpRequest): number {
   const clcf = r.loc;
   const dir = mapUriToPath(r);
+  let dirTested = false;
   for (const cv of clcf.index) {
     const name = evalComplexValue(r, cv);
     if (name.startsWith('/')) {
       internalRedirect(r, name, r.args);
       return DONE;
     }
-    const st = stat(dir + name);
-    if (st instanceof Error) {
-      if (st.code === 'ENOENT') continue;
-      r.log('crit', `open() "${dir}${name}" failed ${errnoText(st)}`);
-      return st.code === 'EACCES' ? 403 : 500;
+    const path = dir + name;
+    const st = stat(path);
+    if (!(st instanceof Error)) {
+      internalRedirect(r, r.uri + name, r.args);
+      return DONE;
     }
-    internalRedirect(r, r.uri + name, r.args);
-    return DONE;
-  }
-  const st = stat(dir);
-  if (st instanceof Error || !st.isDirectory()) {
-    r.log('error', `"${dir}" is not found ${st instanceof Error ? errnoText(st) : '(20: Not a directory)'}`);
-    return 404;
+    const e = st.code;
+    if (e === 'EMLINK' || e === 'ELOOP') return 403;
+    if (e === 'ENOTDIR' || e === 'ENAMETOOLONG' || e === 'EACCES') return indexError(r, path, st);
+    if (!dirTested) {
+      // ngx_http_index_test_dir: a missing directory is reported with the index file's path
+      const ds = stat(dir);
+      if (ds instanceof Error) {
+        if (ds.code === 'ENOENT') return indexError(r, path, ds);
+        if (ds.code !== 'EACCES') {
+          r.log('crit', `stat() "${dir}" failed ${errnoText(ds)}`);
+          return 500;
+        }
+      } else if (!ds.isDirectory()) {
+        r.log('alert', `"${dir}" is not a directory`);
+        return 500;
+      }
+      dirTested = true;
+    }
+    if (e === 'ENOENT') continue;
+    r.log('crit', `stat() "${path}" failed ${errnoText(st)}`);
+    return 500;
   }
   r.log('error', `directory index of "${dir}" is forbidden`);
   return 403;

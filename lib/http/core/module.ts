@@ -170,6 +170,10 @@ export interface CoreLocConf {
   errorPages: ErrorPage[] | undefined;
   /** error_log of this level; undefined = inherit / the main error log */
   errorLog: ErrorLogSpec[] | undefined;
+  /** `log_not_found`: a missing file's open() error is logged (default 1) */
+  logNotFound: number;
+  /** `log_subrequest`: subrequests are access-logged too (default 0) */
+  logSubrequest: number;
 
   /** the content handler a module installed here (redis2_pass, echo, return's default, ...) */
   handler: ContentHandler | undefined;
@@ -372,6 +376,8 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     serverTokens: UNSET,
     errorPages: undefined,
     errorLog: undefined,
+    logNotFound: UNSET,
+    logSubrequest: UNSET,
     handler: undefined,
     file: '',
     line: 0,
@@ -408,6 +414,8 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     conf.keepaliveRequests = mergeValue(conf.keepaliveRequests, prev.keepaliveRequests, 1000);
     conf.resolverTimeout = mergeValue(conf.resolverTimeout, prev.resolverTimeout, 30000);
     conf.serverTokens = mergeValue(conf.serverTokens, prev.serverTokens, 1);
+    conf.logNotFound = mergeValue(conf.logNotFound, prev.logNotFound, 1);
+    conf.logSubrequest = mergeValue(conf.logSubrequest, prev.logSubrequest, 0);
   },
   commands: [
     { name: 'server', ctx: HTTP_MAIN_CONF, args: BLOCK | NOARGS, set: serverBlock },
