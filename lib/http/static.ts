@@ -5,6 +5,7 @@ import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import { internalRedirect, namedLocation } from './phases.js';
 import { DONE } from './request.js';
+import { escapeUriPath } from './unescape.js';
 
 /*
  * The static content handlers nginx runs when a location has no handler:
@@ -77,7 +78,9 @@ export function staticHandler(r: HttpRequest): number {
     return code;
   }
   if (st.isDirectory()) {
-    r.location = r.args ? `${uri}/?${r.args}` : `${uri}/`;
+    // the URI escaped as nginx's static module does (NGX_ESCAPE_URI), args kept
+    const loc = `${escapeUriPath(uri)}/`;
+    r.location = r.args ? `${loc}?${r.args}` : loc;
     return 301;
   }
   if (r.method === 'POST') return 405;

@@ -177,6 +177,8 @@ export interface CoreLocConf {
 
   /** the content handler a module installed here (redis2_pass, echo, return's default, ...) */
   handler: ContentHandler | undefined;
+  /** nginx's auto_redirect: the URI without this location's trailing `/` is redirected to it */
+  autoRedirect: boolean;
   file: string;
   line: number;
 }
@@ -206,6 +208,16 @@ const mainOf = (cf: Conf): CoreMainConf => (cf.ctx as HttpCtx).main[httpCoreModu
 
 export function coreLoc(loc: unknown[]): CoreLocConf {
   return loc[httpCoreModule.index] as CoreLocConf;
+}
+
+/**
+ * What an upstream content directive (redis2_pass, proxy_pass, fastcgi_pass,
+ * memcached_pass...) does to its location: the handler, and auto_redirect
+ * when the location's name ends in `/` (`/dir` is then 301 to `/dir/`).
+ */
+export function setUpstreamHandler(clcf: CoreLocConf, handler: ContentHandler): void {
+  clcf.handler = handler;
+  if (clcf.name.endsWith('/')) clcf.autoRedirect = true;
 }
 
 /** A new unnamed location level (rewrite's `if`), added under the current location. */
@@ -379,6 +391,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     logNotFound: UNSET,
     logSubrequest: UNSET,
     handler: undefined,
+    autoRedirect: false,
     file: '',
     line: 0,
   }),
