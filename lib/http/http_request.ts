@@ -8,6 +8,8 @@ import { DONE, OK, type LogLevel, type Request, type RequestHead } from './reque
 import { MSIE_PADDING, addHeaderApplies, errorPageHead, errorPageTail } from './status.js';
 import { evalComplexValue } from './eval.js';
 import { headerBytes } from './header_filter.js';
+import { hasIfHeader, notModifiedFilter } from './conditional.js';
+import { rangeHeaderFilter, type RangeBody } from './range.js';
 import { hooks } from './hooks.js';
 import { internalRedirect, namedLocation } from './phases.js';
 
@@ -91,7 +93,17 @@ export class HttpRequest implements Request {
   contentLength = -1;
   location: string | undefined;
   headersOut: Array<[string, string]> = [];
+  /** nginx's headers_out.last_modified_time: seconds, -1 none (Last-Modified, conditional requests) */
+  lastModifiedTime = -1;
+  /** the ETag entry of headersOut (nginx's headers_out.etag) */
+  etag: [string, string] | undefined = undefined;
+  /** the response may be served in ranges (nginx's r->allow_ranges: static files) */
+  allowRanges = false;
+  /** the ranges the range filter chose: the content handler sends just these bytes */
+  rangeBody: RangeBody | undefined = undefined;
   headerSent = false;
+  /** a header filter replaced the response with an error (412/416): the content handler's output is dropped */
+  filterFinalized = false;
   bodyBytesSent = 0;
   bytesSent = 0;
   aborted = false;
@@ -232,8 +244,18 @@ export class HttpRequest implements Request {
         this.headersOut.splice(i, 1);
       }
     }
-    // module header filters sit above the chunked and header filters, as in nginx
+    // ngx_http_not_modified_filter, the top of nginx's chain: 304, or 412
+    if (this.status === 200 && this.main === this && hasIfHeader(this.req.headers)) {
+      const rc = notModifiedFilter(this);
+      if (rc !== 0) return this.filterFinalize(rc, true);
+    }
+    // module header filters sit above the range, chunked and header filters, as in nginx
     if (hooks.headerFilter.length) runHeaderFilters(this);
+    // ngx_http_range_header_filter: Accept-Ranges after add_header's headers; 206 or 416
+    if (this.allowRanges && this.main === this) {
+      const rc = rangeHeaderFilter(this);
+      if (rc !== 0) return this.filterFinalize(rc, false);
+    }
     const clcf = this.loc;
     if (this.method === 'HEAD') this.headerOnly = true;
     const status = this.status;
@@ -251,6 +273,28 @@ export class HttpRequest implements Request {
     if (this.version < 1000) return; // HTTP/0.9: no header at all
     if (this.contentType === undefined && !(status === 204)) this.contentType = this.defaultContentType();
     this.write(headerBytes(this, clcf, status));
+  }
+
+  /**
+   * A header filter refused the response (412, 416): the request ends with
+   * that status's special response instead (ngx_http_filter_finalize_request,
+   * whose `clean` empties the header; the range filter's 416 keeps it). The
+   * content handler sees r.finished (or r.filterFinalized) and stops.
+   */
+  private filterFinalize(status: number, clean: boolean): void {
+    this.headerSent = false;
+    this.filterFinalized = true;
+    this.allowRanges = false;
+    if (clean) {
+      this.headersOut = [];
+      this.contentLength = -1;
+      this.lastModifiedTime = -1;
+      this.etag = undefined;
+      this.location = undefined;
+      this.contentType = undefined;
+      this.statusLine = undefined;
+    }
+    this.specialResponse(status);
   }
 
   /** Content-Type from types by the URI's extension, else default_type */
@@ -278,7 +322,8 @@ export class HttpRequest implements Request {
   }
 
   send(chunk: Buffer): boolean {
-    if (this.aborted || this.finished || this.ending) return false;
+    // after a filter's error response the handler's bytes go nowhere, with no backpressure
+    if (this.aborted || this.finished || this.ending) return this.filterFinalized && !this.aborted;
     if (!this.headerSent) this.sendHeader();
     if (this.headerOnly) return !this.conn.congested();
     if (this.filter) return this.filter.body(this, chunk);
@@ -438,6 +483,9 @@ export class HttpRequest implements Request {
     if (status >= 494 && status <= 497) this.errStatus = 400;
     this.status = status;
     this.headersOut = this.headersOut.filter(([k]) => k !== 'Last-Modified' && k !== 'ETag' && k !== 'Accept-Ranges');
+    this.lastModifiedTime = -1;
+    this.etag = undefined;
+    this.allowRanges = false;
     let body = '';
     if (head) {
       const tokens = this.loc ? this.loc.serverTokens : 1;

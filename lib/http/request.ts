@@ -127,6 +127,10 @@ export interface Request {
   headersOut: Array<[string, string]>;
   /** true once the status line and headers were written */
   headerSent: boolean;
+  /** no body goes out (HEAD, 204, 304): known once sendHeader ran */
+  headerOnly: boolean;
+  /** a header filter replaced the response with an error page (412, 416): the handler's body is dropped */
+  filterFinalized: boolean;
   /** bytes of body sent so far ($body_bytes_sent) */
   bodyBytesSent: number;
   /** true once the client connection is gone */

@@ -1,4 +1,4 @@
-import { createReadStream, statSync, type Stats } from 'node:fs';
+import { createReadStream, statSync, type ReadStream, type Stats } from 'node:fs';
 import type { CoreLocConf } from './core/module.js';
 import { errnoSuffix as errnoText } from '../core/errno.js';
 import { evalComplexValue } from './eval.js';
@@ -6,6 +6,7 @@ import type { HttpRequest } from './http_request.js';
 import { internalRedirect, namedLocation } from './phases.js';
 import { DONE } from './request.js';
 import { escapeUriPath } from './unescape.js';
+import type { BodyRange } from './range.js';
 
 /*
  * The static content handlers nginx runs when a location has no handler:
@@ -86,28 +87,57 @@ export function staticHandler(r: HttpRequest): number {
   if (r.method === 'POST') return 405;
   r.status = 200;
   r.contentLength = st.size;
-  r.headersOut.push(['Last-Modified', new Date(Math.floor(st.mtimeMs / 1000) * 1000).toUTCString()]);
-  r.headersOut.push(['ETag', `"${Math.floor(st.mtimeMs / 1000).toString(16)}-${st.size.toString(16)}"`]);
-  r.headersOut.push(['Accept-Ranges', 'bytes']);
+  r.lastModifiedTime = Math.floor(st.mtimeMs / 1000);
+  // ngx_http_set_etag: "mtime-size" in hex
+  if (r.loc.etag) {
+    const etag: [string, string] = ['ETag', `"${r.lastModifiedTime.toString(16)}-${st.size.toString(16)}"`];
+    r.headersOut.push(etag);
+    r.etag = etag;
+  }
+  r.contentType = r.defaultContentType();
+  r.allowRanges = true;
   r.sendHeader();
+  // a filter answered instead (412, 416), or there is nothing to send
+  if (r.filterFinalized || r.finished) return DONE;
+  const ranges = r.rangeBody;
   if (r.headerOnly || st.size === 0) {
     r.finish();
     return DONE;
   }
-  const stream = createReadStream(path, { highWaterMark: 65536 });
-  stream.on('data', (chunk) => {
-    if (!r.send(chunk as Buffer)) {
-      stream.pause();
-      r.onDrain(() => stream.resume());
-    }
-  });
-  stream.on('end', () => r.finish());
-  stream.on('error', (e) => {
-    r.log('crit', `read() "${path}" failed ${errnoText(e)}`);
-    r.finalize(500);
-  });
-  r.onAbort(() => stream.destroy());
+  sendFile(r, path, ranges ? ranges.parts : [{ start: 0, end: st.size, head: '' }], ranges ? ranges.tail : '');
   return DONE;
+}
+
+/** the file's bytes of each part, each after its head (multipart boundaries), then `tail` */
+function sendFile(r: HttpRequest, path: string, parts: BodyRange[], tail: string): void {
+  let i = 0;
+  let stream: ReadStream | undefined;
+  r.onAbort(() => stream?.destroy());
+  const next = (): void => {
+    if (r.aborted) return;
+    if (i === parts.length) {
+      if (tail) r.send(Buffer.from(tail, 'latin1'));
+      r.finish();
+      return;
+    }
+    const part = parts[i++]!;
+    if (part.head) r.send(Buffer.from(part.head, 'latin1'));
+    if (part.end === part.start) return next();
+    const s = createReadStream(path, { start: part.start, end: part.end - 1, highWaterMark: 65536 });
+    stream = s;
+    s.on('data', (chunk) => {
+      if (!r.send(chunk as Buffer)) {
+        s.pause();
+        r.onDrain(() => s.resume());
+      }
+    });
+    s.on('end', next);
+    s.on('error', (e) => {
+      r.log('crit', `read() "${path}" failed ${errnoText(e)}`);
+      r.finalize(500);
+    });
+  };
+  next();
 }
 
 /** ngx_http_index_error: 403 for EACCES, else 404 (logged under log_not_found) */

@@ -275,4 +275,7 @@ export const coreValueCommands: Command[] = [
   { name: 'resolver_timeout', ctx: MSL, args: TAKE1, set: msecSlot(clcfOf, 'resolverTimeout') },
   { name: 'log_not_found', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'logNotFound') },
   { name: 'log_subrequest', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'logSubrequest') },
+  { name: 'etag', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'etag') },
+  { name: 'if_modified_since', ctx: MSL, args: TAKE1, set: enumSlot(clcfOf, 'ifModifiedSince', { off: 0, exact: 1, before: 2 }) },
+  { name: 'max_ranges', ctx: MSL, args: TAKE1, set: numSlot(clcfOf, 'maxRanges') },
 ];

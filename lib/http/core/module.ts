@@ -174,6 +174,12 @@ export interface CoreLocConf {
   logNotFound: number;
   /** `log_subrequest`: subrequests are access-logged too (default 0) */
   logSubrequest: number;
+  /** `etag`: static files get an ETag (default 1) */
+  etag: number;
+  /** `if_modified_since off|exact|before` → 0|1|2 (default exact) */
+  ifModifiedSince: number;
+  /** `max_ranges`: most ranges served (default unlimited; 0 disables ranges) */
+  maxRanges: number;
 
   /** the content handler a module installed here (redis2_pass, echo, return's default, ...) */
   handler: ContentHandler | undefined;
@@ -390,6 +396,9 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     errorLog: undefined,
     logNotFound: UNSET,
     logSubrequest: UNSET,
+    etag: UNSET,
+    ifModifiedSince: UNSET,
+    maxRanges: UNSET,
     handler: undefined,
     autoRedirect: false,
     file: '',
@@ -429,6 +438,9 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     conf.serverTokens = mergeValue(conf.serverTokens, prev.serverTokens, 1);
     conf.logNotFound = mergeValue(conf.logNotFound, prev.logNotFound, 1);
     conf.logSubrequest = mergeValue(conf.logSubrequest, prev.logSubrequest, 0);
+    conf.etag = mergeValue(conf.etag, prev.etag, 1);
+    conf.ifModifiedSince = mergeValue(conf.ifModifiedSince, prev.ifModifiedSince, 1);
+    conf.maxRanges = mergeValue(conf.maxRanges, prev.maxRanges, 0x7fffffff);
   },
   commands: [
     { name: 'server', ctx: HTTP_MAIN_CONF, args: BLOCK | NOARGS, set: serverBlock },
