@@ -6,6 +6,7 @@ import { daemonize, isDaemonChild, reportStartup } from './daemon.js';
 import { runMaster } from './master.js';
 import { prefixed } from './paths.js';
 import { runSingle } from './single.js';
+import { installMasterStats } from './stats.js';
 import { runWorker } from './worker.js';
 
 /*
@@ -28,5 +29,6 @@ export async function run(opts: CliOptions, prefix: string, confFile: string): P
   const mainLog = openCycleFiles(l, startLog);
   if (!mainLog) return reportStartup(1);
   if (l.core.masterProcess === 0) return runSingle(opts, prefix, confFile, l, mainLog, startupPath);
+  installMasterStats();
   return runMaster(opts, prefix, confFile, l, mainLog, startupPath);
 }

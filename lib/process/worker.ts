@@ -3,6 +3,7 @@ import { reopenLogs, setUseStderr } from '../core/error_log.js';
 import { openCycleFiles, openStartupLog, parseCycle, startupLogPath } from './cycle.js';
 import { prefixed } from './paths.js';
 import { fastStop, gracefulStop, serveCycle } from './serve.js';
+import { installWorkerStats } from './stats.js';
 
 /*
  * A worker process (node:cluster worker). It re-reads the configuration the
@@ -38,6 +39,7 @@ export async function runWorker(opts: CliOptions, prefix: string, confFile: stri
   process.on('SIGTERM', fast);
   process.on('SIGINT', fast);
 
+  installWorkerStats();
   if (!(await serveCycle(l, mainLog, lead ? mainLog : undefined))) process.exit(2);
   setUseStderr(false);
   process.send?.({ redis2d: 'ready' });
