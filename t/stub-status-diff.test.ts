@@ -113,8 +113,8 @@ async function startMaster(kind: 'redis2d' | 'nginx'): Promise<Master> {
       ? spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore', env })
       : spawn(NGINX, ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { stdio: 'ignore', env });
   // both workers up: two `start worker process` lines, then the port answers
-  await waitFor('two workers', () => workersStarted(dir) >= 2 || undefined, 8000);
-  await waitFor('the port', async () => (await raw(port, 'GET / HTTP/1.0\r\n\r\n', 200)).includes('200 OK') || undefined, 8000);
+  await waitFor('two workers', () => workersStarted(dir) >= 2 || undefined, 15000);
+  await waitFor('the port', async () => (await raw(port, 'GET / HTTP/1.0\r\n\r\n', 200)).includes('200 OK') || undefined, 15000);
   return {
     port,
     dir,
@@ -149,7 +149,7 @@ async function playMaster(m: Master): Promise<string[]> {
   }
   // a reload: new workers, the same counters
   process.kill(m.proc.pid!, 'SIGHUP');
-  await waitFor('new workers', () => workersStarted(m.dir) >= 4 || undefined, 8000);
+  await waitFor('new workers', () => workersStarted(m.dir) >= 4 || undefined, 15000);
   await new Promise((r) => setTimeout(r, 500));
   for (let i = 0; i < 3; i++) await raw(port, 'GET /y HTTP/1.0\r\n\r\n');
   out.push(body(await raw(port, 'GET /status HTTP/1.0\r\n\r\n', 3000)));

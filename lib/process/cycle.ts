@@ -1,3 +1,4 @@
+import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { CliOptions } from './options.js';
 import { ConfError } from '../conf/errors.js';
@@ -132,4 +133,34 @@ export function openCycleFiles(l: Loaded, log: ErrorLog): ErrorLog | undefined {
     }
   }
   return log2;
+}
+
+/** open(2) and close, nginx's `open() "PATH" failed (N: text)` when it fails */
+function tryOpen(path: string, flags: number): string | undefined {
+  try {
+    closeSync(openSync(path, flags, 0o644));
+    return undefined;
+  } catch (e) {
+    return `open() "${path}" failed ${errnoSuffix(e)}`;
+  }
+}
+
+/**
+ * `-t`'s half of ngx_init_cycle after `syntax is ok`: the pid file is opened
+ * (created, never truncated: nginx leaves an empty one behind), then every
+ * file the configuration names is opened for appending: the error logs (the
+ * -e path when the configuration has none) and the constant access_log
+ * paths. Returns the first failure's message, or undefined.
+ */
+export function testCycleFiles(cycle: Cycle, startupPath: string): string | undefined {
+  const core = cycle.coreConfs[coreModule.index] as CoreConf;
+  const pid = tryOpen(cycle.fullName(core.pid ?? 'logs/nginx.pid'), fsc.O_RDWR | fsc.O_CREAT);
+  if (pid) return pid;
+  const logs = core.errorLogs.length ? core.errorLogs.map((s) => s.path) : [startupPath];
+  for (const path of [...logs, ...accessLogPaths(cycle)]) {
+    if (path === 'stderr') continue;
+    const err = tryOpen(path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT);
+    if (err) return err;
+  }
+  return undefined;
 }
