@@ -3,26 +3,14 @@ import { readFileSync } from 'node:fs';
 
 /*
  * getpwnam(3) and getgrnam(3) for the `user` directive, which Node does not
- * expose: `getent passwd NAME` / `getent group NAME` (through NSS, as libc
- * looks them up), or /etc/passwd and /etc/group when getent is missing. By
- * name only, as getpwnam: getent would also take a number for an id.
+ * expose: /etc/passwd and /etc/group first (the `files` source every
+ * nsswitch.conf starts with, read without a process), then `getent passwd
+ * NAME` / `getent group NAME` for names only other NSS sources know (LDAP,
+ * systemd). By name only, as getpwnam: getent would also take a number.
  */
 
-/** the id field of the NAME entry of `db` (passwd: uid; group: gid), or undefined */
-function lookup(db: 'passwd' | 'group', name: string): number | undefined {
-  if (name.length === 0 || name.includes(':') || name.includes('\n')) return undefined;
-  let text: string | undefined;
-  const r = spawnSync('getent', [db, name], { encoding: 'latin1', timeout: 10000 });
-  if (r.error === undefined) {
-    if (r.status !== 0) return undefined;
-    text = r.stdout;
-  } else {
-    try {
-      text = readFileSync(`/etc/${db}`, 'latin1');
-    } catch {
-      return undefined;
-    }
-  }
+/** the id (third field) of the NAME line of passwd/group text, or undefined */
+function idIn(text: string, name: string): number | undefined {
   for (const line of text.split('\n')) {
     const f = line.split(':');
     if (f[0] === name && f.length >= 3) {
@@ -31,6 +19,19 @@ function lookup(db: 'passwd' | 'group', name: string): number | undefined {
     }
   }
   return undefined;
+}
+
+function lookup(db: 'passwd' | 'group', name: string): number | undefined {
+  if (name.length === 0 || name.includes(':') || name.includes('\n')) return undefined;
+  try {
+    const id = idIn(readFileSync(`/etc/${db}`, 'latin1'), name);
+    if (id !== undefined) return id;
+  } catch {
+    /* no file: NSS only */
+  }
+  const r = spawnSync('getent', [db, name], { encoding: 'latin1', timeout: 10000 });
+  if (r.error !== undefined || r.status !== 0) return undefined;
+  return idIn(r.stdout, name);
 }
 
 export const getpwnamUid = (name: string): number | undefined => lookup('passwd', name);
