@@ -102,8 +102,8 @@ export class HttpRequest implements Request {
   /** the ranges the range filter chose: the content handler sends just these bytes */
   rangeBody: RangeBody | undefined = undefined;
   headerSent = false;
-  /** a header filter replaced the response with an error (412/416): the content handler's output is dropped */
-  filterFinalized = false;
+  /** responses a header filter replaced with an error (412/416): see Request.filterFinalized */
+  filterFinalized = 0;
   bodyBytesSent = 0;
   bytesSent = 0;
   aborted = false;
@@ -279,11 +279,11 @@ export class HttpRequest implements Request {
    * A header filter refused the response (412, 416): the request ends with
    * that status's special response instead (ngx_http_filter_finalize_request,
    * whose `clean` empties the header; the range filter's 416 keeps it). The
-   * content handler sees r.finished (or r.filterFinalized) and stops.
+   * content handler sees r.filterFinalized move and stops.
    */
   private filterFinalize(status: number, clean: boolean): void {
     this.headerSent = false;
-    this.filterFinalized = true;
+    this.filterFinalized++;
     this.allowRanges = false;
     if (clean) {
       this.headersOut = [];
@@ -323,7 +323,7 @@ export class HttpRequest implements Request {
 
   send(chunk: Buffer): boolean {
     // after a filter's error response the handler's bytes go nowhere, with no backpressure
-    if (this.aborted || this.finished || this.ending) return this.filterFinalized && !this.aborted;
+    if (this.aborted || this.finished || this.ending) return this.filterFinalized !== 0 && !this.aborted;
     if (!this.headerSent) this.sendHeader();
     if (this.headerOnly) return !this.conn.congested();
     if (this.filter) return this.filter.body(this, chunk);
@@ -411,7 +411,10 @@ export class HttpRequest implements Request {
     const body = Buffer.from(text, 'latin1');
     this.status = status;
     this.contentLength = body.length;
+    const replaced = this.filterFinalized;
     this.sendHeader();
+    // a filter answered instead (412, 416; maybe through an error_page still running)
+    if (this.filterFinalized !== replaced) return;
     if (body.length) this.send(body);
     this.finish();
   }

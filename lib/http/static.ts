@@ -96,9 +96,10 @@ export function staticHandler(r: HttpRequest): number {
   }
   r.contentType = r.defaultContentType();
   r.allowRanges = true;
+  const replaced = r.filterFinalized;
   r.sendHeader();
-  // a filter answered instead (412, 416), or there is nothing to send
-  if (r.filterFinalized || r.finished) return DONE;
+  // a filter answered instead (412, 416, perhaps through an error_page), or there is nothing to send
+  if (r.filterFinalized !== replaced || r.finished) return DONE;
   const ranges = r.rangeBody;
   if (r.headerOnly || st.size === 0) {
     r.finish();

@@ -37,6 +37,6 @@ function lookup(db: 'passwd' | 'group', name: string): number | undefined {
 export const getpwnamUid = (name: string): number | undefined => lookup('passwd', name);
 export const getgrnamGid = (name: string): number | undefined => lookup('group', name);
 
-/** the group nginx's build defaults to with the `nobody` user (auto/unix: `nobody` if /etc/group has it, else `nogroup`) */
+/** the workers' default user and group of Debian's nginx (its build found no `nobody` group: auto/unix took `nogroup`) */
 export const DEFAULT_USER = 'nobody';
 export const DEFAULT_GROUP = 'nogroup';

@@ -40,8 +40,9 @@ async function stubStatusHandler(r: Request): Promise<number> {
   r.status = 200;
   r.contentType = 'text/plain';
   r.contentLength = body.length;
+  const replaced = r.filterFinalized;
   r.sendHeader();
-  if (!r.headerOnly && !r.filterFinalized) r.send(body);
+  if (!r.headerOnly && r.filterFinalized === replaced) r.send(body);
   return OK;
 }
 
