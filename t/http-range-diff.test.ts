@@ -10,8 +10,9 @@ import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from
  * 304 from If-None-Match (ETag "mtime-size") and If-Modified-Since
  * (`if_modified_since off|exact|before`), 412 from If-Match and
  * If-Unmodified-Since, If-Range, `etag off`, `max_ranges`, HEAD, and the
- * header order (Accept-Ranges after add_header's headers). The files get the
- * same mtime under both servers.
+ * header order (Accept-Ranges after add_header's headers), error_page for a
+ * 412 or 416 (with nginx's leftovers of the first response's header). The
+ * files get the same mtime under both servers.
  */
 
 const HTTP = `
@@ -26,6 +27,9 @@ const HTTP = `
     location /none/ { max_ranges 0; }
     location /always/ { add_header X-B b always; }
     location /ret { return 200 "ret\\n"; }
+    location /ep/ { error_page 412 416 /e4xx; }
+    location = /e4xx { return 200 "custom $status\\n"; }
+    location /ep2/ { error_page 416 = /ep/f.txt; }
   }
 `;
 
@@ -99,10 +103,13 @@ const CASES: Array<[string, string]> = [
   ['return 200, If-None-Match star', get('/ret', 'If-None-Match: *')],
   ['return 200, If-Match', get('/ret', 'If-Match: "x"')],
   ['return 200, If-Unmodified-Since', get('/ret', `If-Unmodified-Since: ${LM}`)],
+  ['error_page for a 416', get('/ep/f.txt', 'Range: bytes=500-')],
+  ['error_page for a 412', get('/ep/f.txt', 'If-Match: "a"')],
+  ['error_page = a file for a 416', get('/ep2/f.txt', 'Range: bytes=500-')],
 ];
 
 async function play(srv: Running): Promise<string[]> {
-  for (const d of ['', 'noetag', 'imsoff', 'imsbefore', 'one', 'none', 'always']) {
+  for (const d of ['', 'noetag', 'imsoff', 'imsbefore', 'one', 'none', 'always', 'ep', 'ep2']) {
     mkdirSync(join(srv.dir, 'html', d), { recursive: true });
     const f = join(srv.dir, 'html', d, 'f.txt');
     writeFileSync(f, BODY);

@@ -97,6 +97,8 @@ export class HttpRequest implements Request {
   lastModifiedTime = -1;
   /** the ETag entry of headersOut (nginx's headers_out.etag) */
   etag: [string, string] | undefined = undefined;
+  /** the Accept-Ranges entry of headersOut (nginx's headers_out.accept_ranges) */
+  acceptRanges: [string, string] | undefined = undefined;
   /** the response may be served in ranges (nginx's r->allow_ranges: static files) */
   allowRanges = false;
   /** the ranges the range filter chose: the content handler sends just these bytes */
@@ -290,6 +292,7 @@ export class HttpRequest implements Request {
       this.contentLength = -1;
       this.lastModifiedTime = -1;
       this.etag = undefined;
+      this.acceptRanges = undefined;
       this.location = undefined;
       this.contentType = undefined;
       this.statusLine = undefined;
@@ -485,9 +488,14 @@ export class HttpRequest implements Request {
     const head = status === 201 || status === 204 ? '' : errorPageHead(status);
     if (status >= 494 && status <= 497) this.errStatus = 400;
     this.status = status;
-    this.headersOut = this.headersOut.filter(([k]) => k !== 'Last-Modified' && k !== 'ETag' && k !== 'Accept-Ranges');
+    // nginx clears the response's own ETag and Accept-Ranges (one pointer each): one an earlier
+    // response of this request pushed (before an error_page redirect) stays in the list
+    const etag = this.etag;
+    const ranges = this.acceptRanges;
+    this.headersOut = this.headersOut.filter((h) => h[0] !== 'Last-Modified' && h !== etag && h !== ranges);
     this.lastModifiedTime = -1;
     this.etag = undefined;
+    this.acceptRanges = undefined;
     this.allowRanges = false;
     let body = '';
     if (head) {

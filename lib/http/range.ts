@@ -144,7 +144,9 @@ export function rangeHeaderFilter(r: HttpRequest): number {
       return 0;
     }
   }
-  r.headersOut.push(['Accept-Ranges', 'bytes']);
+  const acceptRanges: [string, string] = ['Accept-Ranges', 'bytes'];
+  r.headersOut.push(acceptRanges);
+  r.acceptRanges = acceptRanges;
   return 0;
 }
 
