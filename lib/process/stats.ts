@@ -40,7 +40,11 @@ let lastSent = '';
 function report(id: number): void {
   const c = { ...counters };
   lastSent = JSON.stringify(c);
-  process.send?.({ redis2d: 'stats-report', id, c });
+  try {
+    process.send?.({ redis2d: 'stats-report', id, c });
+  } catch {
+    /* the channel closed under us (the master is gone or we are exiting) */
+  }
 }
 
 /** in a cluster worker: answer polls, report on change and at exit, and ask the master for stub_status */
