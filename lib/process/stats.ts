@@ -78,7 +78,13 @@ export function installWorkerStats(): void {
           clearTimeout(timer);
           resolve(c);
         });
-        process.send!({ redis2d: 'stats-req', id });
+        try {
+          process.send!({ redis2d: 'stats-req', id });
+        } catch {
+          waiting.delete(id);
+          clearTimeout(timer);
+          resolve({ ...counters });
+        }
       }),
   );
 }
