@@ -4,14 +4,16 @@
  * words for a module that is not loaded; this table only adds the line
  * after it that tells an operator whose directive it is. It is consulted
  * for names no module of redis2d knows, so a directive that becomes real
- * simply stops reaching it: delete its name here when it does.
+ * simply stops reaching it: delete its name here when it does (proxy_pass,
+ * fastcgi_pass and the directives that came with them are not listed:
+ * redis2d's main line implements them).
  */
 
 /** module label → directive names (one line per module: easy to trim) */
 const TABLE: Array<[string, string]> = [
   // nginx's own modules
-  ["nginx's ngx_http_proxy_module", 'proxy_pass proxy_set_header proxy_http_version proxy_redirect proxy_buffering proxy_buffers proxy_buffer_size proxy_read_timeout proxy_connect_timeout proxy_send_timeout proxy_next_upstream proxy_pass_header proxy_hide_header proxy_intercept_errors proxy_cache proxy_cache_path proxy_cache_key proxy_cache_valid proxy_cache_bypass proxy_no_cache proxy_ignore_headers proxy_cookie_path proxy_cookie_domain proxy_pass_request_body proxy_pass_request_headers proxy_set_body proxy_ssl_verify proxy_ssl_server_name proxy_bind proxy_request_buffering'],
-  ["nginx's ngx_http_fastcgi_module", 'fastcgi_pass fastcgi_param fastcgi_index fastcgi_split_path_info fastcgi_read_timeout fastcgi_connect_timeout fastcgi_send_timeout fastcgi_buffers fastcgi_buffer_size fastcgi_buffering fastcgi_intercept_errors fastcgi_keep_conn fastcgi_hide_header fastcgi_pass_header fastcgi_next_upstream fastcgi_cache fastcgi_cache_path fastcgi_cache_key fastcgi_cache_valid fastcgi_ignore_headers'],
+  ["nginx's ngx_http_proxy_module", 'proxy_cache proxy_cache_path proxy_cache_key proxy_cache_valid proxy_cache_bypass proxy_no_cache proxy_ssl_verify proxy_ssl_server_name'],
+  ["nginx's ngx_http_fastcgi_module", 'fastcgi_cache fastcgi_cache_path fastcgi_cache_key fastcgi_cache_valid'],
   ["nginx's ngx_http_uwsgi_module", 'uwsgi_pass uwsgi_param uwsgi_read_timeout uwsgi_buffers'],
   ["nginx's ngx_http_scgi_module", 'scgi_pass scgi_param'],
   ["nginx's ngx_http_grpc_module", 'grpc_pass grpc_set_header grpc_read_timeout'],
