@@ -106,6 +106,7 @@ export function loadOrReport(opts: CliOptions, confFile: string, prefix: string)
     for (const w of e.warnings) stderr(`[${w.level}] ${w.text}`);
     if (e.afterParse && opts.test && !opts.quiet) stderr(`the configuration file ${confFile} syntax is ok`);
     stderr(`[${e.level}] ${e.format()}`);
+    if (e.hint) stderr(e.hint);
     return undefined;
   }
 }
@@ -158,10 +159,19 @@ export async function main(argv: string[]): Promise<number> {
       stderr(`configuration file ${confFile} test failed`);
       return 1;
     }
-    if (!opts.quiet) {
-      stderr(`the configuration file ${confFile} syntax is ok`);
-      stderr(`configuration file ${confFile} test is successful`);
+    // redis2d's own notes, as at startup: what the configuration asks that changes nothing here
+    const { noEffectDirectives } = await import('./modules/noop/module.js');
+    for (const name of noEffectDirectives(cycle)) stderr(`[warn] the "${name}" directive has no effect in redis2d`);
+    if (!opts.quiet) stderr(`the configuration file ${confFile} syntax is ok`);
+    const { startupLogPath, testCycleFiles } = await import('./process/cycle.js');
+    const { prefixed } = await import('./process/paths.js');
+    const failed = testCycleFiles(cycle, startupLogPath(opts, (p) => prefixed(prefix, p)));
+    if (failed) {
+      stderr(`[emerg] ${failed}`);
+      stderr(`configuration file ${confFile} test failed`);
+      return 1;
     }
+    if (!opts.quiet) stderr(`configuration file ${confFile} test is successful`);
     if (opts.dump) {
       for (const d of cycle.dump) {
         process.stdout.write(`# configuration file ${d.path}:\n`);

@@ -49,6 +49,8 @@ if (!existsSync(NGINX)) {
     stderr
       .split('\n')
       .filter((l) => /^\S+: \[(emerg|alert|crit|warn|notice)\] /.test(l))
+      // redis2d's own notes on directives it accepts with no effect
+      .filter((l) => !l.endsWith('directive has no effect in redis2d'))
       .map((l) => l.slice(program.length + 2));
 
   const confs = readdirSync(dir)

@@ -22,7 +22,8 @@ let port = 0;
 function writeConf(extra: string, tail = ''): void {
   writeFileSync(
     conf,
-    `daemon on; master_process on; worker_processes 2;\n` +
+    // as root, the workers stay root (else nobody, who cannot read this 0700 temp prefix)
+    `${process.getuid?.() === 0 ? 'user root;\n' : ''}daemon on; master_process on; worker_processes 2;\n` +
       `error_log logs/error.log info;\n` +
       `events { worker_connections 1024; }\n` +
       `http {\n  access_log off;\n  server {\n    listen 127.0.0.1:${port};\n` +

@@ -77,6 +77,7 @@ const RAW: Array<[string, string]> = [
   ['next upstream on 503, then the last 503 passes', 'GET /n503/status?code=503 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
   ['hide and pass headers', 'GET /hide/status?code=200 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
   ['proxy_cookie_domain / proxy_cookie_path', 'GET /cookie/cookie?v=a%3D1%3B%20Domain%3D.backend.example%3B%20Path%3D%2Fapp%2Fx&v=b%3D2%3B%20path%3D%2Fother HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
+  ['auto_redirect: /a → /a/ (args kept)', 'GET /a?x=1 HTTP/1.1\r\nHost: h.example\r\nConnection: close\r\n\r\n'],
   ['keep-alive client, two requests', 'GET /plain/bytes?n=10 HTTP/1.1\r\nHost: h\r\n\r\nGET /plain/chunked?n=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
 ];
 

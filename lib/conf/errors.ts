@@ -12,6 +12,8 @@ export class ConfError extends Error {
   afterParse = false;
   /** warnings printed before this error (nginx logs them as it goes) */
   warnings: ConfWarning[] = [];
+  /** a line redis2d prints after nginx's (the module an unknown directive belongs to) */
+  hint: string | undefined;
 
   constructor(message: string, file?: string, line?: number, level: 'emerg' | 'alert' | 'crit' | 'error' = 'emerg') {
     super(message);

@@ -15,6 +15,7 @@ import { ConfError, type ConfWarning } from './errors.js';
 import { globSync, hasWildcard } from './glob.js';
 import { errnoSuffix as errnoText } from '../core/errno.js';
 import { Lexer, TokenEnd, type Statement } from './lexer.js';
+import { unimplementedHint } from './unimplemented.js';
 
 /** A custom block handler (nginx's cf->handler), used by `types {}` and `map {}`. */
 export type BlockHandler = (cf: Conf) => string | undefined | void;
@@ -247,7 +248,9 @@ export class Conf {
       }
       throw this.error(`"${name}" directive is not allowed here`);
     }
-    throw this.error(`unknown directive "${name}"`);
+    const e = this.error(`unknown directive "${name}"`);
+    e.hint = unimplementedHint(name);
+    throw e;
   }
 }
 

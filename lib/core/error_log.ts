@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { errnoSuffix } from './errno.js';
 import { PROGRAM } from './version.js';
 
@@ -56,12 +56,31 @@ export function onBeforeReopen(fn: () => void): void {
   beforeReopen.push(fn);
 }
 
+/** the workers' uid when a root master's workers switch user: reopened files are given to it */
+let reopenOwner = -1;
+export function setReopenOwner(uid: number): void {
+  reopenOwner = uid;
+}
+
+/** ngx_reopen_files' chown: the worker's user owns the file and may read and write it */
+function giveToOwner(fd: number, path: string): void {
+  if (reopenOwner < 0) return;
+  try {
+    const st = fstatSync(fd);
+    if (st.uid !== reopenOwner) fchownSync(fd, reopenOwner, -1);
+    if ((st.mode & 0o600) !== 0o600) fchmodSync(fd, (st.mode | 0o600) & 0o7777);
+  } catch (e) {
+    getMainLog().write('emerg', 0, `chown("${path}", ${reopenOwner}) failed ${errnoSuffix(e)}`);
+  }
+}
+
 /** reopen every log file (USR1); a file that cannot be reopened keeps its old descriptor, as in nginx */
 export function reopenLogs(): void {
   for (const fn of beforeReopen) fn();
   for (const f of files.values()) {
     try {
       const nfd = openSync(f.path, 'a', 0o644);
+      giveToOwner(nfd, f.path);
       const old = f.fd;
       f.fd = nfd;
       closeSync(old);
@@ -93,6 +112,16 @@ export function logTime(now = Date.now()): string {
 let useStderr = false;
 export function setUseStderr(on: boolean): void {
   useStderr = on;
+}
+
+/** a line of redis2d's own on stderr while it is in use (`redis2d: TEXT`, no level) */
+export function stderrNote(text: string): void {
+  if (!useStderr) return;
+  try {
+    writeSync(2, Buffer.from(`${PROGRAM}: ${text}\n`, 'latin1'));
+  } catch {
+    /* stderr gone */
+  }
 }
 
 interface Target {

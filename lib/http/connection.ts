@@ -5,6 +5,7 @@ import { coreLoc, type CoreSrvConf } from './core/module.js';
 import { BodyReader, BodyStatus } from './body.js';
 import { HttpRequest, firstName } from './http_request.js';
 import { errorLogFor, getMainLog } from '../core/error_log.js';
+import { ConnStat, counters, nextConnectionNumber, statMove } from '../core/counters.js';
 import { Head } from './head.js';
 import { HeaderLine, LINE_ERROR_TEXT, LineError, parseHeaderLine, parseRequestLine, validateHost } from './parse.js';
 import { runPhases } from './phases.js';
@@ -21,7 +22,6 @@ import { parseComplexUri } from './uri.js';
  * request body (Content-Length or chunked, Expect: 100-continue) live here.
  */
 
-let nextConnectionId = 1;
 const live = new Set<HttpConnection>();
 let exiting = false;
 
@@ -79,7 +79,7 @@ const enum St {
 }
 
 export class HttpConnection {
-  readonly id = nextConnectionId++;
+  readonly id = nextConnectionNumber();
   readonly socket: Socket;
   readonly remoteAddr: string;
   readonly remotePort: number;
@@ -89,6 +89,8 @@ export class HttpConnection {
   /** the variable registry of the config this connection was accepted under */
   readonly variables: Variables;
   requests = 0;
+  /** where stub_status counts this connection (waiting, reading, writing) */
+  private stat = ConnStat.None;
   private buf: Buffer = EMPTY;
   private state = St.Head;
   /** head parsing */
@@ -145,6 +147,10 @@ export class HttpConnection {
     socket.on('error', () => this.onClose());
     socket.on('close', () => this.onClose());
     socket.on('drain', () => this.onDrain());
+    counters.accepted++;
+    counters.handled++;
+    counters.active++;
+    this.stat = statMove(ConnStat.None, ConnStat.Waiting);
     // ngx_http_init_connection: the header timeout runs from the accept
     this.setTimer(Tm.Header, this.defaultSrv().clientHeaderTimeout);
   }
@@ -244,6 +250,8 @@ export class HttpConnection {
     this.state = St.Closed;
     this.stopTimer();
     live.delete(this);
+    this.stat = statMove(this.stat, ConnStat.None);
+    counters.active--;
     const r = this.current;
     if (r && !r.finished) {
       // the client closed before the response ended: nginx's 499 when nothing was
@@ -299,6 +307,7 @@ export class HttpConnection {
   private onData(d: Buffer): void {
     switch (this.state) {
       case St.Head:
+        if (this.stat !== ConnStat.Reading) this.stat = statMove(this.stat, ConnStat.Reading);
         this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
         this.parseHead();
         return;
@@ -480,6 +489,7 @@ export class HttpConnection {
     if (head.method === 'TRACE') return this.fail(r, 405, 'client sent TRACE method');
     if (r.contentLengthIn > 0 || r.chunkedIn) this.state = St.Wait;
     r.initKeepalive(head.connection);
+    this.stat = statMove(this.stat, ConnStat.Writing);
     runPhases(r);
   }
 
@@ -590,6 +600,8 @@ export class HttpConnection {
     }
     this.current = undefined;
     this.state = St.Head;
+    // the next request starts at once with pipelined bytes, else the connection waits
+    this.stat = statMove(this.stat, this.buf.length ? ConnStat.Reading : ConnStat.Waiting);
     this.socket.resume();
     if (this.buf.length) {
       // pipelined: the next head is parsed at once; client_header_timeout if it is unfinished
@@ -607,6 +619,8 @@ export class HttpConnection {
     this.state = St.Closed;
     this.stopTimer();
     live.delete(this);
+    this.stat = statMove(this.stat, ConnStat.None);
+    counters.active--;
     if (reset) {
       // a response cut short: nginx closes the connection as is
       sock.end();

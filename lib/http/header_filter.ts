@@ -54,6 +54,7 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
     r.location === undefined &&
     r.ownServer &&
     r.ownDate &&
+    r.lastModifiedTime === -1 &&
     r.headersOut.length === 0;
   const date = httpDate();
   if (plain) {
@@ -68,6 +69,10 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   if (r.ownDate) h += `Date: ${date}${CRLF}`;
   if (r.contentType) h += `Content-Type: ${r.contentType}${CRLF}`;
   if (r.contentLength >= 0) h += `Content-Length: ${r.contentLength}${CRLF}`;
+  // Last-Modified goes with 200, 206 and 304 only (ngx_http_header_filter clears it otherwise)
+  if (r.lastModifiedTime !== -1 && (status === 200 || status === 206 || status === 304)) {
+    h += `Last-Modified: ${new Date(r.lastModifiedTime * 1000).toUTCString()}${CRLF}`;
+  }
   for (const [k, v] of r.headersOut) if (k === 'Last-Modified') h += `${k}: ${v}${CRLF}`;
   let absLocation: string | undefined;
   if (r.location !== undefined) {

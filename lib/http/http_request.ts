@@ -8,6 +8,8 @@ import { DONE, OK, type LogLevel, type Request, type RequestHead } from './reque
 import { MSIE_PADDING, addHeaderApplies, errorPageHead, errorPageTail } from './status.js';
 import { evalComplexValue } from './eval.js';
 import { headerBytes } from './header_filter.js';
+import { hasIfHeader, notModifiedFilter } from './conditional.js';
+import { rangeHeaderFilter, type RangeBody } from './range.js';
 import { hooks } from './hooks.js';
 import { internalRedirect, namedLocation } from './phases.js';
 
@@ -92,7 +94,19 @@ export class HttpRequest implements Request {
   contentLength = -1;
   location: string | undefined;
   headersOut: Array<[string, string]> = [];
+  /** nginx's headers_out.last_modified_time: seconds, -1 none (Last-Modified, conditional requests) */
+  lastModifiedTime = -1;
+  /** the ETag entry of headersOut (nginx's headers_out.etag) */
+  etag: [string, string] | undefined = undefined;
+  /** the Accept-Ranges entry of headersOut (nginx's headers_out.accept_ranges) */
+  acceptRanges: [string, string] | undefined = undefined;
+  /** the response may be served in ranges (nginx's r->allow_ranges: static files) */
+  allowRanges = false;
+  /** the ranges the range filter chose: the content handler sends just these bytes */
+  rangeBody: RangeBody | undefined = undefined;
   headerSent = false;
+  /** responses a header filter replaced with an error (412/416): see Request.filterFinalized */
+  filterFinalized = 0;
   bodyBytesSent = 0;
   bytesSent = 0;
   aborted = false;
@@ -228,8 +242,18 @@ export class HttpRequest implements Request {
       this.statusLine = undefined;
     }
     if (this.status === 0) this.status = 200;
-    // module header filters sit above the chunked and header filters, as in nginx
+    // ngx_http_not_modified_filter, the top of nginx's chain: 304, or 412
+    if (this.status === 200 && this.main === this && hasIfHeader(this.req.headers)) {
+      const rc = notModifiedFilter(this);
+      if (rc !== 0) return this.filterFinalize(rc, true);
+    }
+    // module header filters sit above the range, chunked and header filters, as in nginx
     if (hooks.headerFilter.length) runHeaderFilters(this);
+    // ngx_http_range_header_filter: Accept-Ranges after add_header's headers; 206 or 416
+    if (this.allowRanges && this.main === this) {
+      const rc = rangeHeaderFilter(this);
+      if (rc !== 0) return this.filterFinalize(rc, false);
+    }
     const clcf = this.loc;
     if (this.method === 'HEAD') this.headerOnly = true;
     const status = this.status;
@@ -247,6 +271,29 @@ export class HttpRequest implements Request {
     if (this.version < 1000) return; // HTTP/0.9: no header at all
     if (this.contentType === undefined && !(status === 204)) this.contentType = this.defaultContentType();
     this.write(headerBytes(this, clcf, status));
+  }
+
+  /**
+   * A header filter refused the response (412, 416): the request ends with
+   * that status's special response instead (ngx_http_filter_finalize_request,
+   * whose `clean` empties the header; the range filter's 416 keeps it). The
+   * content handler sees r.filterFinalized move and stops.
+   */
+  private filterFinalize(status: number, clean: boolean): void {
+    this.headerSent = false;
+    this.filterFinalized++;
+    this.allowRanges = false;
+    if (clean) {
+      this.headersOut = [];
+      this.contentLength = -1;
+      this.lastModifiedTime = -1;
+      this.etag = undefined;
+      this.acceptRanges = undefined;
+      this.location = undefined;
+      this.contentType = undefined;
+      this.statusLine = undefined;
+    }
+    this.specialResponse(status);
   }
 
   /** Content-Type from types by the URI's extension, else default_type */
@@ -274,7 +321,8 @@ export class HttpRequest implements Request {
   }
 
   send(chunk: Buffer): boolean {
-    if (this.aborted || this.finished || this.ending) return false;
+    // after a filter's error response the handler's bytes go nowhere, with no backpressure
+    if (this.aborted || this.finished || this.ending) return this.filterFinalized !== 0 && !this.aborted;
     if (!this.headerSent) this.sendHeader();
     if (this.headerOnly) return !this.conn.congested();
     if (this.filter) return this.filter.body(this, chunk);
@@ -362,7 +410,10 @@ export class HttpRequest implements Request {
     const body = Buffer.from(text, 'latin1');
     this.status = status;
     this.contentLength = body.length;
+    const replaced = this.filterFinalized;
     this.sendHeader();
+    // a filter answered instead (412, 416; maybe through an error_page still running)
+    if (this.filterFinalized !== replaced) return;
     if (body.length) this.send(body);
     this.finish();
   }
@@ -433,7 +484,15 @@ export class HttpRequest implements Request {
     const head = status === 201 || status === 204 ? '' : errorPageHead(status);
     if (status >= 494 && status <= 497) this.errStatus = 400;
     this.status = status;
-    this.headersOut = this.headersOut.filter(([k]) => k !== 'Last-Modified' && k !== 'ETag' && k !== 'Accept-Ranges');
+    // nginx clears the response's own ETag and Accept-Ranges (one pointer each): one an earlier
+    // response of this request pushed (before an error_page redirect) stays in the list
+    const etag = this.etag;
+    const ranges = this.acceptRanges;
+    this.headersOut = this.headersOut.filter((h) => h[0] !== 'Last-Modified' && h !== etag && h !== ranges);
+    this.lastModifiedTime = -1;
+    this.etag = undefined;
+    this.acceptRanges = undefined;
+    this.allowRanges = false;
     let body = '';
     if (head) {
       const tokens = this.loc ? this.loc.serverTokens : 1;

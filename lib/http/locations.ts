@@ -71,12 +71,16 @@ export function locationLevel(clcf: CoreLocConf): LocationLevel | undefined {
 export interface FoundLocation {
   loc: CoreLocConf;
   captures: RegExpExecArray | undefined;
+  /** the URI lacks only the trailing slash of an auto_redirect location: 301 to it */
+  redirect: boolean;
 }
 
 const enum Rc {
   Declined,
   Ok,
   Again,
+  /** nginx's NGX_DONE: the auto_redirect of a location whose name is the URI plus `/` */
+  Done,
 }
 
 /**
@@ -87,6 +91,7 @@ const enum Rc {
  * Returns false when nothing matched (the server level then serves).
  */
 export function findLocation(parent: CoreLocConf, uri: string, out: FoundLocation): boolean {
+  out.redirect = false;
   return find(parent, uri, out) !== Rc.Declined;
 }
 
@@ -113,16 +118,29 @@ function find(parent: CoreLocConf, uri: string, out: FoundLocation): Rc {
     node = n;
     if (node.inclusive) best = node.inclusive;
   }
-  if (i === uri.length && node.exact) {
-    out.loc = node.exact;
-    out.captures = undefined;
-    return Rc.Ok;
+  if (i === uri.length) {
+    if (node.exact) {
+      out.loc = node.exact;
+      out.captures = undefined;
+      return Rc.Ok;
+    }
+    // ngx_http_core_find_static_location: the URI is a location's name but its last `/`,
+    // and that location (redis2_pass, proxy_pass...) asked for auto_redirect: no nested
+    // or regex search, the request is redirected (an exact or prefix match of the URI wins)
+    const slash = node.inclusive === undefined ? node.next?.get(0x2f) : undefined;
+    if (slash !== undefined && (slash.exact?.autoRedirect || slash.inclusive?.autoRedirect)) {
+      out.loc = (slash.exact ?? slash.inclusive)!;
+      out.captures = undefined;
+      out.redirect = true;
+      return Rc.Done;
+    }
   }
   if (best) {
     out.loc = best;
     out.captures = undefined;
     noregex = best.noRegex;
-    if (find(best, uri, out) === Rc.Ok) return Rc.Ok;
+    const nested = find(best, uri, out);
+    if (nested === Rc.Ok || nested === Rc.Done) return nested;
     rc = Rc.Again;
   }
   if (!noregex) {

@@ -5,6 +5,7 @@ import type { HttpRequest } from './http_request.js';
 import { findLocation, locationLevel, type FoundLocation } from './locations.js';
 import { DECLINED, DONE, OK, type PhaseHandler } from './request.js';
 import { staticHandler, tryFiles } from './static.js';
+import { escapeUriPath } from './unescape.js';
 
 /*
  * The phase engine (ngx_http_core_run_phases): server rewrite → find
@@ -50,7 +51,7 @@ function finalizeFromPhase(r: HttpRequest, rc: number): void {
   r.finalize(rc);
 }
 
-const found: FoundLocation = { loc: undefined as unknown as CoreLocConf, captures: undefined };
+const found: FoundLocation = { loc: undefined as unknown as CoreLocConf, captures: undefined, redirect: false };
 
 export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
   let phase = start;
@@ -78,6 +79,12 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
           r.log('error', `client intended to send too large body: ${r.contentLengthIn} bytes`);
           r.expectTested = true;
           return r.finalize(413);
+        }
+        if (found.redirect) {
+          // nginx's auto_redirect: the location's escaped name, the args kept
+          const name = escapeUriPath(clcf.name);
+          r.location = r.args ? `${name}?${r.args}` : name;
+          return r.finalize(301);
         }
         phase = P.Rewrite;
         break;

@@ -138,6 +138,14 @@ export interface Request {
   ownDate: boolean;
   /** true once the status line and headers were written */
   headerSent: boolean;
+  /** no body goes out (HEAD, 204, 304): known once sendHeader ran */
+  headerOnly: boolean;
+  /**
+   * how many times a header filter replaced the response with an error page
+   * (412, 416): a handler compares it before and after sendHeader() and, if
+   * it moved, sends nothing more (what it would send is dropped anyway)
+   */
+  filterFinalized: number;
   /** bytes of body sent so far ($body_bytes_sent) */
   bodyBytesSent: number;
   /** true once the client connection is gone */

@@ -1,10 +1,12 @@
-import { createReadStream, statSync, type Stats } from 'node:fs';
+import { createReadStream, statSync, type ReadStream, type Stats } from 'node:fs';
 import type { CoreLocConf } from './core/module.js';
 import { errnoSuffix as errnoText } from '../core/errno.js';
 import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import { internalRedirect, namedLocation } from './phases.js';
 import { DONE } from './request.js';
+import { escapeUriPath } from './unescape.js';
+import type { BodyRange } from './range.js';
 
 /*
  * The static content handlers nginx runs when a location has no handler:
@@ -70,63 +72,123 @@ export function staticHandler(r: HttpRequest): number {
   const path = mapUriToPath(r);
   const st = stat(path);
   if (st instanceof Error) {
-    const code = st.code === 'ENOENT' || st.code === 'ENOTDIR' ? 404 : st.code === 'EACCES' ? 403 : 500;
-    r.log('error', `open() "${path}" failed ${errnoText(st)}`);
+    const e = st.code;
+    const code = e === 'ENOENT' || e === 'ENOTDIR' || e === 'ENAMETOOLONG' ? 404 : e === 'EACCES' || e === 'EMLINK' || e === 'ELOOP' ? 403 : 500;
+    // a missing file is logged only under `log_not_found on` (the default)
+    if (code !== 404 || r.loc.logNotFound) r.log(code === 500 ? 'crit' : 'error', `open() "${path}" failed ${errnoText(st)}`);
     return code;
   }
   if (st.isDirectory()) {
-    r.location = r.args ? `${uri}/?${r.args}` : `${uri}/`;
+    // the URI escaped as nginx's static module does (NGX_ESCAPE_URI), args kept
+    const loc = `${escapeUriPath(uri)}/`;
+    r.location = r.args ? `${loc}?${r.args}` : loc;
     return 301;
   }
   if (r.method === 'POST') return 405;
   r.status = 200;
   r.contentLength = st.size;
-  r.headersOut.push(['Last-Modified', new Date(Math.floor(st.mtimeMs / 1000) * 1000).toUTCString()]);
-  r.headersOut.push(['ETag', `"${Math.floor(st.mtimeMs / 1000).toString(16)}-${st.size.toString(16)}"`]);
-  r.headersOut.push(['Accept-Ranges', 'bytes']);
+  r.lastModifiedTime = Math.floor(st.mtimeMs / 1000);
+  // ngx_http_set_etag: "mtime-size" in hex
+  if (r.loc.etag) {
+    const etag: [string, string] = ['ETag', `"${r.lastModifiedTime.toString(16)}-${st.size.toString(16)}"`];
+    r.headersOut.push(etag);
+    r.etag = etag;
+  }
+  r.contentType = r.defaultContentType();
+  r.allowRanges = true;
+  const replaced = r.filterFinalized;
   r.sendHeader();
+  // a filter answered instead (412, 416, perhaps through an error_page), or there is nothing to send
+  if (r.filterFinalized !== replaced || r.finished) return DONE;
+  const ranges = r.rangeBody;
   if (r.headerOnly || st.size === 0) {
     r.finish();
     return DONE;
   }
-  const stream = createReadStream(path, { highWaterMark: 65536 });
-  stream.on('data', (chunk) => {
-    if (!r.send(chunk as Buffer)) {
-      stream.pause();
-      r.onDrain(() => stream.resume());
-    }
-  });
-  stream.on('end', () => r.finish());
-  stream.on('error', (e) => {
-    r.log('crit', `read() "${path}" failed ${errnoText(e)}`);
-    r.finalize(500);
-  });
-  r.onAbort(() => stream.destroy());
+  sendFile(r, path, ranges ? ranges.parts : [{ start: 0, end: st.size, head: '' }], ranges ? ranges.tail : '');
   return DONE;
 }
 
+/** the file's bytes of each part, each after its head (multipart boundaries), then `tail` */
+function sendFile(r: HttpRequest, path: string, parts: BodyRange[], tail: string): void {
+  let i = 0;
+  let stream: ReadStream | undefined;
+  r.onAbort(() => stream?.destroy());
+  const next = (): void => {
+    if (r.aborted) return;
+    if (i === parts.length) {
+      if (tail) r.send(Buffer.from(tail, 'latin1'));
+      r.finish();
+      return;
+    }
+    const part = parts[i++]!;
+    if (part.head) r.send(Buffer.from(part.head, 'latin1'));
+    if (part.end === part.start) return next();
+    const s = createReadStream(path, { start: part.start, end: part.end - 1, highWaterMark: 65536 });
+    stream = s;
+    s.on('data', (chunk) => {
+      if (!r.send(chunk as Buffer)) {
+        s.pause();
+        r.onDrain(() => s.resume());
+      }
+    });
+    s.on('end', next);
+    s.on('error', (e) => {
+      r.log('crit', `read() "${path}" failed ${errnoText(e)}`);
+      r.finalize(500);
+    });
+  };
+  next();
+}
+
+/** ngx_http_index_error: 403 for EACCES, else 404 (logged under log_not_found) */
+function indexError(r: HttpRequest, file: string, err: NodeJS.ErrnoException): number {
+  if (err.code === 'EACCES') {
+    r.log('error', `"${file}" is forbidden ${errnoText(err)}`);
+    return 403;
+  }
+  if (r.loc.logNotFound) r.log('error', `"${file}" is not found ${errnoText(err)}`);
+  return 404;
+}
+
+/** ngx_http_index_handler, then the core content phase's `directory index ... is forbidden` */
 function indexHandler(r: HttpRequest): number {
   const clcf = r.loc;
   const dir = mapUriToPath(r);
+  let dirTested = false;
   for (const cv of clcf.index) {
     const name = evalComplexValue(r, cv);
     if (name.startsWith('/')) {
       internalRedirect(r, name, r.args);
       return DONE;
     }
-    const st = stat(dir + name);
-    if (st instanceof Error) {
-      if (st.code === 'ENOENT') continue;
-      r.log('crit', `open() "${dir}${name}" failed ${errnoText(st)}`);
-      return st.code === 'EACCES' ? 403 : 500;
+    const path = dir + name;
+    const st = stat(path);
+    if (!(st instanceof Error)) {
+      internalRedirect(r, r.uri + name, r.args);
+      return DONE;
     }
-    internalRedirect(r, r.uri + name, r.args);
-    return DONE;
-  }
-  const st = stat(dir);
-  if (st instanceof Error || !st.isDirectory()) {
-    r.log('error', `"${dir}" is not found ${st instanceof Error ? errnoText(st) : '(20: Not a directory)'}`);
-    return 404;
+    const e = st.code;
+    if (e === 'EMLINK' || e === 'ELOOP') return 403;
+    if (e === 'ENOTDIR' || e === 'ENAMETOOLONG' || e === 'EACCES') return indexError(r, path, st);
+    if (!dirTested) {
+      // ngx_http_index_test_dir: a missing directory is reported with the index file's path
+      const ds = stat(dir);
+      if (ds instanceof Error) {
+        if (ds.code === 'ENOENT') return indexError(r, path, ds);
+        if (ds.code !== 'EACCES') {
+          r.log('crit', `stat() "${dir}" failed ${errnoText(ds)}`);
+          return 500;
+        }
+      } else if (!ds.isDirectory()) {
+        r.log('alert', `"${dir}" is not a directory`);
+        return 500;
+      }
+      dirTested = true;
+    }
+    if (e === 'ENOENT') continue;
+    r.log('crit', `stat() "${path}" failed ${errnoText(st)}`);
+    return 500;
   }
   r.log('error', `directory index of "${dir}" is forbidden`);
   return 403;

@@ -1,4 +1,5 @@
 import { HttpRequest, firstName, nextBody, runHeaderFilters, type BodyFilter } from './http_request.js';
+import { hooks } from './hooks.js';
 import { runPhases } from './phases.js';
 import type { RequestHead } from './request.js';
 
@@ -126,6 +127,8 @@ export class SubRequest extends HttpRequest {
     if (this.finished) return;
     this.finished = true;
     this.out.ended = true;
+    // `log_subrequest on`: the log phase runs for the subrequest as it is done
+    if (this.loc.logSubrequest) for (const log of hooks.log) log(this);
     flush(this.main);
     const done = this.onDone;
     if (done) process.nextTick(() => done(this));

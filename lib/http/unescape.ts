@@ -44,3 +44,28 @@ export function unescapeUri(s: string, plusIsSpace: boolean): string {
   }
   return out;
 }
+
+/** nginx's NGX_ESCAPE_URI table (ngx_escape_uri): 8 words of 32 bits, bit set = escape */
+const URI_PATH_TABLE = [0xffffffff, 0xd000002d, 0x50000000, 0xb8000001, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff];
+const ESCAPE_PATH = new Uint8Array(256);
+for (let c = 0; c < 256; c++) ESCAPE_PATH[c] = (URI_PATH_TABLE[c >> 5]! >>> (c & 31)) & 1;
+const HEX = '0123456789ABCDEF';
+
+/**
+ * ngx_escape_uri(NGX_ESCAPE_URI), as nginx escapes a URI it puts in a
+ * Location (a directory's redirect, a location's auto_redirect): `%XX` for
+ * controls, space, `"`, `#`, `%`, `?`, `<`, `>`, `\`, `^`, backquote, `{`,
+ * `|`, `}`, DEL and bytes above.
+ */
+export function escapeUriPath(s: string): string {
+  let out = '';
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || ESCAPE_PATH[c]) {
+      out += s.slice(start, i) + '%' + HEX[(c >> 4) & 15] + HEX[c & 15];
+      start = i + 1;
+    }
+  }
+  return start === 0 ? s : out + s.slice(start);
+}

@@ -1,9 +1,10 @@
+import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { CliOptions } from './options.js';
 import { ConfError } from '../conf/errors.js';
 import { loadConfig } from './config.js';
 import type { Cycle } from '../conf/parser.js';
-import { ErrorLog, errnoSuffix, openLogFile } from '../core/error_log.js';
+import { ErrorLog, errnoSuffix, openLogFile, stderrNote } from '../core/error_log.js';
 import { coreModule, type CoreConf, type ErrorLogSpec } from '../modules/core/module.js';
 import { accessLogPaths } from '../modules/log/module.js';
 
@@ -65,6 +66,11 @@ export function parseCycle(
     if (log) {
       if (warnings) for (const w of e.warnings) log.write(w.level, 0, w.text);
       log.write(e.level, 0, e.format());
+      // redis2d's own line (whose module an unknown directive is): the log at notice, and the terminal
+      if (e.hint) {
+        log.write('notice', 0, e.hint);
+        if (warnings) stderrNote(e.hint);
+      }
     }
     return undefined;
   }
@@ -127,4 +133,34 @@ export function openCycleFiles(l: Loaded, log: ErrorLog): ErrorLog | undefined {
     }
   }
   return log2;
+}
+
+/** open(2) and close, nginx's `open() "PATH" failed (N: text)` when it fails */
+function tryOpen(path: string, flags: number): string | undefined {
+  try {
+    closeSync(openSync(path, flags, 0o644));
+    return undefined;
+  } catch (e) {
+    return `open() "${path}" failed ${errnoSuffix(e)}`;
+  }
+}
+
+/**
+ * `-t`'s half of ngx_init_cycle after `syntax is ok`: the pid file is opened
+ * (created, never truncated: nginx leaves an empty one behind), then every
+ * file the configuration names is opened for appending: the error logs (the
+ * -e path when the configuration has none) and the constant access_log
+ * paths. Returns the first failure's message, or undefined.
+ */
+export function testCycleFiles(cycle: Cycle, startupPath: string): string | undefined {
+  const core = cycle.coreConfs[coreModule.index] as CoreConf;
+  const pid = tryOpen(cycle.fullName(core.pid ?? 'logs/nginx.pid'), fsc.O_RDWR | fsc.O_CREAT);
+  if (pid) return pid;
+  const logs = core.errorLogs.length ? core.errorLogs.map((s) => s.path) : [startupPath];
+  for (const path of [...logs, ...accessLogPaths(cycle)]) {
+    if (path === 'stderr') continue;
+    const err = tryOpen(path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT);
+    if (err) return err;
+  }
+  return undefined;
 }

@@ -1,11 +1,12 @@
 import cluster from 'node:cluster';
 import type { CliOptions } from './options.js';
-import { setUseStderr } from '../core/error_log.js';
+import { setReopenOwner, setUseStderr } from '../core/error_log.js';
 import { openCycleFiles, openStartupLog, parseCycle, startupLogPath } from './cycle.js';
 import { daemonize, isDaemonChild, reportStartup } from './daemon.js';
 import { runMaster } from './master.js';
 import { prefixed } from './paths.js';
 import { runSingle } from './single.js';
+import { installMasterStats } from './stats.js';
 import { runWorker } from './worker.js';
 
 /*
@@ -28,5 +29,8 @@ export async function run(opts: CliOptions, prefix: string, confFile: string): P
   const mainLog = openCycleFiles(l, startLog);
   if (!mainLog) return reportStartup(1);
   if (l.core.masterProcess === 0) return runSingle(opts, prefix, confFile, l, mainLog, startupPath);
+  installMasterStats();
+  // files the master reopens (USR1) go to the workers' user, as nginx's ngx_reopen_files
+  if (l.core.userId >= 0 && process.geteuid?.() === 0) setReopenOwner(l.core.userId);
   return runMaster(opts, prefix, confFile, l, mainLog, startupPath);
 }

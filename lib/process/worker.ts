@@ -3,6 +3,8 @@ import { reopenLogs, setUseStderr } from '../core/error_log.js';
 import { openCycleFiles, openStartupLog, parseCycle, startupLogPath } from './cycle.js';
 import { prefixed } from './paths.js';
 import { fastStop, gracefulStop, serveCycle } from './serve.js';
+import { installWorkerStats } from './stats.js';
+import { switchWorkerUser } from './user.js';
 
 /*
  * A worker process (node:cluster worker). It re-reads the configuration the
@@ -24,6 +26,8 @@ export async function runWorker(opts: CliOptions, prefix: string, confFile: stri
   if (!l) process.exit(2);
   const mainLog = openCycleFiles(l, openStartupLog(startupPath));
   if (!mainLog) process.exit(2);
+  // the files are open: now the worker becomes the `user` (a root master's workers)
+  switchWorkerUser(l.core, mainLog);
 
   process.on('SIGHUP', () => {});
   process.on('SIGUSR1', () => {
@@ -38,6 +42,7 @@ export async function runWorker(opts: CliOptions, prefix: string, confFile: stri
   process.on('SIGTERM', fast);
   process.on('SIGINT', fast);
 
+  installWorkerStats();
   if (!(await serveCycle(l, mainLog, lead ? mainLog : undefined))) process.exit(2);
   setUseStderr(false);
   process.send?.({ redis2d: 'ready' });

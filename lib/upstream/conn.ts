@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { nextConnectionNumber } from '../core/counters.js';
 
 /*
  * One connection to an upstream peer, alive as long as its socket: the socket's
@@ -27,6 +28,8 @@ export class UpstreamConn {
   user: ConnUser | undefined = undefined;
   /** the keepalive cache key (peer name, plus the state tag) */
   key = '';
+  /** the connection's number: upstream connections take one from the `*N` counter too, as nginx's */
+  readonly number = nextConnectionNumber();
   /** what nginx keeps on the connection: its use count and birth (keepalive_requests/time) */
   requests = 1;
   start = 0;

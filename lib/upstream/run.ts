@@ -253,8 +253,8 @@ export abstract class UpstreamRun implements TryOwner {
 
     if (out.aborted || r.aborted) {
       picker.free(false);
-      if (!r.aborted && r.headerSent && r.method === 'HEAD') {
-        // HEAD: nginx finalizes right after the header, closing the upstream side
+      if (!r.aborted && r.headerSent && r.headerOnly) {
+        // HEAD (or a 304): nginx finalizes right after the header, closing the upstream side
         r.finish();
       }
       return this.end(DONE);

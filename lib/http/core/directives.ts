@@ -1,5 +1,6 @@
 import {
   BLOCK,
+  FLAG,
   HTTP_LIF_CONF,
   HTTP_LOC_CONF,
   HTTP_MAIN_CONF,
@@ -15,7 +16,7 @@ import {
   type CommandHandler,
 } from '../../conf/command.js';
 import type { Conf } from '../../conf/parser.js';
-import { enumSlot, msecSlot, numSlot, sizeSlot } from '../../conf/slots.js';
+import { enumSlot, flagSlot, msecSlot, numSlot, sizeSlot } from '../../conf/slots.js';
 import { UNSET, atoi, parseMsec, parseSec, parseSize } from '../../conf/values.js';
 import { PartKind, compileComplexValue, countVariables } from '../script.js';
 import { parseErrorLog } from '../../conf/error_log.js';
@@ -272,4 +273,9 @@ export const coreValueCommands: Command[] = [
   { name: 'uwsgi_temp_path', ctx: MSL, args: TAKE1234, set: pathSlot() },
   { name: 'resolver', ctx: MSL, args: MORE1, set: resolverSlot() },
   { name: 'resolver_timeout', ctx: MSL, args: TAKE1, set: msecSlot(clcfOf, 'resolverTimeout') },
+  { name: 'log_not_found', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'logNotFound') },
+  { name: 'log_subrequest', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'logSubrequest') },
+  { name: 'etag', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'etag') },
+  { name: 'if_modified_since', ctx: MSL, args: TAKE1, set: enumSlot(clcfOf, 'ifModifiedSince', { off: 0, exact: 1, before: 2 }) },
+  { name: 'max_ranges', ctx: MSL, args: TAKE1, set: numSlot(clcfOf, 'maxRanges') },
 ];

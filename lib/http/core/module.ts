@@ -170,9 +170,21 @@ export interface CoreLocConf {
   errorPages: ErrorPage[] | undefined;
   /** error_log of this level; undefined = inherit / the main error log */
   errorLog: ErrorLogSpec[] | undefined;
+  /** `log_not_found`: a missing file's open() error is logged (default 1) */
+  logNotFound: number;
+  /** `log_subrequest`: subrequests are access-logged too (default 0) */
+  logSubrequest: number;
+  /** `etag`: static files get an ETag (default 1) */
+  etag: number;
+  /** `if_modified_since off|exact|before` → 0|1|2 (default exact) */
+  ifModifiedSince: number;
+  /** `max_ranges`: most ranges served (default unlimited; 0 disables ranges) */
+  maxRanges: number;
 
   /** the content handler a module installed here (redis2_pass, echo, return's default, ...) */
   handler: ContentHandler | undefined;
+  /** nginx's auto_redirect: the URI without this location's trailing `/` is redirected to it */
+  autoRedirect: boolean;
   file: string;
   line: number;
 }
@@ -202,6 +214,16 @@ const mainOf = (cf: Conf): CoreMainConf => (cf.ctx as HttpCtx).main[httpCoreModu
 
 export function coreLoc(loc: unknown[]): CoreLocConf {
   return loc[httpCoreModule.index] as CoreLocConf;
+}
+
+/**
+ * What an upstream content directive (redis2_pass, proxy_pass, fastcgi_pass,
+ * memcached_pass...) does to its location: the handler, and auto_redirect
+ * when the location's name ends in `/` (`/dir` is then 301 to `/dir/`).
+ */
+export function setUpstreamHandler(clcf: CoreLocConf, handler: ContentHandler): void {
+  clcf.handler = handler;
+  if (clcf.name.endsWith('/')) clcf.autoRedirect = true;
 }
 
 /** A new unnamed location level (rewrite's `if`), added under the current location. */
@@ -372,7 +394,13 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     serverTokens: UNSET,
     errorPages: undefined,
     errorLog: undefined,
+    logNotFound: UNSET,
+    logSubrequest: UNSET,
+    etag: UNSET,
+    ifModifiedSince: UNSET,
+    maxRanges: UNSET,
     handler: undefined,
+    autoRedirect: false,
     file: '',
     line: 0,
   }),
@@ -408,6 +436,11 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     conf.keepaliveRequests = mergeValue(conf.keepaliveRequests, prev.keepaliveRequests, 1000);
     conf.resolverTimeout = mergeValue(conf.resolverTimeout, prev.resolverTimeout, 30000);
     conf.serverTokens = mergeValue(conf.serverTokens, prev.serverTokens, 1);
+    conf.logNotFound = mergeValue(conf.logNotFound, prev.logNotFound, 1);
+    conf.logSubrequest = mergeValue(conf.logSubrequest, prev.logSubrequest, 0);
+    conf.etag = mergeValue(conf.etag, prev.etag, 1);
+    conf.ifModifiedSince = mergeValue(conf.ifModifiedSince, prev.ifModifiedSince, 1);
+    conf.maxRanges = mergeValue(conf.maxRanges, prev.maxRanges, 0x7fffffff);
   },
   commands: [
     { name: 'server', ctx: HTTP_MAIN_CONF, args: BLOCK | NOARGS, set: serverBlock },

@@ -4,6 +4,8 @@ import { flagSlot, msecSlot, strSlot } from '../../conf/slots.js';
 import { UNSET, atoi } from '../../conf/values.js';
 import type { ErrorLogSpec } from '../../core/error_log.js';
 import { parseErrorLog } from '../../conf/error_log.js';
+import { ConfError } from '../../conf/errors.js';
+import { DEFAULT_GROUP, DEFAULT_USER, getgrnamGid, getpwnamUid } from './users.js';
 
 export type { ErrorLogSpec };
 
@@ -21,7 +23,11 @@ export interface CoreConf {
   pid: string | undefined;
   timerResolution: number;
   workingDirectory: string | undefined;
+  /** `user NAME [GROUP]` as root (or nobody/nogroup by default as root): whom the workers run as */
   user: string | undefined;
+  /** its uid and gid; -1 when the workers keep the master's (not root, or `user` ignored) */
+  userId: number;
+  groupId: number;
   workerRlimitNofile: number;
   env: string[];
   errorLogs: ErrorLogSpec[];
@@ -33,8 +39,21 @@ const BUILTIN_MODULES = ['ngx_http_redis2_module', 'ngx_http_echo_module', 'ngx_
 
 const core = (cf: Conf): CoreConf => cf.cycle.coreConfs[coreModule.index] as CoreConf;
 
+const isRoot = (): boolean => process.geteuid?.() === 0;
+
 export const coreModule = defineModule<CoreConf>({
   name: 'core',
+  initCoreConf(_cf, c) {
+    // ngx_core_module_init_conf: a root master's workers default to nobody:nogroup
+    if (c.user !== undefined || !isRoot()) return;
+    const uid = getpwnamUid(DEFAULT_USER);
+    if (uid === undefined) throw new ConfError(`getpwnam("${DEFAULT_USER}") failed`);
+    const gid = getgrnamGid(DEFAULT_GROUP);
+    if (gid === undefined) throw new ConfError(`getgrnam("${DEFAULT_GROUP}") failed`);
+    c.user = DEFAULT_USER;
+    c.userId = uid;
+    c.groupId = gid;
+  },
   createCoreConf: () => ({
     daemon: UNSET,
     masterProcess: UNSET,
@@ -43,6 +62,8 @@ export const coreModule = defineModule<CoreConf>({
     timerResolution: UNSET,
     workingDirectory: undefined,
     user: undefined,
+    userId: -1,
+    groupId: -1,
     workerRlimitNofile: UNSET,
     env: [],
     errorLogs: [],
@@ -76,12 +97,22 @@ export const coreModule = defineModule<CoreConf>({
       ctx: MAIN_CONF,
       args: TAKE12,
       set(cf) {
+        // ngx_set_user: names resolved now, so `-t` judges them; ignored unless root
         const c = core(cf);
         if (c.user !== undefined) return 'is duplicate';
-        c.user = cf.args[1]!;
-        if (process.getuid && process.getuid() !== 0) {
+        if (!isRoot()) {
           cf.warn('the "user" directive makes sense only if the master process runs with super-user privileges, ignored');
+          return;
         }
+        const name = cf.args[1]!;
+        c.user = name;
+        const uid = getpwnamUid(name);
+        if (uid === undefined) throw cf.error(`getpwnam("${name}") failed`);
+        const group = cf.args[2] ?? name;
+        const gid = getgrnamGid(group);
+        if (gid === undefined) throw cf.error(`getgrnam("${group}") failed`);
+        c.userId = uid;
+        c.groupId = gid;
       },
     },
     {

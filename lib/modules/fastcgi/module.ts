@@ -13,7 +13,7 @@ import {
 import type { Conf } from '../../conf/parser.js';
 import { bitmaskSlot, flagSlot, mergeValue, msecSlot, numSlot, sizeSlot } from '../../conf/slots.js';
 import { UNSET, atoi, parseSize } from '../../conf/values.js';
-import { httpCoreModule } from '../../http/core/module.js';
+import { httpCoreModule, setUpstreamHandler } from '../../http/core/module.js';
 import { defineHttpModule, locConf } from '../../http/module.js';
 import type { ContentHandler } from '../../http/request.js';
 import { httpRegexCompile } from '../../http/regex_exec.js';
@@ -67,7 +67,8 @@ const IGNORE_MASKS: Record<string, number> = {
 function fastcgiPass(cf: Conf): string | undefined {
   const flcf = conf(cf);
   if (flcf.target !== undefined) return 'is duplicate';
-  locConf(cf, httpCoreModule).handler = fastcgiHandler;
+  // a location ending in `/` redirects the URI without it (nginx's auto_redirect)
+  setUpstreamHandler(locConf(cf, httpCoreModule), fastcgiHandler);
   const value = cf.args[1]!;
   if (countVariables(value)) {
     flcf.target = { kind: 'complex', value: compileComplexValue(cf, value) };

@@ -7,6 +7,7 @@ import {
   MORE1,
   TAKE1,
   TAKE12,
+  TAKE1234,
   TAKE2, type Command,
   type CommandHandler,
 } from '../../conf/command.js';
@@ -92,6 +93,25 @@ function setOpenFileCache(cf: Conf): string | undefined {
   return undefined;
 }
 
+/** ngx_http_log_open_file_cache: `off`, or max=N [inactive=T] [min_uses=N] [valid=T] */
+function setOpenLogFileCache(cf: Conf): string | undefined {
+  let off = false;
+  let max = 0;
+  for (let i = 1; i < cf.args.length; i++) {
+    const v = cf.args[i]!;
+    let ok = true;
+    if (v.startsWith('max=')) ok = (max = atoi(v.slice(4))) !== -1;
+    else if (v.startsWith('inactive=')) ok = parseSec(v.slice(9)) !== -1;
+    else if (v.startsWith('min_uses=')) ok = atoi(v.slice(9)) !== -1;
+    else if (v.startsWith('valid=')) ok = parseSec(v.slice(6)) !== -1;
+    else if (v === 'off') off = true;
+    else ok = false;
+    if (!ok) throw cf.error(`invalid "open_log_file_cache" parameter "${v}"`);
+  }
+  if (!off && max === 0) throw cf.error('"open_log_file_cache" must have "max" parameter');
+  return undefined;
+}
+
 /** ngx_http_ssl_session_cache: off | none | builtin[:size] | shared:name:size */
 function setSslSessionCache(cf: Conf): string | undefined {
   for (let i = 1; i < cf.args.length; i++) {
@@ -167,6 +187,7 @@ const TABLE: Noop[] = [
   },
   { name: 'gzip_disable', ctx: MSL, args: MORE1, level: 'loc', kind: { t: 'custom', set: setGzipDisable } },
   { name: 'open_file_cache', ctx: MSL, args: TAKE12, level: 'loc', kind: { t: 'custom', set: setOpenFileCache } },
+  { name: 'open_log_file_cache', ctx: MSL, args: TAKE1234, level: 'loc', kind: { t: 'custom', set: setOpenLogFileCache } },
   { name: 'open_file_cache_valid', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'sec' } },
   { name: 'open_file_cache_min_uses', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'num' } },
   { name: 'open_file_cache_errors', ctx: MSL, args: FLAG, level: 'loc', kind: { t: 'flag' } },

@@ -14,7 +14,7 @@ import {
 import type { Conf } from '../../conf/parser.js';
 import { bitmaskSlot, flagSlot, mergeValue, msecSlot, numSlot, sizeSlot } from '../../conf/slots.js';
 import { UNSET, atoi, parseSize } from '../../conf/values.js';
-import { httpCoreModule } from '../../http/core/module.js';
+import { httpCoreModule, setUpstreamHandler } from '../../http/core/module.js';
 import { defineHttpModule, locConf } from '../../http/module.js';
 import type { ContentHandler } from '../../http/request.js';
 import { httpRegexCompile } from '../../http/regex_exec.js';
@@ -84,7 +84,8 @@ function proxyPass(cf: Conf): string | undefined {
   const plcf = conf(cf);
   if (plcf.target !== undefined) return 'is duplicate';
   const clcf = locConf(cf, httpCoreModule);
-  clcf.handler = proxyHandler;
+  // a location ending in `/` redirects the URI without it (nginx's auto_redirect)
+  setUpstreamHandler(clcf, proxyHandler);
 
   const url = cf.args[1]!;
   if (countVariables(url)) {

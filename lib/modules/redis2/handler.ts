@@ -134,8 +134,10 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     this.replyStarted(200);
     r.status = 200;
     r.contentLength = -1;
+    const replaced = r.filterFinalized;
     r.sendHeader();
-    if (r.method === 'HEAD') this.cur?.abort();
+    // a header-only response (HEAD, a 304) or one a filter replaced (412): the upstream is done, as nginx's
+    if (r.headerOnly || r.filterFinalized !== replaced) this.cur?.abort();
   }
 
   write(chunk: Buffer): boolean {

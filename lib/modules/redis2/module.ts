@@ -13,7 +13,7 @@ import { UNSET, atoi, parseFlag } from '../../conf/values.js';
 import type { ContentHandler } from '../../http/request.js';
 import { PartKind, compileComplexValue, countVariables, type ComplexValue } from '../../http/script.js';
 import { locConf, defineHttpModule } from '../../http/module.js';
-import { httpCoreModule } from '../../http/core/module.js';
+import { httpCoreModule, setUpstreamHandler } from '../../http/core/module.js';
 import { upstreamAddUrl } from '../../upstream/module.js';
 import { bindSlot } from '../../upstream/bind.js';
 import {
@@ -162,8 +162,7 @@ function redis2Pass(cf: Conf): string | undefined {
   // the module tests only the literal target: `$a` then `$b` is accepted
   if (rlcf.target?.kind === 'upstream') return 'is duplicate';
 
-  const clcf = locConf(cf, httpCoreModule);
-  clcf.handler = redis2Handler;
+  setUpstreamHandler(locConf(cf, httpCoreModule), redis2Handler);
 
   const value = cf.args[1]!;
   if (countVariables(value)) {

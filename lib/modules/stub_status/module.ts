@@ -1,37 +1,66 @@
 import { HTTP_LOC_CONF, HTTP_SRV_CONF, NOARGS, TAKE1, } from '../../conf/command.js';
-import type { ContentHandler, Request } from '../../http/request.js';
+import { collectCounters, counters, type StubCounters } from '../../core/counters.js';
+import { OK, type Request } from '../../http/request.js';
 import { VAR_NOCACHEABLE, httpVariables } from '../../http/variables.js';
 import { locConf, defineHttpModule } from '../../http/module.js';
 import { httpCoreModule } from '../../http/core/module.js';
 
 /*
- * ngx_http_stub_status_module, config side: `stub_status;` (and the old
- * `stub_status on;`, whose argument nginx ignores) makes the location's
- * content handler the status page. The page itself is the server's: it
- * sets `stubStatus.handler` at startup.
+ * ngx_http_stub_status_module: `stub_status;` (and the old `stub_status on;`,
+ * whose argument nginx ignores) makes the location's content handler the
+ * status page, nginx's exact text:
+ *
+ *   Active connections: N
+ *   server accepts handled requests
+ *    N N N
+ *   Reading: N Writing: N Waiting: N
+ *
+ * (each line with nginx's trailing space), text/plain with a Content-Length
+ * and nothing else. The counters are kept where nginx counts them
+ * (lib/core/counters.ts, bumped by the connection code); with several
+ * workers the page shows their sum (the process layer's collector asks the
+ * master, which asks every worker: nginx's shared zone). The variables
+ * $connections_active/reading/writing/waiting read this process's gauges.
  */
 
-export const stubStatus: { handler: ContentHandler | undefined } = { handler: undefined };
-
-/** the installed content handler: defers to the server's implementation */
-function stubStatusHandler(r: Request): number | Promise<number> {
-  if (!stubStatus.handler) return 500;
-  return stubStatus.handler(r);
+function statusText(c: StubCounters): string {
+  return (
+    `Active connections: ${c.active} \n` +
+    'server accepts handled requests\n' +
+    ` ${c.accepted} ${c.handled} ${c.requests} \n` +
+    `Reading: ${c.reading} Writing: ${c.writing} Waiting: ${c.waiting} \n`
+  );
 }
 
-/** the variables the module defines; getters are attached by the server */
-export const STUB_STATUS_VARIABLES = [
-  'connections_active',
-  'connections_reading',
-  'connections_writing',
-  'connections_waiting',
+/** ngx_http_stub_status_handler */
+async function stubStatusHandler(r: Request): Promise<number> {
+  if (r.method !== 'GET' && r.method !== 'HEAD') return 405;
+  const body = Buffer.from(statusText(await collectCounters()), 'latin1');
+  if (r.aborted) return OK;
+  r.status = 200;
+  r.contentType = 'text/plain';
+  r.contentLength = body.length;
+  const replaced = r.filterFinalized;
+  r.sendHeader();
+  if (!r.headerOnly && r.filterFinalized === replaced) r.send(body);
+  return OK;
+}
+
+const VARIABLES: Array<[string, keyof StubCounters]> = [
+  ['connections_active', 'active'],
+  ['connections_reading', 'reading'],
+  ['connections_writing', 'writing'],
+  ['connections_waiting', 'waiting'],
 ];
 
 export const stubStatusModule = defineHttpModule({
   name: 'stub_status',
   preConfiguration(cf) {
     const vars = httpVariables(cf);
-    for (const name of STUB_STATUS_VARIABLES) vars.add(cf, name, VAR_NOCACHEABLE);
+    for (const [name, key] of VARIABLES) {
+      const v = vars.add(cf, name, VAR_NOCACHEABLE);
+      v.get = () => String(counters[key]);
+    }
   },
   commands: [
     {
