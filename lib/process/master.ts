@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { constants } from 'node:os';
+import { PROGRAM } from '../core/version.js';
 import type { CliOptions } from './options.js';
 import { reopenLogs, setMainLog, setUseStderr, type ErrorLog } from '../core/error_log.js';
 import { noEffectDirectives } from '../modules/noop/module.js';
@@ -90,6 +91,8 @@ export async function runMaster(opts: CliOptions, prefix: string, confFile: stri
   let l = first;
   let log = firstLog;
   setMainLog(log);
+  // what ps shows, as nginx's master: its name and the command line it was started with
+  process.title = `${PROGRAM}: master process ${[PROGRAM, ...process.argv.slice(2)].join(' ')}`;
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: process.argv[1], args: process.argv.slice(2), silent: false });
 

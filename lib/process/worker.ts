@@ -1,3 +1,4 @@
+import { PROGRAM } from '../core/version.js';
 import type { CliOptions } from './options.js';
 import { reopenLogs, setUseStderr } from '../core/error_log.js';
 import { openCycleFiles, openStartupLog, parseCycle, startupLogPath } from './cycle.js';
@@ -18,6 +19,7 @@ import { switchWorkerUser } from './user.js';
 export const LEAD_ENV = 'REDIS2D_LEAD_WORKER';
 
 export async function runWorker(opts: CliOptions, prefix: string, confFile: string): Promise<number> {
+  process.title = `${PROGRAM}: worker process`;
   // only the first worker of a generation reports bind failures on stderr
   const lead = process.env[LEAD_ENV] === '1';
   setUseStderr(lead);
