@@ -4,7 +4,7 @@ import type { Variables } from './variables.js';
 import { coreLoc, type CoreSrvConf } from './core/module.js';
 import { BodyReader, BodyStatus } from './body.js';
 import { HttpRequest, firstName } from './http_request.js';
-import { errorLogFor, getMainLog } from '../core/error_log.js';
+import { errorLogFor, getMainLog, type ErrorLog } from '../core/error_log.js';
 import { Head } from './head.js';
 import { HeaderLine, LINE_ERROR_TEXT, LineError, parseHeaderLine, parseRequestLine, validateHost } from './parse.js';
 import { runPhases } from './phases.js';
@@ -102,6 +102,10 @@ export class HttpConnection {
   private bodyCb: ((status: number) => void) | undefined;
   private corked = false;
   private drainWaiting = false;
+  /** the client's FIN was read (half-close): answer what was asked, then close */
+  eof = false;
+  /** the access log's status of a request cut by the client before its header went out */
+  private goneStatus = 499;
   /*
    * One timer per connection, as nginx has one read/write timer: `deadline`
    * says when the current phase times out (0: no timeout); the Node timer
@@ -142,6 +146,8 @@ export class HttpConnection {
     this.variables = listen.variables;
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onData(d));
+    // the server is allowHalfOpen: a FIN ends only the client's side (onEnd)
+    socket.on('end', () => this.onEnd());
     socket.on('error', () => this.onClose());
     socket.on('close', () => this.onClose());
     socket.on('drain', () => this.onDrain());
@@ -198,8 +204,7 @@ export class HttpConnection {
     if (this.state === St.Head && this.buf.length > this.headStart) this.headTimedOut();
     else if (this.state === St.Head && this.requests === 0) {
       // ngx_http_wait_request_handler: a new connection that never sent a byte
-      const specs = coreLoc(this.defaultSrv().ctx.loc).errorLog;
-      const log = specs ? errorLogFor(specs) : getMainLog();
+      const log = this.connLog();
       if (log.enabled('info')) {
         log.write('info', this.id, `client timed out (110: Connection timed out) while waiting for request, client: ${this.remoteAddr}, server: ${this.listenText}`);
       }
@@ -215,6 +220,17 @@ export class HttpConnection {
    * access-logs a 408; no response is sent.
    */
   private headTimedOut(): void {
+    this.headAbandoned(408, 'client timed out (110: Connection timed out)');
+  }
+
+  /** the log's `while ...` for an unfinished head: nginx's c->log->action */
+  private headAction(): string {
+    if (this.head) return 'reading client request headers';
+    return this.requests > 0 ? 'reading client pipelined request line' : 'reading client request line';
+  }
+
+  /** an unfinished head the client stopped sending (timeout, FIN): info line, access log `status`, no response */
+  private headAbandoned(status: number, why: string): void {
     const head = this.head;
     let line: string;
     if (head) line = head.line;
@@ -224,6 +240,7 @@ export class HttpConnection {
       while (end < buf.length && buf[end] !== 0x0d && buf[end] !== 0x0a) end++;
       line = buf.toString('latin1', this.headStart, end);
     }
+    const action = this.headAction();
     // the header lines read so far are nginx's headers_in: `host: "..."` joins the log line
     const h = head ?? new Head();
     if (!head) h.version = 1000;
@@ -233,10 +250,84 @@ export class HttpConnection {
     const loc = coreLoc(r.srv.ctx.loc);
     r.loc = loc;
     r.locConf = loc.locConf;
-    r.errStatus = 408;
-    r.log('info', `client timed out (110: Connection timed out) while reading client request ${head ? 'headers' : 'line'}`);
+    r.errStatus = status;
+    r.log('info', `${why} while ${action}`);
     r.finished = true;
     runLogPhase(r);
+  }
+
+  /**
+   * The client's FIN (recv() returned 0). nginx reads no further while a
+   * request runs: the response is still written to the half-closed client,
+   * and pipelined requests already received are answered, except where a
+   * module watches the client (an upstream without ignore_client_abort:
+   * r.checkBroken), which ends with 499. Waiting for a head or a body, the
+   * connection closes as nginx's recv() == 0 handlers close it.
+   */
+  private onEnd(): void {
+    if (this.eof) return;
+    this.eof = true;
+    switch (this.state) {
+      case St.Head:
+        // complete pipelined heads may wait in buf: parse them; an unfinished one ends there
+        if (this.buf.length) this.parseHead();
+        else this.closedInHead();
+        return;
+      case St.Body:
+        this.closedInBody();
+        return;
+      case St.Discard: {
+        // ngx_http_read_discarded_request_body: recv() == 0 ends discarding; the connection closes after the response
+        const r = this.current!;
+        this.reader = undefined;
+        this.state = St.Busy;
+        r.keepalive = false;
+        if (r.finished) this.closeAfterWrite(false);
+        return;
+      }
+      case St.Wait:
+      case St.Busy:
+        this.current?.clientEof();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** FIN while waiting for (the rest of) a request head */
+  private closedInHead(): void {
+    if (this.buf.length > 0) {
+      // ngx_http_read_request_header: `client prematurely closed connection`, access-logged as 400
+      this.headAbandoned(400, 'client prematurely closed connection');
+    } else if (this.requests === 0) {
+      // ngx_http_wait_request_handler
+      const log = this.connLog();
+      if (log.enabled('info')) {
+        log.write('info', this.id, `client closed connection while waiting for request, client: ${this.remoteAddr}, server: ${this.listenText}`);
+      }
+    } else {
+      // ngx_http_keepalive_handler logs with no request context
+      const log = this.connLog();
+      if (log.enabled('info')) log.write('info', this.id, `client ${this.remoteAddr} closed keepalive connection`);
+    }
+    // what was written (a pipelined burst's last response) still leaves
+    this.closeAfterWrite(true);
+  }
+
+  /** FIN before the whole request body came: nginx's 400 with c->error (logged, nothing sent) */
+  private closedInBody(): void {
+    const r = this.current!;
+    this.reader = undefined;
+    this.bodyCb = undefined;
+    r.log('info', 'client prematurely closed connection');
+    this.goneStatus = 400;
+    this.socket.destroy();
+  }
+
+  /** the log of the connection outside a request: the default server's */
+  private connLog(): ErrorLog {
+    const specs = coreLoc(this.defaultSrv().ctx.loc).errorLog;
+    return specs ? errorLogFor(specs) : getMainLog();
   }
 
   private onClose(): void {
@@ -248,10 +339,16 @@ export class HttpConnection {
     if (r && !r.finished) {
       // the client closed before the response ended: nginx's 499 when nothing was
       // sent yet, and the request is still access-logged, as nginx logs every request
-      if (!r.headerSent && r.errStatus !== 408) r.errStatus = 499;
+      if (!r.headerSent && r.errStatus !== 408) r.errStatus = this.goneStatus;
       r.abort();
       runLogPhase(r);
     }
+  }
+
+  /** a module gave up on a client that half-closed: end as if it had gone (499), close at once */
+  abortClient(): void {
+    this.onClose();
+    this.socket.destroy();
   }
 
   private stopTimer(): void {
@@ -335,6 +432,7 @@ export class HttpConnection {
         if (head && buf.length - this.headStart > num * size) {
           return this.headError(494, 'client sent too large request', head);
         }
+        if (this.eof) this.closedInHead();
         return;
       }
       const start = this.lineStart;
@@ -516,6 +614,7 @@ export class HttpConnection {
     this.buf = EMPTY;
     if (pending.length) this.feedBody(pending);
     else this.socket.resume();
+    if (this.eof && this.state === St.Body) this.closedInBody();
   }
 
   /** ngx_http_discard_request_body: read and drop whatever body is left */
@@ -529,6 +628,12 @@ export class HttpConnection {
     this.buf = EMPTY;
     if (pending.length) this.feedBody(pending);
     else this.socket.resume();
+    if (this.eof && this.state === St.Discard) {
+      // the client sent all it will: discarding ends, the connection closes after the response
+      this.reader = undefined;
+      this.state = St.Busy;
+      r.keepalive = false;
+    }
   }
 
   private feedBody(d: Buffer): void {
@@ -597,6 +702,8 @@ export class HttpConnection {
       setImmediate(() => {
         if (this.state === St.Head) this.parseHead();
       });
+    } else if (this.eof) {
+      this.closedInHead();
     } else {
       this.setTimer(Tm.Keepalive, r.loc.keepaliveTimeout);
     }

@@ -129,6 +129,8 @@ export class HttpRequest implements Request {
   /** made when first needed: most requests never wait for drain or abort */
   private drainCbs: Array<() => void> | undefined = undefined;
   private abortCbs: Array<() => void> | undefined = undefined;
+  /** watchers of the client's FIN (nginx's check_broken_connection read handlers), on the main request */
+  private eofCbs: Array<() => boolean> | undefined = undefined;
 
   constructor(conn: HttpConnection, head: RequestHead, line: string, startTime: number, host: string) {
     this.conn = conn;
@@ -199,6 +201,35 @@ export class HttpRequest implements Request {
     (this.abortCbs ??= []).push(cb);
   }
 
+  /**
+   * cb runs once if the client half-closes (its FIN is read) while this
+   * request runs, at once if that already happened; when it returns true
+   * (an upstream that does not ignore client aborts, having logged why)
+   * the connection closes and the request ends as 499. Without a watcher
+   * nginx goes on writing to the half-closed client.
+   */
+  checkBroken(cb: () => boolean): void {
+    const main = this.main;
+    if (this.aborted || main.aborted) return;
+    if (this.conn.eof) {
+      setImmediate(() => {
+        if (!this.aborted && !this.finished && cb()) this.conn.abortClient();
+      });
+      return;
+    }
+    (main.eofCbs ??= []).push(cb);
+  }
+
+  /** the engine read the client's FIN while this (main) request runs */
+  clientEof(): void {
+    const cbs = this.eofCbs;
+    this.eofCbs = undefined;
+    if (cbs === undefined) return;
+    let close = false;
+    for (const cb of cbs) if (cb()) close = true;
+    if (close) this.conn.abortClient();
+  }
+
   /** the connection went away: tell whoever waits */
   abort(): void {
     if (this.aborted) return;
@@ -207,6 +238,7 @@ export class HttpRequest implements Request {
     const cbs = this.abortCbs;
     this.abortCbs = undefined;
     this.drainCbs = undefined;
+    this.eofCbs = undefined;
     if (cbs !== undefined) for (const cb of cbs) cb();
   }
 
