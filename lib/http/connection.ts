@@ -6,7 +6,7 @@ import { BodyReader, BodyStatus } from './body.js';
 import { HttpRequest, firstName } from './http_request.js';
 import { errorLogFor, getMainLog, type ErrorLog } from '../core/error_log.js';
 import { Head } from './head.js';
-import { HeaderLine, LINE_ERROR_TEXT, LineError, parseHeaderLine, parseRequestLine, validateHost } from './parse.js';
+import { HL_END, HL_INVALID, HL_LINE, HeaderLine, HeaderScanner, LINE_ERROR_TEXT, LineError, RL_DONE, RequestLineScanner, parseHeaderLine, validateHost } from './parse.js';
 import { runPhases } from './phases.js';
 import { hooks } from './hooks.js';
 import { OK } from './request.js';
@@ -92,8 +92,17 @@ export class HttpConnection {
   private buf: Buffer = EMPTY;
   private state = St.Head;
   /** head parsing */
-  private scan = 0;
+  /** nginx's state machines over the head's bytes */
+  private readonly rl = new RequestLineScanner();
+  private readonly hs = new HeaderScanner();
+  /** start of the element being read: the request line, or the current header line */
   private lineStart = 0;
+  /** start of the last complete header line (nginx's stale header_name_start; -1 none) */
+  private lastHeaderStart = -1;
+  /** nginx's current header buffer: where it starts in buf, its size, large buffers taken */
+  private readonly hb = { start: 0, cap: 1024, nbusy: 0 };
+  /** the buffer state after the last head, for a pipelined head (headDone, next()) */
+  private readonly carry = { start: 0, cap: 0, nbusy: 0, received: 0 };
   /** the head being read, once its request line parsed */
   private head: Head | undefined = undefined;
   private headStart = 0;
@@ -151,6 +160,7 @@ export class HttpConnection {
     socket.on('error', () => this.onClose());
     socket.on('close', () => this.onClose());
     socket.on('drain', () => this.onDrain());
+    this.startHead(false);
     // ngx_http_init_connection: the header timeout runs from the accept
     this.setTimer(Tm.Header, this.defaultSrv().clientHeaderTimeout);
   }
@@ -413,67 +423,207 @@ export class HttpConnection {
 
   // ------------------------------------------------------------ request head
 
+  /*
+   * The head is read as nginx reads it: its request line and header state
+   * machines judge every byte as it arrives (a byte that cannot start a
+   * request is a 400 at once, not after a line feed), and its header
+   * buffers are simulated: client_header_buffer_size first, then up to
+   * large_client_header_buffers NUM of SIZE, a line left unfinished when a
+   * buffer fills moving to the next one. Where nginx's buffers fill depends
+   * only on the bytes, so the limits hold however the bytes arrive (one
+   * packet or one byte at a time): a line that cannot fit one large buffer
+   * is 414 (request line) or 494 (header line), running out of buffers 494.
+   */
   private parseHead(): void {
     const buf = this.buf;
-    const { num, size } = this.defaultSrv().largeClientHeaderBuffers;
+    const srv = this.defaultSrv();
+    const { num, size } = srv.largeClientHeaderBuffers;
+    const hb = this.hb;
     for (;;) {
-      const lf = buf.indexOf(10, this.scan);
+      // where nginx's current header buffer ends: bytes past it are read only after the next buffer is taken
+      const fill = hb.start + hb.cap;
+      const to = buf.length < fill ? buf.length : fill;
       const head = this.head;
-      if (lf === -1) {
-        this.scan = buf.length;
-        // ngx_http_read_request_header: an unfinished head gets client_header_timeout (once)
-        if (this.timed !== Tm.Header) this.setTimer(Tm.Header, this.defaultSrv().clientHeaderTimeout);
-        const pending = buf.length - this.lineStart;
-        if (!head && pending > size) return this.headError(414, 'client sent too long URI', undefined);
-        if (head && pending > size) {
-          const s = buf.toString('latin1', this.lineStart, this.lineStart + Math.min(pending, 1748));
-          return this.headError(494, `client sent too long header line: "${s}..."`, head);
+      if (head === undefined) {
+        const rl = this.rl;
+        const rc = rl.scan(buf, to);
+        if (rl.start !== -1) this.headStart = this.lineStart = rl.start;
+        if (rc > 0) return this.lineError(rc as LineError, rl.text(buf, to), rc === LineError.Invalid09Method);
+        if (rc === RL_DONE) {
+          const h = new Head();
+          const e = rl.fill(buf, h);
+          if (e !== 0) return this.lineError(e, h.line || rl.text(buf, to), true);
+          this.lineStart = rl.pos;
+          this.hs.reset(rl.pos);
+          if (!this.checkRequestLine(h)) return;
+          this.head = h;
+          if (h.version === 9) return this.headDone();
+          continue;
         }
-        if (head && buf.length - this.headStart > num * size) {
-          return this.headError(494, 'client sent too large request', head);
+        if (rl.pos === fill) {
+          // ngx_http_alloc_large_header_buffer(r, 1)
+          if (rl.idle) {
+            hb.start = fill; // only CR/LF so far: the buffer is reused
+            continue;
+          }
+          if (fill - rl.start >= size || hb.nbusy >= num) {
+            return this.headError(414, 'client sent too long URI', undefined, buf.toString('latin1', rl.start, fill), 'reading client request line');
+          }
+          this.takeBuffer(rl.start, size);
+          continue;
         }
-        if (this.eof) this.closedInHead();
-        return;
+        return this.headWait();
       }
-      const start = this.lineStart;
-      this.lineStart = lf + 1;
-      this.scan = lf + 1;
-      const n = lf - start;
-      const empty = n === 0 || (n === 1 && buf[start] === 0x0d);
-      if (!head) {
-        if (empty) {
-          this.headStart = this.lineStart;
-          continue; // nginx skips empty lines before a request
-        }
-        if (n > size) return this.headError(414, 'client sent too long URI', undefined);
-        const text = buf.toString('latin1', start, lf);
-        const h = new Head();
-        const rc = parseRequestLine(text, h);
-        if (rc !== 0) return this.headError(rc === LineError.InvalidVersion ? 505 : 400, LINE_ERROR_TEXT[rc - 1]!, undefined, text);
-        this.head = h;
-        if (h.version === 9) return this.headDone();
+      const hs = this.hs;
+      const rc = hs.scan(buf, to);
+      if (rc === HL_LINE) {
+        const start = this.lineStart;
+        this.lineStart = hs.pos;
+        const added = parseHeaderLine(buf, start, hs.pos - 1, head);
+        this.lastHeaderStart = start;
+        if (added === HeaderLine.Added && !this.checkHeader(head, srv)) return;
         continue;
       }
-      if (empty) return this.headDone();
-      if (parseHeaderLine(buf, start, lf, head) === HeaderLine.Invalid) {
-        const text = buf.toString('latin1', start, lf);
-        return this.headError(400, `client sent invalid header line: "${text.replace(/\r$/, '')}"`, head);
+      if (rc === HL_END) {
+        this.lineStart = hs.pos;
+        return this.headDone();
       }
+      if (rc === HL_INVALID) {
+        // nginx shows the line up to the refused byte, then that byte in hex
+        const bad = hs.bad;
+        const text = buf.toString('latin1', this.lineStart, bad);
+        const hex = buf[bad]!.toString(16).padStart(2, '0');
+        return this.headError(400, `client sent invalid header line: "${text}\\x${hex}..."`, head, undefined, 'reading client request headers', true);
+      }
+      if (hs.pos === fill) {
+        // ngx_http_alloc_large_header_buffer(r, 0)
+        if (hs.idle) {
+          // a line ended exactly at the buffer's end: nothing to move
+          if (hb.nbusy >= num) return this.headerTooLong(head, this.lastHeaderStart, fill);
+          this.takeBuffer(fill, size);
+          continue;
+        }
+        if (fill - this.lineStart >= size || hb.nbusy >= num) return this.headerTooLong(head, this.lineStart, fill);
+        this.takeBuffer(this.lineStart, size);
+        continue;
+      }
+      return this.headWait();
     }
   }
 
-  /** an error before the request could run: default server, its error page */
-  private headError(status: number, msg: string, head: Head | undefined, rawLine?: string): void {
+  /**
+   * A new head starts at buf[0]. nginx reads it into a fresh
+   * client_header_buffer_size buffer, unless its bytes came with the last
+   * head and sit in that head's buffer (a pipelined request, which goes on
+   * in the same buffer).
+   */
+  private startHead(pipelined: boolean): void {
+    this.rl.reset(0);
+    this.lineStart = this.headStart = 0;
+    this.lastHeaderStart = -1;
+    const hb = this.hb;
+    const c = this.carry;
+    if (pipelined && c.received > 0 && c.start + c.cap > 0) {
+      hb.start = c.start;
+      hb.cap = c.cap;
+      hb.nbusy = c.nbusy;
+    } else {
+      hb.start = 0;
+      hb.cap = this.defaultSrv().clientHeaderBufferSize;
+      hb.nbusy = 0;
+    }
+    c.received = 0;
+  }
+
+  /** the next large header buffer, holding the bytes from `from` on */
+  private takeBuffer(from: number, size: number): void {
+    const hb = this.hb;
+    hb.start = from;
+    hb.cap = size;
+    hb.nbusy++;
+  }
+
+  /** the head is unfinished: client_header_timeout, or the end if the client half-closed */
+  private headWait(): void {
+    // ngx_http_read_request_header: an unfinished head gets client_header_timeout (once)
+    if (this.timed !== Tm.Header) this.setTimer(Tm.Header, this.defaultSrv().clientHeaderTimeout);
+    if (this.eof) this.closedInHead();
+  }
+
+  /** 494 for a header line that cannot fit (`from`: nginx's header_name_start, -1 when none yet) */
+  private headerTooLong(head: Head, from: number, fill: number): void {
+    if (from < 0) return this.headError(494, 'client sent too large request', head, undefined, 'reading client request headers', true);
+    const s = this.buf.toString('latin1', from, from + Math.min(fill - from, 1748));
+    return this.headError(494, `client sent too long header line: "${s}..."`, head, undefined, 'reading client request headers', true);
+  }
+
+  /** a request line error: 505 for the version, 400 else; an HTTP/0.9 request gets the page without a head */
+  private lineError(e: LineError, text: string, http09: boolean): void {
+    this.headError(e === LineError.InvalidVersion ? 505 : 400, LINE_ERROR_TEXT[e - 1]!, undefined, text, 'reading client request line', false, http09 && e === LineError.Invalid09Method);
+  }
+
+  /**
+   * ngx_http_process_request_line's checks, made as soon as the line is
+   * read (before any header): the host of an absolute URI, the URI itself.
+   */
+  private checkRequestLine(h: Head): boolean {
+    if (h.uriHost !== undefined) {
+      const host = validateHost(h.uriHost);
+      if (host === undefined) {
+        this.headError(400, 'client sent invalid host in request line', h, undefined, 'reading client request line', true);
+        return false;
+      }
+      h.lineHost = host;
+    }
+    // $request_uri starts at the path: `http://h?a` gives `?a`, `http://h` gives `/`
+    const pq = h.pathQuery.length ? h.pathQuery : '/';
+    const parsed = parseComplexUri(pq, pq.charCodeAt(0) === 0x3f);
+    if (!parsed) {
+      this.headError(400, 'client sent invalid request', h, undefined, 'reading client request line', true);
+      return false;
+    }
+    h.uri = parsed.uri;
+    h.args = parsed.args;
+    return true;
+  }
+
+  /** checks nginx makes as each header arrives: repeated unique headers, the Host value, max_headers */
+  private checkHeader(head: Head, srv: CoreSrvConf): boolean {
+    if (head.duplicate !== -1) {
+      this.headError(400, head.duplicateMessage(), head, undefined, 'reading client request headers', true);
+      return false;
+    }
+    const n = head.headers.length;
+    if (n > srv.maxHeaders) {
+      this.headError(494, 'client sent too many header lines', head, undefined, 'reading client request headers', true);
+      return false;
+    }
+    const last = head.headers[n - 1]!;
+    if (last[0].length === 4 && head.host === last[1] && last[0].toLowerCase() === 'host' && validateHost(last[1]) === undefined) {
+      this.headError(400, 'client sent invalid host header', head, undefined, 'reading client request headers', true);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * an error before the request could run: default server, its error page.
+   * `keepHeaders`: the headers read so far stay nginx's headers_in (log context);
+   * `http09`: the request is HTTP/0.9 (no response head).
+   */
+  private headError(status: number, msg: string, head: Head | undefined, rawLine: string | undefined, action: string, keepHeaders = false, http09 = false): void {
     const h = head ?? new Head();
-    if (!head) h.version = 1000;
-    h.forgetHeaders();
-    const r = this.newRequest(h, head ? head.line : (rawLine ?? '').replace(/\r$/, ''));
+    if (!head) h.version = http09 ? 9 : 1000;
+    if (!keepHeaders) h.forgetHeaders();
+    const r = this.newRequest(h, head ? head.line : (rawLine ?? ''));
     r.srv = this.defaultSrv();
     r.keepalive = false;
     const loc = coreLoc(r.srv.ctx.loc);
     r.loc = loc;
     r.locConf = loc.locConf;
+    r.action = action;
     r.log('info', msg);
+    r.action = undefined;
     this.state = St.Busy;
     r.finalize(status);
   }
@@ -488,14 +638,22 @@ export class HttpConnection {
   /** a request refused while its head is checked */
   private fail(r: HttpRequest, status: number, msg: string): void {
     r.log('info', msg);
+    r.action = undefined;
     r.finalize(status);
   }
 
   private headDone(): void {
     const head = this.head!;
     const headerLength = this.lineStart - this.headStart;
+    // nginx's header buffer as the next pipelined head finds it (next())
+    const hb = this.hb;
+    const carry = this.carry;
+    carry.start = hb.start - this.lineStart;
+    carry.cap = hb.cap;
+    carry.nbusy = hb.nbusy > 0 ? 1 : 0;
+    carry.received = this.buf.length - this.lineStart;
     this.buf = this.lineStart < this.buf.length ? this.buf.subarray(this.lineStart) : EMPTY;
-    this.scan = this.lineStart = this.headStart = 0;
+    this.lineStart = this.headStart = 0;
     this.head = undefined;
     this.state = St.Busy;
     this.clearTimer();
@@ -507,9 +665,7 @@ export class HttpConnection {
     r.loc = sloc;
     r.locConf = sloc.locConf;
 
-    if (head.duplicate !== -1) return this.fail(r, 400, head.duplicateMessage());
-
-    // the virtual server, from the request line's host or Host:
+    // the virtual server, from the request line's host or Host: (both validated as they arrived)
     const hv = head.host;
     if (head.uriHost === undefined && hv !== undefined && hv === this.lastHostRaw) {
       // the same Host as this connection's last request
@@ -521,16 +677,7 @@ export class HttpConnection {
       r.loc = loc;
       r.locConf = loc.locConf;
     } else {
-      let host = '';
-      if (head.uriHost !== undefined) {
-        const h = validateHost(head.uriHost);
-        if (h === undefined) return this.fail(r, 400, 'client sent invalid host in request line');
-        host = h;
-      } else if (hv !== undefined) {
-        const h = validateHost(hv);
-        if (h === undefined) return this.fail(r, 400, 'client sent invalid host header');
-        host = h;
-      }
+      const host = head.uriHost !== undefined ? head.lineHost : hv !== undefined ? validateHost(hv)! : '';
       r.host = host;
       const vs = findVirtualServer(this.addr, host);
       r.srv = vs.srv;
@@ -548,13 +695,11 @@ export class HttpConnection {
     }
 
     // $request_uri starts at the path: `http://h?a` gives `?a`, `http://h` gives `/`
-    const pq = head.pathQuery.length ? head.pathQuery : '/';
-    r.requestUri = pq;
-    const parsed = parseComplexUri(pq, pq.charCodeAt(0) === 0x3f);
-    if (!parsed) return this.fail(r, 400, 'client sent invalid request');
-    r.uri = parsed.uri;
-    r.args = parsed.args;
-
+    r.requestUri = head.pathQuery.length ? head.pathQuery : '/';
+    r.uri = head.uri;
+    r.args = head.args;
+    // ngx_http_process_request_header: these are logged while reading client request headers
+    r.action = 'reading client request headers';
     if (head.host === undefined && head.uriHost === undefined && head.version > 1000) {
       return this.fail(r, 400, 'client sent HTTP/1.1 request without "Host" header');
     }
@@ -576,6 +721,7 @@ export class HttpConnection {
     }
     if (head.method === 'CONNECT') return this.fail(r, 405, 'client sent CONNECT method');
     if (head.method === 'TRACE') return this.fail(r, 405, 'client sent TRACE method');
+    r.action = undefined;
     if (r.contentLengthIn > 0 || r.chunkedIn) this.state = St.Wait;
     r.initKeepalive(head.connection);
     runPhases(r);
@@ -610,10 +756,7 @@ export class HttpConnection {
     this.bodyCb = cb;
     this.state = St.Body;
     this.setTimer(Tm.Body, r.loc.clientBodyTimeout);
-    const pending = this.buf;
-    this.buf = EMPTY;
-    if (pending.length) this.feedBody(pending);
-    else this.socket.resume();
+    this.feedPending();
     if (this.eof && this.state === St.Body) this.closedInBody();
   }
 
@@ -624,15 +767,35 @@ export class HttpConnection {
     this.reader = new BodyReader(r.contentLengthIn, r.chunkedIn, 0, undefined);
     this.bodyCb = undefined;
     this.state = St.Discard;
-    const pending = this.buf;
-    this.buf = EMPTY;
-    if (pending.length) this.feedBody(pending);
-    else this.socket.resume();
+    this.feedPending();
     if (this.eof && this.state === St.Discard) {
       // the client sent all it will: discarding ends, the connection closes after the response
       this.reader = undefined;
       this.state = St.Busy;
       r.keepalive = false;
+    }
+  }
+
+  /**
+   * the body bytes that came with the head first (nginx's preread from
+   * header_in); a pipelined head after a body that ended there stays in
+   * nginx's header buffer, after one that needed more reads it does not
+   */
+  private feedPending(): void {
+    const pending = this.buf;
+    this.buf = EMPTY;
+    const c = this.carry;
+    if (pending.length === 0) {
+      c.received = 0;
+      this.socket.resume();
+      return;
+    }
+    this.feedBody(pending);
+    if (this.state === St.Body || this.state === St.Discard) c.received = 0;
+    else {
+      const used = pending.length - this.buf.length;
+      c.start -= used;
+      c.received -= used;
     }
   }
 
@@ -695,6 +858,7 @@ export class HttpConnection {
     }
     this.current = undefined;
     this.state = St.Head;
+    this.startHead(this.buf.length > 0);
     this.socket.resume();
     if (this.buf.length) {
       // pipelined: the next head is parsed at once; client_header_timeout if it is unfinished

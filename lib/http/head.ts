@@ -82,6 +82,11 @@ export class Head implements RequestHead {
   pathQuery = '';
   /** the host of an absolute URI (with port), else undefined */
   uriHost: string | undefined = undefined;
+  /** the URI's normalized path and its arguments, once the request line was checked (ngx_http_process_request_uri) */
+  uri = '';
+  args = '';
+  /** the validated host of an absolute URI ('' when none) */
+  lineHost = '';
   /** the request line without the line end, for $request and logs */
   line = '';
   version = 0;

@@ -109,6 +109,8 @@ export class HttpRequest implements Request {
   contentLengthIn = -1;
   chunkedIn = false;
   keepalive: boolean;
+  /** nginx's c->log->action while the head is read (`reading client request line`...): the log's `while ...` */
+  action: string | undefined = undefined;
   /** nginx's r->err_status: the status error_page forces on the response */
   errStatus = 0;
   errorPage = false;
@@ -171,7 +173,7 @@ export class HttpRequest implements Request {
     const specs = this.loc?.errorLog;
     const log = specs ? errorLogFor(specs) : getMainLog();
     if (!log.enabled(level)) return;
-    log.write(level, this.connectionId, msg + this.logContext());
+    log.write(level, this.connectionId, (this.action === undefined ? msg : `${msg} while ${this.action}`) + this.logContext());
   }
 
   logContext(): string {

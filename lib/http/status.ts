@@ -51,7 +51,9 @@ export function errorPageHead(status: number): string {
   let page = pageCache.get(status);
   if (page === undefined) {
     const title = TITLES[status] ?? statusLine(status);
-    page = `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n`;
+    // 494-497 are 400s with their reason under the heading (ngx_http_error_494_page...)
+    const h1 = status >= 494 && status <= 497 ? `400 Bad Request</h1></center>\r\n<center>${title.slice(4)}` : title;
+    page = `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${h1}</h1></center>\r\n`;
     pageCache.set(status, page);
   }
   return page;
