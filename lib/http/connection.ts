@@ -101,6 +101,8 @@ export class HttpConnection {
   private lastHeaderStart = -1;
   /** nginx's current header buffer: where it starts in buf, its size, large buffers taken */
   private readonly hb = { start: 0, cap: 1024, nbusy: 0 };
+  /** the head being read came with the previous one (nginx's `pipelined request line` action) */
+  private pipelined = false;
   /** the buffer state after the last head, for a pipelined head (headDone, next()) */
   private readonly carry = { start: 0, cap: 0, nbusy: 0, received: 0 };
   /** the head being read, once its request line parsed */
@@ -236,7 +238,7 @@ export class HttpConnection {
   /** the log's `while ...` for an unfinished head: nginx's c->log->action */
   private headAction(): string {
     if (this.head) return 'reading client request headers';
-    return this.requests > 0 ? 'reading client pipelined request line' : 'reading client request line';
+    return this.pipelined ? 'reading client pipelined request line' : 'reading client request line';
   }
 
   /** an unfinished head the client stopped sending (timeout, FIN): info line, access log `status`, no response */
@@ -467,7 +469,7 @@ export class HttpConnection {
             continue;
           }
           if (fill - rl.start >= size || hb.nbusy >= num) {
-            return this.headError(414, 'client sent too long URI', undefined, buf.toString('latin1', rl.start, fill), 'reading client request line');
+            return this.headError(414, 'client sent too long URI', undefined, buf.toString('latin1', rl.start, fill), this.headAction());
           }
           this.takeBuffer(rl.start, size);
           continue;
@@ -481,7 +483,9 @@ export class HttpConnection {
         this.lineStart = hs.pos;
         const added = parseHeaderLine(buf, start, hs.pos - 1, head);
         this.lastHeaderStart = start;
-        if (added === HeaderLine.Added && !this.checkHeader(head, srv)) return;
+        if (added === HeaderLine.Added) {
+          if (!this.checkHeader(head, srv)) return;
+        } else this.ignoredHeader(head, srv, start, hs.pos - 1);
         continue;
       }
       if (rc === HL_END) {
@@ -523,6 +527,7 @@ export class HttpConnection {
     this.lastHeaderStart = -1;
     const hb = this.hb;
     const c = this.carry;
+    this.pipelined = pipelined && c.received > 0;
     if (pipelined && c.received > 0 && c.start + c.cap > 0) {
       hb.start = c.start;
       hb.cap = c.cap;
@@ -533,6 +538,33 @@ export class HttpConnection {
       hb.nbusy = 0;
     }
     c.received = 0;
+  }
+
+  /**
+   * ignore_invalid_headers: a header with a byte nginx does not allow in
+   * names (or `_`) is dropped with an info line showing it up to the end of
+   * its value (nginx's header_end)
+   */
+  private ignoredHeader(head: Head, srv: CoreSrvConf, s: number, lf: number): void {
+    const log = this.connLog();
+    if (!log.enabled('info')) return;
+    const buf = this.buf;
+    let e = lf;
+    while (e > s && buf[e - 1] === 0x0d) e--;
+    const colon = buf.indexOf(0x3a, s);
+    if (colon !== -1 && colon < e) {
+      let v = e;
+      while (v > colon + 1 && buf[v - 1] === 0x20) v--;
+      // an empty value ends where the line does, spaces included
+      if (v > colon + 1) {
+        let first = colon + 1;
+        while (first < v && buf[first] === 0x20) first++;
+        if (first < v) e = v;
+      }
+    }
+    let ctx = `, client: ${this.remoteAddr}, server: ${firstName(srv)}, request: "${head.line}"`;
+    if (head.host !== undefined) ctx += `, host: "${head.host}"`;
+    log.write('info', this.id, `client sent invalid header line: "${buf.toString('latin1', s, e)}" while reading client request headers${ctx}`);
   }
 
   /** the next large header buffer, holding the bytes from `from` on */
@@ -559,7 +591,7 @@ export class HttpConnection {
 
   /** a request line error: 505 for the version, 400 else; an HTTP/0.9 request gets the page without a head */
   private lineError(e: LineError, text: string, http09: boolean): void {
-    this.headError(e === LineError.InvalidVersion ? 505 : 400, LINE_ERROR_TEXT[e - 1]!, undefined, text, 'reading client request line', false, http09 && e === LineError.Invalid09Method);
+    this.headError(e === LineError.InvalidVersion ? 505 : 400, LINE_ERROR_TEXT[e - 1]!, undefined, text, this.headAction(), false, http09 && e === LineError.Invalid09Method);
   }
 
   /**
@@ -570,7 +602,7 @@ export class HttpConnection {
     if (h.uriHost !== undefined) {
       const host = validateHost(h.uriHost);
       if (host === undefined) {
-        this.headError(400, 'client sent invalid host in request line', h, undefined, 'reading client request line', true);
+        this.headError(400, 'client sent invalid host in request line', h, undefined, this.headAction(), true);
         return false;
       }
       h.lineHost = host;
@@ -579,7 +611,7 @@ export class HttpConnection {
     const pq = h.pathQuery.length ? h.pathQuery : '/';
     const parsed = parseComplexUri(pq, pq.charCodeAt(0) === 0x3f);
     if (!parsed) {
-      this.headError(400, 'client sent invalid request', h, undefined, 'reading client request line', true);
+      this.headError(400, 'client sent invalid request', h, undefined, this.headAction(), true);
       return false;
     }
     h.uri = parsed.uri;
@@ -616,6 +648,11 @@ export class HttpConnection {
     if (!head) h.version = http09 ? 9 : 1000;
     if (!keepHeaders) h.forgetHeaders();
     const r = this.newRequest(h, head ? head.line : (rawLine ?? ''));
+    // a request line that failed after its method: nginx's r->method is known (a HEAD gets no body),
+    // its method_name ($request_method) is not
+    if (!head && this.rl.method(this.buf) === 'HEAD') r.headRequest = true;
+    // $request_length: the request line and the header lines nginx accepted (before their checks)
+    if (head) r.headerLength = this.lineStart - this.headStart;
     r.srv = this.defaultSrv();
     r.keepalive = false;
     const loc = coreLoc(r.srv.ctx.loc);
@@ -637,8 +674,8 @@ export class HttpConnection {
 
   /** a request refused while its head is checked */
   private fail(r: HttpRequest, status: number, msg: string): void {
+    // nginx's log action stays `reading client request headers` for whatever this request logs next
     r.log('info', msg);
-    r.action = undefined;
     r.finalize(status);
   }
 
@@ -700,13 +737,21 @@ export class HttpConnection {
     r.args = head.args;
     // ngx_http_process_request_header: these are logged while reading client request headers
     r.action = 'reading client request headers';
-    if (head.host === undefined && head.uriHost === undefined && head.version > 1000) {
+    // nginx 1.22 wants the header even when the request line names the host
+    if (head.host === undefined && head.version > 1000) {
       return this.fail(r, 400, 'client sent HTTP/1.1 request without "Host" header');
     }
     const cl = head.contentLength;
     if (cl !== undefined) {
-      if (!/^[0-9]+$/.test(cl) || cl.length > 18) return this.fail(r, 400, 'client sent invalid "Content-Length" header');
-      r.contentLengthIn = Number(cl);
+      // ngx_atoof: digits only, up to 2^63 - 1 (leading zeros allowed); the exact value is kept for the log
+      if (!/^[0-9]+$/.test(cl)) return this.fail(r, 400, 'client sent invalid "Content-Length" header');
+      const n = Number(cl);
+      if (n > Number.MAX_SAFE_INTEGER) {
+        const big = BigInt(cl);
+        if (big > 9223372036854775807n) return this.fail(r, 400, 'client sent invalid "Content-Length" header');
+        r.contentLengthText = big.toString();
+      }
+      r.contentLengthIn = n;
     }
     const te = head.transferEncoding;
     if (te !== undefined) {
@@ -723,7 +768,7 @@ export class HttpConnection {
     if (head.method === 'TRACE') return this.fail(r, 405, 'client sent TRACE method');
     r.action = undefined;
     if (r.contentLengthIn > 0 || r.chunkedIn) this.state = St.Wait;
-    r.initKeepalive(head.connection);
+    r.initKeepalive(head.connectionType);
     runPhases(r);
   }
 
@@ -733,12 +778,29 @@ export class HttpConnection {
     return r.contentLengthIn > 0 || r.chunkedIn;
   }
 
+  /**
+   * ngx_http_test_expect: reading or discarding a body (whether there is
+   * one or not) first answers `Expect: 100-continue` of an HTTP/1.1 request
+   */
+  private testExpect(r: HttpRequest): void {
+    if (r.expectTested || r.version < 1001) return;
+    r.expectTested = true;
+    const e = r.req.byName.get('expect');
+    if (e !== undefined && e.length === 12 && e.toLowerCase() === '100-continue') {
+      this.write(CONTINUE);
+      // nginx counts it in c->sent: $bytes_sent and $body_bytes_sent include it
+      r.bytesSent += CONTINUE.length;
+      r.bodyBytesSent += CONTINUE.length;
+    }
+  }
+
   /** ngx_http_read_client_request_body: read it all, then cb(OK) or cb(status) */
   readBody(r: HttpRequest, cb: (status: number) => void): void {
     if (r.bodyState !== 'none') {
       cb(OK);
       return;
     }
+    this.testExpect(r);
     r.body = [];
     if (!this.hasBody(r)) {
       r.bodyState = 'read';
@@ -746,11 +808,6 @@ export class HttpConnection {
       return;
     }
     r.bodyState = 'reading';
-    if (!r.expectTested && r.version >= 1001) {
-      r.expectTested = true;
-      const e = r.req.byName.get('expect');
-      if (e !== undefined && e.toLowerCase() === '100-continue') this.write(CONTINUE);
-    }
     const body = r.body;
     this.reader = new BodyReader(r.contentLengthIn, r.chunkedIn, r.loc.clientMaxBodySize, (b) => body.push(b));
     this.bodyCb = cb;
@@ -761,8 +818,10 @@ export class HttpConnection {
   }
 
   /** ngx_http_discard_request_body: read and drop whatever body is left */
-  discardBody(r: HttpRequest): void {
-    if (r.bodyState !== 'none' || !this.hasBody(r) || r !== this.current) return;
+  discardBody(r: HttpRequest, expect = true): void {
+    if (r.bodyState !== 'none' || r !== this.current) return;
+    if (expect) this.testExpect(r);
+    if (!this.hasBody(r)) return;
     r.bodyState = 'discard';
     this.reader = new BodyReader(r.contentLengthIn, r.chunkedIn, 0, undefined);
     this.bodyCb = undefined;
@@ -816,7 +875,10 @@ export class HttpConnection {
     if (this.timed === Tm.Body) this.clearTimer();
     if (st === BodyStatus.Done) {
       this.buf = reader.rest ?? EMPTY;
-      if (!wasDiscard) r.bodyState = 'read';
+      if (!wasDiscard) {
+        r.bodyState = 'read';
+        r.bodyRaw = reader.raw;
+      } else r.discardDone = true;
       if (cb) cb(OK);
       else if (r.finished) this.next(r);
       return;
@@ -828,9 +890,10 @@ export class HttpConnection {
       else this.socket.destroy();
       return;
     }
-    r.log('info', 'client sent invalid chunked body');
+    r.log('error', 'client sent invalid chunked body');
     if (cb) cb(400);
-    else this.socket.destroy();
+    else if (r.finished) this.closeAfterWrite(false);
+    // discarding stops; the response under way ends, then the connection closes (r.keepalive is off)
   }
 
   // ------------------------------------------------------------ request end
@@ -846,7 +909,7 @@ export class HttpConnection {
     if (this.state === St.Discard) return; // next() runs when the body is gone
     if (this.state === St.Wait && this.hasBody(r) && r.bodyState === 'none') {
       this.discardBody(r);
-      if ((this.state as St) === St.Discard) return;
+      if ((this.state as St) === St.Discard || (this.state as St) === St.Closed) return;
     }
     this.next(r);
   }

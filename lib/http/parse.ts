@@ -95,6 +95,7 @@ export class RequestLineScanner {
     this.state = RL.Start;
     this.pos = pos;
     this.start = -1;
+    this.methodEnd = 0;
     this.schemaStart = this.hostStart = this.hostEnd = this.portEnd = this.pathStart = -1;
     this.uriEnd = this.protoStart = this.protoEnd = this.end = -1;
     this.major = this.minor = 0;
@@ -307,6 +308,11 @@ export class RequestLineScanner {
     this.state = state;
     if (this.end === -1) this.end = p;
     return RL_DONE;
+  }
+
+  /** the method once its space was read (nginx's r->method), else '' */
+  method(buf: Buffer): string {
+    return this.methodEnd > this.start && this.start !== -1 ? buf.toString('latin1', this.start, this.methodEnd) : '';
   }
 
   /** the request line of a refused request, for logs: from its start to the first CR or LF received (nginx's log handler) */
@@ -557,5 +563,7 @@ export function validateHost(host: string): string | undefined {
   }
   if (dotPos === hostLen - 1) hostLen--;
   if (hostLen <= 0) return undefined;
-  return host.slice(0, hostLen).toLowerCase();
+  // ngx_strlow: ASCII letters only (bytes past 0x7f stay as sent)
+  const h = host.slice(0, hostLen);
+  return /[\x80-\xff]/.test(h) ? h.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : h.toLowerCase();
 }

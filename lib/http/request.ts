@@ -154,6 +154,8 @@ export interface Request {
    * handler; cb returns true to end the request there (499, connection closed)
    */
   checkBroken(cb: () => boolean): void;
+  /** ngx_http_discard_request_body: answer Expect: 100-continue, drop the body (a no-op once read or for subrequests) */
+  discardBody(): void;
   /** end the body and the request (log phase, then keep-alive or close) */
   finish(): void;
   /**

@@ -108,6 +108,8 @@ export function staticHandler(r: HttpRequest): number {
 function indexHandler(r: HttpRequest): number {
   const clcf = r.loc;
   const dir = mapUriToPath(r);
+  // nginx names the first missing index file when the directory itself is missing
+  let missing: string | undefined;
   for (const cv of clcf.index) {
     const name = evalComplexValue(r, cv);
     if (name.startsWith('/')) {
@@ -116,7 +118,10 @@ function indexHandler(r: HttpRequest): number {
     }
     const st = stat(dir + name);
     if (st instanceof Error) {
-      if (st.code === 'ENOENT') continue;
+      if (st.code === 'ENOENT') {
+        missing ??= name;
+        continue;
+      }
       r.log('crit', `open() "${dir}${name}" failed ${errnoText(st)}`);
       return st.code === 'EACCES' ? 403 : 500;
     }
@@ -125,7 +130,7 @@ function indexHandler(r: HttpRequest): number {
   }
   const st = stat(dir);
   if (st instanceof Error || !st.isDirectory()) {
-    r.log('error', `"${dir}" is not found ${st instanceof Error ? errnoText(st) : '(20: Not a directory)'}`);
+    r.log('error', `"${dir}${missing ?? ''}" is not found ${st instanceof Error ? errnoText(st) : '(20: Not a directory)'}`);
     return 404;
   }
   r.log('error', `directory index of "${dir}" is forbidden`);
