@@ -5,7 +5,13 @@
 
 export const UNSET = -1;
 
-/** ngx_atoi: digits only, no sign, no overflow past 2^63; -1 on error. */
+/** NGX_MAX_INT_T_VALUE (and size_t's, off_t's) on 64-bit: 2^63 - 1 */
+const MAX_INT_T_BIG = 9223372036854775807n;
+
+/**
+ * ngx_atoi: digits only, no sign, at most 2^63 - 1; -1 on error. Values
+ * past 2^53 come back rounded (they only ever mean "practically no limit").
+ */
 export function atoi(s: string): number {
   if (s.length === 0) return -1;
   let v = 0;
@@ -13,8 +19,8 @@ export function atoi(s: string): number {
     const c = s.charCodeAt(i) - 48;
     if (c < 0 || c > 9) return -1;
     v = v * 10 + c;
-    if (v > Number.MAX_SAFE_INTEGER) return -1;
   }
+  if (v > Number.MAX_SAFE_INTEGER && BigInt(s) > MAX_INT_T_BIG) return -1;
   return v;
 }
 
@@ -43,6 +49,8 @@ export function parseSize(s: string): number {
   }
   const n = atoi(body);
   if (n === -1) return -1;
+  // size > NGX_MAX_SIZE_T_VALUE / scale is an error (ngx_parse_size, ngx_parse_offset)
+  if (n * scale > Number.MAX_SAFE_INTEGER && BigInt(body) > MAX_INT_T_BIG / BigInt(scale)) return -1;
   return n * scale;
 }
 

@@ -149,7 +149,10 @@ export class ErrorLog {
     const n = LEVEL_NUM[level]!;
     let wroteStderr = false;
     if (n <= this.maxLevel) {
-      const line = Buffer.from(`${logTime()} [${level}] ${process.pid}#${process.pid}: ${conn ? `*${conn} ` : ''}${msg}\n`, 'latin1');
+      let text = `${logTime()} [${level}] ${process.pid}#${process.pid}: ${conn ? `*${conn} ` : ''}${msg}`;
+      // NGX_MAX_ERROR_STR: a line is cut at 2047 bytes before its line feed
+      if (text.length > 2047) text = text.slice(0, 2047);
+      const line = Buffer.from(`${text}\n`, 'latin1');
       for (const t of this.targets) {
         if (n > t.level) continue;
         if (t.file.fd === 2) wroteStderr = true;

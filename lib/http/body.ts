@@ -38,6 +38,8 @@ export class BodyReader {
   tooLargeChunk = 0;
   /** leftover bytes after the body */
   rest: Buffer | undefined;
+  /** raw bytes fed so far (chunk framing included) */
+  private fed = 0;
 
   constructor(
     contentLength: number,
@@ -54,7 +56,13 @@ export class BodyReader {
     return this.chunked ? this.state === C.LastLf + 1 : this.remaining === 0;
   }
 
+  /** the raw bytes the body took (chunk framing included), once done */
+  get raw(): number {
+    return this.fed - (this.rest?.length ?? 0);
+  }
+
   feed(buf: Buffer): BodyStatus {
+    this.fed += buf.length;
     if (!this.chunked) {
       const n = Math.min(this.remaining, buf.length);
       if (n > 0) {

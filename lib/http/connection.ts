@@ -4,10 +4,10 @@ import type { Variables } from './variables.js';
 import { coreLoc, type CoreSrvConf } from './core/module.js';
 import { BodyReader, BodyStatus } from './body.js';
 import { HttpRequest, firstName } from './http_request.js';
-import { errorLogFor, getMainLog } from '../core/error_log.js';
+import { errorLogFor, getMainLog, type ErrorLog } from '../core/error_log.js';
 import { ConnStat, counters, nextConnectionNumber, statMove } from '../core/counters.js';
 import { Head } from './head.js';
-import { HeaderLine, LINE_ERROR_TEXT, LineError, parseHeaderLine, parseRequestLine, validateHost } from './parse.js';
+import { HL_END, HL_INVALID, HL_LINE, HeaderLine, HeaderScanner, LINE_ERROR_TEXT, LineError, RL_DONE, RequestLineScanner, parseHeaderLine, validateHost } from './parse.js';
 import { runPhases } from './phases.js';
 import { hooks } from './hooks.js';
 import { OK } from './request.js';
@@ -94,8 +94,19 @@ export class HttpConnection {
   private buf: Buffer = EMPTY;
   private state = St.Head;
   /** head parsing */
-  private scan = 0;
+  /** nginx's state machines over the head's bytes */
+  private readonly rl = new RequestLineScanner();
+  private readonly hs = new HeaderScanner();
+  /** start of the element being read: the request line, or the current header line */
   private lineStart = 0;
+  /** start of the last complete header line (nginx's stale header_name_start; -1 none) */
+  private lastHeaderStart = -1;
+  /** nginx's current header buffer: where it starts in buf, its size, large buffers taken */
+  private readonly hb = { start: 0, cap: 1024, nbusy: 0 };
+  /** the head being read came with the previous one (nginx's `pipelined request line` action) */
+  private pipelined = false;
+  /** the buffer state after the last head, for a pipelined head (headDone, next()) */
+  private readonly carry = { start: 0, cap: 0, nbusy: 0, received: 0 };
   /** the head being read, once its request line parsed */
   private head: Head | undefined = undefined;
   private headStart = 0;
@@ -104,6 +115,10 @@ export class HttpConnection {
   private bodyCb: ((status: number) => void) | undefined;
   private corked = false;
   private drainWaiting = false;
+  /** the client's FIN was read (half-close): answer what was asked, then close */
+  eof = false;
+  /** the access log's status of a request cut by the client before its header went out */
+  private goneStatus = 499;
   /*
    * One timer per connection, as nginx has one read/write timer: `deadline`
    * says when the current phase times out (0: no timeout); the Node timer
@@ -144,6 +159,8 @@ export class HttpConnection {
     this.variables = listen.variables;
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onData(d));
+    // the server is allowHalfOpen: a FIN ends only the client's side (onEnd)
+    socket.on('end', () => this.onEnd());
     socket.on('error', () => this.onClose());
     socket.on('close', () => this.onClose());
     socket.on('drain', () => this.onDrain());
@@ -151,6 +168,7 @@ export class HttpConnection {
     counters.handled++;
     counters.active++;
     this.stat = statMove(ConnStat.None, ConnStat.Waiting);
+    this.startHead(false);
     // ngx_http_init_connection: the header timeout runs from the accept
     this.setTimer(Tm.Header, this.defaultSrv().clientHeaderTimeout);
   }
@@ -204,8 +222,7 @@ export class HttpConnection {
     if (this.state === St.Head && this.buf.length > this.headStart) this.headTimedOut();
     else if (this.state === St.Head && this.requests === 0) {
       // ngx_http_wait_request_handler: a new connection that never sent a byte
-      const specs = coreLoc(this.defaultSrv().ctx.loc).errorLog;
-      const log = specs ? errorLogFor(specs) : getMainLog();
+      const log = this.connLog();
       if (log.enabled('info')) {
         log.write('info', this.id, `client timed out (110: Connection timed out) while waiting for request, client: ${this.remoteAddr}, server: ${this.listenText}`);
       }
@@ -221,6 +238,17 @@ export class HttpConnection {
    * access-logs a 408; no response is sent.
    */
   private headTimedOut(): void {
+    this.headAbandoned(408, 'client timed out (110: Connection timed out)');
+  }
+
+  /** the log's `while ...` for an unfinished head: nginx's c->log->action */
+  private headAction(): string {
+    if (this.head) return 'reading client request headers';
+    return this.pipelined ? 'reading client pipelined request line' : 'reading client request line';
+  }
+
+  /** an unfinished head the client stopped sending (timeout, FIN): info line, access log `status`, no response */
+  private headAbandoned(status: number, why: string): void {
     const head = this.head;
     let line: string;
     if (head) line = head.line;
@@ -230,6 +258,7 @@ export class HttpConnection {
       while (end < buf.length && buf[end] !== 0x0d && buf[end] !== 0x0a) end++;
       line = buf.toString('latin1', this.headStart, end);
     }
+    const action = this.headAction();
     // the header lines read so far are nginx's headers_in: `host: "..."` joins the log line
     const h = head ?? new Head();
     if (!head) h.version = 1000;
@@ -239,10 +268,84 @@ export class HttpConnection {
     const loc = coreLoc(r.srv.ctx.loc);
     r.loc = loc;
     r.locConf = loc.locConf;
-    r.errStatus = 408;
-    r.log('info', `client timed out (110: Connection timed out) while reading client request ${head ? 'headers' : 'line'}`);
+    r.errStatus = status;
+    r.log('info', `${why} while ${action}`);
     r.finished = true;
     runLogPhase(r);
+  }
+
+  /**
+   * The client's FIN (recv() returned 0). nginx reads no further while a
+   * request runs: the response is still written to the half-closed client,
+   * and pipelined requests already received are answered, except where a
+   * module watches the client (an upstream without ignore_client_abort:
+   * r.checkBroken), which ends with 499. Waiting for a head or a body, the
+   * connection closes as nginx's recv() == 0 handlers close it.
+   */
+  private onEnd(): void {
+    if (this.eof) return;
+    this.eof = true;
+    switch (this.state) {
+      case St.Head:
+        // complete pipelined heads may wait in buf: parse them; an unfinished one ends there
+        if (this.buf.length) this.parseHead();
+        else this.closedInHead();
+        return;
+      case St.Body:
+        this.closedInBody();
+        return;
+      case St.Discard: {
+        // ngx_http_read_discarded_request_body: recv() == 0 ends discarding; the connection closes after the response
+        const r = this.current!;
+        this.reader = undefined;
+        this.state = St.Busy;
+        r.keepalive = false;
+        if (r.finished) this.closeAfterWrite(false);
+        return;
+      }
+      case St.Wait:
+      case St.Busy:
+        this.current?.clientEof();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** FIN while waiting for (the rest of) a request head */
+  private closedInHead(): void {
+    if (this.buf.length > 0) {
+      // ngx_http_read_request_header: `client prematurely closed connection`, access-logged as 400
+      this.headAbandoned(400, 'client prematurely closed connection');
+    } else if (this.requests === 0) {
+      // ngx_http_wait_request_handler
+      const log = this.connLog();
+      if (log.enabled('info')) {
+        log.write('info', this.id, `client closed connection while waiting for request, client: ${this.remoteAddr}, server: ${this.listenText}`);
+      }
+    } else {
+      // ngx_http_keepalive_handler logs with no request context
+      const log = this.connLog();
+      if (log.enabled('info')) log.write('info', this.id, `client ${this.remoteAddr} closed keepalive connection`);
+    }
+    // what was written (a pipelined burst's last response) still leaves
+    this.closeAfterWrite(true);
+  }
+
+  /** FIN before the whole request body came: nginx's 400 with c->error (logged, nothing sent) */
+  private closedInBody(): void {
+    const r = this.current!;
+    this.reader = undefined;
+    this.bodyCb = undefined;
+    r.log('info', 'client prematurely closed connection');
+    this.goneStatus = 400;
+    this.socket.destroy();
+  }
+
+  /** the log of the connection outside a request: the default server's */
+  private connLog(): ErrorLog {
+    const specs = coreLoc(this.defaultSrv().ctx.loc).errorLog;
+    return specs ? errorLogFor(specs) : getMainLog();
   }
 
   private onClose(): void {
@@ -256,10 +359,16 @@ export class HttpConnection {
     if (r && !r.finished) {
       // the client closed before the response ended: nginx's 499 when nothing was
       // sent yet, and the request is still access-logged, as nginx logs every request
-      if (!r.headerSent && r.errStatus !== 408) r.errStatus = 499;
+      if (!r.headerSent && r.errStatus !== 408) r.errStatus = this.goneStatus;
       r.abort();
       runLogPhase(r);
     }
+  }
+
+  /** a module gave up on a client that half-closed: end as if it had gone (499), close at once */
+  abortClient(): void {
+    this.onClose();
+    this.socket.destroy();
   }
 
   private stopTimer(): void {
@@ -325,66 +434,242 @@ export class HttpConnection {
 
   // ------------------------------------------------------------ request head
 
+  /*
+   * The head is read as nginx reads it: its request line and header state
+   * machines judge every byte as it arrives (a byte that cannot start a
+   * request is a 400 at once, not after a line feed), and its header
+   * buffers are simulated: client_header_buffer_size first, then up to
+   * large_client_header_buffers NUM of SIZE, a line left unfinished when a
+   * buffer fills moving to the next one. Where nginx's buffers fill depends
+   * only on the bytes, so the limits hold however the bytes arrive (one
+   * packet or one byte at a time): a line that cannot fit one large buffer
+   * is 414 (request line) or 494 (header line), running out of buffers 494.
+   */
   private parseHead(): void {
     const buf = this.buf;
-    const { num, size } = this.defaultSrv().largeClientHeaderBuffers;
+    const srv = this.defaultSrv();
+    const { num, size } = srv.largeClientHeaderBuffers;
+    const hb = this.hb;
     for (;;) {
-      const lf = buf.indexOf(10, this.scan);
+      // where nginx's current header buffer ends: bytes past it are read only after the next buffer is taken
+      const fill = hb.start + hb.cap;
+      const to = buf.length < fill ? buf.length : fill;
       const head = this.head;
-      if (lf === -1) {
-        this.scan = buf.length;
-        // ngx_http_read_request_header: an unfinished head gets client_header_timeout (once)
-        if (this.timed !== Tm.Header) this.setTimer(Tm.Header, this.defaultSrv().clientHeaderTimeout);
-        const pending = buf.length - this.lineStart;
-        if (!head && pending > size) return this.headError(414, 'client sent too long URI', undefined);
-        if (head && pending > size) {
-          const s = buf.toString('latin1', this.lineStart, this.lineStart + Math.min(pending, 1748));
-          return this.headError(494, `client sent too long header line: "${s}..."`, head);
+      if (head === undefined) {
+        const rl = this.rl;
+        const rc = rl.scan(buf, to);
+        if (rl.start !== -1) this.headStart = this.lineStart = rl.start;
+        if (rc > 0) return this.lineError(rc as LineError, rl.text(buf, to), rc === LineError.Invalid09Method);
+        if (rc === RL_DONE) {
+          const h = new Head();
+          const e = rl.fill(buf, h);
+          if (e !== 0) return this.lineError(e, h.line || rl.text(buf, to), true);
+          this.lineStart = rl.pos;
+          this.hs.reset(rl.pos);
+          if (!this.checkRequestLine(h)) return;
+          this.head = h;
+          if (h.version === 9) return this.headDone();
+          continue;
         }
-        if (head && buf.length - this.headStart > num * size) {
-          return this.headError(494, 'client sent too large request', head);
+        if (rl.pos === fill) {
+          // ngx_http_alloc_large_header_buffer(r, 1)
+          if (rl.idle) {
+            hb.start = fill; // only CR/LF so far: the buffer is reused
+            continue;
+          }
+          if (fill - rl.start >= size || hb.nbusy >= num) {
+            return this.headError(414, 'client sent too long URI', undefined, buf.toString('latin1', rl.start, fill), this.headAction());
+          }
+          this.takeBuffer(rl.start, size);
+          continue;
         }
-        return;
+        return this.headWait();
       }
-      const start = this.lineStart;
-      this.lineStart = lf + 1;
-      this.scan = lf + 1;
-      const n = lf - start;
-      const empty = n === 0 || (n === 1 && buf[start] === 0x0d);
-      if (!head) {
-        if (empty) {
-          this.headStart = this.lineStart;
-          continue; // nginx skips empty lines before a request
-        }
-        if (n > size) return this.headError(414, 'client sent too long URI', undefined);
-        const text = buf.toString('latin1', start, lf);
-        const h = new Head();
-        const rc = parseRequestLine(text, h);
-        if (rc !== 0) return this.headError(rc === LineError.InvalidVersion ? 505 : 400, LINE_ERROR_TEXT[rc - 1]!, undefined, text);
-        this.head = h;
-        if (h.version === 9) return this.headDone();
+      const hs = this.hs;
+      const rc = hs.scan(buf, to);
+      if (rc === HL_LINE) {
+        const start = this.lineStart;
+        this.lineStart = hs.pos;
+        const added = parseHeaderLine(buf, start, hs.pos - 1, head);
+        this.lastHeaderStart = start;
+        if (added === HeaderLine.Added) {
+          if (!this.checkHeader(head, srv)) return;
+        } else this.ignoredHeader(head, srv, start, hs.pos - 1);
         continue;
       }
-      if (empty) return this.headDone();
-      if (parseHeaderLine(buf, start, lf, head) === HeaderLine.Invalid) {
-        const text = buf.toString('latin1', start, lf);
-        return this.headError(400, `client sent invalid header line: "${text.replace(/\r$/, '')}"`, head);
+      if (rc === HL_END) {
+        this.lineStart = hs.pos;
+        return this.headDone();
       }
+      if (rc === HL_INVALID) {
+        // nginx shows the line up to the refused byte, then that byte in hex
+        const bad = hs.bad;
+        const text = buf.toString('latin1', this.lineStart, bad);
+        const hex = buf[bad]!.toString(16).padStart(2, '0');
+        return this.headError(400, `client sent invalid header line: "${text}\\x${hex}..."`, head, undefined, 'reading client request headers', true);
+      }
+      if (hs.pos === fill) {
+        // ngx_http_alloc_large_header_buffer(r, 0)
+        if (hs.idle) {
+          // a line ended exactly at the buffer's end: nothing to move
+          if (hb.nbusy >= num) return this.headerTooLong(head, this.lastHeaderStart, fill);
+          this.takeBuffer(fill, size);
+          continue;
+        }
+        if (fill - this.lineStart >= size || hb.nbusy >= num) return this.headerTooLong(head, this.lineStart, fill);
+        this.takeBuffer(this.lineStart, size);
+        continue;
+      }
+      return this.headWait();
     }
   }
 
-  /** an error before the request could run: default server, its error page */
-  private headError(status: number, msg: string, head: Head | undefined, rawLine?: string): void {
+  /**
+   * A new head starts at buf[0]. nginx reads it into a fresh
+   * client_header_buffer_size buffer, unless its bytes came with the last
+   * head and sit in that head's buffer (a pipelined request, which goes on
+   * in the same buffer).
+   */
+  private startHead(pipelined: boolean): void {
+    this.rl.reset(0);
+    this.lineStart = this.headStart = 0;
+    this.lastHeaderStart = -1;
+    const hb = this.hb;
+    const c = this.carry;
+    this.pipelined = pipelined && c.received > 0;
+    if (pipelined && c.received > 0 && c.start + c.cap > 0) {
+      hb.start = c.start;
+      hb.cap = c.cap;
+      hb.nbusy = c.nbusy;
+    } else {
+      hb.start = 0;
+      hb.cap = this.defaultSrv().clientHeaderBufferSize;
+      hb.nbusy = 0;
+    }
+    c.received = 0;
+  }
+
+  /**
+   * ignore_invalid_headers: a header with a byte nginx does not allow in
+   * names (or `_`) is dropped with an info line showing it up to the end of
+   * its value (nginx's header_end)
+   */
+  private ignoredHeader(head: Head, srv: CoreSrvConf, s: number, lf: number): void {
+    const log = this.connLog();
+    if (!log.enabled('info')) return;
+    const buf = this.buf;
+    let e = lf;
+    while (e > s && buf[e - 1] === 0x0d) e--;
+    const colon = buf.indexOf(0x3a, s);
+    if (colon !== -1 && colon < e) {
+      let v = e;
+      while (v > colon + 1 && buf[v - 1] === 0x20) v--;
+      // an empty value ends where the line does, spaces included
+      if (v > colon + 1) {
+        let first = colon + 1;
+        while (first < v && buf[first] === 0x20) first++;
+        if (first < v) e = v;
+      }
+    }
+    let ctx = `, client: ${this.remoteAddr}, server: ${firstName(srv)}, request: "${head.line}"`;
+    if (head.host !== undefined) ctx += `, host: "${head.host}"`;
+    log.write('info', this.id, `client sent invalid header line: "${buf.toString('latin1', s, e)}" while reading client request headers${ctx}`);
+  }
+
+  /** the next large header buffer, holding the bytes from `from` on */
+  private takeBuffer(from: number, size: number): void {
+    const hb = this.hb;
+    hb.start = from;
+    hb.cap = size;
+    hb.nbusy++;
+  }
+
+  /** the head is unfinished: client_header_timeout, or the end if the client half-closed */
+  private headWait(): void {
+    // ngx_http_read_request_header: an unfinished head gets client_header_timeout (once)
+    if (this.timed !== Tm.Header) this.setTimer(Tm.Header, this.defaultSrv().clientHeaderTimeout);
+    if (this.eof) this.closedInHead();
+  }
+
+  /** 494 for a header line that cannot fit (`from`: nginx's header_name_start, -1 when none yet) */
+  private headerTooLong(head: Head, from: number, fill: number): void {
+    if (from < 0) return this.headError(494, 'client sent too large request', head, undefined, 'reading client request headers', true);
+    const s = this.buf.toString('latin1', from, from + Math.min(fill - from, 1748));
+    return this.headError(494, `client sent too long header line: "${s}..."`, head, undefined, 'reading client request headers', true);
+  }
+
+  /** a request line error: 505 for the version, 400 else; an HTTP/0.9 request gets the page without a head */
+  private lineError(e: LineError, text: string, http09: boolean): void {
+    this.headError(e === LineError.InvalidVersion ? 505 : 400, LINE_ERROR_TEXT[e - 1]!, undefined, text, this.headAction(), false, http09 && e === LineError.Invalid09Method);
+  }
+
+  /**
+   * ngx_http_process_request_line's checks, made as soon as the line is
+   * read (before any header): the host of an absolute URI, the URI itself.
+   */
+  private checkRequestLine(h: Head): boolean {
+    if (h.uriHost !== undefined) {
+      const host = validateHost(h.uriHost);
+      if (host === undefined) {
+        this.headError(400, 'client sent invalid host in request line', h, undefined, this.headAction(), true);
+        return false;
+      }
+      h.lineHost = host;
+    }
+    // $request_uri starts at the path: `http://h?a` gives `?a`, `http://h` gives `/`
+    const pq = h.pathQuery.length ? h.pathQuery : '/';
+    const parsed = parseComplexUri(pq, pq.charCodeAt(0) === 0x3f);
+    if (!parsed) {
+      this.headError(400, 'client sent invalid request', h, undefined, this.headAction(), true);
+      return false;
+    }
+    h.uri = parsed.uri;
+    h.args = parsed.args;
+    return true;
+  }
+
+  /** checks nginx makes as each header arrives: repeated unique headers, the Host value, max_headers */
+  private checkHeader(head: Head, srv: CoreSrvConf): boolean {
+    if (head.duplicate !== -1) {
+      this.headError(400, head.duplicateMessage(), head, undefined, 'reading client request headers', true);
+      return false;
+    }
+    const n = head.headers.length;
+    if (n > srv.maxHeaders) {
+      this.headError(494, 'client sent too many header lines', head, undefined, 'reading client request headers', true);
+      return false;
+    }
+    const last = head.headers[n - 1]!;
+    if (last[0].length === 4 && head.host === last[1] && last[0].toLowerCase() === 'host' && validateHost(last[1]) === undefined) {
+      this.headError(400, 'client sent invalid host header', head, undefined, 'reading client request headers', true);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * an error before the request could run: default server, its error page.
+   * `keepHeaders`: the headers read so far stay nginx's headers_in (log context);
+   * `http09`: the request is HTTP/0.9 (no response head).
+   */
+  private headError(status: number, msg: string, head: Head | undefined, rawLine: string | undefined, action: string, keepHeaders = false, http09 = false): void {
     const h = head ?? new Head();
-    if (!head) h.version = 1000;
-    h.forgetHeaders();
-    const r = this.newRequest(h, head ? head.line : (rawLine ?? '').replace(/\r$/, ''));
+    if (!head) h.version = http09 ? 9 : 1000;
+    if (!keepHeaders) h.forgetHeaders();
+    const r = this.newRequest(h, head ? head.line : (rawLine ?? ''));
+    // a request line that failed after its method: nginx's r->method is known (a HEAD gets no body),
+    // its method_name ($request_method) is not
+    if (!head && this.rl.method(this.buf) === 'HEAD') r.headRequest = true;
+    // $request_length: the request line and the header lines nginx accepted (before their checks)
+    if (head) r.headerLength = this.lineStart - this.headStart;
     r.srv = this.defaultSrv();
     r.keepalive = false;
     const loc = coreLoc(r.srv.ctx.loc);
     r.loc = loc;
     r.locConf = loc.locConf;
+    r.action = action;
     r.log('info', msg);
+    r.action = undefined;
     this.state = St.Busy;
     r.finalize(status);
   }
@@ -398,6 +683,7 @@ export class HttpConnection {
 
   /** a request refused while its head is checked */
   private fail(r: HttpRequest, status: number, msg: string): void {
+    // nginx's log action stays `reading client request headers` for whatever this request logs next
     r.log('info', msg);
     r.finalize(status);
   }
@@ -405,8 +691,15 @@ export class HttpConnection {
   private headDone(): void {
     const head = this.head!;
     const headerLength = this.lineStart - this.headStart;
+    // nginx's header buffer as the next pipelined head finds it (next())
+    const hb = this.hb;
+    const carry = this.carry;
+    carry.start = hb.start - this.lineStart;
+    carry.cap = hb.cap;
+    carry.nbusy = hb.nbusy > 0 ? 1 : 0;
+    carry.received = this.buf.length - this.lineStart;
     this.buf = this.lineStart < this.buf.length ? this.buf.subarray(this.lineStart) : EMPTY;
-    this.scan = this.lineStart = this.headStart = 0;
+    this.lineStart = this.headStart = 0;
     this.head = undefined;
     this.state = St.Busy;
     this.clearTimer();
@@ -418,9 +711,7 @@ export class HttpConnection {
     r.loc = sloc;
     r.locConf = sloc.locConf;
 
-    if (head.duplicate !== -1) return this.fail(r, 400, head.duplicateMessage());
-
-    // the virtual server, from the request line's host or Host:
+    // the virtual server, from the request line's host or Host: (both validated as they arrived)
     const hv = head.host;
     if (head.uriHost === undefined && hv !== undefined && hv === this.lastHostRaw) {
       // the same Host as this connection's last request
@@ -432,16 +723,7 @@ export class HttpConnection {
       r.loc = loc;
       r.locConf = loc.locConf;
     } else {
-      let host = '';
-      if (head.uriHost !== undefined) {
-        const h = validateHost(head.uriHost);
-        if (h === undefined) return this.fail(r, 400, 'client sent invalid host in request line');
-        host = h;
-      } else if (hv !== undefined) {
-        const h = validateHost(hv);
-        if (h === undefined) return this.fail(r, 400, 'client sent invalid host header');
-        host = h;
-      }
+      const host = head.uriHost !== undefined ? head.lineHost : hv !== undefined ? validateHost(hv)! : '';
       r.host = host;
       const vs = findVirtualServer(this.addr, host);
       r.srv = vs.srv;
@@ -459,20 +741,26 @@ export class HttpConnection {
     }
 
     // $request_uri starts at the path: `http://h?a` gives `?a`, `http://h` gives `/`
-    const pq = head.pathQuery.length ? head.pathQuery : '/';
-    r.requestUri = pq;
-    const parsed = parseComplexUri(pq, pq.charCodeAt(0) === 0x3f);
-    if (!parsed) return this.fail(r, 400, 'client sent invalid request');
-    r.uri = parsed.uri;
-    r.args = parsed.args;
-
-    if (head.host === undefined && head.uriHost === undefined && head.version > 1000) {
+    r.requestUri = head.pathQuery.length ? head.pathQuery : '/';
+    r.uri = head.uri;
+    r.args = head.args;
+    // ngx_http_process_request_header: these are logged while reading client request headers
+    r.action = 'reading client request headers';
+    // nginx 1.22 wants the header even when the request line names the host
+    if (head.host === undefined && head.version > 1000) {
       return this.fail(r, 400, 'client sent HTTP/1.1 request without "Host" header');
     }
     const cl = head.contentLength;
     if (cl !== undefined) {
-      if (!/^[0-9]+$/.test(cl) || cl.length > 18) return this.fail(r, 400, 'client sent invalid "Content-Length" header');
-      r.contentLengthIn = Number(cl);
+      // ngx_atoof: digits only, up to 2^63 - 1 (leading zeros allowed); the exact value is kept for the log
+      if (!/^[0-9]+$/.test(cl)) return this.fail(r, 400, 'client sent invalid "Content-Length" header');
+      const n = Number(cl);
+      if (n > Number.MAX_SAFE_INTEGER) {
+        const big = BigInt(cl);
+        if (big > 9223372036854775807n) return this.fail(r, 400, 'client sent invalid "Content-Length" header');
+        r.contentLengthText = big.toString();
+      }
+      r.contentLengthIn = n;
     }
     const te = head.transferEncoding;
     if (te !== undefined) {
@@ -487,8 +775,9 @@ export class HttpConnection {
     }
     if (head.method === 'CONNECT') return this.fail(r, 405, 'client sent CONNECT method');
     if (head.method === 'TRACE') return this.fail(r, 405, 'client sent TRACE method');
+    r.action = undefined;
     if (r.contentLengthIn > 0 || r.chunkedIn) this.state = St.Wait;
-    r.initKeepalive(head.connection);
+    r.initKeepalive(head.connectionType);
     this.stat = statMove(this.stat, ConnStat.Writing);
     runPhases(r);
   }
@@ -499,12 +788,29 @@ export class HttpConnection {
     return r.contentLengthIn > 0 || r.chunkedIn;
   }
 
+  /**
+   * ngx_http_test_expect: reading or discarding a body (whether there is
+   * one or not) first answers `Expect: 100-continue` of an HTTP/1.1 request
+   */
+  private testExpect(r: HttpRequest): void {
+    if (r.expectTested || r.version < 1001) return;
+    r.expectTested = true;
+    const e = r.req.byName.get('expect');
+    if (e !== undefined && e.length === 12 && e.toLowerCase() === '100-continue') {
+      this.write(CONTINUE);
+      // nginx counts it in c->sent: $bytes_sent and $body_bytes_sent include it
+      r.bytesSent += CONTINUE.length;
+      r.bodyBytesSent += CONTINUE.length;
+    }
+  }
+
   /** ngx_http_read_client_request_body: read it all, then cb(OK) or cb(status) */
   readBody(r: HttpRequest, cb: (status: number) => void): void {
     if (r.bodyState !== 'none') {
       cb(OK);
       return;
     }
+    this.testExpect(r);
     r.body = [];
     if (!this.hasBody(r)) {
       r.bodyState = 'read';
@@ -512,33 +818,54 @@ export class HttpConnection {
       return;
     }
     r.bodyState = 'reading';
-    if (!r.expectTested && r.version >= 1001) {
-      r.expectTested = true;
-      const e = r.req.byName.get('expect');
-      if (e !== undefined && e.toLowerCase() === '100-continue') this.write(CONTINUE);
-    }
     const body = r.body;
     this.reader = new BodyReader(r.contentLengthIn, r.chunkedIn, r.loc.clientMaxBodySize, (b) => body.push(b));
     this.bodyCb = cb;
     this.state = St.Body;
     this.setTimer(Tm.Body, r.loc.clientBodyTimeout);
-    const pending = this.buf;
-    this.buf = EMPTY;
-    if (pending.length) this.feedBody(pending);
-    else this.socket.resume();
+    this.feedPending();
+    if (this.eof && this.state === St.Body) this.closedInBody();
   }
 
   /** ngx_http_discard_request_body: read and drop whatever body is left */
-  discardBody(r: HttpRequest): void {
-    if (r.bodyState !== 'none' || !this.hasBody(r) || r !== this.current) return;
+  discardBody(r: HttpRequest, expect = true): void {
+    if (r.bodyState !== 'none' || r !== this.current) return;
+    if (expect) this.testExpect(r);
+    if (!this.hasBody(r)) return;
     r.bodyState = 'discard';
     this.reader = new BodyReader(r.contentLengthIn, r.chunkedIn, 0, undefined);
     this.bodyCb = undefined;
     this.state = St.Discard;
+    this.feedPending();
+    if (this.eof && this.state === St.Discard) {
+      // the client sent all it will: discarding ends, the connection closes after the response
+      this.reader = undefined;
+      this.state = St.Busy;
+      r.keepalive = false;
+    }
+  }
+
+  /**
+   * the body bytes that came with the head first (nginx's preread from
+   * header_in); a pipelined head after a body that ended there stays in
+   * nginx's header buffer, after one that needed more reads it does not
+   */
+  private feedPending(): void {
     const pending = this.buf;
     this.buf = EMPTY;
-    if (pending.length) this.feedBody(pending);
-    else this.socket.resume();
+    const c = this.carry;
+    if (pending.length === 0) {
+      c.received = 0;
+      this.socket.resume();
+      return;
+    }
+    this.feedBody(pending);
+    if (this.state === St.Body || this.state === St.Discard) c.received = 0;
+    else {
+      const used = pending.length - this.buf.length;
+      c.start -= used;
+      c.received -= used;
+    }
   }
 
   private feedBody(d: Buffer): void {
@@ -558,7 +885,10 @@ export class HttpConnection {
     if (this.timed === Tm.Body) this.clearTimer();
     if (st === BodyStatus.Done) {
       this.buf = reader.rest ?? EMPTY;
-      if (!wasDiscard) r.bodyState = 'read';
+      if (!wasDiscard) {
+        r.bodyState = 'read';
+        r.bodyRaw = reader.raw;
+      } else r.discardDone = true;
       if (cb) cb(OK);
       else if (r.finished) this.next(r);
       return;
@@ -570,9 +900,10 @@ export class HttpConnection {
       else this.socket.destroy();
       return;
     }
-    r.log('info', 'client sent invalid chunked body');
+    r.log('error', 'client sent invalid chunked body');
     if (cb) cb(400);
-    else this.socket.destroy();
+    else if (r.finished) this.closeAfterWrite(false);
+    // discarding stops; the response under way ends, then the connection closes (r.keepalive is off)
   }
 
   // ------------------------------------------------------------ request end
@@ -588,7 +919,7 @@ export class HttpConnection {
     if (this.state === St.Discard) return; // next() runs when the body is gone
     if (this.state === St.Wait && this.hasBody(r) && r.bodyState === 'none') {
       this.discardBody(r);
-      if ((this.state as St) === St.Discard) return;
+      if ((this.state as St) === St.Discard || (this.state as St) === St.Closed) return;
     }
     this.next(r);
   }
@@ -602,6 +933,7 @@ export class HttpConnection {
     this.state = St.Head;
     // the next request starts at once with pipelined bytes, else the connection waits
     this.stat = statMove(this.stat, this.buf.length ? ConnStat.Reading : ConnStat.Waiting);
+    this.startHead(this.buf.length > 0);
     this.socket.resume();
     if (this.buf.length) {
       // pipelined: the next head is parsed at once; client_header_timeout if it is unfinished
@@ -609,6 +941,8 @@ export class HttpConnection {
       setImmediate(() => {
         if (this.state === St.Head) this.parseHead();
       });
+    } else if (this.eof) {
+      this.closedInHead();
     } else {
       this.setTimer(Tm.Keepalive, r.loc.keepaliveTimeout);
     }

@@ -57,10 +57,11 @@ const G: Record<string, (r: R, name: string) => string | undefined> = {
   request_method: (r) => r.main.method,
   request: (r) => r.requestLine,
   request_body: (r) => (r.body && r.bodyState === 'read' ? Buffer.concat(r.body).toString('latin1') : undefined),
-  request_length: (r) => String(r.headerLength + (r.body ? r.body.reduce((n, b) => n + b.length, 0) : 0)),
+  request_length: (r) => String(r.headerLength + (r.bodyRaw >= 0 ? r.bodyRaw : r.body ? r.body.reduce((n, b) => n + b.length, 0) : 0)),
   // ngx_http_variable_content_length: the header, else (a chunked body once read) its size
   content_length: (r) => {
     const h = r.req.byName.get('content-length');
+    if (h === undefined && r.discardDone) return '0';
     if (h !== undefined || !r.chunkedIn || r.bodyState !== 'read' || r.body === undefined) return h;
     let n = 0;
     for (const b of r.body) n += b.length;

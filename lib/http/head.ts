@@ -82,6 +82,11 @@ export class Head implements RequestHead {
   pathQuery = '';
   /** the host of an absolute URI (with port), else undefined */
   uriHost: string | undefined = undefined;
+  /** the URI's normalized path and its arguments, once the request line was checked (ngx_http_process_request_uri) */
+  uri = '';
+  args = '';
+  /** the validated host of an absolute URI ('' when none) */
+  lineHost = '';
   /** the request line without the line end, for $request and logs */
   line = '';
   version = 0;
@@ -91,7 +96,8 @@ export class Head implements RequestHead {
   host: string | undefined = undefined;
   contentLength: string | undefined = undefined;
   transferEncoding: string | undefined = undefined;
-  connection: string | undefined = undefined;
+  /** nginx's connection_type from every Connection header: 0 none, 1 close, 2 keep-alive */
+  connectionType = 0;
   /** Known bits seen so far */
   private seen = 0;
   /** index in `headers` of the first repeated unique header (-1: none) */
@@ -101,6 +107,7 @@ export class Head implements RequestHead {
   /** one valid header line; `known` from knownHeader() on its name bytes */
   addHeader(name: string, value: string, known: Known): void {
     const headers = this.headers;
+    if (known === Known.Connection) this.connectionHeader(value);
     if (known !== Known.None) {
       if (this.seen & known) {
         if (known & UNIQUE && this.duplicate === -1) this.duplicate = headers.length;
@@ -109,10 +116,16 @@ export class Head implements RequestHead {
         if (known === Known.Host) this.host = value;
         else if (known === Known.ContentLength) this.contentLength = value;
         else if (known === Known.TransferEncoding) this.transferEncoding = value;
-        else if (known === Known.Connection) this.connection = value;
       }
     }
     headers.push([name, value]);
+  }
+
+  /** ngx_http_process_connection: each Connection header containing `close` or `keep-alive` sets the type */
+  private connectionHeader(value: string): void {
+    const lc = value.toLowerCase();
+    if (lc.includes('close')) this.connectionType = 1;
+    else if (lc.includes('keep-alive')) this.connectionType = 2;
   }
 
   /** nginx's message for the first repeated unique header */

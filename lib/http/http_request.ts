@@ -5,7 +5,7 @@ import { PROGRAM, SERVER_TOKEN } from '../core/version.js';
 import type { HttpConnection } from './connection.js';
 import { errorLogFor, getMainLog } from '../core/error_log.js';
 import { DONE, OK, type LogLevel, type Request, type RequestHead } from './request.js';
-import { MSIE_PADDING, addHeaderApplies, errorPageHead, errorPageTail } from './status.js';
+import { MSIE_PADDING, addHeaderApplies, errorPageHead, errorPageTail, wantsPadding } from './status.js';
 import { evalComplexValue } from './eval.js';
 import { headerBytes } from './header_filter.js';
 import { hasIfHeader, notModifiedFilter } from './conditional.js';
@@ -124,8 +124,12 @@ export class HttpRequest implements Request {
   headerLength = 0;
   /** Content-Length of the request body (-1 none) */
   contentLengthIn = -1;
+  /** the exact Content-Length when it is past 2^53 (contentLengthIn is then rounded) */
+  contentLengthText: string | undefined = undefined;
   chunkedIn = false;
   keepalive: boolean;
+  /** nginx's c->log->action while the head is read (`reading client request line`...): the log's `while ...` */
+  action: string | undefined = undefined;
   /** nginx's r->err_status: the status error_page forces on the response */
   errStatus = 0;
   errorPage = false;
@@ -133,6 +137,12 @@ export class HttpRequest implements Request {
   headerOnly = false;
   chunked = false;
   finished = false;
+  /** a HEAD whose request line failed after the method: no body, though $request_method is empty */
+  headRequest = false;
+  /** the raw bytes of a body read in full (chunk framing included: nginx's request_length counts them); -1 none */
+  bodyRaw = -1;
+  /** a chunked body was discarded to its end (nginx's content_length_n is then 0) */
+  discardDone = false;
   /** set once the body was read or discarding started */
   bodyState: 'none' | 'reading' | 'read' | 'discard' = 'none';
   expectTested = false;
@@ -146,6 +156,8 @@ export class HttpRequest implements Request {
   /** made when first needed: most requests never wait for drain or abort */
   private drainCbs: Array<() => void> | undefined = undefined;
   private abortCbs: Array<() => void> | undefined = undefined;
+  /** watchers of the client's FIN (nginx's check_broken_connection read handlers), on the main request */
+  private eofCbs: Array<() => boolean> | undefined = undefined;
 
   constructor(conn: HttpConnection, head: RequestHead, line: string, startTime: number, host: string) {
     this.conn = conn;
@@ -164,11 +176,10 @@ export class HttpRequest implements Request {
     this.keepalive = false;
   }
 
-  /** ngx_http_handler: keep-alive from Connection: and the version */
-  initKeepalive(c: string | undefined): void {
-    const lc = c === undefined ? '' : c.toLowerCase();
-    if (lc.includes('close')) this.keepalive = false;
-    else if (lc.includes('keep-alive')) this.keepalive = true;
+  /** ngx_http_handler: keep-alive from Connection: (0 none, 1 close, 2 keep-alive) and the version */
+  initKeepalive(type: number): void {
+    if (type === 1) this.keepalive = false;
+    else if (type === 2) this.keepalive = true;
     else this.keepalive = this.req.version > 1000;
   }
 
@@ -186,7 +197,7 @@ export class HttpRequest implements Request {
     const specs = this.loc?.errorLog;
     const log = specs ? errorLogFor(specs) : getMainLog();
     if (!log.enabled(level)) return;
-    log.write(level, this.connectionId, msg + this.logContext());
+    log.write(level, this.connectionId, (this.action === undefined ? msg : `${msg} while ${this.action}`) + this.logContext());
   }
 
   logContext(): string {
@@ -216,6 +227,35 @@ export class HttpRequest implements Request {
     (this.abortCbs ??= []).push(cb);
   }
 
+  /**
+   * cb runs once if the client half-closes (its FIN is read) while this
+   * request runs, at once if that already happened; when it returns true
+   * (an upstream that does not ignore client aborts, having logged why)
+   * the connection closes and the request ends as 499. Without a watcher
+   * nginx goes on writing to the half-closed client.
+   */
+  checkBroken(cb: () => boolean): void {
+    const main = this.main;
+    if (this.aborted || main.aborted) return;
+    if (this.conn.eof) {
+      setImmediate(() => {
+        if (!this.aborted && !this.finished && cb()) this.conn.abortClient();
+      });
+      return;
+    }
+    (main.eofCbs ??= []).push(cb);
+  }
+
+  /** the engine read the client's FIN while this (main) request runs */
+  clientEof(): void {
+    const cbs = this.eofCbs;
+    this.eofCbs = undefined;
+    if (cbs === undefined) return;
+    let close = false;
+    for (const cb of cbs) if (cb()) close = true;
+    if (close) this.conn.abortClient();
+  }
+
   /** the connection went away: tell whoever waits */
   abort(): void {
     if (this.aborted) return;
@@ -224,6 +264,7 @@ export class HttpRequest implements Request {
     const cbs = this.abortCbs;
     this.abortCbs = undefined;
     this.drainCbs = undefined;
+    this.eofCbs = undefined;
     if (cbs !== undefined) for (const cb of cbs) cb();
   }
 
@@ -255,20 +296,20 @@ export class HttpRequest implements Request {
       if (rc !== 0) return this.filterFinalize(rc, false);
     }
     const clcf = this.loc;
-    if (this.method === 'HEAD') this.headerOnly = true;
     const status = this.status;
     if (status === 204) {
-      this.headerOnly = true;
       this.contentType = undefined;
       this.contentLength = -1;
-    } else if (status === 304) this.headerOnly = true;
+    }
     // chunked filter
     if (this.contentLength === -1 && status >= 200 && status !== 204 && status !== 304 && this.method !== 'HEAD') {
       if (this.version >= 1001) this.chunked = true;
       else this.keepalive = false;
     }
     if (this.keepalive && this.conn.exiting) this.keepalive = false;
-    if (this.version < 1000) return; // HTTP/0.9: no header at all
+    // HTTP/0.9: no header at all, and the header filter stops before HEAD, 204 and 304 make the body go
+    if (this.version < 1000) return;
+    if (this.method === 'HEAD' || this.headRequest || status === 204 || status === 304) this.headerOnly = true;
     if (this.contentType === undefined && !(status === 204)) this.contentType = this.defaultContentType();
     this.write(headerBytes(this, clcf, status));
   }
@@ -401,7 +442,13 @@ export class HttpRequest implements Request {
     this.conn.requestDone(this, true);
   }
 
+  discardBody(): void {
+    this.conn.discardBody(this);
+  }
+
   sendResponse(status: number, text: string): void {
+    // ngx_http_send_response discards the body first (and so answers Expect: 100-continue)
+    this.conn.discardBody(this);
     if (status === 301 || status === 302 || status === 303 || status === 307 || status === 308) {
       this.location = text;
       this.finalize(status);
@@ -447,6 +494,8 @@ export class HttpRequest implements Request {
         }
       }
     }
+    // ngx_http_special_response_handler: an error page never answers Expect: 100-continue
+    this.expectTested = true;
     this.conn.discardBody(this);
     this.sendSpecial(error);
   }
@@ -471,6 +520,7 @@ export class HttpRequest implements Request {
       namedLocation(this, uri);
       return;
     }
+    this.expectTested = true;
     this.conn.discardBody(this);
     if (overwrite !== 301 && overwrite !== 302 && overwrite !== 303 && overwrite !== 307 && overwrite !== 308) {
       this.errStatus = 302;
@@ -498,7 +548,7 @@ export class HttpRequest implements Request {
       const tokens = this.loc ? this.loc.serverTokens : 1;
       body = head + errorPageTail(tokens === 0 ? PROGRAM : SERVER_TOKEN);
       const ua = this.req.byName.get('user-agent');
-      if (ua !== undefined && status >= 400 && this.version >= 1000 && (ua.includes('MSIE ') || ua.includes('Chrome/'))) {
+      if (ua !== undefined && status >= 400 && this.version >= 1000 && wantsPadding(ua)) {
         body += MSIE_PADDING;
       }
       this.contentType = 'text/html';

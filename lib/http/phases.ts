@@ -76,7 +76,7 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
         updateLocationConfig(r);
         const max = clcf.clientMaxBodySize;
         if (r.contentLengthIn !== -1 && r.bodyState !== 'discard' && max && max < r.contentLengthIn) {
-          r.log('error', `client intended to send too large body: ${r.contentLengthIn} bytes`);
+          r.log('error', `client intended to send too large body: ${r.contentLengthText ?? r.contentLengthIn} bytes`);
           r.expectTested = true;
           return r.finalize(413);
         }
@@ -134,7 +134,8 @@ function updateLocationConfig(r: HttpRequest): void {
 function content(r: HttpRequest): void {
   const handler = r.loc.handler;
   if (!handler) {
-    r.conn.discardBody(r);
+    // (nginx's static handler discards only once the file opened, answering Expect there; not modelled)
+    r.conn.discardBody(r, false);
     const rc = staticHandler(r);
     if (rc !== DONE) r.finalize(rc);
     return;

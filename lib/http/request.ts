@@ -167,6 +167,14 @@ export interface Request {
   onDrain(cb: () => void): void;
   /** call cb once if the client goes away before the response ends */
   onAbort(cb: () => void): void;
+  /**
+   * call cb once if the client half-closes while the request runs (at once
+   * if it already has): nginx's upstream check_broken_connection read
+   * handler; cb returns true to end the request there (499, connection closed)
+   */
+  checkBroken(cb: () => boolean): void;
+  /** ngx_http_discard_request_body: answer Expect: 100-continue, drop the body (a no-op once read or for subrequests) */
+  discardBody(): void;
   /** end the body and the request (log phase, then keep-alive or close) */
   finish(): void;
   /**

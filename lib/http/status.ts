@@ -51,7 +51,9 @@ export function errorPageHead(status: number): string {
   let page = pageCache.get(status);
   if (page === undefined) {
     const title = TITLES[status] ?? statusLine(status);
-    page = `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n`;
+    // 494-497 are 400s with their reason under the heading (ngx_http_error_494_page...)
+    const h1 = status >= 494 && status <= 497 ? `400 Bad Request</h1></center>\r\n<center>${title.slice(4)}</center>` : `${title}</h1></center>`;
+    page = `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${h1}\r\n`;
     pageCache.set(status, page);
   }
   return page;
@@ -60,6 +62,18 @@ export function errorPageHead(status: number): string {
 /** `<hr><center>NAME</center>` and the closing tags */
 export function errorPageTail(name: string): string {
   return `<hr><center>${name}</center>\r\n</body>\r\n</html>\r\n`;
+}
+
+/**
+ * ngx_http_process_user_agent: the browsers whose friendly error pages the
+ * padding defeats — `MSIE ` with at least two bytes after it (not Opera),
+ * else `Chrome/` (not Gecko/)
+ */
+export function wantsPadding(ua: string): boolean {
+  if (ua.includes('Opera')) return false;
+  const m = ua.indexOf('MSIE ');
+  if (m !== -1 && m + 7 < ua.length) return true;
+  return !ua.includes('Gecko/') && ua.includes('Chrome/');
 }
 
 export const MSIE_PADDING = '<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n'.repeat(6);

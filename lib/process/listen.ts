@@ -27,7 +27,8 @@ const keyOf = (ls: ListenSocket): string =>
 function listenOne(ls: ListenSocket): Promise<Listening> {
   return new Promise((resolve, reject) => {
     const entry: Listening = { server: undefined as unknown as Server, ls };
-    const server = createServer({ allowHalfOpen: false, noDelay: true }, (sock) => {
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (sock) => {
+      // half-open: a client's FIN ends its side only; HttpConnection answers what it asked, then closes
       new HttpConnection(sock, entry.ls);
     });
     entry.server = server;

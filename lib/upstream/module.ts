@@ -1,5 +1,6 @@
 import { BLOCK, HTTP_MAIN_CONF, HTTP_UPS_CONF, MORE1, TAKE1, } from '../conf/command.js';
 import { ConfError } from '../conf/errors.js';
+import { mallocFails } from '../core/memory.js';
 import type { Conf, Cycle } from '../conf/parser.js';
 import { atoi, parseSec } from '../conf/values.js';
 import type { HttpCtx, HttpState } from '../http/module.js';
@@ -258,6 +259,11 @@ export const upstreamModule = defineHttpModule<UpstreamMainConf, unknown, unknow
     for (const us of umcf.upstreams) {
       initPeers(us);
       const ka = us.keepalive;
+      if (ka.active) {
+        // ngx_http_upstream_init_keepalive allocates the whole cache now: N items of 152 bytes (size_t arithmetic)
+        const size = (BigInt(ka.maxCached) * 152n) & ((1n << 64n) - 1n);
+        if (mallocFails(size)) throw new ConfError(`malloc(${size}) failed (12: Cannot allocate memory)`);
+      }
       // ngx_conf_init_*_value in ngx_http_upstream_init_keepalive
       if (ka.time === -1) ka.time = 3600000;
       if (ka.timeout === -1) ka.timeout = 60000;

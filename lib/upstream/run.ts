@@ -2,6 +2,7 @@ import type { LogLevel } from '../core/error_log.js';
 import { DONE, type Request } from '../http/request.js';
 import type { UpstreamSrvConf } from './module.js';
 import { PeerPicker, peerTarget, type PeerTarget } from './peers.js';
+import { ACTION_CONNECT } from './messages.js';
 
 /*
  * One request's run through an upstream (ngx_http_upstream_connect /
@@ -106,6 +107,8 @@ export interface TryOwner {
 /** A try under way: the client went away, close its connection (never reuse it). */
 export interface UpstreamTryHandle {
   abort(): void;
+  /** what the try is doing (the log's `while ...`); connecting when not told */
+  action?(): string;
 }
 
 /* methods nginx will not resend once the request went out (NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT) */
@@ -181,8 +184,25 @@ export abstract class UpstreamRun implements TryOwner {
   run(): number {
     this.next();
     this.starting = false;
-    if (this.cur !== undefined) this.r.onAbort(() => this.cur?.abort());
+    if (this.cur !== undefined) {
+      this.r.onAbort(() => this.cur?.abort());
+      this.r.checkBroken(() => this.clientClosed());
+    }
     return this.result;
+  }
+
+  /**
+   * ngx_http_upstream_check_broken_connection (epoll): the client half-closed
+   * while a try runs, and no upstream module here sets ignore_client_abort
+   * (redis2 hard-codes it off): the try's connection closes, the request
+   * ends as 499. True when it did.
+   */
+  private clientClosed(): boolean {
+    const cur = this.cur;
+    if (cur === undefined) return false;
+    const action = cur.action?.() ?? ACTION_CONNECT;
+    this.r.log('info', `epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while ${action}`);
+    return true;
   }
 
   private next(): void {

@@ -86,6 +86,7 @@ export function request(srv: CoreSrvConf, loc: CoreLocConf | undefined, uri: str
     log(level: string, msg: string) {
       logs.push(`[${level}] ${msg}`);
     },
+    discardBody() {},
   };
   return r as unknown as FakeRequest;
 }

@@ -150,6 +150,8 @@ export function normalize(s: string, port: number): string {
       /Content-Length: (\d+)(\r\n(?:[^\r\n]+\r\n)*\r\n<html>[^]*?<hr><center>)((?:nginx|redis2d)(?:\/[0-9.]+)?)<\/center>/g,
       (_m, n: string, mid: string, name: string) => `Content-Length: ${Number(n) - name.length}+S${mid}${name}</center>`,
     )
+    // an error page sent without its body (HEAD): its length still counts the name
+    .replace(/^(HTTP\/1\.1 [3-5]\d\d [^\r]*\r\n(?:[^\r\n]+\r\n)*?Content-Type: text\/html\r\nContent-Length: )(\d+)(\r\n(?:[^\r\n]+\r\n)*\r\n)(?=$|HTTP\/)/gm, '$1N$3')
     .replace(/^Date: .*\r$/gm, 'Date: X\r')
     .replace(/^Server: (nginx|redis2d)(\/[0-9.]+)?\r$/gm, 'Server: S\r')
     .replace(/<hr><center>(nginx|redis2d)(\/[0-9.]+)?<\/center>/g, '<hr><center>S</center>')

@@ -266,6 +266,8 @@ export const coreValueCommands: Command[] = [
     set: msecSlot(cscfOf, 'clientHeaderTimeout'),
   },
   { name: 'large_client_header_buffers', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: TAKE2, set: setLargeBuffers },
+  { name: 'client_header_buffer_size', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: TAKE1, set: sizeSlot(cscfOf, 'clientHeaderBufferSize') },
+  { name: 'max_headers', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: TAKE1, set: numSlot(cscfOf, 'maxHeaders') },
   { name: 'client_body_temp_path', ctx: MSL, args: TAKE1234, set: pathSlot() },
   { name: 'proxy_temp_path', ctx: MSL, args: TAKE1234, set: pathSlot() },
   { name: 'fastcgi_temp_path', ctx: MSL, args: TAKE1234, set: pathSlot() },

@@ -100,11 +100,13 @@ export interface CoreSrvConf {
   serverNames: ServerName[];
   /** ms; default 60000 */
   clientHeaderTimeout: number;
-  /** accepted, no effect (docs/behaviour.md §3); bytes, default 1024 */
+  /** the first header buffer (nginx reads a head into it, then into large_client_header_buffers); default 1024 */
   clientHeaderBufferSize: number;
   /** `large_client_header_buffers NUMBER SIZE`: default 4 8k; a request line or
    * header line longer than size is 414/400, as nginx */
   largeClientHeaderBuffers: { num: number; size: number };
+  /** `max_headers N` (Debian's nginx 1.22.1 backports it): more header lines are 494; default 1000 */
+  maxHeaders: number;
   /** the file and line of the `server {` directive */
   file: string;
   line: number;
@@ -352,6 +354,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     clientHeaderTimeout: UNSET,
     clientHeaderBufferSize: UNSET,
     largeClientHeaderBuffers: { num: UNSET, size: UNSET },
+    maxHeaders: UNSET,
     file: '',
     line: 0,
   }),
@@ -361,6 +364,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     if (conf.serverNames.length === 0) conf.serverNames.push({ name: '', regex: undefined });
     conf.clientHeaderTimeout = mergeValue(conf.clientHeaderTimeout, prev.clientHeaderTimeout, 60000);
     conf.clientHeaderBufferSize = mergeValue(conf.clientHeaderBufferSize, prev.clientHeaderBufferSize, 1024);
+    conf.maxHeaders = mergeValue(conf.maxHeaders, prev.maxHeaders, 1000);
     if (conf.largeClientHeaderBuffers.num === UNSET) {
       conf.largeClientHeaderBuffers =
         prev.largeClientHeaderBuffers.num === UNSET ? { num: 4, size: 8192 } : { ...prev.largeClientHeaderBuffers };

@@ -107,7 +107,7 @@ export class FastcgiTry implements ConnUser {
     conn.arm(run.flcf.connectTimeout);
   }
 
-  private action(): string {
+  action(): string {
     switch (this.phase) {
       case Phase.Connecting:
         return ACTION_CONNECT;

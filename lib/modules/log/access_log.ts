@@ -58,7 +58,7 @@ function builtin(r: HttpRequest, name: string, now: number): string {
     case 'time_iso8601':
       return timeIso;
     case 'request_length':
-      return String(r.headerLength + (r.body ? r.body.reduce((n, b) => n + b.length, 0) : 0));
+      return String(r.headerLength + (r.bodyRaw >= 0 ? r.bodyRaw : r.body ? r.body.reduce((n, b) => n + b.length, 0) : 0));
     default: // pipe: redis2d does not track whether a request arrived pipelined
       return '.';
   }

@@ -196,7 +196,6 @@ const TABLE: Noop[] = [
   { name: 'lingering_close', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'enum', values: ['off', 'on', 'always'] } },
   { name: 'lingering_time', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'msec' } },
   { name: 'lingering_timeout', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'msec' } },
-  { name: 'client_header_buffer_size', ctx: MS, args: TAKE1, level: 'srv', kind: { t: 'size' } },
   { name: 'output_buffers', ctx: MSL, args: TAKE2, level: 'loc', kind: { t: 'bufs' } },
   { name: 'postpone_output', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
   { name: 'aio', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'custom', set: setAio } },

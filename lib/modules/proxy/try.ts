@@ -161,7 +161,7 @@ export class ProxyTry implements Dispatcher.DispatchHandler {
     );
   }
 
-  private action(): string {
+  action(): string {
     switch (this.phase) {
       case Phase.Connecting:
         return ACTION_CONNECT;

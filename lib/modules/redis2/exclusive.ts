@@ -114,7 +114,7 @@ export class ExclusiveTry implements ConnUser, ReaderOwner {
     return this.phase === Phase.Finished;
   }
 
-  private action(): string {
+  action(): string {
     switch (this.phase) {
       case Phase.Connecting:
         return ACTION_CONNECT;

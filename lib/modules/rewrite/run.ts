@@ -124,6 +124,8 @@ function doReturn(r: Request, e: ScriptEngine, status: number, text: ComplexValu
     e.status = status;
     return;
   }
+  // ngx_http_send_response discards the body before it evaluates the text ($content_length of a chunked body is then 0)
+  r.discardBody();
   const value = text === undefined ? '' : evalComplexValue(r, text);
   if (isRedirectStatus(status)) {
     setLocation(r, value);
