@@ -5,9 +5,13 @@ import type { PhaseHandler } from './request.js';
 /*
  * The engine's hook tables (nginx's cmcf->phases, the filter chain and the
  * log phase), built from the module list each time a cycle starts serving
- * (engine.ts prepareHttp). Each list runs in module-list order. Plain
- * arrays read by the hot path: phases.ts, http_request.ts (header
- * filters) and connection.ts (log).
+ * (engine.ts prepareHttp). Phase and log handlers run in module-list
+ * order; header filters in reverse, as nginx's chain is built: each
+ * module's filter goes on top of those registered before it, so a module
+ * later in the list (srcache, headers-more, echo) sees the response before
+ * an earlier one (add_header's headers filter). Plain arrays read by the
+ * hot path: phases.ts, http_request.ts (header filters) and connection.ts
+ * (log).
  */
 
 export interface HookTables {
@@ -29,6 +33,7 @@ export function buildHooks(modules: readonly HttpModule[]): void {
     if (m.headerFilter) t.headerFilter.push(m.headerFilter.bind(m));
     if (m.log) t.log.push(m.log.bind(m));
   }
+  t.headerFilter.reverse();
   // in place: modules that captured `hooks` keep seeing the current tables
   Object.assign(hooks, t);
 }

@@ -117,6 +117,11 @@ export class HttpRequest implements Request {
   upstreamConnectTime: string | undefined;
   ownServer = true;
   ownDate = true;
+  /**
+   * the Content-Length is one of headersOut's lines (a cached response
+   * srcache replays): the header filter writes no line of its own for it
+   */
+  contentLengthListed = false;
 
   // --- engine state
   readonly conn: HttpConnection;

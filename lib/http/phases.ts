@@ -109,17 +109,26 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
       case P.Access: {
         // ngx_http_core_access_phase: subrequests skip access checks
         const rc = r.main === r ? runHandlers(r, hooks.access) : DECLINED;
+        // DONE: a handler went asynchronous (srcache's fetch) and resumes with afterAccess()
         if (rc !== DECLINED) return finalizeFromPhase(r, rc);
-        if (r.loc.tryFiles && !r.loc.handler) {
-          if (!tryFiles(r)) return;
-        }
-        phase = P.Content;
-        break;
+        return afterAccess(r);
       }
       case P.Content:
         return content(r);
     }
   }
+}
+
+/**
+ * What follows the access phase (try_files, then content); an access
+ * handler that returned DONE calls it when it is done and lets the request
+ * go on (nginx's ngx_http_core_run_phases after NGX_AGAIN).
+ */
+export function afterAccess(r: HttpRequest): void {
+  if (r.loc.tryFiles && !r.loc.handler) {
+    if (!tryFiles(r)) return;
+  }
+  content(r);
 }
 
 /** ngx_http_update_location_config: keep-alive limits of the location */

@@ -48,6 +48,14 @@ export interface SubrequestOptions {
   ownVariables?: boolean;
   /** the post-subrequest handler: runs (asynchronously) once the child has finalized */
   done?: (sr: SubRequest) => void;
+  /**
+   * nginx's NGX_HTTP_SUBREQUEST_IN_MEMORY: the child's body is kept in
+   * `captured` (at most `captureLimit` bytes; past it `capturedOver` is
+   * set and nothing more is kept) instead of taking a place in the
+   * parent's output, and its end does not hold the parent's output back.
+   */
+  inMemory?: boolean;
+  captureLimit?: number;
 }
 
 export class SubRequest extends HttpRequest {
@@ -57,6 +65,11 @@ export class SubRequest extends HttpRequest {
   /** echo_subrequest -f: the file's bytes (r.body stays empty, as an in-file buffer reads) */
   readonly fileBody: Buffer | undefined;
   private readonly onDone: ((sr: SubRequest) => void) | undefined;
+  /** an in-memory subrequest's body (SubrequestOptions.inMemory) */
+  readonly captured: Buffer[] | undefined;
+  capturedLength = 0;
+  capturedOver = false;
+  private readonly captureLimit: number;
 
   constructor(parent: HttpRequest, uri: string, args: string, opts: SubrequestOptions, depth: number) {
     let head: RequestHead = parent.req;
@@ -72,6 +85,8 @@ export class SubRequest extends HttpRequest {
     this.parent = parent;
     this.subrequests = depth;
     this.onDone = opts.done;
+    this.captured = opts.inMemory ? [] : undefined;
+    this.captureLimit = opts.captureLimit ?? Number.MAX_SAFE_INTEGER;
     this.requestUri = parent.requestUri;
     this.method = opts.method ?? 'GET';
     this.serverName = parent.serverName;
@@ -116,6 +131,18 @@ export class SubRequest extends HttpRequest {
 
   override writeBody(chunk: Buffer): boolean {
     const main = this.main;
+    const cap = this.captured;
+    if (cap !== undefined) {
+      if (this.capturedOver || chunk.length === 0) return true;
+      if (this.capturedLength + chunk.length > this.captureLimit) {
+        this.capturedOver = true;
+        return true;
+      }
+      cap.push(chunk);
+      this.capturedLength += chunk.length;
+      this.bodyBytesSent += chunk.length;
+      return true;
+    }
     if (chunk.length === 0 || this.aborted) return !main.conn.congested();
     this.bodyBytesSent += chunk.length;
     this.out.items.push(chunk);
@@ -137,12 +164,26 @@ export class SubRequest extends HttpRequest {
   /** an error after the child's output started: nginx terminates the whole request */
   override terminate(): void {
     if (this.finished) return;
+    if (this.captured !== undefined) {
+      // an in-memory child ends alone: its parent decides what its failure means
+      this.finished = true;
+      this.out.ended = true;
+      this.capturedOver = true;
+      const done = this.onDone;
+      if (done) process.nextTick(() => done(this));
+      return;
+    }
     this.finished = true;
     this.out.ended = true;
     this.main.terminate();
   }
 
   override onDrain(cb: () => void): void {
+    // an in-memory child never waits for the client
+    if (this.captured !== undefined) {
+      process.nextTick(cb);
+      return;
+    }
     this.main.onDrain(cb);
   }
 
@@ -250,8 +291,10 @@ export function createSubrequest(parent: HttpRequest, uri: string, args: string,
     return undefined;
   }
   const sr = new SubRequest(parent, uri, args, opts, left - 1);
-  if (parent instanceof SubRequest) parent.out.items.push(sr);
-  else mainList(parent).items.push(sr);
+  if (!opts.inMemory) {
+    if (parent instanceof SubRequest) parent.out.items.push(sr);
+    else mainList(parent).items.push(sr);
+  }
   const main = parent.main;
   main.onAbort(() => sr.abort());
   process.nextTick(() => {
