@@ -67,7 +67,7 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   if (r.ownServer) h += `Server: ${tokens === 0 ? PROGRAM : SERVER_TOKEN}${CRLF}`;
   if (r.ownDate) h += `Date: ${date}${CRLF}`;
   if (r.contentType) h += `Content-Type: ${r.contentType}${CRLF}`;
-  if (r.contentLength >= 0) h += `Content-Length: ${r.contentLength}${CRLF}`;
+  if (r.contentLength >= 0 && r.ownContentLength) h += `Content-Length: ${r.contentLength}${CRLF}`;
   for (const [k, v] of r.headersOut) if (k === 'Last-Modified') h += `${k}: ${v}${CRLF}`;
   let absLocation: string | undefined;
   if (r.location !== undefined) {

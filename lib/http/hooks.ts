@@ -5,7 +5,8 @@ import type { PhaseHandler } from './request.js';
 /*
  * The engine's hook tables (nginx's cmcf->phases, the filter chain and the
  * log phase), built from the module list each time a cycle starts serving
- * (engine.ts prepareHttp). Each list runs in module-list order. Plain
+ * (engine.ts prepareHttp). Each list runs in module-list order (the
+ * rewrite tails after the rest of the rewrite phase). Plain
  * arrays read by the hot path: phases.ts, http_request.ts (header
  * filters) and connection.ts (log).
  */
@@ -22,13 +23,17 @@ export const hooks: HookTables = { serverRewrite: [], rewrite: [], access: [], h
 
 export function buildHooks(modules: readonly HttpModule[]): void {
   const t: HookTables = { serverRewrite: [], rewrite: [], access: [], headerFilter: [], log: [] };
+  const tails: PhaseHandler[] = [];
   for (const m of modules) {
     if (m.phases?.serverRewrite) t.serverRewrite.push(m.phases.serverRewrite);
     if (m.phases?.rewrite) t.rewrite.push(m.phases.rewrite);
+    if (m.phases?.rewriteTail) tails.push(m.phases.rewriteTail);
     if (m.phases?.access) t.access.push(m.phases.access);
     if (m.headerFilter) t.headerFilter.push(m.headerFilter.bind(m));
     if (m.log) t.log.push(m.log.bind(m));
   }
+  // the rewrite tails after every module's rewrite handler
+  t.rewrite.push(...tails);
   // in place: modules that captured `hooks` keep seeing the current tables
   Object.assign(hooks, t);
 }

@@ -103,6 +103,12 @@ export class HttpRequest implements Request {
   upstreamConnectTime: string | undefined;
   ownServer = true;
   ownDate = true;
+  /**
+   * the header filter writes Content-Length from contentLength (false: a
+   * Content-Length entry of headersOut stands for it, in its place, as
+   * nginx's r->headers_out.content_length set by headers-more)
+   */
+  ownContentLength = true;
 
   // --- engine state
   readonly conn: HttpConnection;
