@@ -7,6 +7,7 @@ import { coreModule } from './core/module.js';
 import { echoModule } from './echo/module.js';
 import { eventsModule } from './events/module.js';
 import { headersModule } from './headers/module.js';
+import { headersMoreModule } from './headers_more/module.js';
 import { logModule } from './log/module.js';
 import { mapModule } from './map/module.js';
 import { noopModule } from './noop/module.js';
@@ -30,6 +31,8 @@ export const modules: Module[] = [
   httpModule,
   httpCoreModule,
   noopModule,
+  // its header filter runs before add_header's, as the loaded module's does in nginx
+  headersMoreModule,
   headersModule,
   logModule,
   stubStatusModule,
