@@ -68,7 +68,7 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   if (r.ownServer) h += `Server: ${tokens === 0 ? PROGRAM : SERVER_TOKEN}${CRLF}`;
   if (r.ownDate) h += `Date: ${date}${CRLF}`;
   if (r.contentType) h += `Content-Type: ${r.contentType}${CRLF}`;
-  if (r.contentLength >= 0 && !r.contentLengthListed) h += `Content-Length: ${r.contentLength}${CRLF}`;
+  if (r.contentLength >= 0 && r.ownContentLength) h += `Content-Length: ${r.contentLength}${CRLF}`;
   // Last-Modified goes with 200, 206 and 304 only (ngx_http_header_filter clears it otherwise)
   if (r.lastModifiedTime !== -1 && (status === 200 || status === 206 || status === 304)) {
     h += `Last-Modified: ${new Date(r.lastModifiedTime * 1000).toUTCString()}${CRLF}`;

@@ -6,12 +6,12 @@ import type { PhaseHandler } from './request.js';
  * The engine's hook tables (nginx's cmcf->phases, the filter chain and the
  * log phase), built from the module list each time a cycle starts serving
  * (engine.ts prepareHttp). Phase and log handlers run in module-list
- * order; header filters in reverse, as nginx's chain is built: each
- * module's filter goes on top of those registered before it, so a module
- * later in the list (srcache, headers-more, echo) sees the response before
- * an earlier one (add_header's headers filter). Plain arrays read by the
- * hot path: phases.ts, http_request.ts (header filters) and connection.ts
- * (log).
+ * order (the rewrite tails after the rest of the rewrite phase); header
+ * filters in reverse, as nginx's chain is built: each module's filter
+ * goes on top of those registered before it, so a module later in the
+ * list (srcache, headers-more, echo) sees the response before an earlier
+ * one (add_header's headers filter). Plain arrays read by the hot path:
+ * phases.ts, http_request.ts (header filters) and connection.ts (log).
  */
 
 export interface HookTables {
@@ -26,14 +26,18 @@ export const hooks: HookTables = { serverRewrite: [], rewrite: [], access: [], h
 
 export function buildHooks(modules: readonly HttpModule[]): void {
   const t: HookTables = { serverRewrite: [], rewrite: [], access: [], headerFilter: [], log: [] };
+  const tails: PhaseHandler[] = [];
   for (const m of modules) {
     if (m.phases?.serverRewrite) t.serverRewrite.push(m.phases.serverRewrite);
     if (m.phases?.rewrite) t.rewrite.push(m.phases.rewrite);
+    if (m.phases?.rewriteTail) tails.push(m.phases.rewriteTail);
     if (m.phases?.access) t.access.push(m.phases.access);
     if (m.headerFilter) t.headerFilter.push(m.headerFilter.bind(m));
     if (m.log) t.log.push(m.log.bind(m));
   }
   t.headerFilter.reverse();
+  // the rewrite tails after every module's rewrite handler
+  t.rewrite.push(...tails);
   // in place: modules that captured `hooks` keep seeing the current tables
   Object.assign(hooks, t);
 }

@@ -118,10 +118,11 @@ export class HttpRequest implements Request {
   ownServer = true;
   ownDate = true;
   /**
-   * the Content-Length is one of headersOut's lines (a cached response
-   * srcache replays): the header filter writes no line of its own for it
+   * the header filter writes Content-Length from contentLength (false: a
+   * Content-Length entry of headersOut stands for it, in its place, as
+   * nginx's r->headers_out.content_length set by headers-more)
    */
-  contentLengthListed = false;
+  ownContentLength = true;
 
   // --- engine state
   readonly conn: HttpConnection;

@@ -36,6 +36,12 @@ export interface HttpModule<M = unknown, S = unknown, L = unknown> extends Modul
   phases?: {
     serverRewrite?: PhaseHandler;
     rewrite?: PhaseHandler;
+    /**
+     * A rewrite handler that runs after every module's `rewrite` one, as
+     * nginx modules that move their handler to the end of the phase at
+     * run time (headers-more's more_set_input_headers) do.
+     */
+    rewriteTail?: PhaseHandler;
     access?: PhaseHandler;
   };
   /**

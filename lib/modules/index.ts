@@ -7,6 +7,7 @@ import { coreModule } from './core/module.js';
 import { echoModule } from './echo/module.js';
 import { eventsModule } from './events/module.js';
 import { headersModule } from './headers/module.js';
+import { headersMoreModule } from './headers_more/module.js';
 import { logModule } from './log/module.js';
 import { mapModule } from './map/module.js';
 import { noopModule } from './noop/module.js';
@@ -19,8 +20,8 @@ import { stubStatusModule } from './stub_status/module.js';
 
 /**
  * The module table, in nginx's order: the only place a module is
- * registered. A directive name is looked up in it, and every hook runs in
- * this order (phases, header filters, log; see lib/http/hooks.ts). Each
+ * registered. A directive name is looked up in it; phase and log hooks
+ * run in this order, header filters in reverse (lib/http/hooks.ts). Each
  * module brings its whole life in its object: directives, confs, and
  * request-time hooks. Adding a module = one line here.
  */
@@ -42,4 +43,6 @@ export const modules: Module[] = [
   mapModule,
   rewriteModule,
   setMiscModule,
+  // an addon filter: after headers in the list, so its header filter runs before add_header's (hooks.ts)
+  headersMoreModule,
 ] as Module[];

@@ -35,7 +35,13 @@ export interface CoreConf {
 }
 
 /** Modules redis2d has built in; `load_module` of one of them is accepted and does nothing. */
-const BUILTIN_MODULES = ['ngx_http_redis2_module', 'ngx_http_echo_module', 'ngx_http_set_misc_module', 'ndk_http_module'];
+const BUILTIN_MODULES = [
+  'ngx_http_redis2_module',
+  'ngx_http_echo_module',
+  'ngx_http_set_misc_module',
+  'ndk_http_module',
+  'ngx_http_headers_more_filter_module',
+];
 
 const core = (cf: Conf): CoreConf => cf.cycle.coreConfs[coreModule.index] as CoreConf;
 
@@ -151,7 +157,7 @@ export const coreModule = defineModule<CoreConf>({
         const path = cf.args[1]!;
         const base = path.slice(path.lastIndexOf('/') + 1).replace(/\.so$/, '');
         if (!BUILTIN_MODULES.includes(base)) {
-          throw cf.error(`module "${base}" is not supported by redis2d (built in: redis2, echo, set_misc, ndk) in load_module "${path}"`);
+          throw cf.error(`module "${base}" is not supported by redis2d (built in: redis2, echo, set_misc, ndk, headers_more) in load_module "${path}"`);
         }
         core(cf).loadModules.push(path);
       },
