@@ -99,7 +99,16 @@ t.test('the Dockerfile steps, replayed without docker, give a working redis2d', 
         const command = mapCommand(arg);
         const t0 = Date.now();
         // through /usr/bin/env -u NODE_OPTIONS: tap adds its loaders to spawns, which must not reach these
-        const r = spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', '/bin/sh', '-c', command], { cwd: inRoot(workdir), env: stageEnv, encoding: 'utf8', timeout: 120000 });
+        // stdout to a file, as docker's build log takes it: a Node pipe is a socket, which /dev/stdout cannot open
+        const outFd = openSync(join(tmp, `run-${i}.out`), 'w');
+        const r = spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', '/bin/sh', '-c', command], {
+          cwd: inRoot(workdir),
+          env: stageEnv,
+          encoding: 'utf8',
+          timeout: 120000,
+          stdio: ['ignore', outFd, 'pipe'],
+        });
+        closeSync(outFd);
         if (r.status !== 0 && /\bnpm\b/.test(arg) && /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ENETUNREACH|ETIMEDOUT|ENOTCACHED/.test(r.stderr)) {
           t.skip(`RUN ${arg}: npm could not fetch packages (no network, and not in npm's cache)`);
           return;
@@ -117,8 +126,15 @@ t.test('the Dockerfile steps, replayed without docker, give a working redis2d', 
   t.ok(existsSync(installed), 'npm install --global put redis2d on PATH');
   const conf = inRoot(confIn(cmd));
   const runEnv = { ...env, PATH: `${root}/usr/local/bin:${env.PATH}` };
-  const judged = spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', installed, ...cmd.slice(1).map((a) => (a === confIn(cmd) ? conf : a)), '-t'], { env: runEnv, encoding: 'utf8', timeout: 30000 });
-  t.equal(judged.status, 0, 'CMD with -t: the image config is good');
+  const judgedOut = openSync(join(tmp, 'cmd-t.out'), 'w');
+  const judged = spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', installed, ...cmd.slice(1).map((a) => (a === confIn(cmd) ? conf : a)), '-t'], {
+    env: runEnv,
+    encoding: 'utf8',
+    timeout: 30000,
+    stdio: ['ignore', judgedOut, 'pipe'],
+  });
+  closeSync(judgedOut);
+  t.equal(judged.status, 0, 'CMD with -t: the image config is good', { stderr: judged.stderr });
   t.match(judged.stderr, 'test is successful');
   const text = readFileSync(conf, 'utf8');
   t.match(text, /^\s*listen\s+8080;/m, 'the image config listens on the exposed port');
