@@ -1,6 +1,6 @@
 import type { CommandHandler } from './command.js';
 import type { Conf } from './parser.js';
-import { UNSET, atoi, parseFlag, parseMsec, parseSize } from './values.js';
+import { UNSET, atoi, parseFlag, parseMsec, parseSec, parseSize } from './values.js';
 
 /*
  * The ngx_conf_set_*_slot family: generic handlers that store one argument
@@ -51,6 +51,7 @@ function numericSlot<C>(
 export const numSlot = <C>(get: Getter<C>, key: KeysOf<C, number>) => numericSlot(get, key, atoi, 'invalid number');
 export const sizeSlot = <C>(get: Getter<C>, key: KeysOf<C, number>) => numericSlot(get, key, parseSize, 'invalid value');
 export const msecSlot = <C>(get: Getter<C>, key: KeysOf<C, number>) => numericSlot(get, key, parseMsec, 'invalid value');
+export const secSlot = <C>(get: Getter<C>, key: KeysOf<C, number>) => numericSlot(get, key, parseSec, 'invalid value');
 
 /** One of fixed words (ngx_conf_set_enum_slot). */
 export function enumSlot<C>(get: Getter<C>, key: KeysOf<C, number>, values: Record<string, number>): CommandHandler {

@@ -56,6 +56,12 @@ export interface SubrequestOptions {
    */
   inMemory?: boolean;
   captureLimit?: number;
+  /**
+   * started as the main request ends (srcache's store): it outlives the
+   * client connection (nginx's main request waits for it; here it runs on
+   * alone), so the client leaving does not abort it
+   */
+  detached?: boolean;
 }
 
 export class SubRequest extends HttpRequest {
@@ -109,8 +115,8 @@ export class SubRequest extends HttpRequest {
       this.contentLengthIn = parent.contentLengthIn;
       this.chunkedIn = parent.chunkedIn;
     }
-    // the client body was read (or discarded) for the main request already
-    this.bodyState = parent.bodyState === 'discard' ? 'discard' : 'read';
+    // the client body was read (or discarded) for the main request already; a body of its own is read
+    this.bodyState = opts.body === undefined && parent.bodyState === 'discard' ? 'discard' : 'read';
   }
 
   // ------------------------------------------------------------ output
@@ -296,9 +302,9 @@ export function createSubrequest(parent: HttpRequest, uri: string, args: string,
     else mainList(parent).items.push(sr);
   }
   const main = parent.main;
-  main.onAbort(() => sr.abort());
+  if (!opts.detached) main.onAbort(() => sr.abort());
   process.nextTick(() => {
-    if (!sr.aborted && !main.aborted) runPhases(sr);
+    if (!sr.aborted && (opts.detached || !main.aborted)) runPhases(sr);
   });
   return sr;
 }

@@ -16,6 +16,7 @@ import { proxyModule } from './proxy/module.js';
 import { redis2Module } from './redis2/module.js';
 import { rewriteModule } from './rewrite/module.js';
 import { setMiscModule } from './set_misc/module.js';
+import { srcacheModule } from './srcache/module.js';
 import { stubStatusModule } from './stub_status/module.js';
 
 /**
@@ -45,4 +46,6 @@ export const modules: Module[] = [
   setMiscModule,
   // an addon filter: after headers in the list, so its header filter runs before add_header's (hooks.ts)
   headersMoreModule,
+  // after headers-more: its store sees the response before headers-more's changes (nginx loads it later)
+  srcacheModule,
 ] as Module[];

@@ -39,6 +39,7 @@ const BUILTIN_MODULES = [
   'ngx_http_redis2_module',
   'ngx_http_echo_module',
   'ngx_http_set_misc_module',
+  'ngx_http_srcache_filter_module',
   'ndk_http_module',
   'ngx_http_headers_more_filter_module',
 ];

@@ -1,0 +1,39 @@
+import type { ComplexValue } from '../../http/script.js';
+
+/* The srcache module's conf shapes, read by the directives (module.ts) and the request side. */
+
+/** `srcache_fetch|srcache_store METHOD URI [ARGS]` */
+export interface SubrequestTemplate {
+  method: string;
+  uri: ComplexValue;
+  args: ComplexValue | undefined;
+}
+
+export interface SrcacheLocConf {
+  fetch: SubrequestTemplate | undefined;
+  store: SubrequestTemplate | undefined;
+  fetchSkip: ComplexValue | undefined;
+  storeSkip: ComplexValue | undefined;
+  /** response statuses stored (default 200 301 302) */
+  storeStatuses: number[] | undefined;
+  /** request methods whose responses are stored (default GET HEAD) */
+  storeMethods: string[] | undefined;
+  /** request methods that fetch (default GET HEAD) */
+  methods: string[] | undefined;
+  /** bytes of header and body at most (0: no limit) */
+  storeMaxSize: number;
+  storeNoStore: number;
+  storeNoCache: number;
+  storePrivate: number;
+  storePassHeaders: string[] | undefined;
+  storeHideHeaders: string[] | undefined;
+  /** merged: lowercased names kept out of a stored response */
+  hidden: Set<string>;
+  ignoreContentEncoding: number;
+  headerBufferSize: number;
+  requestCacheControl: number;
+  responseCacheControl: number;
+  /** seconds */
+  defaultExpire: number;
+  maxExpire: number;
+}
