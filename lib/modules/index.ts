@@ -14,6 +14,7 @@ import { noopModule } from './noop/module.js';
 import { fastcgiModule } from './fastcgi/module.js';
 import { proxyModule } from './proxy/module.js';
 import { redis2Module } from './redis2/module.js';
+import { redisModule } from './redis/module.js';
 import { rewriteModule } from './rewrite/module.js';
 import { setMiscModule } from './set_misc/module.js';
 import { srcacheModule } from './srcache/module.js';
@@ -37,6 +38,7 @@ export const modules: Module[] = [
   stubStatusModule,
   upstreamModule,
   redis2Module,
+  redisModule,
   proxyModule,
   fastcgiModule,
   echoModule,

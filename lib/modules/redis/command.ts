@@ -1,0 +1,70 @@
+/*
+ * The bytes ngx_http_redis (0.4.x) sends, built once per request
+ * (ngx_http_redis_create_request; a retry on the next peer resends them):
+ *
+ *   [*2 $4 auth $N <$redis_auth>]      only when $redis_auth is non-empty
+ *   *2 $6 select $N <$redis_db or 0>   always: `select 0` when $redis_db is unset or empty
+ *   *2 $3 get $N <$redis_key, escaped>
+ *
+ * as RESP arrays of bulk strings, command names in lowercase. The module
+ * always selects (0 by default) so its reply parser can count lines; the
+ * values go out as bulk strings, so no value can inject a command.
+ *
+ * The key is escaped with ngx_escape_uri's table 4 (the module's
+ * NGX_ESCAPE_REDIS, which is nginx's NGX_ESCAPE_REFRESH): bytes 00-20,
+ * `"`, `'`, 7F-FF become %XX with uppercase hex; everything else (including
+ * `%`, `?`, `&`, `/`) is sent as is. The bulk length is the escaped length
+ * (0.4.2; 0.3.9 sent the unescaped length, which broke escaped keys). The
+ * escaped key is also what the log lines quote.
+ */
+
+const HEX = '0123456789ABCDEF';
+
+/** does ngx_escape_uri(NGX_ESCAPE_REFRESH) escape this byte? */
+function escapes(c: number): boolean {
+  return c <= 0x20 || c === 0x22 || c === 0x27 || c >= 0x7f;
+}
+
+/** the key as the module sends it (a latin1 byte string in, one out) */
+export function escapeKey(key: string): string {
+  let i = 0;
+  const n = key.length;
+  while (i < n && !escapes(key.charCodeAt(i))) i++;
+  if (i === n) return key;
+  let out = key.slice(0, i);
+  for (; i < n; i++) {
+    const c = key.charCodeAt(i) & 0xff;
+    out += escapes(c) ? `%${HEX[c >> 4]}${HEX[c & 15]}` : key[i];
+  }
+  return out;
+}
+
+function bulkCommand(name: string, arg: string): string {
+  return `*2\r\n$${name.length}\r\n${name}\r\n$${arg.length}\r\n${arg}\r\n`;
+}
+
+export interface RedisCommand {
+  /** everything written to Redis, in one write */
+  bytes: Buffer;
+  /** the escaped key: log lines name it */
+  key: string;
+  /**
+   * The AUTH and SELECT commands' bytes: the state they leave on the
+   * connection. A pooled connection is only reused by requests with the
+   * same state (the keepalive key carries it, see handler.ts); it equals
+   * what redis2's conn_state.ts computes for the same commands, so a
+   * redis2 location sending the very same `select` shares connections.
+   */
+  state: string;
+  /** AUTH was sent: its +OK comes first in the reply */
+  auth: boolean;
+}
+
+/** the command for this request's $redis_auth, $redis_db and (non-empty) $redis_key */
+export function buildCommand(auth: string, db: string, key: string): RedisCommand {
+  const escaped = escapeKey(key);
+  let state = auth.length > 0 ? bulkCommand('auth', auth) : '';
+  state += bulkCommand('select', db.length > 0 ? db : '0');
+  const text = state + bulkCommand('get', escaped);
+  return { bytes: Buffer.from(text, 'latin1'), key: escaped, state, auth: auth.length > 0 };
+}

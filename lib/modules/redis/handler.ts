@@ -1,0 +1,89 @@
+import { evalComplexValue, getVariable } from '../../http/eval.js';
+import type { Request } from '../../http/request.js';
+import { localAddress, type LocalAddress } from '../../upstream/bind.js';
+import { poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
+import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
+import type { PeerTarget } from '../../upstream/peers.js';
+import { UpstreamRun, type UpstreamTryHandle } from '../../upstream/run.js';
+import { buildCommand, type RedisCommand } from './command.js';
+import type { RedisLocConf } from './conf.js';
+import { RedisTry } from './try.js';
+
+/*
+ * The redis_pass content handler (ngx_http_redis_handler and
+ * create_request, 0.4.x): GET and HEAD only (else 405); the location's
+ * type (types / default_type) is the response's Content-Type; the command
+ * is built once ($redis_key unset or empty: `the "$redis_key" variable is
+ * not set`, 500, before any upstream is chosen) and run through the
+ * generic upstream loop, a RedisTry per peer tried.
+ *
+ * **beyond** nginx (as redis2d does for redis2, conn_state.ts there): a
+ * pooled connection carries the database (and authentication) its last
+ * request selected, and is only reused by requests that select the same;
+ * nginx's keepalive cache would hand it to any request of the upstream,
+ * e.g. a redis2 query that then reads the wrong database.
+ *
+ * The engine has read any request body before calling us (nginx checks
+ * the method first and discards the body: the bytes sent are the same).
+ */
+
+function resolveTarget(r: Request, rlcf: RedisLocConf): UpstreamSrvConf | number {
+  const t = rlcf.target;
+  if (t === undefined) return 500;
+  if (t.kind === 'upstream') return t.upstream;
+  // OpenResty's patch: the value names an upstream block
+  const name = evalComplexValue(r, t.value);
+  if (name.length === 0) {
+    r.log('error', 'handler: empty "redis_pass" target');
+    return 500;
+  }
+  const umcf = r.srv.ctx.main[upstreamModule.index] as UpstreamMainConf | undefined;
+  const us = umcf ? findUpstream(umcf, name) : undefined;
+  if (us === undefined) {
+    r.log('error', `redis: upstream "${name}" not found`);
+    return 500;
+  }
+  return us;
+}
+
+/** the content handler of a redis_pass location */
+export function redisContentHandler(r: Request, rlcf: RedisLocConf): number {
+  if (r.method !== 'GET' && r.method !== 'HEAD') return 405;
+  const us = resolveTarget(r, rlcf);
+  if (typeof us === 'number') return us;
+  const key = getVariable(r, rlcf.keyIndex);
+  if (key.length === 0) {
+    r.log('error', 'the "$redis_key" variable is not set');
+    return 500;
+  }
+  const cmd = buildCommand(getVariable(r, rlcf.authIndex), getVariable(r, rlcf.dbIndex), key);
+  return new RedisRun(r, rlcf, us, cmd).run();
+}
+
+/** One request's run through the upstream loop (lib/upstream/run.ts) with redis's try. */
+export class RedisRun extends UpstreamRun {
+  readonly rlcf: RedisLocConf;
+  readonly cmd: RedisCommand;
+  readonly pool: ConnectionPool;
+  /** redis_bind for this request: a bound connection is the request's own, never pooled */
+  readonly bind: LocalAddress | undefined;
+  /** the keepalive key of the current try: peer name, NUL, the state commands */
+  poolKey = '';
+
+  constructor(r: Request, rlcf: RedisLocConf, us: UpstreamSrvConf, cmd: RedisCommand) {
+    super(r, us, 'redis', { mask: rlcf.nextUpstream, tries: rlcf.nextUpstreamTries, timeout: rlcf.nextUpstreamTimeout });
+    this.rlcf = rlcf;
+    this.cmd = cmd;
+    this.pool = poolOf(us);
+    this.bind = localAddress(r, rlcf.bind);
+  }
+
+  protected startTry(peer: PeerTarget): UpstreamTryHandle {
+    this.poolKey = `${peer.name}\0${this.cmd.state}`;
+    return new RedisTry(this, peer);
+  }
+
+  started(status: number): void {
+    this.replyStarted(status);
+  }
+}

@@ -1,0 +1,207 @@
+/*
+ * Reading ngx_http_redis's reply, as the module's process_header and
+ * input filter read it (0.4.2; no oracle: Debian does not package the
+ * module, so this follows its source's logic, restated here).
+ *
+ * The header is found by counting lines from the start of the reply: 2
+ * (`+OK` of SELECT, then GET's `$N` line) or 3 with AUTH when the reply
+ * starts with `+`, 1 when it starts with `-`; any other first byte is
+ * invalid at once. The "line" quoted by the log is everything up to that
+ * last LF, minus the byte before it (the CR): `+OK\r\n$5` for a hit, the
+ * raw CR LF included, as nginx writes it. Then:
+ *   - a first line starting `-ERR`: `redis sent error in response "LINE"
+ *     for key "KEY"`, then invalid;
+ *   - one (or with AUTH two) leading `+OK\r\n` are skipped;
+ *   - `$-1...`: not found (404, info `key: "KEY" was not found by redis`);
+ *   - `$N`: found, N the value's length (digits only, else `redis sent
+ *     invalid length in response "LINE" for key "KEY"`, invalid);
+ *   - anything else: `redis sent invalid response: "LINE"`, invalid.
+ * A `-WRONGTYPE ...` after `+OK` is "anything else"; a failed SELECT or AUTH
+ * (`-ERR ...`, `-NOAUTH ...`) comes first and ends the header at its line.
+ * An invalid header is nginx's NGX_HTTP_UPSTREAM_INVALID_HEADER: 502, or
+ * the next peer under `redis_next_upstream invalid_response`.
+ */
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+export type Header =
+  | { kind: 'again' }
+  /** the header did not fit in redis_buffer_size bytes */
+  | { kind: 'too-big' }
+  | { kind: 'invalid' }
+  /** `$-1`: the value part starts at `body` (nothing should follow) */
+  | { kind: 'not-found'; body: number }
+  /** `$N`: N value bytes then CR LF start at `body` */
+  | { kind: 'found'; length: number; body: number };
+
+export interface HeaderLog {
+  (level: 'info' | 'error', msg: string): void;
+}
+
+function startsWith(b: Buffer, at: number, s: string): boolean {
+  if (b.length - at < s.length) return false;
+  for (let i = 0; i < s.length; i++) if (b[at + i] !== s.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * ngx_atoof over [from, to): digits only, at least one, no overflow past
+ * 2^53 (nginx's limit is 2^63; a value beyond 2^53 bytes is not a value
+ * Redis can hold), else -1.
+ */
+function atoof(b: Buffer, from: number, to: number): number {
+  if (to <= from) return -1;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = b[i]!;
+    if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + (c - 0x30);
+    if (n > Number.MAX_SAFE_INTEGER) return -1;
+  }
+  return n;
+}
+
+/**
+ * Parse the reply's header from the first `avail` bytes of `buf` (the
+ * bytes that fit nginx's header buffer). `auth`: an AUTH went first.
+ */
+export function parseHeader(buf: Buffer, avail: number, full: boolean, auth: boolean, key: string, log: HeaderLog): Header {
+  if (avail === 0) return { kind: 'again' };
+  const first = buf[0];
+  let lines: number;
+  if (first === 0x2b) lines = auth ? 3 : 2;
+  else if (first === 0x2d) lines = 1;
+  else {
+    // **beyond**: the module logs an uninitialized string here; we quote the first line
+    let eol = buf.indexOf(LF);
+    if (eol < 0 || eol > avail) eol = avail;
+    const end = eol > 0 && buf[eol - 1] === CR ? eol - 1 : eol;
+    log('error', `redis sent invalid response: "${buf.toString('latin1', 0, end)}"`);
+    return { kind: 'invalid' };
+  }
+
+  let lf = -1;
+  for (let seen = 0, i = 0; i < avail; i++) {
+    if (buf[i] === LF && ++seen === lines) {
+      lf = i;
+      break;
+    }
+  }
+  if (lf < 0) return full ? { kind: 'too-big' } : { kind: 'again' };
+
+  // nginx writes NUL over the LF: the line stops one byte short of it
+  const line = buf.toString('latin1', 0, lf - 1);
+
+  if (startsWith(buf, 0, '-ERR')) {
+    log('error', `redis sent error in response "${line}" for key "${key}"`);
+    log('error', `redis sent invalid response: "${line}"`);
+    return { kind: 'invalid' };
+  }
+
+  let p = 0;
+  if (!auth) {
+    if (startsWith(buf, 0, '+OK\r\n')) p = 5;
+  } else if (startsWith(buf, 0, '+OK\r\n+OK\r\n')) p = 10;
+
+  if (startsWith(buf, p, '$-1')) {
+    log('info', `key: "${key}" was not found by redis`);
+    return { kind: 'not-found', body: p + 5 };
+  }
+
+  if (buf[p] === 0x24) {
+    // the length runs to the first CR (the scan also stops at the NUL nginx put over the LF)
+    const from = p + 1;
+    let q = from;
+    let end = -1;
+    while (q <= lf) {
+      const c = q === lf ? 0 : buf[q]!;
+      if (c === 0) break;
+      q++;
+      if (c === CR) {
+        end = q;
+        break;
+      }
+    }
+    // no CR: nginx's `p - len - 1` drops the last byte before the NUL
+    const length = end < 0 ? atoof(buf, from, q - 1) : atoof(buf, from, end - 1);
+    if (length < 0) {
+      log('error', `redis sent invalid length in response "${line}" for key "${key}"`);
+      return { kind: 'invalid' };
+    }
+    return { kind: 'found', length, body: (end < 0 ? q : end) + 1 };
+  }
+
+  log('error', `redis sent invalid response: "${line}"`);
+  return { kind: 'invalid' };
+}
+
+/** What one piece of the value part was. */
+export const enum Piece {
+  /** value bytes (sent on), more expected */
+  More,
+  /** the value and its CR LF are complete */
+  Done,
+  /** complete, but the trailer was not CR LF or more followed: `redis sent invalid trailer` */
+  BadTrailer,
+}
+
+/**
+ * ngx_http_redis_filter: the N value bytes go to the client, the CR LF
+ * after them is checked and dropped. `length` counts what is still
+ * expected, trailer included (u->length), `rest` what is left of the
+ * trailer. With a bad trailer the client still gets exactly N bytes (the
+ * response is complete) but the connection is not kept.
+ */
+export class ValueFilter {
+  private length: number;
+  private rest = 2;
+
+  constructor(valueLength: number) {
+    this.length = valueLength + 2;
+  }
+
+  /**
+   * Feed a piece; `emit` gets the part of it that is value. Returns what
+   * the piece made of the reply.
+   */
+  feed(data: Buffer, emit: (value: Buffer) => void): Piece {
+    const bytes = data.length;
+    if (bytes === 0) return this.length === 0 ? Piece.Done : Piece.More;
+    if (this.length === this.rest) {
+      // only (part of) the trailer is left
+      const from = 2 - this.rest;
+      if (bytes > this.length || !sameBytes(data, 0, bytes, from)) return this.bad();
+      this.length -= bytes;
+      this.rest -= bytes;
+      return this.length === 0 ? Piece.Done : Piece.More;
+    }
+    const value = this.length - 2;
+    if (bytes <= value) {
+      this.length -= bytes;
+      emit(data);
+      return Piece.More;
+    }
+    if (value > 0) emit(data.subarray(0, value));
+    const tail = bytes - value;
+    if (bytes > this.length || !sameBytes(data, value, tail, 0)) return this.bad();
+    this.rest -= tail;
+    this.length = this.rest;
+    return this.length === 0 ? Piece.Done : Piece.More;
+  }
+
+  private bad(): Piece {
+    this.length = 0;
+    this.rest = 0;
+    return Piece.BadTrailer;
+  }
+}
+
+/* data[at, at+n) equals CR LF from offset `from` */
+function sameBytes(data: Buffer, at: number, n: number, from: number): boolean {
+  for (let i = 0; i < n; i++) {
+    const want = from + i === 0 ? CR : from + i === 1 ? LF : -1;
+    if (data[at + i] !== want) return false;
+  }
+  return true;
+}
