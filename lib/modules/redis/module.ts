@@ -12,7 +12,7 @@ import {
 import type { Conf } from '../../conf/parser.js';
 import { bitmaskSlot, flagSlot, mergeValue, msecSlot, numSlot, sizeSlot } from '../../conf/slots.js';
 import { UNSET } from '../../conf/values.js';
-import { httpCoreModule } from '../../http/core/module.js';
+import { httpCoreModule, setUpstreamHandler } from '../../http/core/module.js';
 import { defineHttpModule, locConf } from '../../http/module.js';
 import type { ContentHandler } from '../../http/request.js';
 import { compileComplexValue, countVariables } from '../../http/script.js';
@@ -62,7 +62,8 @@ function redisPass(cf: Conf): string | undefined {
   const value = cf.args[1]!;
   if (countVariables(value)) rlcf.target = { kind: 'complex', value: compileComplexValue(cf, value) };
   else rlcf.target = { kind: 'upstream', upstream: upstreamAddUrl(cf, value) };
-  locConf(cf, httpCoreModule).handler = redisHandler;
+  // a location ending in `/` redirects the URI without it (nginx's auto_redirect)
+  setUpstreamHandler(locConf(cf, httpCoreModule), redisHandler);
   const vars = httpVariables(cf);
   rlcf.keyIndex = vars.getIndex('redis_key');
   rlcf.dbIndex = vars.getIndex('redis_db');

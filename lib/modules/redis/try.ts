@@ -100,7 +100,7 @@ export class RedisTry implements ConnUser {
     conn.arm(run.rlcf.connectTimeout);
   }
 
-  private action(): string {
+  action(): string {
     switch (this.phase) {
       case Phase.Connecting:
         return ACTION_CONNECT;
