@@ -151,3 +151,46 @@ t.test('in front of php-fpm: MISS then HIT with the same bytes', { skip: phpFpmM
   t.equal(body(second), body(first), 'the page from Redis is the page PHP made');
   t.equal(header(second, 'X-Powered-By'), header(first, 'X-Powered-By'), "PHP's own header came back from the cache");
 });
+
+t.test("the srcache README's Redis example: a static file cached under md5 keys", async (t) => {
+  const redis = await startRedis(t);
+  const srv = await startRedis2d(`
+  server {
+    listen 127.0.0.1:{port};
+    root {dir}/html;
+    location /api {
+      default_type text/css;
+      set $key $uri;
+      set_escape_uri $escaped_key $key;
+      srcache_fetch GET /redis $key;
+      srcache_store PUT /redis2 key=$escaped_key&exptime=120;
+    }
+    location = /redis { internal; set_md5 $redis_key $args; redis_pass 127.0.0.1:${redis.port}; }
+    location = /redis2 {
+      internal;
+      set_unescape_uri $exptime $arg_exptime;
+      set_unescape_uri $key $arg_key;
+      set_md5 $key;
+      redis2_query set $key $echo_request_body;
+      redis2_query expire $key $exptime;
+      redis2_pass 127.0.0.1:${redis.port};
+    }
+  }`);
+  t.teardown(() => srv.stop());
+  const { mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  mkdirSync(join(srv.dir, 'html', 'api'), { recursive: true });
+  writeFileSync(join(srv.dir, 'html', 'api', 'style'), 'body { color: red }\n');
+  const first = await raw(srv.port, get('/api/style'), 1500);
+  t.match(first, /^HTTP\/1\.1 200 OK\r\n/, 'the file');
+  await settle();
+  // md5("/api/style") is the key, as set_md5 makes it
+  const { createHash } = await import('node:crypto');
+  const key = createHash('md5').update('/api/style').digest('hex');
+  t.match(await redis.command(['GET', key]), /HTTP\/1\.1 200 OK\r\nContent-Type: text\/css\r\n/, 'stored under md5($uri)');
+  t.match(await redis.command(['TTL', key]), /^:1(19|20)\r\n$/, 'exptime 120');
+  rmSync(join(srv.dir, 'html', 'api', 'style'));
+  const second = await raw(srv.port, get('/api/style'), 1500);
+  t.match(second, /^HTTP\/1\.1 200 OK\r\n/, 'still served with the file gone: from Redis');
+  t.equal(body(second), 'body { color: red }\n');
+});
