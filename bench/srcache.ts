@@ -1,0 +1,132 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NGINX, ROOT } from './targets.js';
+import { freePort, readCpu, redisCommand, sampleMem, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
+import { runWrk } from './wrk.js';
+
+/*
+ * srcache cache-hit benchmark (issue 14): every request is a HIT of a
+ * 10 KiB page. The entry comes from an echo location (both servers have
+ * echo and srcache; Debian's nginx has no Redis module), so this measures
+ * srcache's own path: the fetch subrequest, parsing the stored response,
+ * sending it. A third row serves the same entry from a real Redis through
+ * redis_pass (redis2d only). Alternating rounds in one run; CPU per
+ * request from /proc.
+ *
+ *   node --import tsx bench/srcache.ts [--duration 5] [--rounds 2] [--conns 50]
+ */
+
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: number): number => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const duration = opt('--duration', 5);
+const rounds = opt('--rounds', 2);
+const conns = opt('--conns', 50);
+
+const MODULES = ['ndk_http_module', 'ngx_http_echo_module', 'ngx_http_set_misc_module', 'ngx_http_headers_more_filter_module', 'ngx_http_srcache_filter_module']
+  .map((m) => `load_module /usr/lib/nginx/modules/${m}.so;`)
+  .join('\n');
+const PAGE = 'x'.repeat(10 * 1024);
+const ENTRY = `HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n${PAGE}`;
+
+function config(dir: string, port: number, redisPort: number, withRedis: boolean): string {
+  const redisLocations = withRedis
+    ? `location = /redis-fetch { internal; set $redis_key $args; redis_pass rds; }
+        location = /rpage { srcache_fetch GET /redis-fetch page; echo "miss"; }`
+    : '';
+  return `${MODULES}
+daemon off;
+master_process off;
+worker_processes 1;
+error_log ${dir}/error.log error;
+pid ${dir}/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    upstream rds { server 127.0.0.1:${redisPort}; keepalive 64; }
+    server {
+        listen 127.0.0.1:${port};
+        location = /entry { internal; echo -n "HTTP/1.1 200 OK\\r\\nContent-Type: text/html\\r\\n\\r\\n"; echo_duplicate ${PAGE.length} "x"; }
+        location = /page { srcache_fetch GET /entry $uri; echo "miss"; }
+        ${redisLocations}
+    }
+}
+`;
+}
+
+interface Row {
+  server: string;
+  rps: number;
+  p99: number;
+  cpuUs: number;
+  userUs: number;
+  rssMiB: number;
+  errors: number;
+}
+
+async function measure(name: string, start: (dir: string, port: number) => Proc, redisPort: number, path: string): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), `bench-proxy-${name}-`));
+  mkdirSync(join(dir, 'logs'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'nginx.conf'), config(dir, port, redisPort, name !== 'nginx'));
+  const proc = start(dir, port);
+  try {
+    await waitPort(port, proc);
+    const url = `http://127.0.0.1:${port}${path}`;
+    await runWrk(url, conns, 1, 2); // warm-up
+    const mem = sampleMem(proc.pid);
+    const c0 = readCpu(proc.pid)!;
+    const res = await runWrk(url, conns, duration, 2);
+    const c1 = readCpu(proc.pid)!;
+    const m = mem.stop();
+    return {
+      server: name,
+      rps: res.rps,
+      p99: res.p99ms,
+      cpuUs: (c1.user + c1.sys - c0.user - c0.sys) / res.requests,
+      userUs: (c1.user - c0.user) / res.requests,
+      rssMiB: m.maxRss / 1024,
+      errors: res.errors,
+    };
+  } finally {
+    await proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const redis2d = (dir: string): Proc => startProc(process.execPath, [join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
+const nginx = (dir: string): Proc => startProc(NGINX, ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-srcache-redis-'));
+  const redis = await startRedis(dir);
+  await redisCommand(redis.port, ['SET', 'page', ENTRY]);
+  const rows: Row[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      rows.push(await measure('redis2d', redis2d, redis.port, '/page'));
+      rows.push(await measure('nginx', nginx, redis.port, '/page'));
+      rows.push({ ...(await measure('redis2d', redis2d, redis.port, '/rpage')), server: 'redis2d (Redis)' });
+      await sleep(200);
+    }
+  } finally {
+    await redis.proc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const pick = (s: string, k: keyof Row): number => med(rows.filter((r) => r.server === s).map((r) => r[k] as number));
+  process.stdout.write(`srcache HIT of a 10 KiB page, ${conns} connections, one worker, ${rounds} alternating rounds of ${duration} s\n\n`);
+  process.stdout.write('| server | req/s | p99 ms | CPU µs/req (user) | RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|\n');
+  for (const r of rows) {
+    process.stdout.write(`| ${r.server} | ${Math.round(r.rps)} | ${r.p99.toFixed(2)} | ${r.cpuUs.toFixed(1)} (${r.userUs.toFixed(1)}) | ${r.rssMiB.toFixed(1)} | ${r.errors} |\n`);
+  }
+  const rps = pick('redis2d', 'rps') / pick('nginx', 'rps');
+  const p99 = pick('redis2d', 'p99') / pick('nginx', 'p99');
+  const cpu = pick('redis2d', 'cpuUs') / pick('nginx', 'cpuUs');
+  process.stdout.write(`\nmedians, redis2d / nginx (echo entry): req/s ${rps.toFixed(2)}x, p99 ${p99.toFixed(2)}x, CPU per request ${cpu.toFixed(2)}x\n`);
+}
+
+void main();
