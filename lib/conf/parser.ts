@@ -95,6 +95,8 @@ export class Conf {
   private lexer: Lexer | undefined;
   /** files being parsed, outermost first, for include-cycle detection */
   private readonly fileStack: string[] = [];
+  /** the contexts saved by enterBlock(), innermost last */
+  private readonly entered: Array<{ cmdType: number; ctx: unknown; handler: BlockHandler | undefined; args: string[] }> = [];
 
   constructor(cycle: Cycle, cmdType: number, ctx: unknown) {
     this.cycle = cycle;
@@ -186,6 +188,20 @@ export class Conf {
     }
   }
 
+  /**
+   * parseBlock() for a block directive with nothing left to do once its
+   * block ends (`location`): the block is parsed by the loop already
+   * running, its context saved on that loop's own stack, so nesting depth
+   * costs heap, not call stack (nginx accepts thousands of nested
+   * locations). The directive's handler must return right after.
+   */
+  enterBlock(cmdType: number, ctx: unknown): void {
+    this.entered.push({ cmdType: this.cmdType, ctx: this.ctx, handler: this.handler, args: this.args });
+    this.cmdType = cmdType;
+    this.ctx = ctx;
+    this.handler = undefined;
+  }
+
   /** `include PATTERN` relative to the conf prefix, with glob(3) patterns. */
   include(pattern: string): void {
     const full = this.cycle.confFullName(pattern);
@@ -198,14 +214,24 @@ export class Conf {
 
   private run(type: ParseType): void {
     const lexer = this.lexer!;
+    // blocks entered by enterBlock() in this loop: they end here, not in a nested run()
+    const base = this.entered.length;
     for (;;) {
       const st: Statement = lexer.next();
       if (st.end === TokenEnd.BlockDone) {
+        if (this.entered.length > base) {
+          const saved = this.entered.pop()!;
+          this.cmdType = saved.cmdType;
+          this.ctx = saved.ctx;
+          this.handler = saved.handler;
+          this.args = saved.args;
+          continue;
+        }
         if (type !== ParseType.Block) throw this.error('unexpected "}"');
         return;
       }
       if (st.end === TokenEnd.FileDone) {
-        if (type === ParseType.Block) throw this.error('unexpected end of file, expecting "}"');
+        if (type === ParseType.Block || this.entered.length > base) throw this.error('unexpected end of file, expecting "}"');
         return;
       }
       if (st.end === TokenEnd.BlockStart && type === ParseType.Param) {
@@ -241,7 +267,14 @@ export class Conf {
         if (!argCountOk(cmd.args, this.args.length)) {
           throw this.error(`invalid number of arguments in "${name}" directive`);
         }
-        const rv = cmd.set(this, cmd);
+        let rv: string | undefined | void;
+        try {
+          rv = cmd.set(this, cmd);
+        } catch (e) {
+          // nesting the parser still recurses on (includes, blocks other than location): a clear error, not a stack
+          if (e instanceof RangeError && e.message.includes('call stack')) throw this.error('too deep nesting of blocks or includes');
+          throw e;
+        }
         if (typeof rv === 'string') throw this.error(`"${name}" directive ${rv}`);
         return;
       }
