@@ -25,6 +25,22 @@ export interface DumpedFile {
 }
 
 /**
+ * The exact inputs of one configuration load: the bytes of every file read
+ * and what every wildcard `include` matched. A master hands its validated
+ * load to its workers this way, so they parse what it checked, whatever
+ * the files hold by the time they start.
+ */
+export interface ConfSnapshot {
+  files: Array<[string, string]>;
+  globs: Array<[string, string[]]>;
+}
+
+/** the snapshot of a finished load (file contents base64, for JSON IPC) */
+export function snapshotOf(cycle: Cycle): ConfSnapshot {
+  return { files: cycle.dump.map((d) => [d.path, d.content.toString('base64')]), globs: cycle.globs.map(([p, m]) => [p, [...m]]) };
+}
+
+/**
  * Everything one configuration load produces and every later stage reads:
  * the module confs, paths, the -T dump and the warnings.
  */
@@ -38,11 +54,16 @@ export class Cycle {
   /** core module confs, by module index */
   readonly coreConfs: unknown[] = [];
   readonly dump: DumpedFile[] = [];
+  /** every `include` pattern with wildcards and what it matched, in order (the snapshot's other half) */
+  readonly globs: Array<[string, string[]]> = [];
+  /** when set, files and glob matches come from here, not from the disk (a worker replaying its master's load) */
+  readonly snapshot: ConfSnapshot | undefined;
   readonly warnings: ConfWarning[] = [];
   /** arbitrary module state keyed by module (http ctx, upstream list, ...) */
   readonly state = new Map<string, unknown>();
 
-  constructor(opts: { prefix: string; confFile: string; modules: Module[] }) {
+  constructor(opts: { prefix: string; confFile: string; modules: Module[]; snapshot?: ConfSnapshot }) {
+    this.snapshot = opts.snapshot;
     this.prefix = opts.prefix;
     this.confFile = opts.confFile;
     this.confPrefix = opts.confFile.slice(0, opts.confFile.lastIndexOf('/') + 1) || './';
@@ -133,7 +154,7 @@ export class Conf {
   parseFile(path: string): void {
     let content: Buffer;
     try {
-      content = readFileSync(path);
+      content = this.readConf(path);
     } catch (err) {
       const op = (err as NodeJS.ErrnoException).code === 'EISDIR' ? 'read()' : 'open()';
       throw this.error(`${op} "${path}" failed ${errnoText(err)}`);
@@ -209,7 +230,22 @@ export class Conf {
       this.parseFile(full);
       return;
     }
-    for (const f of globSync(full)) this.parseFile(f);
+    const snap = this.cycle.snapshot;
+    const matched = snap ? (snap.globs.find(([p]) => p === full)?.[1] ?? []) : globSync(full);
+    if (!snap) this.cycle.globs.push([full, matched]);
+    for (const f of matched) this.parseFile(f);
+  }
+
+  /** a config file's bytes: from the disk, or from the snapshot being replayed */
+  private readConf(path: string): Buffer {
+    const snap = this.cycle.snapshot;
+    if (!snap) return readFileSync(path);
+    const f = snap.files.find(([p]) => p === path);
+    if (f) return Buffer.from(f[1], 'base64');
+    const err: NodeJS.ErrnoException = new Error(`ENOENT: no such file or directory, open '${path}'`);
+    err.code = 'ENOENT';
+    err.errno = -2;
+    throw err;
   }
 
   private run(type: ParseType): void {
