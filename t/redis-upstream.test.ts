@@ -210,8 +210,9 @@ t.test('bad peers', async (t) => {
   port = await scriptedServer(t, '$5\r\nhel', true);
   r = await run(port, [['get', 'x']]);
   t.equal(r.body, '$5\r\nhel');
-  t.same(r.logs, ['[error] upstream prematurely closed connection while reading upstream']);
-  outcome(t, r, { status: 200, started: true, complete: false, failure: 'error' }, 'closed mid-reply');
+  // redis2 leaves u->length at -1: nginx ends the response at EOF as complete, logging nothing
+  t.same(r.logs, []);
+  outcome(t, r, { status: 200, started: true, complete: true, reusable: false }, 'closed mid-reply: complete');
 
   port = await scriptedServer(t, '', true);
   r = await run(port, [['get', 'x']]);

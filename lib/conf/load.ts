@@ -1,6 +1,6 @@
 import { MAIN_CONF, type Module } from './command.js';
 import { ConfError } from './errors.js';
-import { Conf, Cycle } from './parser.js';
+import { Conf, Cycle, type ConfSnapshot } from './parser.js';
 
 export interface LoadOptions {
   /** absolute path of the main config file */
@@ -11,6 +11,8 @@ export interface LoadOptions {
   globals?: string;
   /** the module list, in nginx's order (lib/modules/index.ts) */
   modules: Module[];
+  /** replay this load's files instead of reading the disk */
+  snapshot?: ConfSnapshot;
 }
 
 /**
@@ -20,7 +22,7 @@ export interface LoadOptions {
  */
 export function loadCycle(opts: LoadOptions): Cycle {
   const modules = opts.modules;
-  const cycle = new Cycle({ prefix: opts.prefix, confFile: opts.confFile, modules });
+  const cycle = new Cycle({ prefix: opts.prefix, confFile: opts.confFile, modules, snapshot: opts.snapshot });
   const cf = new Conf(cycle, MAIN_CONF, undefined);
   for (const m of modules) {
     if (m.createCoreConf) cycle.coreConfs[m.index] = m.createCoreConf(cf);

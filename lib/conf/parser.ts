@@ -26,6 +26,22 @@ export interface DumpedFile {
 }
 
 /**
+ * The exact inputs of one configuration load: the bytes of every file read
+ * and what every wildcard `include` matched. A master hands its validated
+ * load to its workers this way, so they parse what it checked, whatever
+ * the files hold by the time they start.
+ */
+export interface ConfSnapshot {
+  files: Array<[string, string]>;
+  globs: Array<[string, string[]]>;
+}
+
+/** the snapshot of a finished load (file contents base64, for JSON IPC) */
+export function snapshotOf(cycle: Cycle): ConfSnapshot {
+  return { files: cycle.dump.map((d) => [d.path, d.content.toString('base64')]), globs: cycle.globs.map(([p, m]) => [p, [...m]]) };
+}
+
+/**
  * Everything one configuration load produces and every later stage reads:
  * the module confs, paths, the -T dump and the warnings.
  */
@@ -39,11 +55,16 @@ export class Cycle {
   /** core module confs, by module index */
   readonly coreConfs: unknown[] = [];
   readonly dump: DumpedFile[] = [];
+  /** every `include` pattern with wildcards and what it matched, in order (the snapshot's other half) */
+  readonly globs: Array<[string, string[]]> = [];
+  /** when set, files and glob matches come from here, not from the disk (a worker replaying its master's load) */
+  readonly snapshot: ConfSnapshot | undefined;
   readonly warnings: ConfWarning[] = [];
   /** arbitrary module state keyed by module (http ctx, upstream list, ...) */
   readonly state = new Map<string, unknown>();
 
-  constructor(opts: { prefix: string; confFile: string; modules: Module[] }) {
+  constructor(opts: { prefix: string; confFile: string; modules: Module[]; snapshot?: ConfSnapshot }) {
+    this.snapshot = opts.snapshot;
     this.prefix = opts.prefix;
     this.confFile = opts.confFile;
     this.confPrefix = opts.confFile.slice(0, opts.confFile.lastIndexOf('/') + 1) || './';
@@ -96,6 +117,8 @@ export class Conf {
   private lexer: Lexer | undefined;
   /** files being parsed, outermost first, for include-cycle detection */
   private readonly fileStack: string[] = [];
+  /** the contexts saved by enterBlock(), innermost last */
+  private readonly entered: Array<{ cmdType: number; ctx: unknown; handler: BlockHandler | undefined; args: string[] }> = [];
 
   constructor(cycle: Cycle, cmdType: number, ctx: unknown) {
     this.cycle = cycle;
@@ -132,7 +155,7 @@ export class Conf {
   parseFile(path: string): void {
     let content: Buffer;
     try {
-      content = readFileSync(path);
+      content = this.readConf(path);
     } catch (err) {
       const op = (err as NodeJS.ErrnoException).code === 'EISDIR' ? 'read()' : 'open()';
       throw this.error(`${op} "${path}" failed ${errnoText(err)}`);
@@ -187,6 +210,20 @@ export class Conf {
     }
   }
 
+  /**
+   * parseBlock() for a block directive with nothing left to do once its
+   * block ends (`location`): the block is parsed by the loop already
+   * running, its context saved on that loop's own stack, so nesting depth
+   * costs heap, not call stack (nginx accepts thousands of nested
+   * locations). The directive's handler must return right after.
+   */
+  enterBlock(cmdType: number, ctx: unknown): void {
+    this.entered.push({ cmdType: this.cmdType, ctx: this.ctx, handler: this.handler, args: this.args });
+    this.cmdType = cmdType;
+    this.ctx = ctx;
+    this.handler = undefined;
+  }
+
   /** `include PATTERN` relative to the conf prefix, with glob(3) patterns. */
   include(pattern: string): void {
     const full = this.cycle.confFullName(pattern);
@@ -194,19 +231,44 @@ export class Conf {
       this.parseFile(full);
       return;
     }
-    for (const f of globSync(full)) this.parseFile(f);
+    const snap = this.cycle.snapshot;
+    const matched = snap ? (snap.globs.find(([p]) => p === full)?.[1] ?? []) : globSync(full);
+    if (!snap) this.cycle.globs.push([full, matched]);
+    for (const f of matched) this.parseFile(f);
+  }
+
+  /** a config file's bytes: from the disk, or from the snapshot being replayed */
+  private readConf(path: string): Buffer {
+    const snap = this.cycle.snapshot;
+    if (!snap) return readFileSync(path);
+    const f = snap.files.find(([p]) => p === path);
+    if (f) return Buffer.from(f[1], 'base64');
+    const err: NodeJS.ErrnoException = new Error(`ENOENT: no such file or directory, open '${path}'`);
+    err.code = 'ENOENT';
+    err.errno = -2;
+    throw err;
   }
 
   private run(type: ParseType): void {
     const lexer = this.lexer!;
+    // blocks entered by enterBlock() in this loop: they end here, not in a nested run()
+    const base = this.entered.length;
     for (;;) {
       const st: Statement = lexer.next();
       if (st.end === TokenEnd.BlockDone) {
+        if (this.entered.length > base) {
+          const saved = this.entered.pop()!;
+          this.cmdType = saved.cmdType;
+          this.ctx = saved.ctx;
+          this.handler = saved.handler;
+          this.args = saved.args;
+          continue;
+        }
         if (type !== ParseType.Block) throw this.error('unexpected "}"');
         return;
       }
       if (st.end === TokenEnd.FileDone) {
-        if (type === ParseType.Block) throw this.error('unexpected end of file, expecting "}"');
+        if (type === ParseType.Block || this.entered.length > base) throw this.error('unexpected end of file, expecting "}"');
         return;
       }
       if (st.end === TokenEnd.BlockStart && type === ParseType.Param) {
@@ -242,7 +304,14 @@ export class Conf {
         if (!argCountOk(cmd.args, this.args.length)) {
           throw this.error(`invalid number of arguments in "${name}" directive`);
         }
-        const rv = cmd.set(this, cmd);
+        let rv: string | undefined | void;
+        try {
+          rv = cmd.set(this, cmd);
+        } catch (e) {
+          // nesting the parser still recurses on (includes, blocks other than location): a clear error, not a stack
+          if (e instanceof RangeError && e.message.includes('call stack')) throw this.error('too deep nesting of blocks or includes');
+          throw e;
+        }
         if (typeof rv === 'string') throw this.error(`"${name}" directive ${rv}`);
         return;
       }

@@ -16,12 +16,18 @@ import { Variables } from './variables.js';
 const serversOf = (ctx: HttpCtx): HttpCtx[] => (ctx.main[httpCoreModule.index] as CoreMainConf).servers.map((s) => s.ctx);
 const childrenOf = (loc: unknown[]): unknown[][] => coreLoc(loc).locations.map((l) => l.locConf);
 
+/** every nested level merged with its parent, depth first in config order, without recursion (nesting can be deep) */
 function mergeLocations(cf: Conf, parent: unknown[], children: unknown[][]): void {
-  for (const child of children) {
-    for (const m of httpModulesOf(cf.cycle)) {
-      if (m.mergeLocConf && child[m.index] !== undefined) m.mergeLocConf(cf, parent[m.index], child[m.index]);
+  const modules = httpModulesOf(cf.cycle);
+  const stack: Array<[unknown[], unknown[]]> = [];
+  for (let i = children.length - 1; i >= 0; i--) stack.push([parent, children[i]!]);
+  while (stack.length) {
+    const [p, child] = stack.pop()!;
+    for (const m of modules) {
+      if (m.mergeLocConf && child[m.index] !== undefined) m.mergeLocConf(cf, p[m.index], child[m.index]);
     }
-    mergeLocations(cf, child, childrenOf(child));
+    const kids = childrenOf(child);
+    for (let i = kids.length - 1; i >= 0; i--) stack.push([child, kids[i]!]);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Cycle } from '../conf/parser.js';
+import type { ConfSnapshot, Cycle } from '../conf/parser.js';
 import { loadCycle } from '../conf/load.js';
 import { modules } from '../modules/index.js';
 
@@ -14,6 +14,8 @@ export interface LoadOptions {
   prefix: string;
   /** `-g` directives */
   globals?: string;
+  /** parse these bytes (the master's validated load), not the files on disk */
+  snapshot?: ConfSnapshot;
 }
 
 /** parse and check a config file (throws ConfError; warnings in cycle.warnings) */

@@ -3,7 +3,7 @@ import { cpus } from 'node:os';
 import type { CliOptions } from './options.js';
 import { ConfError } from '../conf/errors.js';
 import { loadConfig } from './config.js';
-import type { Cycle } from '../conf/parser.js';
+import type { ConfSnapshot, Cycle } from '../conf/parser.js';
 import { ErrorLog, errnoSuffix, openLogFile, stderrNote } from '../core/error_log.js';
 import { coreModule, type CoreConf, type ErrorLogSpec } from '../modules/core/module.js';
 import { accessLogPaths } from '../modules/log/module.js';
@@ -56,10 +56,11 @@ export function parseCycle(
   log: ErrorLog | undefined,
   startupPath: string,
   warnings: boolean,
+  snapshot?: ConfSnapshot,
 ): Loaded | undefined {
   let cycle: Cycle;
   try {
-    cycle = loadConfig({ confFile, prefix, globals: opts.globals });
+    cycle = loadConfig({ confFile, prefix, globals: opts.globals, snapshot });
     if (log && warnings) for (const w of cycle.warnings) log.write(w.level, 0, w.text);
   } catch (e) {
     if (!(e instanceof ConfError)) throw e;
@@ -84,8 +85,8 @@ export function parseCycle(
 }
 
 /**
- * SIGHUP's first half, the same for a master and a single process: log the
- * signal (to the old log), re-read the configuration, open its files.
+ * SIGHUP's first half, the same for a master and a single process: log
+ * `reconfiguring` (to the old log), re-read the configuration, open its files.
  * undefined when either step failed (already logged): the old cycle stays.
  */
 export function rereadCycle(
@@ -95,7 +96,7 @@ export function rereadCycle(
   log: ErrorLog,
   startupPath: string,
 ): [Loaded, ErrorLog] | undefined {
-  log.write('notice', 0, 'signal 1 (SIGHUP) received, reconfiguring');
+  // the `signal 1 (SIGHUP) received` line is the signal handler's, written as the signal arrives
   log.write('notice', 0, 'reconfiguring');
   const next = parseCycle(opts, prefix, confFile, log, startupPath, true);
   const nextLog = next && openCycleFiles(next, log);

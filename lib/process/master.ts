@@ -5,6 +5,7 @@ import type { CliOptions } from './options.js';
 import { reopenLogs, setMainLog, setUseStderr, type ErrorLog } from '../core/error_log.js';
 import { noEffectDirectives } from '../modules/noop/module.js';
 import { rereadCycle, type Loaded } from './cycle.js';
+import { snapshotOf, type ConfSnapshot } from '../conf/parser.js';
 import { reportStartup } from './daemon.js';
 import { movePidFile, removePidFile, writePidFile } from './pidfile.js';
 import { LEAD_ENV } from './worker.js';
@@ -32,6 +33,8 @@ interface Proc {
 
 const procs = new Map<number, Proc>();
 let generation = 0;
+/** the validated load of each generation, handed to its workers (and to a worker respawned in it) */
+const snapshots = new Map<number, ConfSnapshot>();
 
 function sigNum(sig: string): number {
   return (constants.signals as Record<string, number>)[sig] ?? 0;
@@ -42,7 +45,11 @@ function fork(gen: number, lead: boolean): Proc {
   const p: Proc = { worker, gen, ready: false, retiring: false };
   procs.set(worker.id, p);
   worker.on('message', (m: unknown) => {
-    if (m && typeof m === 'object' && (m as { redis2d?: string }).redis2d === 'ready') {
+    const kind = m && typeof m === 'object' ? (m as { redis2d?: string }).redis2d : undefined;
+    if (kind === 'want-config') {
+      // the worker parses exactly what this master validated, not the files as they are now
+      worker.send({ redis2d: 'config', snapshot: snapshots.get(gen) });
+    } else if (kind === 'ready') {
       p.ready = true;
       worker.emit('redis2d-ready');
     }
@@ -129,6 +136,7 @@ export async function runMaster(opts: CliOptions, prefix: string, confFile: stri
     process.exit(1);
   };
   log.write('notice', 0, 'start worker processes');
+  snapshots.set(generation, snapshotOf(l.cycle));
   if (!(await startGeneration(l.workers, generation, log))) startupFailed();
   try {
     writePidFile(l.pidPath);
@@ -160,28 +168,49 @@ export async function runMaster(opts: CliOptions, prefix: string, confFile: stri
     signalGeneration(() => true, 'SIGUSR1');
   });
 
+  /*
+   * nginx's ngx_reconfigure flag: a HUP that arrives while a reload runs is
+   * not lost; it asks for one more reload once this one ends (several
+   * coalesce into one), so a file rewritten meanwhile is read.
+   */
   let reloading = false;
+  let again = false;
+  const reloadOnce = async (): Promise<void> => {
+    const got = rereadCycle(opts, prefix, confFile, log, startupPath);
+    if (!got) return;
+    const [next, nextLog] = got;
+    const old = generation;
+    const gen = ++generation;
+    snapshots.set(gen, snapshotOf(next.cycle));
+    nextLog.write('notice', 0, 'start worker processes');
+    if (!(await startGeneration(next.workers, gen, nextLog))) {
+      // a new worker could not start (a socket it cannot bind, say): keep the old ones
+      signalGeneration((p) => p.gen === gen, 'SIGKILL');
+      snapshots.delete(gen);
+      generation = old;
+      return;
+    }
+    signalGeneration((p) => p.gen !== gen, 'SIGQUIT');
+    // only the serving generation's load is needed again (a respawn); retiring workers never respawn
+    for (const g of snapshots.keys()) if (g !== gen) snapshots.delete(g);
+    movePidFile(l.pidPath, next.pidPath, nextLog);
+    l = next;
+    log = nextLog;
+    setMainLog(log);
+  };
   process.on('SIGHUP', async () => {
-    if (reloading || exiting) return;
+    if (exiting) return;
+    log.write('notice', 0, 'signal 1 (SIGHUP) received, reconfiguring');
+    if (reloading) {
+      again = true;
+      return;
+    }
     reloading = true;
     try {
-      const got = rereadCycle(opts, prefix, confFile, log, startupPath);
-      if (!got) return;
-      const [next, nextLog] = got;
-      const old = generation;
-      const gen = ++generation;
-      nextLog.write('notice', 0, 'start worker processes');
-      if (!(await startGeneration(next.workers, gen, nextLog))) {
-        // a new worker could not start (a socket it cannot bind, say): keep the old ones
-        signalGeneration((p) => p.gen === gen, 'SIGKILL');
-        generation = old;
-        return;
-      }
-      signalGeneration((p) => p.gen !== gen, 'SIGQUIT');
-      movePidFile(l.pidPath, next.pidPath, nextLog);
-      l = next;
-      log = nextLog;
-      setMainLog(log);
+      do {
+        again = false;
+        await reloadOnce();
+      } while (again && !exiting);
     } finally {
       reloading = false;
     }

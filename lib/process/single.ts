@@ -42,18 +42,30 @@ export async function runSingle(opts: CliOptions, prefix: string, confFile: stri
     log.write('notice', 0, 'reopening logs');
     reopenLogs();
   });
+  // a HUP during a reload asks for one more reload once it ends (nginx's ngx_reconfigure flag)
   let reloading = false;
+  let again = false;
+  const reloadOnce = async (): Promise<void> => {
+    const got = rereadCycle(opts, prefix, confFile, log, startupPath);
+    if (!got) return;
+    const [next, nextLog] = got;
+    if (!(await serveCycle(next, nextLog, nextLog))) return;
+    movePidFile(l.pidPath, next.pidPath, nextLog);
+    l = next;
+    log = nextLog;
+  };
   process.on('SIGHUP', async () => {
-    if (reloading) return;
+    log.write('notice', 0, 'signal 1 (SIGHUP) received, reconfiguring');
+    if (reloading) {
+      again = true;
+      return;
+    }
     reloading = true;
     try {
-      const got = rereadCycle(opts, prefix, confFile, log, startupPath);
-      if (!got) return;
-      const [next, nextLog] = got;
-      if (!(await serveCycle(next, nextLog, nextLog))) return;
-      movePidFile(l.pidPath, next.pidPath, nextLog);
-      l = next;
-      log = nextLog;
+      do {
+        again = false;
+        await reloadOnce();
+      } while (again);
     } finally {
       reloading = false;
     }

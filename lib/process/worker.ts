@@ -1,5 +1,7 @@
 import { PROGRAM } from '../core/version.js';
+import cluster from 'node:cluster';
 import type { CliOptions } from './options.js';
+import type { ConfSnapshot } from '../conf/parser.js';
 import { reopenLogs, setUseStderr } from '../core/error_log.js';
 import { openCycleFiles, openStartupLog, parseCycle, startupLogPath } from './cycle.js';
 import { prefixed } from './paths.js';
@@ -8,8 +10,9 @@ import { installWorkerStats } from './stats.js';
 import { switchWorkerUser } from './user.js';
 
 /*
- * A worker process (node:cluster worker). It re-reads the configuration the
- * master has just validated, opens its own log descriptors and accepts on
+ * A worker process (node:cluster worker). It parses the configuration the
+ * master validated, from the bytes the master read (sent over IPC as the
+ * first message), opens its own log descriptors and accepts on
  * the sockets the master binds. It reports `ready` to the master once it
  * listens; a worker that cannot start exits with 2, nginx's fatal code, so
  * the master does not respawn it in a loop. Signals come from the master:
@@ -18,13 +21,32 @@ import { switchWorkerUser } from './user.js';
 
 export const LEAD_ENV = 'REDIS2D_LEAD_WORKER';
 
+/**
+ * The snapshot of the load this worker runs: asked of the master once the
+ * listener is in place (a message sent unasked could arrive before it).
+ */
+function configFromMaster(): Promise<ConfSnapshot | undefined> {
+  if (!cluster.isWorker || !process.send) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown): void => {
+      if (!m || typeof m !== 'object' || (m as { redis2d?: string }).redis2d !== 'config') return;
+      process.off('message', onMessage);
+      resolve((m as { snapshot?: ConfSnapshot }).snapshot);
+    };
+    process.on('message', onMessage);
+    process.send!({ redis2d: 'want-config' });
+  });
+}
+
 export async function runWorker(opts: CliOptions, prefix: string, confFile: string): Promise<number> {
   process.title = `${PROGRAM}: worker process`;
   // only the first worker of a generation reports bind failures on stderr
   const lead = process.env[LEAD_ENV] === '1';
   setUseStderr(lead);
   const startupPath = startupLogPath(opts, (p) => prefixed(prefix, p));
-  const l = parseCycle(opts, prefix, confFile, openStartupLog(startupPath), startupPath, false);
+  // the master's validated load, not the files as they are now (they may have changed since)
+  const snapshot = await configFromMaster();
+  const l = parseCycle(opts, prefix, confFile, openStartupLog(startupPath), startupPath, false, snapshot);
   if (!l) process.exit(2);
   const mainLog = openCycleFiles(l, openStartupLog(startupPath));
   if (!mainLog) process.exit(2);

@@ -34,9 +34,31 @@ const isStatic = (l: CoreLocConf): boolean => !l.regex && !l.named && !l.noname;
  * two exact or two prefix locations with one name are an error naming the
  * later one.
  */
-export function checkLocations(clcf: CoreLocConf): void {
-  const statics = clcf.locations.filter(isStatic);
-  const sorted = statics
+export function checkLocations(top: CoreLocConf): void {
+  // each level's nested levels first, then the level itself (as nginx recurses), without recursion
+  const stack: Array<{ clcf: CoreLocConf; sorted: CoreLocConf[] | undefined; next: number }> = [{ clcf: top, sorted: undefined, next: 0 }];
+  while (stack.length) {
+    const f = stack[stack.length - 1]!;
+    if (f.sorted === undefined) f.sorted = sortedStatics(f.clcf);
+    if (f.next < f.sorted.length) {
+      stack.push({ clcf: f.sorted[f.next++]!, sorted: undefined, next: 0 });
+      continue;
+    }
+    stack.pop();
+    const sorted = f.sorted;
+    for (let i = 1; i < sorted.length; i++) {
+      const a = sorted[i - 1]!;
+      const b = sorted[i]!;
+      if (a.name === b.name && a.exactMatch === b.exactMatch) {
+        throw new ConfError(`duplicate location "${b.name}" in ${b.file}:${b.line}`);
+      }
+    }
+  }
+}
+
+function sortedStatics(clcf: CoreLocConf): CoreLocConf[] {
+  return clcf.locations
+    .filter(isStatic)
     .map((l, i) => ({ l, i }))
     .sort((x, y) => {
       const rc = filenameCmp(x.l.name, y.l.name);
@@ -45,14 +67,6 @@ export function checkLocations(clcf: CoreLocConf): void {
       return x.i - y.i;
     })
     .map((x) => x.l);
-  for (const l of sorted) checkLocations(l);
-  for (let i = 1; i < sorted.length; i++) {
-    const a = sorted[i - 1]!;
-    const b = sorted[i]!;
-    if (a.name === b.name && a.exactMatch === b.exactMatch) {
-      throw new ConfError(`duplicate location "${b.name}" in ${b.file}:${b.line}`);
-    }
-  }
 }
 
 /** ngx_hash_add_key(NGX_HASH_WILDCARD_KEY) for one name: its conflict keys, or undefined if invalid. */

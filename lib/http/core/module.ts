@@ -299,7 +299,8 @@ function locationBlock(cf: Conf): string | undefined {
     }
   }
   pclcf.locations.push(clcf);
-  cf.parseBlock(HTTP_LOC_CONF, ctx);
+  // nothing follows the block: it is parsed by the running loop (no call-stack depth per nesting level)
+  cf.enterBlock(HTTP_LOC_CONF, ctx);
   return undefined;
 }
 

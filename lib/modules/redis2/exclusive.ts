@@ -204,6 +204,12 @@ export class ExclusiveTry implements ConnUser, ReaderOwner {
 
   connEnd(): void {
     if (this.isDone()) return;
+    if (this.reader.started) {
+      // redis2 leaves u->length at -1: once the reply began, Redis closing ends the response as
+      // complete (last chunk, nothing logged), as nginx's non-buffered upstream does at EOF
+      this.settle(200, true, false, undefined, false);
+      return;
+    }
     this.fail(502, 'error', 'error', prematurelyClosed(this.action()));
   }
 

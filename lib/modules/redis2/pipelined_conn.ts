@@ -192,7 +192,8 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
   }
 
   connEnd(): void {
-    this.kill((t) => t.fail(502, 'error', prematurelyClosed(t.action())));
+    // the request whose reply began ends complete, as nginx at EOF (u->length -1); the ones behind it never got a byte
+    this.kill((t) => (t.started() ? t.cut() : t.fail(502, 'error', prematurelyClosed(t.action()))));
   }
 
   connClose(): void {

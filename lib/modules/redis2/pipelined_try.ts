@@ -126,6 +126,18 @@ export class PipelinedTry implements ReaderOwner {
     this.settle(this.reader.started ? 200 : status, false, failure, false, act);
   }
 
+  /** its reply began (the response started) */
+  started(): boolean {
+    return this.reader.started;
+  }
+
+  /** Redis closed the connection inside its reply: the response ends as complete, nothing logged (nginx at EOF) */
+  cut(): void {
+    if (this.done) return;
+    // (the connection is already dead: kill() called this)
+    this.settle(200, true, undefined, false, this.action());
+  }
+
   /** the client went away */
   abort(): void {
     if (this.done) return;

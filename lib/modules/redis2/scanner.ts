@@ -29,6 +29,8 @@ const enum St {
   LenDigits,
   LenNeg,
   LenNegDigits,
+  /** `*-1` read: CR must follow */
+  LenNegOne,
   LenLf,
   Bulk,
   BulkCr,
@@ -161,8 +163,15 @@ export class ReplyScanner {
           } else return this.fail(st, i);
           break;
         case St.LenNeg:
-          if (c < ZERO || c > NINE) return this.fail(st, i);
-          st = St.LenNegDigits;
+          // a null bulk is "$-" digit+; a null multi-bulk is "*-1" only (the module's grammar)
+          if (this.kind === Kind.Blob ? c < ZERO || c > NINE : c !== ZERO + 1) return this.fail(st, i);
+          st = this.kind === Kind.Blob ? St.LenNegDigits : St.LenNegOne;
+          i++;
+          break;
+        case St.LenNegOne:
+          if (c !== CR) return this.fail(st, i);
+          this.len = -1;
+          st = St.LenLf;
           i++;
           break;
         case St.LenNegDigits:

@@ -204,10 +204,15 @@ function ifBlock(cf: Conf): undefined {
  * only when the if level has its own). The engine reads r.loc.handler, so
  * an if level without a handler gets its location's, once, at load.
  */
-function inheritIfHandlers(clcf: CoreLocConf): void {
-  for (const child of clcf.locations) {
-    if (child.noname && child.handler === undefined) child.handler = clcf.handler;
-    inheritIfHandlers(child);
+function inheritIfHandlers(top: CoreLocConf): void {
+  // parents before children, without recursion (locations nest deep)
+  const stack = [top];
+  while (stack.length) {
+    const clcf = stack.pop()!;
+    for (const child of clcf.locations) {
+      if (child.noname && child.handler === undefined) child.handler = clcf.handler;
+      stack.push(child);
+    }
   }
 }
 
