@@ -136,7 +136,11 @@ t.test('invalid replies: 502, or the next server under invalid_response', async 
   t.equal((await request(p, '/big4k')).status, 502, 'a header beyond redis_buffer_size');
   t.match(await logHas(srv.errorLog, 'too big header'), /upstream sent too big header while reading response header from upstream, client: .*"GET \/big4k/);
   t.equal((await request(p, '/big8k')).status, 502, 'within 8k the line is read, and is invalid');
-  t.match(await logHas(srv.errorLog, 'xxxxx"'), `redis sent invalid response: "+OK\r\n-${'x'.repeat(5000)}", client`);
+  // nginx cuts an error line at NGX_MAX_ERROR_STR (2048 bytes): the quoted reply is cut there too
+  const prefix = 'redis sent invalid response: "+OK\r\n-';
+  const log = await logHas(srv.errorLog, prefix);
+  const xs = /^x*/.exec(log.slice(log.indexOf(prefix) + prefix.length))![0].length;
+  t.ok(xs >= 1000 && xs < 2048, `the reply quoted as read, cut at nginx's line limit (${xs} of 5000 bytes)`);
 
   t.equal((await request(p, '/early')).status, 502);
   t.match(await logHas(srv.errorLog, 'prematurely'), /upstream prematurely closed connection while reading response header from upstream, client: .*"GET \/early/);
