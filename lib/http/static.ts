@@ -1,6 +1,6 @@
 import { createReadStream, statSync, type Stats } from 'node:fs';
 import type { CoreLocConf } from './core/module.js';
-import { errnoSuffix as errnoText } from '../core/errno.js';
+import { errnoSuffix as errnoText, openFailure } from '../core/errno.js';
 import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import { internalRedirect, namedLocation } from './phases.js';
@@ -51,8 +51,13 @@ export function tryFiles(r: HttpRequest): boolean {
       internalRedirect(r, q === -1 ? name : name.slice(0, q), q === -1 ? r.args : name.slice(q + 1));
       return false;
     }
-    const st = stat(mapUriToPath(r, name));
-    if (st instanceof Error) continue;
+    const path = mapUriToPath(r, name);
+    const st = stat(path);
+    if (st instanceof Error) {
+      // ngx_http_try_files_handler: what is not merely missing is logged, and the next one tried
+      if (st.code !== 'ENOENT' && st.code !== 'ENOTDIR' && st.code !== 'ENAMETOOLONG') r.log('crit', `open() "${path}" failed ${errnoText(st)}`);
+      continue;
+    }
     if (tf.testDir ? !st.isDirectory() : !st.isFile()) continue;
     // as nginx: the URI is the tested name without the slash `$uri/` had, so a
     // directory reached without one is redirected to it by the static handler
@@ -70,9 +75,9 @@ export function staticHandler(r: HttpRequest): number {
   const path = mapUriToPath(r);
   const st = stat(path);
   if (st instanceof Error) {
-    const code = st.code === 'ENOENT' || st.code === 'ENOTDIR' ? 404 : st.code === 'EACCES' ? 403 : 500;
-    r.log('error', `open() "${path}" failed ${errnoText(st)}`);
-    return code;
+    const f = openFailure(st.code);
+    r.log(f.level, `open() "${path}" failed ${errnoText(st)}`);
+    return f.status;
   }
   if (st.isDirectory()) {
     r.location = r.args ? `${uri}/?${r.args}` : `${uri}/`;
@@ -122,8 +127,17 @@ function indexHandler(r: HttpRequest): number {
         missing ??= name;
         continue;
       }
+      // ngx_http_index_error: forbidden, or not found for a name too long / not a directory
+      if (st.code === 'EACCES') {
+        r.log('error', `"${dir}${name}" is forbidden ${errnoText(st)}`);
+        return 403;
+      }
+      if (st.code === 'ENOTDIR' || st.code === 'ENAMETOOLONG') {
+        r.log('error', `"${dir}${name}" is not found ${errnoText(st)}`);
+        return 404;
+      }
       r.log('crit', `open() "${dir}${name}" failed ${errnoText(st)}`);
-      return st.code === 'EACCES' ? 403 : 500;
+      return 500;
     }
     internalRedirect(r, r.uri + name, r.args);
     return DONE;
