@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import type { CliOptions } from './options.js';
 import { setUseStderr } from '../core/error_log.js';
-import { openCycleFiles, openStartupLog, parseCycle, startupLogPath } from './cycle.js';
+import { openCycleFiles, openStartupLog, parseCycle, startupLogPath, warnOpenFileLimit } from './cycle.js';
 import { daemonize, isDaemonChild, reportStartup } from './daemon.js';
 import { runMaster } from './master.js';
 import { prefixed } from './paths.js';
@@ -27,6 +27,7 @@ export async function run(opts: CliOptions, prefix: string, confFile: string): P
   if (l.core.daemon !== 0 && !daemonChild) return daemonize();
   const mainLog = openCycleFiles(l, startLog);
   if (!mainLog) return reportStartup(1);
+  warnOpenFileLimit(l, mainLog);
   if (l.core.masterProcess === 0) return runSingle(opts, prefix, confFile, l, mainLog, startupPath);
   return runMaster(opts, prefix, confFile, l, mainLog, startupPath);
 }
