@@ -88,3 +88,18 @@ t.test('workers run the bytes the master validated, not the file as it is later'
   await waitFor('the refusal logged', () => readFileSync(join(s.dir, 'logs/error.log'), 'latin1').includes('unknown directive "bogus_directive"'));
   t.equal(bodyOf(await request(s.port(), '/v')), 'one');
 });
+
+t.test('daemon on: the daemon and its workers run what the foreground judged, wildcard includes too', async (t) => {
+  const s = setup('daemon-snap', true);
+  const pidPath = join(s.dir, 'logs/nginx.pid');
+  t.teardown(async () => {
+    await killTree(readPid(pidPath));
+    cleanup(s.dir);
+  });
+  s.setPort(await freePort());
+  writeFileSync(join(s.dir, 'a.inc'), 'location = /a { return 200 "a"; }\n');
+  s.write('one', 'include *.inc;');
+  const r = await runCmd(['-p', s.dir, '-c', s.conf]);
+  t.equal(r.code, 0, 'started');
+  t.equal(bodyOf(await request(s.port(), '/a')), 'a', 'the wildcard include reached the workers');
+});

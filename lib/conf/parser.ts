@@ -233,7 +233,8 @@ export class Conf {
     }
     const snap = this.cycle.snapshot;
     const matched = snap ? (snap.globs.find(([p]) => p === full)?.[1] ?? []) : globSync(full);
-    if (!snap) this.cycle.globs.push([full, matched]);
+    // recorded in both cases: a load replayed from a snapshot is itself handed on (daemon → master → workers)
+    this.cycle.globs.push([full, matched]);
     for (const f of matched) this.parseFile(f);
   }
 

@@ -12,6 +12,7 @@ import { runPhases } from './phases.js';
 import { hooks } from './hooks.js';
 import { OK } from './request.js';
 import { addrFor, findVirtualServer, type AddrConf, type ListenSocket } from './servers.js';
+import { holdSlot, makeRoom, releaseSlot, setIdleDrain, slotCapacity } from '../core/slots.js';
 import { parseComplexUri } from './uri.js';
 
 /*
@@ -24,6 +25,49 @@ import { parseComplexUri } from './uri.js';
 
 const live = new Set<HttpConnection>();
 let exiting = false;
+
+/*
+ * worker_connections (lib/core/slots.ts): every accepted socket holds a
+ * slot until it closes; the connections waiting for a request (new or
+ * keep-alive) are nginx's reusable ones, closed oldest first when the
+ * pool is full.
+ */
+const slotHeld = new WeakSet<Socket>();
+const reusable = new Set<HttpConnection>();
+
+function freeSlot(sock: Socket): void {
+  if (slotHeld.delete(sock)) releaseSlot();
+}
+
+setIdleDrain(
+  () => reusable.size,
+  (n) => {
+    for (const c of reusable) {
+      if (n-- <= 0) break;
+      reusable.delete(c);
+      live.delete(c);
+      // the slot is free now; nginx closes these silently
+      freeSlot(c.socket);
+      c.socket.destroy();
+    }
+  },
+);
+
+/** ngx_event_accept + ngx_get_connection: a slot for the new client, or the socket closed */
+export function acceptConnection(socket: Socket, listen: ListenSocket): void {
+  if (!makeRoom()) {
+    // ngx_get_connection logs to the listening socket's log: its default server's
+    const ac = listen.wildcard ?? listen.addrs.values().next().value;
+    const specs = ac ? coreLoc(ac.defaultServer.ctx.loc).errorLog : undefined;
+    (specs ? errorLogFor(specs) : getMainLog()).write('alert', 0, `${slotCapacity()} worker_connections are not enough`);
+    socket.destroy();
+    return;
+  }
+  holdSlot();
+  slotHeld.add(socket);
+  socket.once('close', () => freeSlot(socket));
+  new HttpConnection(socket, listen);
+}
 
 /**
  * graceful stop: busy connections close after their response (with
@@ -147,6 +191,7 @@ export class HttpConnection {
     this.listenText = listen.opt.family === 'unix' ? `unix:${listen.opt.path}` : listen.opt.text;
     this.socket = socket;
     live.add(this);
+    reusable.add(this);
     const ra = socket.remoteAddress;
     this.remoteAddr = listen.opt.family === 'unix' ? 'unix:' : ra?.startsWith('::ffff:') && listen.opt.family === 'inet' ? ra.slice(7) : ra ?? '';
     this.remotePort = socket.remotePort ?? 0;
@@ -355,6 +400,7 @@ export class HttpConnection {
     live.delete(this);
     this.stat = statMove(this.stat, ConnStat.None);
     counters.active--;
+    reusable.delete(this);
     const r = this.current;
     if (r && !r.finished) {
       // the client closed before the response ended: nginx's 499 when nothing was
@@ -417,6 +463,8 @@ export class HttpConnection {
     switch (this.state) {
       case St.Head:
         if (this.stat !== ConnStat.Reading) this.stat = statMove(this.stat, ConnStat.Reading);
+        // bytes of a request: no longer an idle connection nginx may close for room
+        reusable.delete(this);
         this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
         this.parseHead();
         return;
@@ -944,6 +992,8 @@ export class HttpConnection {
     } else if (this.eof) {
       this.closedInHead();
     } else {
+      // ngx_http_set_keepalive: idle between requests, reusable
+      reusable.add(this);
       this.setTimer(Tm.Keepalive, r.loc.keepaliveTimeout);
     }
   }
@@ -955,6 +1005,7 @@ export class HttpConnection {
     live.delete(this);
     this.stat = statMove(this.stat, ConnStat.None);
     counters.active--;
+    reusable.delete(this);
     if (reset) {
       // a response cut short: nginx closes the connection as is
       sock.end();

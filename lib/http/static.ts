@@ -1,6 +1,6 @@
 import { createReadStream, statSync, type ReadStream, type Stats } from 'node:fs';
 import type { CoreLocConf } from './core/module.js';
-import { errnoSuffix as errnoText } from '../core/errno.js';
+import { errnoSuffix as errnoText, openFailure } from '../core/errno.js';
 import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import { internalRedirect, namedLocation } from './phases.js';
@@ -53,8 +53,13 @@ export function tryFiles(r: HttpRequest): boolean {
       internalRedirect(r, q === -1 ? name : name.slice(0, q), q === -1 ? r.args : name.slice(q + 1));
       return false;
     }
-    const st = stat(mapUriToPath(r, name));
-    if (st instanceof Error) continue;
+    const path = mapUriToPath(r, name);
+    const st = stat(path);
+    if (st instanceof Error) {
+      // ngx_http_try_files_handler: what is not merely missing is logged, and the next one tried
+      if (st.code !== 'ENOENT' && st.code !== 'ENOTDIR' && st.code !== 'ENAMETOOLONG') r.log('crit', `open() "${path}" failed ${errnoText(st)}`);
+      continue;
+    }
     if (tf.testDir ? !st.isDirectory() : !st.isFile()) continue;
     // as nginx: the URI is the tested name without the slash `$uri/` had, so a
     // directory reached without one is redirected to it by the static handler
@@ -72,11 +77,10 @@ export function staticHandler(r: HttpRequest): number {
   const path = mapUriToPath(r);
   const st = stat(path);
   if (st instanceof Error) {
-    const e = st.code;
-    const code = e === 'ENOENT' || e === 'ENOTDIR' || e === 'ENAMETOOLONG' ? 404 : e === 'EACCES' || e === 'EMLINK' || e === 'ELOOP' ? 403 : 500;
+    const f = openFailure(st.code);
     // a missing file is logged only under `log_not_found on` (the default)
-    if (code !== 404 || r.loc.logNotFound) r.log(code === 500 ? 'crit' : 'error', `open() "${path}" failed ${errnoText(st)}`);
-    return code;
+    if (f.status !== 404 || r.loc.logNotFound) r.log(f.level, `open() "${path}" failed ${errnoText(st)}`);
+    return f.status;
   }
   if (st.isDirectory()) {
     // the URI escaped as nginx's static module does (NGX_ESCAPE_URI), args kept

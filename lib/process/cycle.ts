@@ -1,5 +1,8 @@
 import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { eventsModule, type EventsConf } from '../modules/events/module.js';
 import type { CliOptions } from './options.js';
 import { ConfError } from '../conf/errors.js';
 import { loadConfig } from './config.js';
@@ -101,6 +104,7 @@ export function rereadCycle(
   const next = parseCycle(opts, prefix, confFile, log, startupPath, true);
   const nextLog = next && openCycleFiles(next, log);
   if (!next || !nextLog) return undefined;
+  warnOpenFileLimit(next, nextLog);
   return [next, nextLog];
 }
 
@@ -164,4 +168,47 @@ export function testCycleFiles(cycle: Cycle, startupPath: string): string | unde
     if (err) return err;
   }
   return undefined;
+}
+
+/** RLIMIT_NOFILE of this process (soft, hard) from /proc/self/limits; undefined when unknown */
+export function openFileLimit(): { soft: number; hard: number } | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'latin1'));
+    if (!m) return undefined;
+    const n = (x: string): number => (x === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(x));
+    return { soft: n(m[1]!), hard: n(m[2]!) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * ngx_event_module_init: when worker_connections exceed what a worker may
+ * open (worker_rlimit_nofile when set, else RLIMIT_NOFILE), nginx warns once
+ * per configuration it starts with (not under -t).
+ */
+export function warnOpenFileLimit(l: Loaded, log: ErrorLog): void {
+  const ev = l.cycle.coreConfs[eventsModule.index] as EventsConf | undefined;
+  const wc = ev && ev.workerConnections > 0 ? ev.workerConnections : 512;
+  const lim = openFileLimit();
+  if (!lim) return;
+  const rl = l.core.workerRlimitNofile;
+  if (wc > lim.soft && (rl === -1 || wc > rl)) {
+    log.write('warn', 0, `${wc} worker_connections exceed open file resource limit: ${rl === -1 ? lim.soft : rl}`);
+  }
+}
+
+/**
+ * ngx_worker_process_init: worker_rlimit_nofile sets the worker's
+ * RLIMIT_NOFILE (soft and hard). Node has no setrlimit(); prlimit(1) sets
+ * it on this process from outside, as far as it may.
+ */
+export function applyRlimitNofile(l: Loaded, log: ErrorLog): void {
+  const n = l.core.workerRlimitNofile;
+  if (n === -1) return;
+  const r = spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${n}:${n}`], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
+  if (r.status !== 0) {
+    const why = /Operation not permitted/.test(r.stderr?.toString('latin1') ?? '') || r.status === 1 ? '1: Operation not permitted' : `${r.error ? 'prlimit unavailable' : 'prlimit failed'}`;
+    log.write('alert', 0, `setrlimit(RLIMIT_NOFILE, ${n}) failed (${why})`);
+  }
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { ConfSnapshot } from '../conf/parser.js';
 
 /*
  * `daemon on` (nginx's default): the foreground process starts a detached
@@ -14,8 +15,12 @@ export function isDaemonChild(): boolean {
   return process.env[DAEMON_ENV] === '1';
 }
 
-/** foreground half: start the detached copy, wait until it serves or fails */
-export function daemonize(): Promise<number> {
+/**
+ * foreground half: start the detached copy, wait until it serves or fails.
+ * The copy runs the load the foreground judged (`snapshot`, asked for over
+ * IPC), not the files as they are by the time it starts.
+ */
+export function daemonize(snapshot: ConfSnapshot): Promise<number> {
   return new Promise((resolve) => {
     const env = { ...process.env, [DAEMON_ENV]: '1' };
     const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
@@ -25,6 +30,10 @@ export function daemonize(): Promise<number> {
     });
     let settled = false;
     child.on('message', (m) => {
+      if (m && typeof m === 'object' && (m as { redis2d?: string }).redis2d === 'want-config') {
+        child.send({ redis2d: 'config', snapshot });
+        return;
+      }
       if (settled) return;
       settled = true;
       resolve(m === 'ready' ? 0 : 1);
@@ -48,4 +57,18 @@ export function reportStartup(code: number): number {
   // the workers must not think they are the daemon's first process
   delete process.env[DAEMON_ENV];
   return code;
+}
+
+/** daemon half: the load the foreground judged, asked for once the listener is in place */
+export function configFromForeground(): Promise<ConfSnapshot | undefined> {
+  if (!isDaemonChild() || !process.send) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown): void => {
+      if (!m || typeof m !== 'object' || (m as { redis2d?: string }).redis2d !== 'config') return;
+      process.off('message', onMessage);
+      resolve((m as { snapshot?: ConfSnapshot }).snapshot);
+    };
+    process.on('message', onMessage);
+    process.send!({ redis2d: 'want-config' });
+  });
 }

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:net';
-import { HttpConnection } from '../http/connection.js';
+import { acceptConnection } from '../http/connection.js';
 import { bindErrorText, type BindError } from '../http/engine.js';
 import type { ErrorLog } from '../core/error_log.js';
 import type { ListenSocket } from '../http/servers.js';
@@ -28,8 +28,9 @@ function listenOne(ls: ListenSocket): Promise<Listening> {
   return new Promise((resolve, reject) => {
     const entry: Listening = { server: undefined as unknown as Server, ls };
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (sock) => {
-      // half-open: a client's FIN ends its side only; HttpConnection answers what it asked, then closes
-      new HttpConnection(sock, entry.ls);
+      // half-open: a client's FIN ends its side only; HttpConnection answers what it asked, then closes;
+      // a slot of worker_connections first (acceptConnection closes the socket when there is none)
+      acceptConnection(sock, entry.ls);
     });
     entry.server = server;
     server.once('error', (err: NodeJS.ErrnoException) => reject({ text: ls.opt.text, err } satisfies BindError));
@@ -105,4 +106,9 @@ export async function openListening(sockets: ListenSocket[], log: ErrorLog | und
 export function closeListening(): void {
   for (const entry of listening.values()) entry.server.close();
   listening.clear();
+}
+
+/** how many sockets this process listens on (each holds a worker_connections slot) */
+export function listeningCount(): number {
+  return listening.size;
 }

@@ -1,8 +1,9 @@
 import cluster from 'node:cluster';
 import type { CliOptions } from './options.js';
 import { setReopenOwner, setUseStderr } from '../core/error_log.js';
-import { openCycleFiles, openStartupLog, parseCycle, startupLogPath } from './cycle.js';
-import { daemonize, isDaemonChild, reportStartup } from './daemon.js';
+import { openCycleFiles, openStartupLog, parseCycle, startupLogPath, warnOpenFileLimit } from './cycle.js';
+import { configFromForeground, daemonize, isDaemonChild, reportStartup } from './daemon.js';
+import { snapshotOf } from '../conf/parser.js';
 import { runMaster } from './master.js';
 import { prefixed } from './paths.js';
 import { runSingle } from './single.js';
@@ -22,12 +23,14 @@ export async function run(opts: CliOptions, prefix: string, confFile: string): P
   const startupPath = startupLogPath(opts, (p) => prefixed(prefix, p));
   const startLog = openStartupLog(startupPath);
   const daemonChild = isDaemonChild();
-  // the foreground judged the configuration (and printed its warnings) already
-  const l = parseCycle(opts, prefix, confFile, startLog, startupPath, !daemonChild);
+  // the foreground judged the configuration (and printed its warnings) already: the daemon parses those bytes
+  const snapshot = daemonChild ? await configFromForeground() : undefined;
+  const l = parseCycle(opts, prefix, confFile, startLog, startupPath, !daemonChild, snapshot);
   if (!l) return reportStartup(1);
-  if (l.core.daemon !== 0 && !daemonChild) return daemonize();
+  if (l.core.daemon !== 0 && !daemonChild) return daemonize(snapshotOf(l.cycle));
   const mainLog = openCycleFiles(l, startLog);
   if (!mainLog) return reportStartup(1);
+  warnOpenFileLimit(l, mainLog);
   if (l.core.masterProcess === 0) return runSingle(opts, prefix, confFile, l, mainLog, startupPath);
   installMasterStats();
   // files the master reopens (USR1) go to the workers' user, as nginx's ngx_reopen_files

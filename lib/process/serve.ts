@@ -4,7 +4,9 @@ import { prepareHttp } from '../http/engine.js';
 import type { ErrorLog } from '../core/error_log.js';
 import { setMainLog } from '../core/error_log.js';
 import type { Loaded } from './cycle.js';
-import { closeListening, openListening } from './listen.js';
+import { closeListening, listeningCount, openListening } from './listen.js';
+import { holdSlot, setSlotCapacity } from '../core/slots.js';
+import { eventsModule, type EventsConf } from '../modules/events/module.js';
 
 /*
  * What a serving process (a worker, or the single process of
@@ -18,7 +20,27 @@ export async function serveCycle(l: Loaded, mainLog: ErrorLog, bindLog: ErrorLog
   active = l.cycle;
   for (const m of l.cycle.modules) m.initProcess?.(l.cycle);
   setMainLog(mainLog);
-  return openListening(sockets, bindLog);
+  // worker_connections: the pool of this process; each listening socket holds a slot (ngx_event_process_init)
+  const wc = workerConnections(l.cycle);
+  if (wc < sockets.length + 1) {
+    mainLog.write('emerg', 0, `${wc} worker_connections are not enough for ${sockets.length} listening sockets`);
+    return false;
+  }
+  if (!(await openListening(sockets, bindLog))) return false;
+  const n = listeningCount();
+  setSlotCapacity(wc);
+  holdSlot(n - listenSlots);
+  listenSlots = n;
+  return true;
+}
+
+/** the listening sockets counted in the pool so far */
+let listenSlots = 0;
+
+/** events { worker_connections N; }, nginx's default 512 */
+export function workerConnections(cycle: Cycle): number {
+  const ev = cycle.coreConfs[eventsModule.index] as EventsConf | undefined;
+  return ev && ev.workerConnections > 0 ? ev.workerConnections : 512;
 }
 
 let stopping = false;

@@ -3,7 +3,7 @@ import cluster from 'node:cluster';
 import type { CliOptions } from './options.js';
 import type { ConfSnapshot } from '../conf/parser.js';
 import { reopenLogs, setUseStderr } from '../core/error_log.js';
-import { openCycleFiles, openStartupLog, parseCycle, startupLogPath } from './cycle.js';
+import { applyRlimitNofile, openCycleFiles, openStartupLog, parseCycle, startupLogPath } from './cycle.js';
 import { prefixed } from './paths.js';
 import { fastStop, gracefulStop, serveCycle } from './serve.js';
 import { installWorkerStats } from './stats.js';
@@ -50,6 +50,7 @@ export async function runWorker(opts: CliOptions, prefix: string, confFile: stri
   if (!l) process.exit(2);
   const mainLog = openCycleFiles(l, openStartupLog(startupPath));
   if (!mainLog) process.exit(2);
+  applyRlimitNofile(l, mainLog);
   // the files are open: now the worker becomes the `user` (a root master's workers)
   switchWorkerUser(l.core, mainLog);
 

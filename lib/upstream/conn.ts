@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { nextConnectionNumber } from '../core/counters.js';
+import { holdSlot, releaseSlot } from '../core/slots.js';
 
 /*
  * One connection to an upstream peer, alive as long as its socket: the socket's
@@ -44,6 +45,9 @@ export class UpstreamConn {
 
   constructor(socket: Socket) {
     this.socket = socket;
+    // a slot of worker_connections while the socket lives (lib/core/slots.ts)
+    holdSlot();
+    socket.once('close', () => releaseSlot());
     this.onTimer = () => {
       if (!this.timerLive) return;
       this.timerLive = false;

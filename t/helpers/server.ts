@@ -55,14 +55,14 @@ export interface Running {
 }
 
 /** `http` is the body of the http block; `{port}` and `{dir}` are substituted */
-async function start(kind: 'redis2d' | 'nginx', http: string, main = ''): Promise<Running> {
+async function start(kind: 'redis2d' | 'nginx', http: string, main = '', events = 'worker_connections 1024;'): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), `srv-${kind}-`));
   mkdirSync(join(dir, 'logs'));
   mkdirSync(join(dir, 'html'));
   const port = await freePort();
   const conf =
     `daemon off; master_process off; pid ${dir}/nginx.pid; error_log ${dir}/error.log info;\n${main}\n` +
-    `events { worker_connections 64; }\nhttp {\n${http.replaceAll('{port}', String(port)).replaceAll('{dir}', dir)}\n}\n`;
+    `events { ${events} }\nhttp {\n${http.replaceAll('{port}', String(port)).replaceAll('{dir}', dir)}\n}\n`;
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const args =
     kind === 'redis2d'
@@ -106,8 +106,8 @@ async function start(kind: 'redis2d' | 'nginx', http: string, main = ''): Promis
   };
 }
 
-export const startRedis2d = (http: string, main = ''): Promise<Running> => start('redis2d', http, main);
-export const startNginx = (http: string, main = ''): Promise<Running> => start('nginx', http, main);
+export const startRedis2d = (http: string, main = '', events?: string): Promise<Running> => start('redis2d', http, main, events);
+export const startNginx = (http: string, main = '', events?: string): Promise<Running> => start('nginx', http, main, events);
 
 /**
  * Send raw bytes, collect everything until the server closes (or `idleMs`

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { makeRoom, slotCapacity } from '../../core/slots.js';
 import type { LogLevel } from '../../core/error_log.js';
 import { UpstreamConn, type ConnUser } from '../../upstream/conn.js';
 import { noPool, type ConnectionPool } from '../../upstream/keepalive.js';
@@ -93,6 +94,18 @@ export class ExclusiveTry implements ConnUser, ReaderOwner {
       reused.user = this;
       this.connectTime = 0;
       this.send();
+      return;
+    }
+    if (!makeRoom()) {
+      // ngx_event_connect_peer: no free connection (worker_connections) — nginx cannot start it: 500
+      const conn = (this.conn = new UpstreamConn(new net.Socket()));
+      conn.user = this;
+      conn.destroy();
+      queueMicrotask(() => {
+        if (this.isDone()) return;
+        this.o.log('alert', `${slotCapacity()} worker_connections are not enough while ${ACTION_CONNECT}`);
+        this.settle(500, false, false, 'error', false);
+      });
       return;
     }
     const sock =

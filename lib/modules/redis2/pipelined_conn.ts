@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { makeRoom } from '../../core/slots.js';
 import { UpstreamConn, type ConnUser } from '../../upstream/conn.js';
 import type { ConnectionPool } from '../../upstream/keepalive.js';
 import { connectFailed, ioFailed, prematurelyClosed, timedOut } from '../../upstream/messages.js';
@@ -355,6 +356,8 @@ export function joinPipelined(
     return best.add(o, sink, owner);
   }
   if (list.length >= maxConns) return undefined;
+  // no room for another connection (worker_connections): the exclusive path reports it as nginx does
+  if (!makeRoom()) return undefined;
   const sc = new PipelinedConn(o, pool, key, list);
   list.push(sc);
   return sc.add(o, sink, owner);
