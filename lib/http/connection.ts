@@ -866,10 +866,10 @@ export class HttpConnection {
   }
 
   /** ngx_http_discard_request_body: read and drop whatever body is left */
-  discardBody(r: HttpRequest, expect = true): void {
-    if (r.bodyState !== 'none' || r !== this.current) return;
+  discardBody(r: HttpRequest, expect = true): number {
+    if (r.bodyState !== 'none' || r !== this.current) return OK;
     if (expect) this.testExpect(r);
-    if (!this.hasBody(r)) return;
+    if (!this.hasBody(r)) return OK;
     r.bodyState = 'discard';
     this.reader = new BodyReader(r.contentLengthIn, r.chunkedIn, 0, undefined);
     this.bodyCb = undefined;
@@ -881,6 +881,8 @@ export class HttpConnection {
       this.state = St.Busy;
       r.keepalive = false;
     }
+    // a chunked body already broken in the bytes read with the head: nginx's discard returns 400 at once
+    return r.bodyInvalid ? 400 : OK;
   }
 
   /**
@@ -939,6 +941,7 @@ export class HttpConnection {
       return;
     }
     r.log('error', 'client sent invalid chunked body');
+    r.bodyInvalid = true;
     if (cb) cb(400);
     else if (r.finished) this.closeAfterWrite(false);
     // discarding stops; the response under way ends, then the connection closes (r.keepalive is off)
