@@ -5,7 +5,7 @@ import { coreLoc, type CoreSrvConf } from './core/module.js';
 import { BodyReader, BodyStatus } from './body.js';
 import { HttpRequest, firstName } from './http_request.js';
 import { errorLogFor, getMainLog, type ErrorLog } from '../core/error_log.js';
-import { Head } from './head.js';
+import { Head, Known } from './head.js';
 import { HL_END, HL_INVALID, HL_LINE, HeaderLine, HeaderScanner, LINE_ERROR_TEXT, LineError, RL_DONE, RequestLineScanner, parseHeaderLine, validateHost } from './parse.js';
 import { runPhases } from './phases.js';
 import { hooks } from './hooks.js';
@@ -738,9 +738,14 @@ export class HttpConnection {
       return false;
     }
     const last = head.headers[n - 1]!;
-    if (last[0].length === 4 && head.host === last[1] && last[0].toLowerCase() === 'host' && validateHost(last[1]) === undefined) {
-      this.headError(400, 'client sent invalid host header', head, undefined, 'reading client request headers', true);
-      return false;
+    // the Host header is validated as it arrives (ngx_http_process_host); a keep-alive client's repeated one was already
+    if (last[0].length === 4 && head.host === last[1] && last[1] !== this.lastHostRaw && last[0].toLowerCase() === 'host') {
+      const v = validateHost(last[1]);
+      if (v === undefined) {
+        this.headError(400, 'client sent invalid host header', head, undefined, 'reading client request headers', true);
+        return false;
+      }
+      head.hostValid = v;
     }
     return true;
   }
@@ -822,7 +827,7 @@ export class HttpConnection {
       r.loc = loc;
       r.locConf = loc.locConf;
     } else {
-      const host = head.uriHost !== undefined ? head.lineHost : hv !== undefined ? validateHost(hv)! : '';
+      const host = head.uriHost !== undefined ? head.lineHost : hv !== undefined ? (head.hostValid ?? validateHost(hv)!) : '';
       r.host = host;
       const vs = findVirtualServer(this.addr, host);
       r.srv = vs.srv;
@@ -893,6 +898,8 @@ export class HttpConnection {
   private testExpect(r: HttpRequest): void {
     if (r.expectTested || r.version < 1001) return;
     r.expectTested = true;
+    // most requests send no Expect: known from the head's bits, without building the header map
+    if (r.req instanceof Head && !r.req.has(Known.Expect)) return;
     const e = r.req.byName.get('expect');
     if (e !== undefined && e.length === 12 && e.toLowerCase() === '100-continue') {
       this.write(CONTINUE);
