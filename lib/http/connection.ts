@@ -6,7 +6,7 @@ import { BodyReader, BodyStatus } from './body.js';
 import { HttpRequest, firstName } from './http_request.js';
 import { errorLogFor, getMainLog, type ErrorLog } from '../core/error_log.js';
 import { ConnStat, counters, nextConnectionNumber, statMove } from '../core/counters.js';
-import { Head } from './head.js';
+import { Head, Known } from './head.js';
 import { HL_END, HL_INVALID, HL_LINE, HeaderLine, HeaderScanner, LINE_ERROR_TEXT, LineError, RL_DONE, RequestLineScanner, parseHeaderLine, validateHost } from './parse.js';
 import { runPhases } from './phases.js';
 import { hooks } from './hooks.js';
@@ -53,6 +53,25 @@ setIdleDrain(
   },
 );
 
+/*
+ * What reading one head takes (nginx's parser states and its header
+ * buffers): held only while a head is being read, then given back, so an
+ * idle connection (waiting for a request, or keep-alive) carries none.
+ */
+class HeadState {
+  readonly rl = new RequestLineScanner();
+  readonly hs = new HeaderScanner();
+  /** nginx's current header buffer: where it starts in buf, its size, large buffers taken */
+  start = 0;
+  cap = 1024;
+  nbusy = 0;
+}
+const headPool: HeadState[] = [];
+
+/** the connection a socket serves (one property instead of a closure per event) */
+const CONN = Symbol('redis2d.connection');
+type ConnSocket = Socket & { [CONN]?: HttpConnection };
+
 /** ngx_event_accept + ngx_get_connection: a slot for the new client, or the socket closed */
 export function acceptConnection(socket: Socket, listen: ListenSocket): void {
   if (!makeRoom()) {
@@ -65,7 +84,7 @@ export function acceptConnection(socket: Socket, listen: ListenSocket): void {
   }
   holdSlot();
   slotHeld.add(socket);
-  socket.once('close', () => freeSlot(socket));
+  // (the slot is given back by the connection's own close listener: one listener less per socket)
   new HttpConnection(socket, listen);
 }
 
@@ -138,19 +157,23 @@ export class HttpConnection {
   private buf: Buffer = EMPTY;
   private state = St.Head;
   /** head parsing */
-  /** nginx's state machines over the head's bytes */
-  private readonly rl = new RequestLineScanner();
-  private readonly hs = new HeaderScanner();
+  /** the state of the head being read (pooled: see HeadState) */
+  private hst: HeadState | undefined = undefined;
   /** start of the element being read: the request line, or the current header line */
   private lineStart = 0;
   /** start of the last complete header line (nginx's stale header_name_start; -1 none) */
   private lastHeaderStart = -1;
-  /** nginx's current header buffer: where it starts in buf, its size, large buffers taken */
-  private readonly hb = { start: 0, cap: 1024, nbusy: 0 };
+  /** where the next head's header buffer starts, its size, large buffers it holds (startHead) */
+  private nextStart = 0;
+  private nextCap = 1024;
+  private nextNbusy = 0;
   /** the head being read came with the previous one (nginx's `pipelined request line` action) */
   private pipelined = false;
   /** the buffer state after the last head, for a pipelined head (headDone, next()) */
-  private readonly carry = { start: 0, cap: 0, nbusy: 0, received: 0 };
+  private carryStart = 0;
+  private carryCap = 0;
+  private carryNbusy = 0;
+  private carryReceived = 0;
   /** the head being read, once its request line parsed */
   private head: Head | undefined = undefined;
   private headStart = 0;
@@ -173,7 +196,6 @@ export class HttpConnection {
   private timerAt = 0;
   private deadline = 0;
   private timed = Tm.None;
-  private readonly onTimer = (): void => this.checkTimer();
   /*
    * A keep-alive client sends the same Host on every request: the last
    * valid Host value, its validated form and the server it chose (when no
@@ -203,12 +225,13 @@ export class HttpConnection {
     this.addr = addrFor(listen, this.localAddr, this.localPort);
     this.variables = listen.variables;
     socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => this.onData(d));
+    (socket as ConnSocket)[CONN] = this;
+    socket.on('data', HttpConnection.sockData);
     // the server is allowHalfOpen: a FIN ends only the client's side (onEnd)
-    socket.on('end', () => this.onEnd());
-    socket.on('error', () => this.onClose());
-    socket.on('close', () => this.onClose());
-    socket.on('drain', () => this.onDrain());
+    socket.on('end', HttpConnection.sockEnd);
+    socket.on('error', HttpConnection.sockClose);
+    socket.on('close', HttpConnection.sockClose);
+    socket.on('drain', HttpConnection.sockDrain);
     counters.accepted++;
     counters.handled++;
     counters.active++;
@@ -216,6 +239,24 @@ export class HttpConnection {
     this.startHead(false);
     // ngx_http_init_connection: the header timeout runs from the accept
     this.setTimer(Tm.Header, this.defaultSrv().clientHeaderTimeout);
+  }
+
+  // the socket's listeners, shared by every connection (`this` is the socket)
+  private static sockData(this: ConnSocket, d: Buffer): void {
+    this[CONN]!.onData(d);
+  }
+  private static sockEnd(this: ConnSocket): void {
+    this[CONN]!.onEnd();
+  }
+  private static sockClose(this: ConnSocket): void {
+    freeSlot(this);
+    this[CONN]!.onClose();
+  }
+  private static sockDrain(this: ConnSocket): void {
+    this[CONN]!.onDrain();
+  }
+  private static timerFired(c: HttpConnection): void {
+    c.checkTimer();
   }
 
   get exiting(): boolean {
@@ -244,7 +285,7 @@ export class HttpConnection {
       clearTimeout(this.timer);
     }
     this.timerAt = at;
-    this.timer = setTimeout(this.onTimer, ms).unref();
+    this.timer = setTimeout(HttpConnection.timerFired, ms, this).unref();
   }
 
   private clearTimer(): void {
@@ -258,7 +299,7 @@ export class HttpConnection {
     const left = this.deadline - Date.now();
     if (left > 0) {
       this.timerAt = this.deadline;
-      this.timer = setTimeout(this.onTimer, left).unref();
+      this.timer = setTimeout(HttpConnection.timerFired, left, this).unref();
       return;
     }
     // nginx closes silently: header, body, send and keep-alive timeouts alike;
@@ -316,6 +357,7 @@ export class HttpConnection {
     r.errStatus = status;
     r.log('info', `${why} while ${action}`);
     r.finished = true;
+    this.dropHead();
     runLogPhase(r);
   }
 
@@ -401,6 +443,7 @@ export class HttpConnection {
     this.stat = statMove(this.stat, ConnStat.None);
     counters.active--;
     reusable.delete(this);
+    this.dropHead();
     const r = this.current;
     if (r && !r.finished) {
       // the client closed before the response ended: nginx's 499 when nothing was
@@ -497,14 +540,14 @@ export class HttpConnection {
     const buf = this.buf;
     const srv = this.defaultSrv();
     const { num, size } = srv.largeClientHeaderBuffers;
-    const hb = this.hb;
+    const hb = this.hst ?? this.takeHead();
     for (;;) {
       // where nginx's current header buffer ends: bytes past it are read only after the next buffer is taken
       const fill = hb.start + hb.cap;
       const to = buf.length < fill ? buf.length : fill;
       const head = this.head;
       if (head === undefined) {
-        const rl = this.rl;
+        const rl = hb.rl;
         const rc = rl.scan(buf, to);
         if (rl.start !== -1) this.headStart = this.lineStart = rl.start;
         if (rc > 0) return this.lineError(rc as LineError, rl.text(buf, to), rc === LineError.Invalid09Method);
@@ -513,7 +556,7 @@ export class HttpConnection {
           const e = rl.fill(buf, h);
           if (e !== 0) return this.lineError(e, h.line || rl.text(buf, to), true);
           this.lineStart = rl.pos;
-          this.hs.reset(rl.pos);
+          hb.hs.reset(rl.pos);
           if (!this.checkRequestLine(h)) return;
           this.head = h;
           if (h.version === 9) return this.headDone();
@@ -533,7 +576,7 @@ export class HttpConnection {
         }
         return this.headWait();
       }
-      const hs = this.hs;
+      const hs = hb.hs;
       const rc = hs.scan(buf, to);
       if (rc === HL_LINE) {
         const start = this.lineStart;
@@ -579,22 +622,38 @@ export class HttpConnection {
    * in the same buffer).
    */
   private startHead(pipelined: boolean): void {
-    this.rl.reset(0);
     this.lineStart = this.headStart = 0;
     this.lastHeaderStart = -1;
-    const hb = this.hb;
-    const c = this.carry;
-    this.pipelined = pipelined && c.received > 0;
-    if (pipelined && c.received > 0 && c.start + c.cap > 0) {
-      hb.start = c.start;
-      hb.cap = c.cap;
-      hb.nbusy = c.nbusy;
+    this.pipelined = pipelined && this.carryReceived > 0;
+    if (this.pipelined && this.carryStart + this.carryCap > 0) {
+      this.nextStart = this.carryStart;
+      this.nextCap = this.carryCap;
+      this.nextNbusy = this.carryNbusy;
     } else {
-      hb.start = 0;
-      hb.cap = this.defaultSrv().clientHeaderBufferSize;
-      hb.nbusy = 0;
+      this.nextStart = 0;
+      this.nextCap = this.defaultSrv().clientHeaderBufferSize;
+      this.nextNbusy = 0;
     }
-    c.received = 0;
+    this.carryReceived = 0;
+  }
+
+  /** the head's state, from the pool, set up as startHead() decided */
+  private takeHead(): HeadState {
+    const st = headPool.pop() ?? new HeadState();
+    st.rl.reset(0);
+    st.start = this.nextStart;
+    st.cap = this.nextCap;
+    st.nbusy = this.nextNbusy;
+    this.hst = st;
+    return st;
+  }
+
+  /** the head is done with (read, refused or abandoned): its state goes back to the pool */
+  private dropHead(): void {
+    const st = this.hst;
+    if (st === undefined) return;
+    this.hst = undefined;
+    if (headPool.length < 64) headPool.push(st);
   }
 
   /**
@@ -626,7 +685,7 @@ export class HttpConnection {
 
   /** the next large header buffer, holding the bytes from `from` on */
   private takeBuffer(from: number, size: number): void {
-    const hb = this.hb;
+    const hb = this.hst!;
     hb.start = from;
     hb.cap = size;
     hb.nbusy++;
@@ -688,9 +747,14 @@ export class HttpConnection {
       return false;
     }
     const last = head.headers[n - 1]!;
-    if (last[0].length === 4 && head.host === last[1] && last[0].toLowerCase() === 'host' && validateHost(last[1]) === undefined) {
-      this.headError(400, 'client sent invalid host header', head, undefined, 'reading client request headers', true);
-      return false;
+    // the Host header is validated as it arrives (ngx_http_process_host); a keep-alive client's repeated one was already
+    if (last[0].length === 4 && head.host === last[1] && last[1] !== this.lastHostRaw && last[0].toLowerCase() === 'host') {
+      const v = validateHost(last[1]);
+      if (v === undefined) {
+        this.headError(400, 'client sent invalid host header', head, undefined, 'reading client request headers', true);
+        return false;
+      }
+      head.hostValid = v;
     }
     return true;
   }
@@ -707,7 +771,8 @@ export class HttpConnection {
     const r = this.newRequest(h, head ? head.line : (rawLine ?? ''));
     // a request line that failed after its method: nginx's r->method is known (a HEAD gets no body),
     // its method_name ($request_method) is not
-    if (!head && this.rl.method(this.buf) === 'HEAD') r.headRequest = true;
+    if (!head && this.hst?.rl.method(this.buf) === 'HEAD') r.headRequest = true;
+    this.dropHead();
     // $request_length: the request line and the header lines nginx accepted (before their checks)
     if (head) r.headerLength = this.lineStart - this.headStart;
     r.srv = this.defaultSrv();
@@ -740,12 +805,12 @@ export class HttpConnection {
     const head = this.head!;
     const headerLength = this.lineStart - this.headStart;
     // nginx's header buffer as the next pipelined head finds it (next())
-    const hb = this.hb;
-    const carry = this.carry;
-    carry.start = hb.start - this.lineStart;
-    carry.cap = hb.cap;
-    carry.nbusy = hb.nbusy > 0 ? 1 : 0;
-    carry.received = this.buf.length - this.lineStart;
+    const hb = this.hst!;
+    this.carryStart = hb.start - this.lineStart;
+    this.carryCap = hb.cap;
+    this.carryNbusy = hb.nbusy > 0 ? 1 : 0;
+    this.carryReceived = this.buf.length - this.lineStart;
+    this.dropHead();
     this.buf = this.lineStart < this.buf.length ? this.buf.subarray(this.lineStart) : EMPTY;
     this.lineStart = this.headStart = 0;
     this.head = undefined;
@@ -771,7 +836,7 @@ export class HttpConnection {
       r.loc = loc;
       r.locConf = loc.locConf;
     } else {
-      const host = head.uriHost !== undefined ? head.lineHost : hv !== undefined ? validateHost(hv)! : '';
+      const host = head.uriHost !== undefined ? head.lineHost : hv !== undefined ? (head.hostValid ?? validateHost(hv)!) : '';
       r.host = host;
       const vs = findVirtualServer(this.addr, host);
       r.srv = vs.srv;
@@ -843,6 +908,8 @@ export class HttpConnection {
   private testExpect(r: HttpRequest): void {
     if (r.expectTested || r.version < 1001) return;
     r.expectTested = true;
+    // most requests send no Expect: known from the head's bits, without building the header map
+    if (r.req instanceof Head && !r.req.has(Known.Expect)) return;
     const e = r.req.byName.get('expect');
     if (e !== undefined && e.length === 12 && e.toLowerCase() === '100-continue') {
       this.write(CONTINUE);
@@ -876,10 +943,10 @@ export class HttpConnection {
   }
 
   /** ngx_http_discard_request_body: read and drop whatever body is left */
-  discardBody(r: HttpRequest, expect = true): void {
-    if (r.bodyState !== 'none' || r !== this.current) return;
+  discardBody(r: HttpRequest, expect = true): number {
+    if (r.bodyState !== 'none' || r !== this.current) return OK;
     if (expect) this.testExpect(r);
-    if (!this.hasBody(r)) return;
+    if (!this.hasBody(r)) return OK;
     r.bodyState = 'discard';
     this.reader = new BodyReader(r.contentLengthIn, r.chunkedIn, 0, undefined);
     this.bodyCb = undefined;
@@ -891,6 +958,8 @@ export class HttpConnection {
       this.state = St.Busy;
       r.keepalive = false;
     }
+    // a chunked body already broken in the bytes read with the head: nginx's discard returns 400 at once
+    return r.bodyInvalid ? 400 : OK;
   }
 
   /**
@@ -901,18 +970,17 @@ export class HttpConnection {
   private feedPending(): void {
     const pending = this.buf;
     this.buf = EMPTY;
-    const c = this.carry;
     if (pending.length === 0) {
-      c.received = 0;
+      this.carryReceived = 0;
       this.socket.resume();
       return;
     }
     this.feedBody(pending);
-    if (this.state === St.Body || this.state === St.Discard) c.received = 0;
+    if (this.state === St.Body || this.state === St.Discard) this.carryReceived = 0;
     else {
       const used = pending.length - this.buf.length;
-      c.start -= used;
-      c.received -= used;
+      this.carryStart -= used;
+      this.carryReceived -= used;
     }
   }
 
@@ -949,6 +1017,7 @@ export class HttpConnection {
       return;
     }
     r.log('error', 'client sent invalid chunked body');
+    r.bodyInvalid = true;
     if (cb) cb(400);
     else if (r.finished) this.closeAfterWrite(false);
     // discarding stops; the response under way ends, then the connection closes (r.keepalive is off)
@@ -1006,6 +1075,7 @@ export class HttpConnection {
     this.stat = statMove(this.stat, ConnStat.None);
     counters.active--;
     reusable.delete(this);
+    this.dropHead();
     if (reset) {
       // a response cut short: nginx closes the connection as is
       sock.end();

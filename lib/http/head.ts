@@ -87,6 +87,8 @@ export class Head implements RequestHead {
   args = '';
   /** the validated host of an absolute URI ('' when none) */
   lineHost = '';
+  /** the Host header's validated value, once checked as it arrived */
+  hostValid: string | undefined = undefined;
   /** the request line without the line end, for $request and logs */
   line = '';
   version = 0;
@@ -126,6 +128,11 @@ export class Head implements RequestHead {
     const lc = value.toLowerCase();
     if (lc.includes('close')) this.connectionType = 1;
     else if (lc.includes('keep-alive')) this.connectionType = 2;
+  }
+
+  /** a header of this kind was sent (without building the name map) */
+  has(known: Known): boolean {
+    return (this.seen & known) !== 0;
   }
 
   /** nginx's message for the first repeated unique header */

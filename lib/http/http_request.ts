@@ -143,6 +143,8 @@ export class HttpRequest implements Request {
   headerOnly = false;
   chunked = false;
   finished = false;
+  /** the chunked body was found malformed (while read or discarded) */
+  bodyInvalid = false;
   /** a HEAD whose request line failed after the method: no body, though $request_method is empty */
   headRequest = false;
   /** the raw bytes of a body read in full (chunk framing included: nginx's request_length counts them); -1 none */
@@ -448,13 +450,17 @@ export class HttpRequest implements Request {
     this.conn.requestDone(this, true);
   }
 
-  discardBody(): void {
-    this.conn.discardBody(this);
+  discardBody(): number {
+    return this.conn.discardBody(this);
   }
 
   sendResponse(status: number, text: string): void {
-    // ngx_http_send_response discards the body first (and so answers Expect: 100-continue)
-    this.conn.discardBody(this);
+    // ngx_http_send_response discards the body first (and so answers Expect: 100-continue); a broken one is its 400
+    const rc = this.conn.discardBody(this);
+    if (rc !== OK) {
+      this.finalize(rc);
+      return;
+    }
     if (status === 301 || status === 302 || status === 303 || status === 307 || status === 308) {
       this.location = text;
       this.finalize(status);

@@ -184,6 +184,17 @@ export class RequestLineScanner {
           } else return this.fail(p, LineError.InvalidRequest);
           break;
         case RL.Uri:
+          if (ch > 0x20 && ch !== 0x7f) {
+            // the common bytes of a path or query, run over in a tight loop
+            let q = p + 1;
+            while (q < to) {
+              const c = buf[q]!;
+              if (c <= 0x20 || c === 0x7f) break;
+              q++;
+            }
+            p = q - 1;
+            break;
+          }
           if (ch === 0x20) {
             this.uriEnd = p;
             state = RL.Http09;
@@ -326,22 +337,24 @@ export class RequestLineScanner {
   /** once scan() returned RL_DONE: the fields into h; 0, or the 0.9 method error */
   fill(buf: Buffer, h: Head): 0 | LineError {
     const start = this.start;
-    const method =
-      this.methodEnd - start === 3 && buf[start] === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54 ? 'GET' : buf.toString('latin1', start, this.methodEnd);
+    // one string for the line; the fields are slices of it (no copy each)
+    const line = buf.toString('latin1', start, this.end);
+    const me = this.methodEnd - start;
+    const method = me === 3 && line.charCodeAt(0) === 0x47 && line.charCodeAt(1) === 0x45 && line.charCodeAt(2) === 0x54 ? 'GET' : line.slice(0, me);
     if (this.http09 && method !== 'GET') return LineError.Invalid09Method;
-    const uriStart = this.schemaStart !== -1 ? this.schemaStart : this.pathStart;
-    const uriEnd = this.uriEnd;
+    const uriStart = (this.schemaStart !== -1 ? this.schemaStart : this.pathStart) - start;
+    const uriEnd = this.uriEnd - start;
     h.method = method;
-    h.rawUri = buf.toString('latin1', uriStart, uriEnd);
+    h.rawUri = line.slice(uriStart, uriEnd);
     if (this.schemaStart === -1) {
       h.pathQuery = h.rawUri;
       h.uriHost = undefined;
     } else {
       // an absolute URI: nginx's $host comes from it; the path starts at its `/` or `?`
-      h.pathQuery = this.pathStart === -1 ? '' : buf.toString('latin1', this.pathStart, uriEnd);
-      h.uriHost = buf.toString('latin1', this.hostStart, this.portEnd !== -1 ? this.portEnd : this.hostEnd);
+      h.pathQuery = this.pathStart === -1 ? '' : line.slice(this.pathStart - start, uriEnd);
+      h.uriHost = line.slice(this.hostStart - start, (this.portEnd !== -1 ? this.portEnd : this.hostEnd) - start);
     }
-    h.line = buf.toString('latin1', start, this.end);
+    h.line = line;
     if (this.http09) {
       h.version = 9;
       h.protocol = '';
@@ -350,7 +363,7 @@ export class RequestLineScanner {
       h.version = version;
       // the usual protocols are shared strings, not slices of every line
       const n = this.protoEnd - this.protoStart;
-      h.protocol = n === 8 && version === 1001 ? 'HTTP/1.1' : n === 8 && version === 1000 ? 'HTTP/1.0' : buf.toString('latin1', this.protoStart, this.protoEnd);
+      h.protocol = n === 8 && version === 1001 ? 'HTTP/1.1' : n === 8 && version === 1000 ? 'HTTP/1.0' : line.slice(this.protoStart - start, this.protoEnd - start);
     }
     return 0;
   }
@@ -427,6 +440,16 @@ export class HeaderScanner {
           } else state = HL.Name;
           break;
         case HL.Name:
+          if (ch > 0x20 && ch !== 0x7f && ch !== 0x3a) {
+            let q = p + 1;
+            while (q < to) {
+              const c = buf[q]!;
+              if (c <= 0x20 || c === 0x7f || c === 0x3a) break;
+              q++;
+            }
+            p = q - 1;
+            break;
+          }
           if (ch === 0x3a) state = HL.Value;
           else if (ch === 0x0d) {
             this.cr = p;
@@ -442,6 +465,16 @@ export class HeaderScanner {
           }
           break;
         case HL.Value:
+          if (ch !== 0x0d && ch !== 0x0a && ch !== 0) {
+            let q = p + 1;
+            while (q < to) {
+              const c = buf[q]!;
+              if (c === 0x0d || c === 0x0a || c === 0) break;
+              q++;
+            }
+            p = q - 1;
+            break;
+          }
           if (ch === 0x0d) {
             this.cr = p;
             state = HL.AlmostDone;

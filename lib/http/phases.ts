@@ -143,7 +143,8 @@ function updateLocationConfig(r: HttpRequest): void {
 function content(r: HttpRequest): void {
   const handler = r.loc.handler;
   if (!handler) {
-    // (nginx's static handler discards only once the file opened, answering Expect there; not modelled)
+    // (nginx's static handler discards only once the file opened, answering Expect there and turning a
+    // broken chunked body into 400; not modelled: the static handler's own status stands)
     r.conn.discardBody(r, false);
     const rc = staticHandler(r);
     if (rc !== DONE) r.finalize(rc);

@@ -173,8 +173,12 @@ export interface Request {
    * handler; cb returns true to end the request there (499, connection closed)
    */
   checkBroken(cb: () => boolean): void;
-  /** ngx_http_discard_request_body: answer Expect: 100-continue, drop the body (a no-op once read or for subrequests) */
-  discardBody(): void;
+  /**
+   * ngx_http_discard_request_body: answer Expect: 100-continue, drop the
+   * body (a no-op once read or for subrequests); 400 when a chunked body is
+   * already seen to be malformed, else OK
+   */
+  discardBody(): number;
   /** end the body and the request (log phase, then keep-alive or close) */
   finish(): void;
   /**

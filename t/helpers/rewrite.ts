@@ -86,7 +86,9 @@ export function request(srv: CoreSrvConf, loc: CoreLocConf | undefined, uri: str
     log(level: string, msg: string) {
       logs.push(`[${level}] ${msg}`);
     },
-    discardBody() {},
+    discardBody() {
+      return 0;
+    },
   };
   return r as unknown as FakeRequest;
 }

@@ -124,8 +124,13 @@ function doReturn(r: Request, e: ScriptEngine, status: number, text: ComplexValu
     e.status = status;
     return;
   }
-  // ngx_http_send_response discards the body before it evaluates the text ($content_length of a chunked body is then 0)
-  r.discardBody();
+  // ngx_http_send_response discards the body before it evaluates the text ($content_length of a chunked body is
+  // then 0); a chunked body already seen broken makes it a 400
+  const rc = r.discardBody();
+  if (rc !== 0) {
+    e.status = rc;
+    return;
+  }
   const value = text === undefined ? '' : evalComplexValue(r, text);
   if (isRedirectStatus(status)) {
     setLocation(r, value);
