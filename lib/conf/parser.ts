@@ -316,12 +316,18 @@ export class Conf {
         if (typeof rv === 'string') throw this.error(`"${name}" directive ${rv}`);
         return;
       }
-      throw this.error(`"${name}" directive is not allowed here`);
+      throw this.error(`"${cName(name)}" directive is not allowed here`);
     }
-    const e = this.error(`unknown directive "${name}"`);
+    const e = this.error(`unknown directive "${cName(name)}"`);
     e.hint = unimplementedHint(name);
     throw e;
   }
+}
+
+/** nginx prints a directive's name with %s: a C string, cut at its first NUL byte */
+function cName(name: string): string {
+  const z = name.indexOf('\0');
+  return z === -1 ? name : name.slice(0, z);
 }
 
 function argCountOk(type: number, nelts: number): boolean {

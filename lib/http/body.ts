@@ -32,6 +32,7 @@ export class BodyReader {
   private state = C.Size;
   private sizeDigits = 0;
   private trailerLen = 0;
+  private trailerCr = false;
   /** total body bytes so far */
   received = 0;
   /** the declared size of the chunk that crossed the limit (for the log line) */
@@ -54,6 +55,24 @@ export class BodyReader {
 
   get done(): boolean {
     return this.chunked ? this.state === C.LastLf + 1 : this.remaining === 0;
+  }
+
+  /** ngx_http_parse_chunked's ctx->length after NGX_AGAIN: the bytes it wants at least, by state */
+  chunkedWant(): number {
+    switch (this.state) {
+      case C.Size:
+        return this.sizeDigits === 0 ? 3 : 1 + (this.remaining ? this.remaining + 4 : 1);
+      case C.Ext:
+      case C.SizeLf:
+        return 1 + this.remaining + 4;
+      case C.Data:
+        return this.remaining + 4;
+      case C.DataCr:
+      case C.DataLf:
+        return 4;
+      default:
+        return this.trailerLen > 0 ? 2 : 1;
+    }
   }
 
   /** the raw bytes the body took (chunk framing included), once done */
@@ -149,7 +168,9 @@ export class BodyReader {
           this.remaining = 0;
           break;
         case C.Trailer:
-          // trailer lines are skipped up to the empty line
+          // trailer lines are skipped up to the empty line; a CR must be followed by LF (ngx_http_parse_chunked)
+          if (this.trailerCr && ch !== 0x0a) return BodyStatus.Invalid;
+          this.trailerCr = ch === 0x0d;
           if (ch === 0x0a) {
             i++;
             if (this.trailerLen === 0) {

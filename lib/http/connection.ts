@@ -355,6 +355,8 @@ export class HttpConnection {
     r.loc = loc;
     r.locConf = loc.locConf;
     r.errStatus = status;
+    // $request_length: the request line and header lines nginx had parsed
+    if (head) r.headerLength = this.lineStart - this.headStart;
     r.log('info', `${why} while ${action}`);
     r.finished = true;
     this.dropHead();
@@ -680,6 +682,8 @@ export class HttpConnection {
     }
     let ctx = `, client: ${this.remoteAddr}, server: ${firstName(srv)}, request: "${head.line}"`;
     if (head.host !== undefined) ctx += `, host: "${head.host}"`;
+    const ref = head.headers.find(([n]) => n.length === 7 && n.toLowerCase() === 'referer');
+    if (ref) ctx += `, referrer: "${ref[1]}"`;
     log.write('info', this.id, `client sent invalid header line: "${buf.toString('latin1', s, e)}" while reading client request headers${ctx}`);
   }
 
@@ -917,6 +921,16 @@ export class HttpConnection {
       r.bytesSent += CONTINUE.length;
       r.bodyBytesSent += CONTINUE.length;
     }
+  }
+
+  /**
+   * while a chunked body is being discarded, nginx's content_length_n (what
+   * $content_length shows): the bytes it wants next, at least
+   * client_body_buffer_size; undefined otherwise
+   */
+  discardingChunked(r: HttpRequest): number | undefined {
+    if (r !== this.current || this.state !== St.Discard || !r.chunkedIn || this.reader === undefined) return undefined;
+    return Math.max(this.reader.chunkedWant(), r.loc.clientBodyBufferSize);
   }
 
   /** ngx_http_read_client_request_body: read it all, then cb(OK) or cb(status) */

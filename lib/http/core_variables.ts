@@ -62,6 +62,10 @@ const G: Record<string, (r: R, name: string) => string | undefined> = {
   content_length: (r) => {
     const h = r.req.byName.get('content-length');
     if (h === undefined && r.discardDone) return '0';
+    if (h === undefined && r.chunkedIn) {
+      const want = r.conn.discardingChunked(r);
+      if (want !== undefined) return String(want);
+    }
     if (h !== undefined || !r.chunkedIn || r.bodyState !== 'read' || r.body === undefined) return h;
     let n = 0;
     for (const b of r.body) n += b.length;

@@ -143,9 +143,8 @@ function updateLocationConfig(r: HttpRequest): void {
 function content(r: HttpRequest): void {
   const handler = r.loc.handler;
   if (!handler) {
-    // (nginx's static handler discards only once the file opened, answering Expect there and turning a
-    // broken chunked body into 400; not modelled: the static handler's own status stands)
-    r.conn.discardBody(r, false);
+    // the body is discarded after the handler (an error page discards it, a finished response too,
+    // as nginx's static handler does once the file opened: its log lines come first)
     const rc = staticHandler(r);
     if (rc !== DONE) r.finalize(rc);
     return;
