@@ -64,6 +64,15 @@ export const STATUS_FAILURE: ReadonlyMap<number, Failure> = new Map<number, Fail
   [429, 'http_429'],
 ]);
 
+/**
+ * ngx_conf_merge_bitmask_value for *_next_upstream: inherited, else
+ * `error timeout`; `off` clears every other bit.
+ */
+export function mergeNextUpstream(conf: number, prev: number): number {
+  const v = conf !== 0 ? conf : prev !== 0 ? prev : NEXT_UPSTREAM_SET | NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT;
+  return v & NEXT_UPSTREAM_OFF ? NEXT_UPSTREAM_SET | NEXT_UPSTREAM_OFF : v;
+}
+
 /** How a location limits its retries (*_next_upstream_tries / _timeout; 0: no limit). */
 export interface RetryLimits {
   /** the *_next_upstream mask */

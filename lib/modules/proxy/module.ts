@@ -35,8 +35,8 @@ import {
   NEXT_UPSTREAM_NON_IDEMPOTENT,
   NEXT_UPSTREAM_NOT_FOUND,
   NEXT_UPSTREAM_OFF,
-  NEXT_UPSTREAM_SET,
   NEXT_UPSTREAM_TIMEOUT,
+  mergeNextUpstream,
 } from '../../upstream/run.js';
 import { parseUrl } from '../../upstream/url.js';
 import type { ProxyLocConf, RewriteRule } from './conf.js';
@@ -311,10 +311,7 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     c.hidden = hiddenHeaders(HIDE_DEFAULT, c.hideHeaders ?? [], c.passHeaders ?? []);
     if (c.ignoreHeaders === 0) c.ignoreHeaders = prev.ignoreHeaders;
     c.interceptErrors = mergeValue(c.interceptErrors, prev.interceptErrors, 0);
-    if (c.nextUpstream === 0) {
-      c.nextUpstream = prev.nextUpstream !== 0 ? prev.nextUpstream : NEXT_UPSTREAM_SET | NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT;
-    }
-    if (c.nextUpstream & NEXT_UPSTREAM_OFF) c.nextUpstream = NEXT_UPSTREAM_SET | NEXT_UPSTREAM_OFF;
+    c.nextUpstream = mergeNextUpstream(c.nextUpstream, prev.nextUpstream);
     c.nextUpstreamTries = mergeValue(c.nextUpstreamTries, prev.nextUpstreamTries, 0);
     c.nextUpstreamTimeout = mergeValue(c.nextUpstreamTimeout, prev.nextUpstreamTimeout, 0);
     c.connectTimeout = mergeValue(c.connectTimeout, prev.connectTimeout, 60000);

@@ -24,8 +24,8 @@ import {
   NEXT_UPSTREAM_INVALID_RESPONSE,
   NEXT_UPSTREAM_NOT_FOUND,
   NEXT_UPSTREAM_OFF,
-  NEXT_UPSTREAM_SET,
   NEXT_UPSTREAM_TIMEOUT,
+  mergeNextUpstream,
 } from '../../upstream/run.js';
 import { PAGE_SIZE, type RedisLocConf } from './conf.js';
 import { redisContentHandler } from './handler.js';
@@ -117,10 +117,7 @@ export const redisModule = defineHttpModule<unknown, unknown, RedisLocConf>({
     c.readTimeout = mergeValue(c.readTimeout, prev.readTimeout, 60000);
     c.nextUpstreamTimeout = mergeValue(c.nextUpstreamTimeout, prev.nextUpstreamTimeout, 0);
     c.bufferSize = mergeValue(c.bufferSize, prev.bufferSize, PAGE_SIZE);
-    if (c.nextUpstream === 0) {
-      c.nextUpstream = prev.nextUpstream !== 0 ? prev.nextUpstream : NEXT_UPSTREAM_SET | NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT;
-    }
-    if (c.nextUpstream & NEXT_UPSTREAM_OFF) c.nextUpstream = NEXT_UPSTREAM_SET | NEXT_UPSTREAM_OFF;
+    c.nextUpstream = mergeNextUpstream(c.nextUpstream, prev.nextUpstream);
     // the literal target and the variable indexes are inherited (a nested location without redis_pass has no handler)
     if (c.target === undefined && prev.target?.kind === 'upstream') c.target = prev.target;
     if (c.keyIndex === UNSET) {

@@ -21,8 +21,8 @@ import {
   NEXT_UPSTREAM_INVALID_RESPONSE,
   NEXT_UPSTREAM_NOT_FOUND,
   NEXT_UPSTREAM_OFF,
-  NEXT_UPSTREAM_SET,
   NEXT_UPSTREAM_TIMEOUT,
+  mergeNextUpstream,
 } from '../../upstream/run.js';
 import { PAGE_SIZE, type Redis2LocConf } from './conf.js';
 import { redis2ContentHandler } from './handler.js';
@@ -199,11 +199,7 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
     c.sendTimeout = mergeValue(c.sendTimeout, prev.sendTimeout, 60000);
     c.readTimeout = mergeValue(c.readTimeout, prev.readTimeout, 60000);
     c.bufferSize = mergeValue(c.bufferSize, prev.bufferSize, PAGE_SIZE);
-    if (c.nextUpstream === 0) {
-      c.nextUpstream =
-        prev.nextUpstream !== 0 ? prev.nextUpstream : NEXT_UPSTREAM_SET | NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT;
-    }
-    if (c.nextUpstream & NEXT_UPSTREAM_OFF) c.nextUpstream = NEXT_UPSTREAM_SET | NEXT_UPSTREAM_OFF;
+    c.nextUpstream = mergeNextUpstream(c.nextUpstream, prev.nextUpstream);
     // only a literal target is inherited: the module does not merge complex_target
     if (c.target === undefined && prev.target?.kind === 'upstream') c.target = prev.target;
     c.rawQuery ??= prev.rawQuery;
