@@ -246,6 +246,9 @@ export abstract class UpstreamRun implements TryOwner {
     this.r.upstreamStatus = listAdd(this.statuses, String(status));
   }
 
+  /** the response is complete and about to be finished: a protocol's last bytes (redis2d_output json's `]`) */
+  protected completing(): void {}
+
   /** what the engine does with a handler's late result (phases.ts contentDone) */
   private end(rc: number): void {
     if (this.starting) {
@@ -294,6 +297,7 @@ export abstract class UpstreamRun implements TryOwner {
       picker.free(false);
       if (timedOut) r.log('error', timedOut);
       if (out.complete) {
+        this.completing();
         r.finish();
         return this.end(DONE);
       }

@@ -6,6 +6,9 @@ import type { UpstreamLocal, UpstreamSrvConf } from '../../upstream/module.js';
 /** ngx_pagesize on the platforms we run on: redis2_buffer_size's default */
 export const PAGE_SIZE = 4096;
 
+export const OUTPUT_RAW = 0;
+export const OUTPUT_JSON = 1;
+
 export type Redis2Target =
   /** literal `redis2_pass host:port` or `redis2_pass NAME` */
   | { kind: 'upstream'; upstream: UpstreamSrvConf }
@@ -40,6 +43,8 @@ export interface Redis2LocConf {
   pipeline: number;
   /** redis2d_pipeline's optional N: shared connections per peer */
   pipelineConns: number;
+  /** **extension** redis2d_output: OUTPUT_RAW or OUTPUT_JSON (json.ts) */
+  output: number;
   /**
    * Run state, not config: requests of this location still to run on
    * exclusive connections because one of its replies was a large value

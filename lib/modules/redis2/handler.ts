@@ -5,7 +5,8 @@ import { localAddress } from '../../upstream/bind.js';
 import { noPool, poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import { UpstreamRun, type UpstreamTryHandle } from '../../upstream/run.js';
-import type { Redis2LocConf } from './conf.js';
+import { OUTPUT_JSON, type Redis2LocConf } from './conf.js';
+import { RespJsonEncoder } from './json.js';
 import { buildQuery } from './query.js';
 import { stateTag } from './conn_state.js';
 import { joinPipelined, pipelinedGroupsOf, type PipelinedGroups } from './pipelined_conn.js';
@@ -78,6 +79,10 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   poolKey = '';
   /** redis2d_pipeline on and the query may share a connection (pipelined_conn.ts); else undefined */
   readonly groups: PipelinedGroups | undefined;
+  /** redis2d_output json: the replies re-encoded as they stream (json.ts) */
+  private readonly json: RespJsonEncoder | undefined;
+  /** a malformed reply cut the stream */
+  private cut = false;
 
   constructor(
     r: Request,
@@ -107,6 +112,7 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
       share = false;
     }
     this.groups = share ? pipelinedGroupsOf(us) : undefined;
+    this.json = rlcf.output === OUTPUT_JSON ? new RespJsonEncoder() : undefined;
   }
 
   /**
@@ -134,6 +140,7 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     this.replyStarted(200);
     r.status = 200;
     r.contentLength = -1;
+    if (this.json !== undefined) r.contentType = 'application/json';
     const replaced = r.filterFinalized;
     r.sendHeader();
     // a header-only response (HEAD, a 304) or one a filter replaced (412): the upstream is done, as nginx's
@@ -141,7 +148,21 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   }
 
   write(chunk: Buffer): boolean {
-    return this.r.send(chunk);
+    const json = this.json;
+    if (json === undefined) return this.r.send(chunk);
+    const out = json.feed(chunk);
+    return out.length === 0 || this.r.send(out);
+  }
+
+  invalid(): void {
+    this.cut = true;
+  }
+
+  protected override completing(): void {
+    // a malformed reply leaves the JSON open: it stays cut, as the raw stream does
+    if (this.json === undefined || this.cut || this.r.headerOnly) return;
+    const end = this.json.finish();
+    if (end !== undefined) this.r.send(end);
   }
 
   onDrain(cb: () => void): void {

@@ -8,7 +8,7 @@ import {
   TAKE12,
   TAKE2, } from '../../conf/command.js';
 import type { Conf } from '../../conf/parser.js';
-import { bitmaskSlot, mergeValue, msecSlot, sizeSlot } from '../../conf/slots.js';
+import { bitmaskSlot, enumSlot, mergeValue, msecSlot, sizeSlot } from '../../conf/slots.js';
 import { UNSET, atoi, parseFlag } from '../../conf/values.js';
 import type { ContentHandler } from '../../http/request.js';
 import { PartKind, compileComplexValue, countVariables, type ComplexValue } from '../../http/script.js';
@@ -24,7 +24,7 @@ import {
   NEXT_UPSTREAM_TIMEOUT,
   mergeNextUpstream,
 } from '../../upstream/run.js';
-import { PAGE_SIZE, type Redis2LocConf } from './conf.js';
+import { OUTPUT_JSON, OUTPUT_RAW, PAGE_SIZE, type Redis2LocConf } from './conf.js';
 import { redis2ContentHandler } from './handler.js';
 
 /*
@@ -193,6 +193,7 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
     pipeline: UNSET,
     pipelineConns: UNSET,
     pipelineSkip: 0,
+    output: UNSET,
   }),
   mergeLocConf(_cf, prev, c) {
     c.connectTimeout = mergeValue(c.connectTimeout, prev.connectTimeout, 60000);
@@ -200,6 +201,7 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
     c.readTimeout = mergeValue(c.readTimeout, prev.readTimeout, 60000);
     c.bufferSize = mergeValue(c.bufferSize, prev.bufferSize, PAGE_SIZE);
     c.nextUpstream = mergeNextUpstream(c.nextUpstream, prev.nextUpstream);
+    c.output = mergeValue(c.output, prev.output, OUTPUT_RAW);
     // only a literal target is inherited: the module does not merge complex_target
     if (c.target === undefined && prev.target?.kind === 'upstream') c.target = prev.target;
     c.rawQuery ??= prev.rawQuery;
@@ -238,5 +240,7 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
     },
     // **extension**: cross-request pipelining (pipelined_conn.ts), README "redis2d_pipeline"
     { name: 'redis2d_pipeline', ctx: ALL, args: TAKE12, set: redis2dPipeline },
+    // **extension**: replies as JSON (json.ts), README "redis2d_output"
+    { name: 'redis2d_output', ctx: ALL, args: TAKE1, set: enumSlot(conf, 'output', { raw: OUTPUT_RAW, json: OUTPUT_JSON }) },
   ],
 });

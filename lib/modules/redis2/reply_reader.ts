@@ -22,6 +22,8 @@ export interface ReplySink {
   write(chunk: Buffer): boolean;
   /** call `cb` once when the sink accepts data again */
   onDrain(cb: () => void): void;
+  /** a malformed reply ended the stream early (the response still ends normally, as nginx's) */
+  invalid?(): void;
 }
 
 /** What a try tells its reader. */
@@ -112,6 +114,7 @@ export class ReplyReader {
     if (r === ScanResult.Invalid) {
       // nginx drops what this read brought and ends the response normally
       o.log('error', `Redis server returned invalid response near pos ${base + scanner.end} in "${windowText(this.win, this.winLen)}" while ${action()}`);
+      this.sink.invalid?.();
       return Read.Invalid;
     }
     const end = (this.end = scanner.end);
