@@ -21,6 +21,12 @@
  *                      are summed over the master and its workers); recorded in its own RESULTS.md block
  *   --write            record the table in bench/RESULTS.md (every mode; off by default)
  *   --no-write         accepted for old scripts: print only, the default
+ *   --no-gate          with --quick: do not fail on CPU per request (see below)
+ *
+ * --quick is a gate: when nginx+redis2 was measured in the same run, the exit
+ * status is 1 if redis2d's CPU µs per request on A/50 is above nginx's (the
+ * headline figure: it does not move with the host's load as req/s does).
+ * For a steadier verdict use bench/rounds.ts (alternating rounds, medians).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,6 +50,7 @@ interface Options {
   snapshot: boolean;
   commit: string | undefined;
   workers: number;
+  gate: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -60,6 +67,7 @@ function parseArgs(argv: string[]): Options {
     snapshot: false,
     commit: undefined,
     workers: 1,
+    gate: quick,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -80,6 +88,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--snapshot') o.snapshot = true;
     else if (a === '--commit') o.commit = val();
     else if (a === '--workers') o.workers = Number(val());
+    else if (a === '--no-gate') o.gate = false;
     else throw new Error(`unknown option ${a}`);
   }
   for (const w of o.workloads) if (!(w in WORKLOADS)) throw new Error(`unknown workload ${w}`);
@@ -164,6 +173,18 @@ async function main(): Promise<void> {
   const elapsed = (Date.now() - t0) / 1000;
   const text = formatReport({ rows, info, commit: tree.commit, quick: o.quick, duration: o.duration, warmup: o.warmup, threads: o.threads, workers: o.workers, skipped, notes, elapsed });
   process.stdout.write(`${text}\n`);
+  if (o.gate) {
+    const cpu = (t: string): number | undefined => {
+      const row = rows.find((r) => r.target === t && r.workload === 'A' && r.conns === 50);
+      return row && row.userUsPerReq + row.sysUsPerReq;
+    };
+    const mine = cpu('redis2d');
+    const peer = cpu('nginx+redis2');
+    if (mine !== undefined && peer !== undefined && mine > peer) {
+      process.stderr.write(`bench: gate: redis2d's CPU per request on A/50 is ${(mine / peer).toFixed(2)}× nginx+redis2's (must be at most 1.00×)\n`);
+      process.exitCode = 1;
+    }
+  }
   if (o.write) writeResults(`${o.quick ? 'quick' : 'full'}${o.workers > 1 ? `-workers${o.workers}` : ''}`, text);
   else process.stderr.write('bench: not recorded (add --write to update bench/RESULTS.md)\n');
 }
