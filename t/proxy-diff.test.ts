@@ -5,9 +5,8 @@ import { freePort, hasNginx, normalize, raw, startNginx, startRedis2d, type Runn
 /*
  * proxy_pass under Debian's nginx and redis2d, in front of the same real
  * Node backend (t/helpers/backend_server.mjs): the client sees the same
- * bytes, the backend the same request (method, URI, body, headers; see
- * sameRequest for what undici frames its own way), the error log the same
- * lines.
+ * bytes, the backend the same request (request line, every header line
+ * in order and spelling, body), the error log the same lines.
  */
 
 const CONF = (bp: number, dead: number): string => `
@@ -53,6 +52,14 @@ const CONF = (bp: number, dead: number): string => `
       proxy_cookie_path /app/ /;
     }
     location /bind/ { proxy_pass http://app/echo/; proxy_bind 127.0.0.2; }
+    location /nobody/ { proxy_pass http://app/echo/; proxy_pass_request_body off; proxy_set_header Content-Length ""; }
+    location /ws/ {
+      proxy_pass http://app/echo/;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_set_header TE $http_te;
+    }
   }
 `;
 
@@ -94,6 +101,8 @@ const ECHO: Array<[string, string]> = [
   ['proxy_set_header', 'GET /hdr/h?1 HTTP/1.1\r\nHost: my.host\r\nX-Forwarded-For: 10.0.0.1\r\nUser-Agent: ua\r\nConnection: close\r\n\r\n'],
   ['proxy_pass_request_headers off', 'GET /nohdr/x HTTP/1.1\r\nHost: h\r\nX-Drop: 1\r\nConnection: close\r\n\r\n'],
   ['proxy_set_body and proxy_method', 'GET /setbody/sb HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
+  ['proxy_pass_request_body off, its length cleared', 'POST /nobody/x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello'],
+  ['Upgrade, Connection and TE set by proxy_set_header go out', 'GET /ws/x HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nTE: trailers\r\nConnection: close\r\n\r\n'],
   ['POST body', 'POST /a/post HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nhello world'],
   ['chunked request body', 'POST /a/chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'],
   ['proxy_bind', 'GET /bind/b HTTP/1.0\r\n\r\n'],
@@ -103,44 +112,27 @@ const ECHO: Array<[string, string]> = [
 interface Seen {
   method: string;
   url: string;
+  httpVersion: string;
   body: string;
-  /** header lines, names lowercased, host, connection and content-length aside */
+  /** the header lines as the backend received them: names as spelled, in order */
   headers: string[];
-  host: string | undefined;
-  connection: string | undefined;
-  length: string | undefined;
   /** the address the backend saw the connection come from */
   remote: string;
 }
 
-/*
- * undici frames the request itself: it writes `host` and `connection` first
- * and lowercased, `content-length` last, and the request line as HTTP/1.1
- * (README, Differences).
- * Everything else must be the same, in the same order.
- */
+/* what the backend saw: the request line's parts, every header line in order, the body */
 function seen(resp: string): Seen | string {
   const i = resp.indexOf('\r\n\r\n');
   const body = resp.slice(i + 4);
-  let j: { method: string; url: string; body: string; rawHeaders: string[]; remote: string };
+  let j: { method: string; url: string; httpVersion: string; body: string; rawHeaders: string[]; remote: string };
   try {
     j = JSON.parse(body.includes('{') ? body.slice(body.indexOf('{'), body.lastIndexOf('}') + 1) : body);
   } catch {
     return resp;
   }
   const headers: string[] = [];
-  let host: string | undefined;
-  let connection: string | undefined;
-  let length: string | undefined;
-  for (let k = 0; k < j.rawHeaders.length; k += 2) {
-    const name = j.rawHeaders[k]!.toLowerCase();
-    const v = j.rawHeaders[k + 1]!;
-    if (name === 'host') host = v;
-    else if (name === 'connection') connection = v;
-    else if (name === 'content-length') length = v;
-    else headers.push(`${name}: ${v}`);
-  }
-  return { method: j.method, url: j.url, body: j.body, headers, host, connection, length, remote: j.remote };
+  for (let k = 0; k < j.rawHeaders.length; k += 2) headers.push(`${j.rawHeaders[k]}: ${j.rawHeaders[k + 1]}`);
+  return { method: j.method, url: j.url, httpVersion: j.httpVersion, body: j.body, headers, remote: j.remote };
 }
 
 /*

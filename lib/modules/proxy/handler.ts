@@ -108,21 +108,13 @@ function requestUri(r: Request, plcf: ProxyLocConf, varUri: string, fromVariable
   return uri;
 }
 
-/* headers undici refuses to send (it frames and manages the connection itself) */
-const UNSENDABLE = new Set(['transfer-encoding', 'keep-alive', 'upgrade', 'expect', 'te']);
-
 /** the header lines nginx sends: proxy_set_header (and defaults), then the client's not named there */
 function requestHeaders(r: Request, plcf: ProxyLocConf, hostHeader: string, bodyLength: number): string[] {
   const out: string[] = [];
   const named = new Set<string>();
+  // a header whose value comes out empty is not sent (nginx skips it)
   const add = (name: string, value: string): void => {
-    const key = name.toLowerCase();
-    if (value.length === 0 || UNSENDABLE.has(key)) return;
-    if (key === 'connection') {
-      const v = value.toLowerCase();
-      if (v !== 'close' && v !== 'keep-alive') return;
-    }
-    out.push(name, value);
+    if (value.length > 0) out.push(name, value);
   };
   const set = plcf.setHeaders;
   if (set !== undefined) {
@@ -185,7 +177,8 @@ export function proxyContentHandler(r: Request, plcf: ProxyLocConf): number {
       if (plcf.passRequestBody) body = b;
     } else if (http.contentLengthIn >= 0) bodyLength = http.contentLengthIn;
   }
-  const headers = requestHeaders(r, plcf, hostHeader, body === undefined && !plcf.passRequestBody ? -1 : bodyLength);
+  // proxy_pass_request_body off still announces the length (nginx does)
+  const headers = requestHeaders(r, plcf, hostHeader, bodyLength);
   const method = plcf.method !== undefined ? evalComplexValue(r, plcf.method) : r.method;
   const req: ProxyRequest = {
     method,

@@ -47,7 +47,7 @@ import { closeProxyPools } from './try.js';
  * ngx_http_proxy_module, configuration side: proxy_pass and the directives
  * around it with nginx's contexts, arities, defaults and merge rules. The
  * request side is handler.ts (the run and the request it sends) and try.ts
- * (one exchange with a peer, on undici).
+ * (one exchange with a peer, over the upstream layer's connections).
  */
 
 export type { ProxyLocConf };

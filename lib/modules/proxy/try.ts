@@ -1,11 +1,14 @@
-import { createRequire } from 'node:module';
-import type { Dispatcher, Pool } from 'undici';
+import net from 'node:net';
+import tls from 'node:tls';
 import type { HttpRequest } from '../../http/http_request.js';
+import { UpstreamConn, type ConnUser } from '../../upstream/conn.js';
+import { poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
 import {
   ACTION_BODY,
   ACTION_CONNECT,
   ACTION_HEADER,
   ACTION_SEND,
+  bindFailed,
   connectFailed,
   ioFailed,
   prematurelyClosed,
@@ -21,21 +24,19 @@ import type { UpstreamSrvConf } from '../../upstream/module.js';
 import type { HeaderPolicy } from '../../upstream/response.js';
 import type { TryOwner } from '../../upstream/run.js';
 import type { ProxyLocConf } from './conf.js';
+import { BODY_DONE, BODY_INVALID, Body, BodyReader, HeadParser, type ResponseHead } from './http1.js';
 
 /*
- * One exchange with one HTTP peer, on undici (the project's HTTP client):
- * a Pool per peer address and per connection settings, so that a request
- * never waits for a connection (nginx opens another), keep-alive only where
- * the upstream has `keepalive` (else every request closes its connection,
- * as nginx's default `Connection: close`), and undici's low-level dispatch
- * API: raw header lines in the backend's order, and backpressure from the
- * client (a false from onData pauses the backend's socket until the client
- * drains). Errors become nginx's log lines and statuses
- * (lib/upstream/messages.ts); the outcome goes to the generic loop.
- *
- * What undici decides for us (README, Differences): the request line says
- * HTTP/1.1 whatever proxy_http_version says, and undici adds a
- * `connection: keep-alive` line when the request keeps its connection.
+ * One HTTP/1.x exchange with one backend (ngx_http_proxy_module's
+ * create_request / process_header / input filters over the generic
+ * upstream loop), on the upstream layer's connections: the request head
+ * exactly as nginx writes it (request line with proxy_http_version, the
+ * header lines in nginx's order and spelling) and the body in one write;
+ * the response head parsed within proxy_buffer_size (http1.ts), the body
+ * streamed to the client with backpressure (the backend's socket pauses
+ * while the client is slow), chunked bodies decoded. A response that ends
+ * cleanly, with a length or chunked framing and no `Connection: close`,
+ * gives its connection back to the upstream's `keepalive` cache.
  */
 
 export interface ProxyRequest {
@@ -60,105 +61,101 @@ export interface ProxyRun extends TryOwner {
   started(status: number): void;
 }
 
-const pools = new Map<string, Pool>();
+/** the request's bytes: request line, header lines, blank line, body (built once per request) */
+const built = new WeakMap<ProxyRequest, Buffer>();
 
-/*
- * undici is loaded when a worker first proxies a request, not at start:
- * a config without proxy_pass pays nothing for it (memory, start time).
- */
-let PoolClass: typeof Pool | undefined;
-function undiciPool(): typeof Pool {
-  PoolClass ??= (createRequire(import.meta.url)('undici') as typeof import('undici')).Pool;
-  return PoolClass;
-}
-
-function poolFor(run: ProxyRun, peer: PeerTarget, keepalive: boolean, idleMs: number): Pool {
-  const plcf = run.plcf;
-  const tls = run.req.tls;
-  const bind = run.bind;
-  const key = `${tls ? 's' : ''}${peer.name}|${plcf.connectTimeout}|${plcf.bufferSize}|${keepalive ? idleMs : 0}|${bind?.host ?? ''}`;
-  let pool = pools.get(key);
-  if (pool === undefined) {
-    const origin = peer.path !== undefined ? 'http://localhost' : `${tls ? 'https' : 'http'}://${peer.host!.includes(':') ? `[${peer.host}]` : peer.host}:${peer.port}`;
-    pool = new (undiciPool())(origin, {
-      connections: null,
-      pipelining: 1,
-      connectTimeout: plcf.connectTimeout,
-      // nginx fails a response header larger than proxy_buffer_size
-      maxHeaderSize: Math.max(plcf.bufferSize, 1024),
-      keepAliveTimeout: keepalive ? idleMs : 1,
-      keepAliveMaxTimeout: keepalive ? idleMs : 1,
-      socketPath: peer.path,
-      // proxy_bind (a port would collide across a pool's connections: nginx binds it per connection too)
-      localAddress: bind?.host,
-      // nginx's proxy_ssl_verify is off by default
-      connect: tls ? { rejectUnauthorized: false } : undefined,
-    });
-    pools.set(key, pool);
-  }
-  return pool;
+function requestBytes(req: ProxyRequest, version: number): Buffer {
+  let b = built.get(req);
+  if (b !== undefined) return b;
+  let head = `${req.method} ${req.path} HTTP/1.${version === 1001 ? 1 : 0}\r\n`;
+  const h = req.headers;
+  for (let i = 0; i + 1 < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+  head += '\r\n';
+  const hb = Buffer.from(head, 'latin1');
+  b = req.body === undefined || req.body.length === 0 ? hb : Buffer.concat([hb, req.body]);
+  built.set(req, b);
+  return b;
 }
 
 const enum Phase {
   Connecting,
   Sending,
-  Reading,
+  Header,
   Body,
   Done,
 }
 
-export class ProxyTry implements Dispatcher.DispatchHandler {
+/** a comma-separated header value holds `token` (case-insensitive) */
+function hasToken(value: string, token: string): boolean {
+  for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
+  return false;
+}
+
+export class ProxyTry implements ConnUser {
   private readonly run: ProxyRun;
   private readonly peer: PeerTarget;
+  private readonly pool: ConnectionPool;
+  private readonly key: string;
+  private readonly conn: UpstreamConn;
+  private readonly cached: boolean;
   private readonly t0 = performance.now();
+  private readonly head: HeadParser;
+  private body: BodyReader | undefined = undefined;
   private phase = Phase.Connecting;
   private connectTime: number | undefined = undefined;
-  private abortFn: ((err?: Error) => void) | undefined = undefined;
   private started = false;
-  private resumeFn: (() => void) | undefined = undefined;
-  /** the client pushed back: the next piece pauses the backend until it drains */
-  private blocked = false;
-  private paused = false;
-  /*
-   * What one socket read brought (undici hands it over piece by piece, one
-   * per chunk of a chunked body) goes out as one piece, as nginx sends what
-   * one recv() filled its buffer with.
-   */
-  private pending: Buffer[] = [];
-  private flushQueued = false;
-  private readonly flushFn = (): void => this.flush();
+  private sent = false;
+  private writeSeq = 0;
+  /** the backend asked to close (Connection: close, or an HTTP/1.0 response) */
+  private closeAfter = false;
+  /** the client pushed back: reading waits for its drain */
+  private waiting = false;
   private readonly onDrained = (): void => {
-    this.blocked = false;
-    if (!this.paused) return;
-    this.paused = false;
-    const resume = this.resumeFn;
-    if (resume !== undefined && this.phase !== Phase.Done) resume();
+    this.waiting = false;
+    if (this.phase === Phase.Done) return;
+    this.conn.arm(this.run.plcf.readTimeout);
+    this.conn.socket.resume();
   };
+  private readonly out = (data: Buffer): void => this.emit(data);
 
   constructor(run: ProxyRun, peer: PeerTarget) {
     this.run = run;
     this.peer = peer;
-    const us = run.upstream;
-    const ka = us.keepalive;
-    const keepalive = ka.active && ka.maxCached > 0;
-    const idle = ka.timeout > 0 ? ka.timeout : 60000;
-    const req = run.req;
-    const pool = poolFor(run, peer, keepalive, idle);
-    pool.dispatch(
-      {
-        path: req.path,
-        method: req.method,
-        headers: req.headers,
-        body: req.body ?? null,
-        headersTimeout: run.plcf.readTimeout,
-        bodyTimeout: run.plcf.readTimeout,
-        // without an upstream keepalive cache nginx closes every connection after its response
-        reset: !keepalive,
-        idempotent: true,
-        blocking: true,
-      },
-      this,
-    );
+    this.head = new HeadParser(Math.max(run.plcf.bufferSize, 64));
+    const pool = (this.pool = poolOf(run.upstream));
+    this.key = run.req.tls ? `${peer.name}|tls` : peer.name;
+    // a bound connection is the request's own (its local address is part of what it asked for)
+    const reused = run.bind === undefined ? pool.acquire(this.key) : undefined;
+    this.cached = reused !== undefined;
+    if (reused !== undefined) {
+      this.conn = reused;
+      reused.user = this;
+      this.connectTime = 0;
+      this.send();
+      return;
+    }
+    const b = run.bind;
+    let sock: net.Socket;
+    if (run.req.tls) {
+      // proxy_ssl_verify and proxy_ssl_server_name are off by default: no check, no SNI
+      sock = tls.connect({
+        host: peer.host,
+        port: peer.port ?? 443,
+        path: peer.path,
+        rejectUnauthorized: false,
+        servername: '',
+        localAddress: b?.host,
+      } as tls.ConnectionOptions);
+    } else {
+      sock =
+        peer.path !== undefined
+          ? net.connect({ path: peer.path })
+          : net.connect({ host: peer.host, port: peer.port ?? 80, localAddress: b?.host, localPort: b?.port || undefined });
+    }
+    const conn = (this.conn = new UpstreamConn(sock));
+    pool.opened?.(this.key, conn);
+    conn.user = this;
+    conn.arm(run.plcf.connectTimeout);
   }
 
   action(): string {
@@ -167,175 +164,216 @@ export class ProxyTry implements Dispatcher.DispatchHandler {
         return ACTION_CONNECT;
       case Phase.Sending:
         return ACTION_SEND;
-      case Phase.Reading:
+      case Phase.Header:
         return ACTION_HEADER;
       default:
         return ACTION_BODY;
     }
   }
 
-  private settle(status: number, complete: boolean, failure: Failure | undefined, aborted: boolean): void {
+  private settle(status: number, complete: boolean, reusable: boolean, failure: Failure | undefined, aborted: boolean): void {
     if (this.phase === Phase.Done) return;
     const action = this.action();
     this.phase = Phase.Done;
+    const conn = this.conn;
+    conn.user = undefined;
+    conn.disarm();
+    if (reusable) {
+      if (conn.socket.isPaused()) conn.socket.resume();
+      this.pool.release(this.key, conn, true);
+    } else conn.destroy();
     this.run.tryDone({
       status,
       started: this.started,
       complete,
-      reusable: complete,
+      reusable,
       failure,
       aborted,
-      cached: false,
-      sent: this.connectTime !== undefined,
+      cached: this.cached,
+      sent: this.sent,
       action,
       connectTime: this.connectTime,
       responseTime: performance.now() - this.t0,
     });
   }
 
+  private fail(status: number, failure: Failure, msg: string): void {
+    if (msg) this.run.log('error', msg);
+    this.settle(this.started ? 200 : status, false, false, failure, false);
+  }
+
   /** the client went away: close the backend connection */
   abort(): void {
     if (this.phase === Phase.Done) return;
-    this.settle(this.started ? this.run.r.status : 499, false, undefined, true);
-    this.abortFn?.();
+    this.settle(this.started ? this.run.r.status : 499, false, false, undefined, true);
   }
 
-  /** drop the exchange (a response the location will not pass on) */
-  private discard(): void {
-    const abort = this.abortFn;
-    if (abort !== undefined) abort();
+  private send(): void {
+    this.phase = Phase.Sending;
+    this.sent = true;
+    this.conn.arm(this.run.plcf.sendTimeout);
+    this.writeSeq = this.conn.write(requestBytes(this.run.req, this.run.plcf.httpVersion));
   }
 
-  // ---- undici's dispatch handler
+  // ---- ConnUser
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortFn = abort;
-    if (this.phase === Phase.Done) {
-      abort();
+  connConnect(): void {
+    this.connectTime = performance.now() - this.t0;
+    this.send();
+  }
+
+  connWritten(_c: UpstreamConn, seq: number, err: Error | null | undefined): void {
+    if (seq !== this.writeSeq || err || this.phase !== Phase.Sending) return;
+    this.phase = Phase.Header;
+    this.conn.arm(this.run.plcf.readTimeout);
+  }
+
+  connTimeout(): void {
+    if (this.phase === Phase.Done) return;
+    this.fail(504, 'timeout', timedOut(this.action()));
+  }
+
+  connError(_c: UpstreamConn, err: NodeJS.ErrnoException): void {
+    if (this.phase === Phase.Done) return;
+    if (this.phase === Phase.Connecting) {
+      if (err.syscall === 'bind') {
+        // nginx cannot even start the connection: 500, no next upstream
+        const line = bindFailed(this.run.bind?.text, err);
+        this.run.log(line.level, line.msg);
+        this.settle(500, false, false, 'error', false);
+        return;
+      }
+      const line = connectFailed(this.peer, err);
+      this.run.log(line.level, line.msg);
+      this.settle(502, false, false, 'error', false);
       return;
     }
-    this.connectTime = performance.now() - this.t0;
-    this.phase = Phase.Sending;
+    this.fail(502, 'error', ioFailed(this.phase !== Phase.Sending, err, this.action()));
   }
 
-  /** the whole request went out: now the response header is awaited */
-  onRequestSent(): void {
-    if (this.phase === Phase.Sending) this.phase = Phase.Reading;
+  connEnd(): void {
+    if (this.phase === Phase.Done) return;
+    const body = this.body;
+    if (this.phase === Phase.Body && body !== undefined && body.kind === Body.Close) {
+      // a body delimited by the close: complete
+      this.settle(this.run.r.status, true, false, undefined, false);
+      return;
+    }
+    this.fail(502, 'error', prematurelyClosed(this.action()));
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (this.phase === Phase.Done) return false;
-    if (statusCode < 200) return true;
-    this.phase = Phase.Reading;
+  connClose(): void {
+    if (this.phase !== Phase.Done) this.connEnd();
+  }
+
+  connData(_c: UpstreamConn, chunk: Buffer): void {
+    if (this.phase === Phase.Done) return;
+    if (this.phase === Phase.Sending) this.phase = Phase.Header;
+    this.conn.arm(this.run.plcf.readTimeout);
+    if (this.phase === Phase.Header) {
+      const res = this.head.feed(chunk);
+      if (res.state === 'more') return;
+      if (res.state === 'error') {
+        this.fail(502, res.failure, `${res.message} while ${ACTION_HEADER}`);
+        return;
+      }
+      if (!this.header(res.head)) return;
+      if (res.bodyOffset >= chunk.length) {
+        // nothing of the body came with the head: a bodiless answer is complete now
+        if (this.body!.kind === Body.None) this.complete(0);
+        return;
+      }
+      this.readBody(chunk.subarray(res.bodyOffset));
+      return;
+    }
+    this.readBody(chunk);
+  }
+
+  /** the head is complete: next upstream, intercept, or the client's header */
+  private header(head: ResponseHead): boolean {
     const run = this.run;
     const r = run.r as HttpRequest;
-    // *_next_upstream http_5xx / http_404 ...: discard this response, try the next peer
-    const failure = STATUS_FAILURE.get(statusCode);
+    const status = head.status;
+    const failure = STATUS_FAILURE.get(status);
     if (failure !== undefined && run.wouldRetry(failure, true)) {
-      this.settle(statusCode, false, failure, false);
-      this.discard();
+      this.settle(status, false, false, failure, false);
       return false;
     }
-    // proxy_intercept_errors: an error_page for this status answers instead
-    if (run.plcf.interceptErrors && statusCode >= 300 && r.loc.errorPages?.some((p) => p.status === statusCode)) {
-      this.settle(statusCode, false, undefined, false);
-      this.discard();
+    if (run.plcf.interceptErrors && status >= 300 && r.loc.errorPages?.some((p) => p.status === status)) {
+      this.settle(status, false, false, undefined, false);
       return false;
     }
-    const pairs: Array<[string, string]> = [];
-    for (let i = 0; i + 1 < rawHeaders.length; i += 2) pairs.push([rawHeaders[i]!.toString('latin1'), rawHeaders[i + 1]!.toString('latin1')]);
-    copyResponseHeaders(r, statusCode, statusText, pairs, run.policy);
+    // how the body is delimited (RFC 2616 4.4, as ngx_http_proxy_input_filter_init)
+    let chunked = false;
+    let length = -1;
+    this.closeAfter = head.version < 1001;
+    for (const [name, value] of head.headers) {
+      const key = name.toLowerCase();
+      if (key === 'transfer-encoding') chunked = head.version >= 1001 && hasToken(value, 'chunked');
+      else if (key === 'content-length' && /^[0-9]{1,18}$/.test(value)) length = Number(value);
+      else if (key === 'connection') {
+        if (hasToken(value, 'close')) this.closeAfter = true;
+        else if (hasToken(value, 'keep-alive') && head.version < 1001) this.closeAfter = false;
+      }
+    }
+    let kind: Body;
+    if (status === 204 || status === 304 || run.req.method === 'HEAD') kind = Body.None;
+    else if (chunked) kind = Body.Chunked;
+    else if (length === 0) kind = Body.None;
+    else if (length > 0) kind = Body.Length;
+    else kind = Body.Close;
+    this.body = new BodyReader(kind, length);
+
+    copyResponseHeaders(r, status, head.reason, head.headers, run.policy);
     this.started = true;
     this.phase = Phase.Body;
-    run.started(statusCode);
-    this.resumeFn = resume;
-    // the header leaves with the body this read brought (one write), or alone at the end of the turn
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(this.flushFn);
-    }
-    return true;
+    run.started(status);
+    r.sendHeader();
+    // a HEAD answer, or a client already gone, may have ended the try inside sendHeader
+    return !this.isDone();
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.phase === Phase.Done) return false;
-    this.pending.push(chunk);
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(this.flushFn);
-    }
-    if (!this.blocked) return true;
-    this.paused = true;
-    return false;
+  private isDone(): boolean {
+    return this.phase === Phase.Done;
   }
 
-  private flush(): void {
-    this.flushQueued = false;
-    const p = this.pending;
-    const r = this.run.r as HttpRequest;
-    if (this.phase === Phase.Done) return;
-    if (p.length === 0) {
-      if (!r.headerSent && this.started) r.sendHeader();
+  private readBody(chunk: Buffer): void {
+    const body = this.body!;
+    const res = body.feed(chunk, this.out);
+    if (this.isDone()) return;
+    if (res === BODY_INVALID) {
+      this.fail(502, 'error', `upstream sent invalid chunked response while ${ACTION_BODY}`);
       return;
     }
-    this.pending = [];
-    let ok = true;
-    if (p.length === 1 || !r.chunked) {
-      // the framing is not seen (a length or a close delimits the body): no copy
-      for (let i = 0; i < p.length; i++) ok = r.send(p[i]!) && ok;
-    } else ok = r.send(Buffer.concat(p));
-    if (ok || r.aborted) return;
-    this.blocked = true;
+    if (res === BODY_DONE) this.complete(body.rest);
+  }
+
+  /** the body is complete; `extra` bytes came after it */
+  private complete(extra: number): void {
+    const body = this.body!;
+    if (extra > 0 && body.kind !== Body.None) {
+      this.run.log(
+        'warn',
+        body.kind === Body.Chunked
+          ? `upstream sent data after final chunk while ${ACTION_BODY}`
+          : `upstream sent more data than specified in "Content-Length" header while ${ACTION_BODY}`,
+      );
+    }
+    const reusable = extra === 0 && !this.closeAfter && !this.waiting && this.run.bind === undefined;
+    this.settle(this.run.r.status, true, reusable, undefined, false);
+  }
+
+  private emit(data: Buffer): void {
+    if (data.length === 0) return;
+    const r = this.run.r;
+    if (r.send(data) || r.aborted || this.waiting) return;
+    // the client is slow: stop reading until it drains (its socket buffer bounds the memory)
+    this.waiting = true;
+    this.conn.socket.pause();
+    this.conn.disarm();
     r.onDrain(this.onDrained);
   }
-
-  onComplete(): void {
-    this.flush();
-    this.settle(this.run.r.status, true, undefined, false);
-  }
-
-  onError(err: Error): void {
-    if (this.phase === Phase.Done) return;
-    const e = err as NodeJS.ErrnoException;
-    const code = e.code ?? '';
-    const run = this.run;
-    const action = this.action();
-    if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-      run.log('error', timedOut(action));
-      return this.settle(504, false, 'timeout', false);
-    }
-    if (this.phase === Phase.Connecting && (e.syscall === 'connect' || code === 'ECONNREFUSED' || code === 'ENOENT')) {
-      const line = connectFailed(this.peer, e);
-      run.log(line.level, line.msg);
-      return this.settle(502, false, 'error', false);
-    }
-    if (code === 'UND_ERR_HEADERS_OVERFLOW') {
-      run.log('error', `upstream sent too big header while ${ACTION_HEADER}`);
-      return this.settle(502, false, 'invalid_response', false);
-    }
-    if (code.startsWith('HPE_')) {
-      run.log('error', `upstream sent no valid HTTP/1.0 header while ${ACTION_HEADER}`);
-      return this.settle(502, false, 'invalid_response', false);
-    }
-    if (code === 'UND_ERR_SOCKET' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') {
-      // a reset reads as recv() failing; a clean close before the end as a premature close
-      const cause = (e as Error & { cause?: NodeJS.ErrnoException }).cause;
-      if (cause?.code === 'ECONNRESET') run.log('error', ioFailed(this.phase !== Phase.Sending, cause, action));
-      else run.log('error', prematurelyClosed(action));
-      return this.settle(502, false, 'error', false);
-    }
-    if (code === 'ECONNRESET' || code === 'EPIPE') {
-      run.log('error', ioFailed(this.phase !== Phase.Sending, e, action));
-      return this.settle(502, false, 'error', false);
-    }
-    if (code === 'UND_ERR_ABORTED' || code === 'UND_ERR_INFO') return this.settle(502, false, 'error', false);
-    run.log('alert', `proxy request failed: ${err.message}`);
-    this.settle(this.started ? 502 : 500, false, undefined, false);
-  }
 }
 
-/** close every pool (a worker stopping); idle connections would keep it alive otherwise */
-export function closeProxyPools(): void {
-  for (const p of pools.values()) void p.destroy().catch(() => {});
-  pools.clear();
-}
+/** kept for the module's worker exit hook: the connections live in the upstream's keepalive cache now */
+export function closeProxyPools(): void {}
