@@ -55,6 +55,7 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
     r.ownServer &&
     r.ownDate &&
     r.lastModifiedTime === -1 &&
+    !r.gzipVary &&
     r.headersOut.length === 0;
   const date = httpDate();
   if (plain) {
@@ -85,6 +86,8 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
     h += `Connection: keep-alive${CRLF}`;
     if (clcf && clcf.keepaliveHeaderTimeout) h += `Keep-Alive: timeout=${clcf.keepaliveHeaderTimeout}${CRLF}`;
   } else h += `Connection: close${CRLF}`;
+  // after Connection, before the header list, as ngx_http_header_filter writes it
+  if (r.gzipVary) h += `Vary: Accept-Encoding${CRLF}`;
   if (absLocation !== undefined) h += `Location: ${absLocation}${CRLF}`;
   for (const [k, v] of r.headersOut) if (k !== 'Last-Modified') h += `${k}: ${v}${CRLF}`;
   h += CRLF;

@@ -156,6 +156,20 @@ export class HttpRequest implements Request {
   expectTested = false;
   /** the top of this request's body filter chain (undefined: straight to the wire) */
   filter: BodyFilter | undefined;
+  /**
+   * the filters below the postpone point (nginx's gzip body filter sits
+   * under the postpone filter): what reaches writeBody, subrequests'
+   * output included, goes through it before the chunked framing; it
+   * hands its output to wireBody / wireEnd
+   */
+  encoder: BodyFilter | undefined = undefined;
+  /** the encoder was told the body ended */
+  private encoderEnding = false;
+  /** ngx_http_gzip_ok was asked (r->gzip_tested) and its answer (r->gzip_ok); reset by an internal redirect */
+  gzipTested = false;
+  gzipOk = false;
+  /** the header gets `Vary: Accept-Encoding` (r->gzip_vary with gzip_vary on) */
+  gzipVary = false;
   /** finish() was called while a filter still holds output back */
   ending = false;
   /** the client's request (r->main); a subrequest's parent (r->parent) */
@@ -378,8 +392,24 @@ export class HttpRequest implements Request {
     return this.writeBody(chunk);
   }
 
-  /** body bytes below the filters: chunked framing, then the socket */
+  /** body bytes below the filters: the encoder (gzip), if any, then wireBody */
   writeBody(chunk: Buffer): boolean {
+    if (this.encoder !== undefined) return this.encoder.body(this, chunk);
+    return this.wireBody(chunk);
+  }
+
+  /**
+   * A filter that held the producer back (its body() returned false)
+   * can take more: run the drain waiters unless the socket is the one
+   * that is full (its own drain event will run them).
+   */
+  filterDrained(): void {
+    if (this.aborted || this.conn.congested()) return;
+    this.conn.drainedByFilter();
+  }
+
+  /** body bytes at the bottom: chunked framing, then the socket */
+  wireBody(chunk: Buffer): boolean {
     if (chunk.length === 0 || this.aborted) return !this.conn.congested();
     if (this.chunked) {
       const size = chunk.length.toString(16);
@@ -416,8 +446,23 @@ export class HttpRequest implements Request {
     this.endBody();
   }
 
-  /** the end of the body below the filters: last chunk, log, keep-alive */
+  /** the end of the body below the filters: through the encoder, if any, to wireEnd */
   endBody(): void {
+    if (this.finished) return;
+    const enc = this.encoder;
+    if (enc !== undefined && !this.headerOnly) {
+      // the encoder ends the response when its output is out (wireEnd)
+      if (this.encoderEnding) return;
+      this.encoderEnding = true;
+      this.ending = true;
+      enc.last(this);
+      return;
+    }
+    this.wireEnd();
+  }
+
+  /** the end of the body at the bottom: last chunk, log, keep-alive */
+  wireEnd(): void {
     if (this.finished) return;
     if (this.chunked && !this.headerOnly) {
       this.bodyBytesSent += LAST_CHUNK.length;

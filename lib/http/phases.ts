@@ -191,6 +191,10 @@ export function internalRedirect(r: HttpRequest, uri: string, args: string): voi
   r.uri = uri;
   r.args = args;
   r.internal = true;
+  // ngx_http_handler starts the redirected request's gzip tests afresh
+  r.gzipTested = false;
+  r.gzipOk = false;
+  r.gzipVary = false;
   runPhases(r, P.ServerRewrite);
 }
 

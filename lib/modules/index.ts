@@ -11,6 +11,7 @@ import { headersMoreModule } from './headers_more/module.js';
 import { logModule } from './log/module.js';
 import { mapModule } from './map/module.js';
 import { noopModule } from './noop/module.js';
+import { gzipModule } from './gzip/module.js';
 import { fastcgiModule } from './fastcgi/module.js';
 import { proxyModule } from './proxy/module.js';
 import { redis2Module } from './redis2/module.js';
@@ -35,6 +36,9 @@ export const modules: Module[] = [
   noopModule,
   // before headers: its range header filter (force_ranges) runs after add_header's, as nginx's range filter
   redisModule,
+  // nginx's ngx_http_gzip_filter_module: under add_header's filter (it sees the headers add_header and
+  // expires made) and above the range filter (which its cleared Accept-Ranges then leaves alone)
+  gzipModule,
   headersModule,
   logModule,
   stubStatusModule,
