@@ -71,10 +71,12 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   if (r.contentType) h += `Content-Type: ${r.contentType}${CRLF}`;
   if (r.contentLength >= 0 && r.ownContentLength) h += `Content-Length: ${r.contentLength}${CRLF}`;
   // Last-Modified goes with 200, 206 and 304 only (ngx_http_header_filter clears it otherwise)
-  if (r.lastModifiedTime !== -1 && (status === 200 || status === 206 || status === 304)) {
+  // the response's own line, unless an entry of the list stands for it (an upstream's: in list order)
+  const lmEntry = r.lastModified;
+  if (r.lastModifiedTime !== -1 && lmEntry === undefined && (status === 200 || status === 206 || status === 304)) {
     h += `Last-Modified: ${new Date(r.lastModifiedTime * 1000).toUTCString()}${CRLF}`;
   }
-  for (const [k, v] of r.headersOut) if (k === 'Last-Modified') h += `${k}: ${v}${CRLF}`;
+  for (const e of r.headersOut) if (e[0] === 'Last-Modified' && e !== lmEntry) h += `${e[0]}: ${e[1]}${CRLF}`;
   let absLocation: string | undefined;
   if (r.location !== undefined) {
     // an empty one (`return 301;`) still goes out, as `Location: ` in nginx's header list
@@ -89,7 +91,7 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   // after Connection, before the header list, as ngx_http_header_filter writes it
   if (r.gzipVary) h += `Vary: Accept-Encoding${CRLF}`;
   if (absLocation !== undefined) h += `Location: ${absLocation}${CRLF}`;
-  for (const [k, v] of r.headersOut) if (k !== 'Last-Modified') h += `${k}: ${v}${CRLF}`;
+  for (const e of r.headersOut) if (e[0] !== 'Last-Modified' || e === lmEntry) h += `${e[0]}: ${e[1]}${CRLF}`;
   h += CRLF;
   const bytes = Buffer.from(h, 'latin1');
   if (plain) headerCache.set(clcf, { date, contentType: r.contentType, chunked: r.chunked, keepalive: r.keepalive, bytes });

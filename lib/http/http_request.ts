@@ -96,6 +96,8 @@ export class HttpRequest implements Request {
   headersOut: Array<[string, string]> = [];
   /** nginx's headers_out.last_modified_time: seconds, -1 none (Last-Modified, conditional requests) */
   lastModifiedTime = -1;
+  /** a Last-Modified entry of headersOut standing for lastModifiedTime (nginx's headers_out.last_modified: an upstream's) */
+  lastModified: [string, string] | undefined = undefined;
   /** the ETag entry of headersOut (nginx's headers_out.etag) */
   etag: [string, string] | undefined = undefined;
   /** the Accept-Ranges entry of headersOut (nginx's headers_out.accept_ranges) */
@@ -350,6 +352,7 @@ export class HttpRequest implements Request {
       this.headersOut = [];
       this.contentLength = -1;
       this.lastModifiedTime = -1;
+      this.lastModified = undefined;
       this.etag = undefined;
       this.acceptRanges = undefined;
       this.location = undefined;
@@ -597,6 +600,7 @@ export class HttpRequest implements Request {
     const ranges = this.acceptRanges;
     this.headersOut = this.headersOut.filter((h) => h[0] !== 'Last-Modified' && h !== etag && h !== ranges);
     this.lastModifiedTime = -1;
+    this.lastModified = undefined;
     this.etag = undefined;
     this.acceptRanges = undefined;
     this.allowRanges = false;

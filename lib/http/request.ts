@@ -130,6 +130,10 @@ export interface Request {
   location: string | undefined;
   /** headers added by modules (add_header and content handlers) */
   headersOut: Array<[string, string]>;
+  /** Last-Modified as seconds, -1 none (headers_out.last_modified_time) */
+  lastModifiedTime: number;
+  /** the headersOut entry that is the response's Last-Modified (headers_out.last_modified) */
+  lastModified: [string, string] | undefined;
   /**
    * the header filter writes its own Server / Date lines (false: an
    * upstream's are passed instead, as nginx does under *_pass_header)

@@ -1,3 +1,4 @@
+import { parseHttpTime } from '../http/http_time.js';
 import type { Request } from '../http/request.js';
 
 /*
@@ -88,6 +89,15 @@ export function copyResponseHeaders(
       case 'refresh':
         r.headersOut.push([name, policy.redirect?.(r, value) ?? value]);
         continue;
+      case 'last-modified': {
+        // the response's Last-Modified (ngx_http_upstream_copy_last_modified): expires modified,
+        // conditional requests and gzip_proxied see its time; it goes out in the list's order
+        const e: [string, string] = [name, value];
+        r.headersOut.push(e);
+        r.lastModified = e;
+        r.lastModifiedTime = parseHttpTime(value);
+        continue;
+      }
       case 'set-cookie':
         r.headersOut.push([name, policy.cookie ? policy.cookie(r, value) : value]);
         continue;

@@ -1,4 +1,5 @@
-import { createGzip, type Gzip } from 'node:zlib';
+import type { TransformOptions } from 'node:stream';
+import { createGzip, type Gzip, type ZlibOptions } from 'node:zlib';
 import type { BodyFilter, HttpRequest } from '../../http/http_request.js';
 import { testContentType } from '../../http/types.js';
 import type { GzipLocConf } from './conf.js';
@@ -122,7 +123,8 @@ class GzipFilter implements BodyFilter {
   /** deflateInit2 on the first data (nothing is allocated for a body never sent) */
   private start(r: HttpRequest): Gzip {
     const bufs = this.conf.bufs!;
-    const z = createGzip({
+    // node:zlib passes the stream options on to its Transform (its typings leave them out)
+    const opts: ZlibOptions & TransformOptions = {
       level: this.conf.level,
       windowBits: this.wbits,
       memLevel: this.memlevel,
@@ -131,7 +133,8 @@ class GzipFilter implements BodyFilter {
       // input held while zlib works: the gzip_buffers space (128K by default), at least 64K,
       // so one upstream read does not already hold the producer back
       writableHighWaterMark: Math.max(65536, bufs.num * bufs.size),
-    });
+    };
+    const z = createGzip(opts);
     this.z = z;
     z.on('data', (out: Buffer) => {
       this.zout += out.length;
