@@ -46,6 +46,8 @@ const HTTP = (backend: number): string => `
     location = /echo { default_type text/html; echo "hello from echo, hello from echo"; echo_location /sub; echo after; }
     location = /sub { echo "sub hello sub hello sub hello"; }
     location = /empty { default_type text/html; echo -n ""; }
+    location = /gif { empty_gif; }
+    location = /gifz { gzip_types image/gif; empty_gif; }
     location /b/ { gzip_types text/plain application/octet-stream; proxy_pass http://127.0.0.1:${backend}/; }
     location /bpx/ { gzip_types text/plain; gzip_proxied expired no-cache no-store private no_last_modified no_etag; proxy_pass http://127.0.0.1:${backend}/; }
     location /self/ { gzip_vary on; gzip_proxied any; proxy_pass http://127.0.0.1:{port}/origin/; }
@@ -206,6 +208,8 @@ const CASES: Array<[string, string, boolean?]> = [
   ['echo with a subrequest', get('/echo', GZ), true],
   ['echo_duplicate', get('/ratio', GZ), true],
   ['empty echo body', get('/empty', GZ)],
+  ['empty_gif: image/gif not a gzip type', get('/gif', GZ)],
+  ['empty_gif with gzip_types image/gif', get('/gifz', GZ)],
   ['proxied chunked', get('/b/chunked?n=50', GZ)],
   ['proxied bytes', get('/b/bytes?n=100000', GZ)],
   ['proxied 404 text/plain', get('/b/nowhere', GZ), true],

@@ -39,7 +39,6 @@ const TABLE: Array<[string, string]> = [
   ["nginx's ngx_http_userid_module", 'userid userid_name userid_domain userid_path userid_expires'],
   ["nginx's ngx_http_mirror_module", 'mirror mirror_request_body'],
   ["nginx's ngx_http_dav_module", 'dav_methods dav_access create_full_put_path'],
-  ["nginx's ngx_http_empty_gif_module", 'empty_gif'],
   ["nginx's ngx_http_flv_module", 'flv'],
   ["nginx's ngx_http_mp4_module", 'mp4 mp4_buffer_size mp4_max_buffer_size'],
   ["nginx's ngx_http_image_filter_module", 'image_filter image_filter_buffer image_filter_jpeg_quality'],

@@ -34,9 +34,15 @@ interface CachedHeader {
 }
 const headerCache = new WeakMap<CoreLocConf, CachedHeader>();
 
-function absoluteLocation(r: HttpRequest, loc: string): string {
-  const host = r.host || r.conn.localAddr;
-  const port = r.conn.localPort;
+/** ngx_http_header_filter's absolute Location: server_name_in_redirect, Host or the local address; port_in_redirect */
+function absoluteLocation(r: HttpRequest, clcf: CoreLocConf | undefined, loc: string): string {
+  let host: string;
+  if (clcf?.serverNameInRedirect) {
+    // cscf->server_name: the first name as written (a regex with its `~`)
+    const n = r.srv.serverNames[0];
+    host = n === undefined ? '' : n.regex ? `~${n.name}` : n.name;
+  } else host = r.host || r.conn.localAddr;
+  const port = clcf === undefined || clcf.portInRedirect ? r.conn.localPort : 0;
   return `http://${host}${port && port !== 80 ? `:${port}` : ''}${loc}`;
 }
 
@@ -80,7 +86,9 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   let absLocation: string | undefined;
   if (r.location !== undefined) {
     // an empty one (`return 301;`) still goes out, as `Location: ` in nginx's header list
-    if (r.location.charCodeAt(0) === 0x2f) h += `Location: ${absoluteLocation(r, r.location)}${CRLF}`;
+    if (r.location.charCodeAt(0) === 0x2f && (clcf === undefined || clcf.absoluteRedirect)) {
+      h += `Location: ${absoluteLocation(r, clcf, r.location)}${CRLF}`;
+    }
     else absLocation = r.location;
   }
   if (r.chunked) h += `Transfer-Encoding: chunked${CRLF}`;

@@ -5,6 +5,7 @@ import { upstreamModule } from '../upstream/module.js';
 import { accessModule } from './access/module.js';
 import { coreModule } from './core/module.js';
 import { echoModule } from './echo/module.js';
+import { emptyGifModule } from './empty_gif/module.js';
 import { eventsModule } from './events/module.js';
 import { headersModule } from './headers/module.js';
 import { headersMoreModule } from './headers_more/module.js';
@@ -42,6 +43,7 @@ export const modules: Module[] = [
   headersModule,
   logModule,
   stubStatusModule,
+  emptyGifModule,
   upstreamModule,
   redis2Module,
   proxyModule,

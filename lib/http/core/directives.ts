@@ -280,4 +280,7 @@ export const coreValueCommands: Command[] = [
   { name: 'etag', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'etag') },
   { name: 'if_modified_since', ctx: MSL, args: TAKE1, set: enumSlot(clcfOf, 'ifModifiedSince', { off: 0, exact: 1, before: 2 }) },
   { name: 'max_ranges', ctx: MSL, args: TAKE1, set: numSlot(clcfOf, 'maxRanges') },
+  { name: 'absolute_redirect', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'absoluteRedirect') },
+  { name: 'server_name_in_redirect', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'serverNameInRedirect') },
+  { name: 'port_in_redirect', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'portInRedirect') },
 ];

@@ -1,0 +1,84 @@
+import t from 'tap';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
+
+/*
+ * The small site directives against Debian's nginx on one config:
+ * empty_gif (GET, HEAD, 405, a 304 from its fixed Last-Modified, gzip
+ * leaving image/gif alone), absolute_redirect, port_in_redirect and
+ * server_name_in_redirect on a directory's 301, `return 301 /path` and
+ * error_page's redirect, with and without Host (and a Host with a port).
+ */
+
+const HTTP = `
+  gzip on;
+  server {
+    listen 127.0.0.1:{port};
+    server_name first.example second.example;
+    root {dir}/html;
+    location = /gif { empty_gif; }
+    location /abs/ { absolute_redirect off; }
+    location /noport/ { port_in_redirect off; }
+    location /sn/ { server_name_in_redirect on; }
+    location /snnoport/ { server_name_in_redirect on; port_in_redirect off; }
+    location = /ret { return 301 /target; }
+    location = /retabs { absolute_redirect off; return 302 /target?a=1; }
+    location = /retsn { server_name_in_redirect on; return 307 /t; }
+    location = /retfull { absolute_redirect off; return 301 http://elsewhere/x; }
+    location = /ep { absolute_redirect off; error_page 404 /nope; return 404; }
+    location = /ep2 { error_page 404 =301 /there; return 404; }
+  }
+  server {
+    listen 127.0.0.1:{port};
+    server_name ~^re(?<x>.+)$;
+    location /sn/ { server_name_in_redirect on; }
+  }
+`;
+
+function setup(srv: Running): void {
+  for (const d of ['abs/d', 'noport/d', 'sn/d', 'snnoport/d']) mkdirSync(join(srv.dir, 'html', d), { recursive: true });
+}
+
+const get = (path: string, ...headers: string[]): string =>
+  `GET ${path} HTTP/1.1\r\nHost: h\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`;
+
+const CASES: Array<[string, string]> = [
+  ['empty_gif', get('/gif')],
+  ['empty_gif HEAD', get('/gif').replace(/^GET/, 'HEAD')],
+  ['empty_gif POST', 'POST /gif HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc'],
+  ['empty_gif If-Modified-Since', get('/gif', 'If-Modified-Since: Mon, 28 Sep 1970 06:00:00 GMT')],
+  ['empty_gif, gzip leaves image/gif alone', get('/gif', 'Accept-Encoding: gzip')],
+  ['directory 301, absolute', get('/abs')],
+  ['directory 301, absolute_redirect off', get('/abs/d')],
+  ['directory 301 with args, absolute_redirect off', get('/abs/d?q=1')],
+  ['port_in_redirect off', get('/noport/d')],
+  ['server_name_in_redirect on', get('/sn/d')],
+  ['server_name_in_redirect on, port off', get('/snnoport/d')],
+  ['Host with a port', get('/noport/d').replace('Host: h', 'Host: h.example:8080')],
+  ['no Host (HTTP/1.0)', 'GET /sn/d HTTP/1.0\r\n\r\n'],
+  ['no Host, Host-less default', 'GET /noport/d HTTP/1.0\r\n\r\n'],
+  ['return 301 /target', get('/ret')],
+  ['return 302, absolute_redirect off', get('/retabs')],
+  ['return 307, server_name_in_redirect', get('/retsn')],
+  ['return 301 with a full URL, absolute_redirect off', get('/retfull')],
+  ['error_page to a URI, absolute_redirect off', get('/ep')],
+  ['error_page =301 /there', get('/ep2')],
+  ['regex server_name, server_name_in_redirect', get('/sn/d').replace('Host: h', 'Host: reabc')],
+];
+
+t.test('redirects and empty_gif against Debian nginx', { skip: hasNginx ? false : 'Debian nginx not installed' }, async (t) => {
+  const ng = await startNginx(HTTP);
+  const rd = await startRedis2d(HTTP);
+  t.teardown(async () => {
+    await ng.stop();
+    await rd.stop();
+  });
+  setup(ng);
+  setup(rd);
+  for (const [name, req] of CASES) {
+    const a = normalize(await raw(ng.port, req), ng.port);
+    const b = normalize(await raw(rd.port, req), rd.port);
+    t.equal(b, a, name);
+  }
+});
