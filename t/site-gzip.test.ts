@@ -276,3 +276,75 @@ t.test('$gzip_ratio', { skip }, async (t) => {
   t.equal(lb, la, 'the same ratios');
   t.match(la, /^\d+\.\d\d\n-\n$/, 'a ratio, then none');
 });
+
+t.test('gzip_static against Debian nginx', { skip: hasNginx ? false : 'Debian nginx not installed' }, async (t) => {
+  const http = `
+    types { text/html html; text/plain txt; }
+    server {
+      listen 127.0.0.1:{port};
+      root {dir}/html;
+      location /on/ { gzip_static on; alias {dir}/html/; }
+      location /vary/ { gzip_static on; gzip_vary on; alias {dir}/html/; }
+      location /always/ { gzip_static always; gzip_vary on; alias {dir}/html/; }
+      location /both/ { gzip_static on; gzip on; gzip_types text/plain; alias {dir}/html/; }
+      location /h10/ { gzip_static on; gzip_http_version 1.0; alias {dir}/html/; }
+      location /noetag/ { gzip_static on; etag off; alias {dir}/html/; }
+      location /exp/ { gzip_static on; expires 1h; add_header X-A a; alias {dir}/html/; }
+    }`;
+  const ng = await startNginx(http);
+  const rd = await startRedis2d(http);
+  t.teardown(async () => {
+    await ng.stop();
+    await rd.stop();
+  });
+  const { gzipSync } = await import('node:zlib');
+  const { mkdirSync } = await import('node:fs');
+  for (const srv of [ng, rd]) {
+    const h = join(srv.dir, 'html');
+    const put = (name: string, body: string | Buffer, mtime = MTIME): void => {
+      writeFileSync(join(h, name), body);
+      utimesSync(join(h, name), mtime, mtime);
+    };
+    put('a.txt', 'the plain file, long enough to be worth compressing\n');
+    put('a.txt.gz', gzipSync('the precompressed twin of the file\n'), MTIME + 60);
+    put('only.txt', 'no twin here, long enough to be worth compressing\n');
+    put('empty.txt', 'x\n');
+    put('empty.txt.gz', '');
+    mkdirSync(join(h, 'd.txt.gz'));
+    put('d.txt', 'the .gz next to it is a directory\n');
+  }
+  const GZ = 'Accept-Encoding: gzip';
+  const cases: Array<[string, string]> = [
+    ['on, gzip accepted', get('/on/a.txt', GZ)],
+    ['on, not accepted', get('/on/a.txt')],
+    ['on, no twin', get('/on/only.txt', GZ)],
+    ['on, HEAD', get('/on/a.txt', GZ).replace(/^GET/, 'HEAD')],
+    ['on, POST', `POST /on/a.txt HTTP/1.1\r\nHost: h\r\n${GZ}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`],
+    ['on, Range', get('/on/a.txt', GZ, 'Range: bytes=0-3')],
+    ['on, If-None-Match the .gz ETag', get('/on/a.txt', GZ, `If-None-Match: "${(MTIME + 60).toString(16)}-${gzipSync('the precompressed twin of the file\n').length.toString(16)}"`)],
+    ['on, empty .gz', get('/on/empty.txt', GZ)],
+    ['on, .gz is a directory', get('/on/d.txt', GZ)],
+    ['on, a directory URI', get('/on/', GZ)],
+    ['on, HTTP/1.0', `GET /on/a.txt HTTP/1.0\r\n${GZ}\r\n\r\n`],
+    ['on, HTTP/1.0 with gzip_http_version 1.0', `GET /h10/a.txt HTTP/1.0\r\n${GZ}\r\n\r\n`],
+    ['on, Via', get('/on/a.txt', GZ, 'Via: 1.1 p')],
+    ['vary, accepted', get('/vary/a.txt', GZ)],
+    ['vary, not accepted', get('/vary/a.txt')],
+    ['vary, no twin', get('/vary/only.txt')],
+    ['always, not accepted', get('/always/a.txt')],
+    ['always, accepted', get('/always/a.txt', GZ)],
+    ['with gzip on, twin', get('/both/a.txt', GZ)],
+    ['etag off', get('/noetag/a.txt', GZ)],
+    ['expires and add_header', get('/exp/a.txt', GZ)],
+  ];
+  for (const [name, req] of cases) {
+    const a = normalize(await raw(ng.port, req), ng.port);
+    const b = normalize(await raw(rd.port, req), rd.port);
+    t.equal(b, a, name);
+  }
+  // with gzip on and no twin, the filter compresses: the same headers, the same text
+  const a = parse(await raw(ng.port, get('/both/only.txt', GZ)), ng.port);
+  const b = parse(await raw(rd.port, get('/both/only.txt', GZ)), rd.port);
+  t.equal(b.head, a.head, 'with gzip on, no twin: header');
+  t.equal(plain(b), plain(a), 'with gzip on, no twin: body');
+});

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
 
@@ -8,7 +8,9 @@ import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from
  * empty_gif (GET, HEAD, 405, a 304 from its fixed Last-Modified, gzip
  * leaving image/gif alone), absolute_redirect, port_in_redirect and
  * server_name_in_redirect on a directory's 301, `return 301 /path` and
- * error_page's redirect, with and without Host (and a Host with a port).
+ * error_page's redirect, with and without Host (and a Host with a port);
+ * conditional requests on a proxied 200 (nginx's upstream disables the
+ * not-modified filter) and on the file itself.
  */
 
 const HTTP = `
@@ -28,6 +30,13 @@ const HTTP = `
     location = /retfull { absolute_redirect off; return 301 http://elsewhere/x; }
     location = /ep { absolute_redirect off; error_page 404 /nope; return 404; }
     location = /ep2 { error_page 404 =301 /there; return 404; }
+    # an upstream's 200 is left alone by the not-modified filter (no cache: not cacheable)
+    location /px/ {
+      proxy_set_header If-None-Match ""; proxy_set_header If-Modified-Since ""; proxy_set_header If-Match "";
+      proxy_set_header If-Unmodified-Since "";
+      proxy_pass http://127.0.0.1:{port}/files/;
+    }
+    location /files/ { alias {dir}/html/; }
   }
   server {
     listen 127.0.0.1:{port};
@@ -38,6 +47,8 @@ const HTTP = `
 
 function setup(srv: Running): void {
   for (const d of ['abs/d', 'noport/d', 'sn/d', 'snnoport/d']) mkdirSync(join(srv.dir, 'html', d), { recursive: true });
+  writeFileSync(join(srv.dir, 'html', 'f.txt'), 'file\n');
+  utimesSync(join(srv.dir, 'html', 'f.txt'), 1e9, 1e9);
 }
 
 const get = (path: string, ...headers: string[]): string =>
@@ -64,6 +75,11 @@ const CASES: Array<[string, string]> = [
   ['return 301 with a full URL, absolute_redirect off', get('/retfull')],
   ['error_page to a URI, absolute_redirect off', get('/ep')],
   ['error_page =301 /there', get('/ep2')],
+  ['proxied, If-None-Match *', get('/px/f.txt', 'If-None-Match: *')],
+  ['proxied, If-Modified-Since equal', get('/px/f.txt', 'If-Modified-Since: Sun, 09 Sep 2001 01:46:40 GMT')],
+  ['proxied, If-Match other', get('/px/f.txt', 'If-Match: "zz"')],
+  ['proxied, If-Unmodified-Since earlier', get('/px/f.txt', 'If-Unmodified-Since: Sun, 09 Sep 2001 01:46:39 GMT')],
+  ['direct, If-Modified-Since equal', get('/files/f.txt', 'If-Modified-Since: Sun, 09 Sep 2001 01:46:40 GMT')],
   ['regex server_name, server_name_in_redirect', get('/sn/d').replace('Host: h', 'Host: reabc')],
 ];
 

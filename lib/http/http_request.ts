@@ -98,6 +98,8 @@ export class HttpRequest implements Request {
   lastModifiedTime = -1;
   /** a Last-Modified entry of headersOut standing for lastModifiedTime (nginx's headers_out.last_modified: an upstream's) */
   lastModified: [string, string] | undefined = undefined;
+  /** the not-modified filter leaves this response alone (nginx's r->disable_not_modified) */
+  disableNotModified = false;
   /** the ETag entry of headersOut (nginx's headers_out.etag) */
   etag: [string, string] | undefined = undefined;
   /** the Accept-Ranges entry of headersOut (nginx's headers_out.accept_ranges) */
@@ -308,7 +310,7 @@ export class HttpRequest implements Request {
     }
     if (this.status === 0) this.status = 200;
     // ngx_http_not_modified_filter, the top of nginx's chain: 304, or 412
-    if (this.status === 200 && this.main === this && hasIfHeader(this.req.headers)) {
+    if (this.status === 200 && this.main === this && !this.disableNotModified && hasIfHeader(this.req.headers)) {
       const rc = notModifiedFilter(this);
       if (rc !== 0) return this.filterFinalize(rc, true);
     }

@@ -134,6 +134,8 @@ export interface Request {
   lastModifiedTime: number;
   /** the headersOut entry that is the response's Last-Modified (headers_out.last_modified) */
   lastModified: [string, string] | undefined;
+  /** the not-modified filter leaves this response alone (r->disable_not_modified: an upstream's, no cache) */
+  disableNotModified: boolean;
   /**
    * the header filter writes its own Server / Date lines (false: an
    * upstream's are passed instead, as nginx does under *_pass_header)

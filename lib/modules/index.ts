@@ -13,6 +13,7 @@ import { logModule } from './log/module.js';
 import { mapModule } from './map/module.js';
 import { noopModule } from './noop/module.js';
 import { gzipModule } from './gzip/module.js';
+import { gzipStaticModule } from './gzip_static/module.js';
 import { fastcgiModule } from './fastcgi/module.js';
 import { proxyModule } from './proxy/module.js';
 import { redis2Module } from './redis2/module.js';
@@ -43,6 +44,8 @@ export const modules: Module[] = [
   headersModule,
   logModule,
   stubStatusModule,
+  // content handlers for locations without one (gzip_static; autoindex after it: tried first, as nginx)
+  gzipStaticModule,
   emptyGifModule,
   upstreamModule,
   redis2Module,

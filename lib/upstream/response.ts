@@ -54,6 +54,8 @@ export function copyResponseHeaders(
 ): number {
   r.status = status;
   r.statusLine = reason !== undefined && reason.length > 0 ? `${status} ${reason}` : undefined;
+  // ngx_http_upstream_process_headers: without a cache, not cacheable, so no 304 / 412 from nginx's filter
+  r.disableNotModified = true;
   // no Content-Type from the backend: none goes out (no default_type for upstream responses)
   r.contentType = '';
   let length = -1;
