@@ -24,7 +24,6 @@ const TABLE: Array<[string, string]> = [
   ["nginx's ngx_http_auth_request_module", 'auth_request auth_request_set'],
   ["nginx's ngx_http_limit_req_module", 'limit_req limit_req_zone limit_req_status limit_req_log_level limit_req_dry_run'],
   ["nginx's ngx_http_limit_conn_module", 'limit_conn limit_conn_zone limit_conn_status limit_conn_log_level'],
-  ["nginx's ngx_http_autoindex_module", 'autoindex autoindex_exact_size autoindex_format autoindex_localtime'],
   ["nginx's ngx_http_realip_module", 'set_real_ip_from real_ip_header real_ip_recursive'],
   ["nginx's ngx_http_geo_module", 'geo'],
   ["nginx's ngx_http_geoip_module", 'geoip_country geoip_city geoip_org geoip_proxy'],

@@ -3,6 +3,7 @@ import { httpModule } from '../http/block.js';
 import { httpCoreModule } from '../http/core/module.js';
 import { upstreamModule } from '../upstream/module.js';
 import { accessModule } from './access/module.js';
+import { autoindexModule } from './autoindex/module.js';
 import { coreModule } from './core/module.js';
 import { echoModule } from './echo/module.js';
 import { emptyGifModule } from './empty_gif/module.js';
@@ -46,6 +47,7 @@ export const modules: Module[] = [
   stubStatusModule,
   // content handlers for locations without one (gzip_static; autoindex after it: tried first, as nginx)
   gzipStaticModule,
+  autoindexModule,
   emptyGifModule,
   upstreamModule,
   redis2Module,
