@@ -2,6 +2,7 @@ import type { CoreLocConf } from './core/module.js';
 import { PROGRAM, SERVER_TOKEN } from '../core/version.js';
 import type { HttpRequest } from './http_request.js';
 import { statusLine } from './status.js';
+import { contentTypeLine } from './types.js';
 
 /*
  * ngx_http_header_filter's output half: a response's status line and
@@ -62,6 +63,7 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
     r.ownDate &&
     r.lastModifiedTime === -1 &&
     !r.gzipVary &&
+    r.charset === '' &&
     r.headersOut.length === 0;
   const date = httpDate();
   if (plain) {
@@ -74,7 +76,7 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   const tokens = clcf ? clcf.serverTokens : 1;
   if (r.ownServer) h += `Server: ${tokens === 0 ? PROGRAM : SERVER_TOKEN}${CRLF}`;
   if (r.ownDate) h += `Date: ${date}${CRLF}`;
-  if (r.contentType) h += `Content-Type: ${r.contentType}${CRLF}`;
+  if (r.contentType) h += `Content-Type: ${r.charset ? contentTypeLine(r) : r.contentType}${CRLF}`;
   if (r.contentLength >= 0 && r.ownContentLength) h += `Content-Length: ${r.contentLength}${CRLF}`;
   // Last-Modified goes with 200, 206 and 304 only (ngx_http_header_filter clears it otherwise)
   // the response's own line, unless an entry of the list stands for it (an upstream's: in list order)

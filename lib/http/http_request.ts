@@ -91,6 +91,11 @@ export class HttpRequest implements Request {
   status = 0;
   statusLine: string | undefined;
   contentType: string | undefined;
+  /** the response's charset (headers_out.charset: the charset filter's, an upstream's parameter) */
+  charset = '';
+  /** an upstream's Content-Type value and the length of its type before `; charset=` (types.ts) */
+  ctTyped: string | undefined = undefined;
+  ctLen = -1;
   contentLength = -1;
   location: string | undefined;
   headersOut: Array<[string, string]> = [];
@@ -109,6 +114,8 @@ export class HttpRequest implements Request {
   /** the ranges the range filter chose: the content handler sends just these bytes */
   rangeBody: RangeBody | undefined = undefined;
   headerSent = false;
+  /** a header filter failed (its NGX_ERROR): the request is terminated instead of sent */
+  filterError = false;
   /** responses a header filter replaced with an error (412/416): see Request.filterFinalized */
   filterFinalized = 0;
   bodyBytesSent = 0;
@@ -316,6 +323,11 @@ export class HttpRequest implements Request {
     }
     // module header filters sit above the range, chunked and header filters, as in nginx
     if (hooks.headerFilter.length) runHeaderFilters(this);
+    // a filter failed (NGX_ERROR): nginx terminates the request, nothing is sent
+    if (this.filterError) {
+      this.terminate();
+      return;
+    }
     // ngx_http_range_header_filter: Accept-Ranges after add_header's headers; 206 or 416
     if (this.allowRanges && this.main === this) {
       const rc = rangeHeaderFilter(this);

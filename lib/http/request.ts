@@ -124,6 +124,11 @@ export interface Request {
   statusLine: string | undefined;
   /** Content-Type; undefined = from types / default_type at sendHeader */
   contentType: string | undefined;
+  /** headers_out.charset (lib/http/types.ts) */
+  charset: string;
+  /** an upstream's Content-Type value whose type ends at ctLen, before its `; charset=` */
+  ctTyped: string | undefined;
+  ctLen: number;
   /** Content-Length to send; -1 = none (chunked on 1.1, close-delimited on 1.0) */
   contentLength: number;
   /** Location for 3xx (rewrite's `return 302 URL`, redirects) */

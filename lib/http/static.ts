@@ -125,6 +125,8 @@ function fileHandler(r: HttpRequest): number {
   }
   r.contentType = r.defaultContentType();
   r.allowRanges = true;
+  // ngx_http_static_handler's log->action from here on
+  r.action = 'sending response to client';
   const replaced = r.filterFinalized;
   r.sendHeader();
   // a filter answered instead (412, 416, perhaps through an error_page), or there is nothing to send

@@ -13,6 +13,7 @@ import { headersMoreModule } from './headers_more/module.js';
 import { logModule } from './log/module.js';
 import { mapModule } from './map/module.js';
 import { noopModule } from './noop/module.js';
+import { charsetModule } from './charset/module.js';
 import { gzipModule } from './gzip/module.js';
 import { gzipStaticModule } from './gzip_static/module.js';
 import { fastcgiModule } from './fastcgi/module.js';
@@ -42,6 +43,9 @@ export const modules: Module[] = [
   // nginx's ngx_http_gzip_filter_module: under add_header's filter (it sees the headers add_header and
   // expires made) and above the range filter (which its cleared Accept-Ranges then leaves alone)
   gzipModule,
+  // nginx's charset filter: after gzip in the list (its header filter runs first, so a recoded body is then
+  // compressed), before headers (add_header's filter runs before it)
+  charsetModule,
   headersModule,
   logModule,
   stubStatusModule,

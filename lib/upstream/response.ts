@@ -41,6 +41,31 @@ export function hiddenHeaders(defaults: readonly string[], hide: readonly string
 }
 
 /**
+ * ngx_http_upstream_copy_content_type: a `charset=` parameter (after a
+ * `;` and spaces) becomes the response's charset (quotes dropped), and the
+ * type is matched without it; the value itself goes out as it came.
+ */
+function upstreamCharset(r: Request, value: string): void {
+  r.ctTyped = value;
+  r.ctLen = value.length;
+  r.charset = '';
+  for (let p = 0; p < value.length; p++) {
+    if (value.charCodeAt(p) !== 0x3b) continue;
+    const last = p;
+    while (value.charCodeAt(++p) === 0x20);
+    if (p >= value.length) return;
+    if (value.slice(p, p + 8).toLowerCase() !== 'charset=') continue;
+    p += 8;
+    r.ctLen = last;
+    if (value[p] === '"') p++;
+    let end = value.length;
+    if (value[end - 1] === '"') end--;
+    r.charset = value.slice(p, Math.max(p, end));
+    return;
+  }
+}
+
+/**
  * Copy an upstream response header onto r. `headers` are [name, value]
  * pairs in the backend's order. Returns the Content-Length the backend
  * announced (-1 when none or invalid).
@@ -79,6 +104,7 @@ export function copyResponseHeaders(
         break;
       case 'content-type':
         r.contentType = value;
+        upstreamCharset(r, value);
         continue;
       case 'location': {
         // a Location proxy_redirect rewrote is the response's own (made absolute, in its place);

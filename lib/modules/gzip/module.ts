@@ -140,7 +140,7 @@ export const gzipModule = defineHttpModule<unknown, unknown, GzipLocConf>({
       args: MORE1,
       set(cf) {
         const c = conf(cf);
-        c.types = typesSlot(cf, c.types, GZIP_DEFAULT_TYPES);
+        c.types = typesSlot(cf, c.types, 'text/html');
         return undefined;
       },
     },

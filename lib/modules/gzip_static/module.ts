@@ -67,6 +67,7 @@ function gzipStaticHandler(req: Request): number {
   }
   const rc = r.discardBody();
   if (rc !== OK) return rc;
+  r.action = 'sending response to client';
   r.status = 200;
   r.contentLength = st.size;
   r.lastModifiedTime = Math.floor(st.mtimeMs / 1000);
