@@ -24,6 +24,8 @@ const HTTP = `
     location /xml/ { autoindex on; autoindex_format xml; alias {dir}/html/tree/; }
     location /idx/ { autoindex on; alias {dir}/html/withindex/; }
     location /gz/ { autoindex on; gzip on; alias {dir}/html/tree/; }
+    location /utf/ { autoindex on; charset utf-8; alias {dir}/html/tree/; }
+    location /koi/ { autoindex on; charset koi8-r; alias {dir}/html/tree/; }
     location /off/ { alias {dir}/html/tree/; }
     location /missing/ { autoindex on; alias {dir}/html/nothere/; }
   }
@@ -71,6 +73,8 @@ const get = (path: string, ...headers: string[]): string =>
 const CASES: Array<[string, string]> = [
   ['html', get('/l/')],
   ['html, subdir', get('/l/subdir/')],
+  ['html, charset utf-8: names counted in characters', get('/utf/')],
+  ['html, charset koi8-r: names counted in bytes', get('/koi/')],
   ['html, rounded sizes', get('/round/')],
   ['html, localtime', get('/local/')],
   ['json', get('/json/')],

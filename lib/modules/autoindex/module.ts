@@ -121,7 +121,7 @@ function autoindexHandler(req: Request): number {
   else if (format === XML) body = xmlListing(entries);
   else {
     // names are counted in characters when the charset filter made the response UTF-8
-    const utf8 = /;\s*charset=utf-8$/i.test(r.contentType ?? '');
+    const utf8 = r.charset.length === 5 && r.charset.toLowerCase() === 'utf-8';
     const gmtoff = conf.localtime ? -new Date().getTimezoneOffset() * 60 : 0;
     body = htmlListing(r.uri, entries, utf8, conf.exactSize === 1, gmtoff);
   }
