@@ -30,7 +30,6 @@ const TABLE: Array<[string, string]> = [
   ["nginx's ngx_http_split_clients_module", 'split_clients'],
   ["nginx's ngx_http_referer_module", 'valid_referers referer_hash_max_size referer_hash_bucket_size'],
   ["nginx's ngx_http_secure_link_module", 'secure_link secure_link_md5 secure_link_secret'],
-  ["nginx's ngx_http_sub_module", 'sub_filter sub_filter_once sub_filter_types sub_filter_last_modified'],
   ["nginx's ngx_http_addition_module", 'add_before_body add_after_body addition_types'],
   ["nginx's ngx_http_ssi_module", 'ssi ssi_types ssi_silent_errors'],
   ["nginx's ngx_http_userid_module", 'userid userid_name userid_domain userid_path userid_expires'],

@@ -24,6 +24,7 @@ import { rewriteModule } from './rewrite/module.js';
 import { setMiscModule } from './set_misc/module.js';
 import { srcacheModule } from './srcache/module.js';
 import { stubStatusModule } from './stub_status/module.js';
+import { subModule } from './sub/module.js';
 
 /**
  * The module table, in nginx's order: the only place a module is
@@ -46,6 +47,8 @@ export const modules: Module[] = [
   // nginx's charset filter: after gzip in the list (its header filter runs first, so a recoded body is then
   // compressed), before headers (add_header's filter runs before it)
   charsetModule,
+  // nginx's sub filter: its header filter runs before charset's, its body filter above charset's
+  subModule,
   headersModule,
   logModule,
   stubStatusModule,
