@@ -96,16 +96,14 @@ const CASES: Array<[string, string]> = [
 
 t.test('autoindex against Debian nginx', { skip: hasNginx ? false : 'Debian nginx not installed' }, async (t) => {
   const ng = await startNginx(HTTP);
+  t.teardown(() => ng.stop());
   const rd = await startRedis2d(HTTP);
-  t.teardown(async () => {
-    await ng.stop();
-    await rd.stop();
-  });
+  t.teardown(() => rd.stop());
   setup(ng);
   setup(rd);
   for (const [name, req] of CASES) {
-    const a = normalize(await raw(ng.port, req), ng.port);
-    const b = normalize(await raw(rd.port, req), rd.port);
+    const a = normalize(await raw(ng.port, req, 3000), ng.port);
+    const b = normalize(await raw(rd.port, req, 3000), rd.port);
     t.equal(b, a, name);
   }
   // the gzipped page: the same header, the same page once decompressed
@@ -124,8 +122,8 @@ t.test('autoindex against Debian nginx', { skip: hasNginx ? false : 'Debian ngin
     body = out;
     return [s.slice(0, i), Buffer.from(body, 'latin1')];
   };
-  const [ha, ba] = split(normalize(await raw(ng.port, get('/gz/', 'Accept-Encoding: gzip')), ng.port));
-  const [hb, bb] = split(normalize(await raw(rd.port, get('/gz/', 'Accept-Encoding: gzip')), rd.port));
+  const [ha, ba] = split(normalize(await raw(ng.port, get('/gz/', 'Accept-Encoding: gzip'), 3000), ng.port));
+  const [hb, bb] = split(normalize(await raw(rd.port, get('/gz/', 'Accept-Encoding: gzip'), 3000), rd.port));
   t.equal(hb, ha, 'gzip: header');
   t.equal(gunzipSync(bb).toString('latin1'), gunzipSync(ba).toString('latin1'), 'gzip: page');
   const logs = (s: Running): string[] => s.errorLog().split('\n').filter((l) => /\[(error|crit|info)\].*(callback|opendir|forbidden|stat)/.test(l)).map((l) => l.replace(/^.*?\[/, '[').replace(/:\d+/g, ':N').replace(/ \d+#\d+: \*\d+/, '').replaceAll(s.dir, '{dir}'));

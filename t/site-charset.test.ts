@@ -119,16 +119,14 @@ const CASES: Array<[string, string]> = [
 
 t.test('charset against Debian nginx', { skip }, async (t) => {
   const ng = await startNginx(HTTP, LOAD);
+  t.teardown(() => ng.stop());
   const rd = await startRedis2d(HTTP, LOAD);
-  t.teardown(async () => {
-    await ng.stop();
-    await rd.stop();
-  });
+  t.teardown(() => rd.stop());
   setup(ng);
   setup(rd);
   for (const [name, req] of CASES) {
-    const a = normalize(await raw(ng.port, req), ng.port);
-    const b = normalize(await raw(rd.port, req), rd.port);
+    const a = normalize(await raw(ng.port, req, 3000), ng.port);
+    const b = normalize(await raw(rd.port, req, 3000), rd.port);
     t.equal(b, a, name);
   }
   // recoded, then compressed
@@ -146,8 +144,8 @@ t.test('charset against Debian nginx', { skip }, async (t) => {
     rest = out;
     return `${s.slice(0, i)}\n${gunzipSync(Buffer.from(rest, 'latin1')).toString('latin1')}`;
   };
-  const a = body(normalize(await raw(ng.port, get('/gz/koi.html', 'Accept-Encoding: gzip')), ng.port));
-  const b = body(normalize(await raw(rd.port, get('/gz/koi.html', 'Accept-Encoding: gzip')), rd.port));
+  const a = body(normalize(await raw(ng.port, get('/gz/koi.html', 'Accept-Encoding: gzip'), 3000), ng.port));
+  const b = body(normalize(await raw(rd.port, get('/gz/koi.html', 'Accept-Encoding: gzip'), 3000), rd.port));
   t.equal(b, a, 'recoded, then gzipped');
   t.match(b, /Привет/.source.length ? Buffer.from('Привет').toString('latin1') : '', 'the page is UTF-8 once decompressed');
   const logs = (s: Running): string[] => s.errorLog().split('\n').filter((l) => /charset/.test(l)).map((l) => l.replace(/^.*?\[/, '[').replace(/ \d+#\d+: \*\d+/, '').replaceAll(`:${s.port}`, ':PORT'));

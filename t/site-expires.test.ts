@@ -128,19 +128,17 @@ const CASES: Array<[string, string]> = [
 
 t.test('expires against Debian nginx', { skip }, async (t) => {
   const ng = await startNginx(HTTP, LOAD);
+  t.teardown(() => ng.stop());
   const rd = await startRedis2d(HTTP, LOAD);
-  t.teardown(async () => {
-    await ng.stop();
-    await rd.stop();
-  });
+  t.teardown(() => rd.stop());
   setup(ng);
   setup(rd);
   for (const [name, req] of CASES) {
     let a = '';
     let b = '';
     for (let i = 0; i < 3; i++) {
-      const ra = await raw(ng.port, req);
-      const rb = await raw(rd.port, req);
+      const ra = await raw(ng.port, req, 3000);
+      const rb = await raw(rd.port, req, 3000);
       a = shape(ra, ng.port);
       b = shape(rb, rd.port);
       const da = /\r\nDate: ([^\r]+)/.exec(ra)?.[1];

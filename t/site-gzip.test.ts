@@ -228,22 +228,20 @@ const CASES: Array<[string, string, boolean?]> = [
 t.test('gzip against Debian nginx', { skip }, async (t) => {
   const backend: Backend = await startBackend(t);
   const ng = await startNginx(HTTP(backend.port), LOAD);
+  t.teardown(() => ng.stop());
   const rd = await startRedis2d(HTTP(backend.port), LOAD);
-  t.teardown(async () => {
-    await ng.stop();
-    await rd.stop();
-  });
+  t.teardown(() => rd.stop());
   setup(ng);
   setup(rd);
   for (const [name, req, exact] of CASES) {
-    const a = parse(await raw(ng.port, req), ng.port);
-    const b = parse(await raw(rd.port, req), rd.port);
+    const a = parse(await raw(ng.port, req, 3000), ng.port);
+    const b = parse(await raw(rd.port, req, 3000), rd.port);
     t.equal(b.head, a.head, `${name}: header`);
     t.equal(plain(b), plain(a), `${name}: body`);
     if (exact) t.equal(b.body.toString('hex'), a.body.toString('hex'), `${name}: compressed bytes`);
   }
   // the same content as the file, whatever the encoding
-  const big = parse(await raw(rd.port, get('/big.html', GZ)), rd.port);
+  const big = parse(await raw(rd.port, get('/big.html', GZ), 3000), rd.port);
   t.equal(plain(big), FILES['big.html'], 'big file decompresses to the file');
   t.match(big.head, /Content-Encoding: gzip/, 'big file is gzipped');
 });
@@ -258,16 +256,14 @@ t.test('$gzip_ratio', { skip }, async (t) => {
       access_log {dir}/access.log r;
     }`;
   const ng = await startNginx(http);
+  t.teardown(() => ng.stop());
   const rd = await startRedis2d(http);
-  t.teardown(async () => {
-    await ng.stop();
-    await rd.stop();
-  });
+  t.teardown(() => rd.stop());
   setup(ng);
   setup(rd);
   for (const srv of [ng, rd]) {
-    await raw(srv.port, get('/small.html', GZ));
-    await raw(srv.port, get('/small.html'));
+    await raw(srv.port, get('/small.html', GZ), 3000);
+    await raw(srv.port, get('/small.html'), 3000);
   }
   await new Promise((r) => setTimeout(r, 200));
   const { readFileSync } = await import('node:fs');
@@ -292,11 +288,9 @@ t.test('gzip_static against Debian nginx', { skip: hasNginx ? false : 'Debian ng
       location /exp/ { gzip_static on; expires 1h; add_header X-A a; alias {dir}/html/; }
     }`;
   const ng = await startNginx(http);
+  t.teardown(() => ng.stop());
   const rd = await startRedis2d(http);
-  t.teardown(async () => {
-    await ng.stop();
-    await rd.stop();
-  });
+  t.teardown(() => rd.stop());
   const { gzipSync } = await import('node:zlib');
   const { mkdirSync } = await import('node:fs');
   for (const srv of [ng, rd]) {
@@ -338,13 +332,13 @@ t.test('gzip_static against Debian nginx', { skip: hasNginx ? false : 'Debian ng
     ['expires and add_header', get('/exp/a.txt', GZ)],
   ];
   for (const [name, req] of cases) {
-    const a = normalize(await raw(ng.port, req), ng.port);
-    const b = normalize(await raw(rd.port, req), rd.port);
+    const a = normalize(await raw(ng.port, req, 3000), ng.port);
+    const b = normalize(await raw(rd.port, req, 3000), rd.port);
     t.equal(b, a, name);
   }
   // with gzip on and no twin, the filter compresses: the same headers, the same text
-  const a = parse(await raw(ng.port, get('/both/only.txt', GZ)), ng.port);
-  const b = parse(await raw(rd.port, get('/both/only.txt', GZ)), rd.port);
+  const a = parse(await raw(ng.port, get('/both/only.txt', GZ), 3000), ng.port);
+  const b = parse(await raw(rd.port, get('/both/only.txt', GZ), 3000), rd.port);
   t.equal(b.head, a.head, 'with gzip on, no twin: header');
   t.equal(plain(b), plain(a), 'with gzip on, no twin: body');
 });

@@ -85,16 +85,14 @@ const CASES: Array<[string, string]> = [
 
 t.test('redirects and empty_gif against Debian nginx', { skip: hasNginx ? false : 'Debian nginx not installed' }, async (t) => {
   const ng = await startNginx(HTTP);
+  t.teardown(() => ng.stop());
   const rd = await startRedis2d(HTTP);
-  t.teardown(async () => {
-    await ng.stop();
-    await rd.stop();
-  });
+  t.teardown(() => rd.stop());
   setup(ng);
   setup(rd);
   for (const [name, req] of CASES) {
-    const a = normalize(await raw(ng.port, req), ng.port);
-    const b = normalize(await raw(rd.port, req), rd.port);
+    const a = normalize(await raw(ng.port, req, 3000), ng.port);
+    const b = normalize(await raw(rd.port, req, 3000), rd.port);
     t.equal(b, a, name);
   }
 });

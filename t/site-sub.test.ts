@@ -118,8 +118,8 @@ t.test('sub_filter against Debian nginx', { skip }, async (t) => {
     return `${s.slice(0, i + 4)}${body}`;
   };
   for (const [name, req] of CASES) {
-    const a = normalize(dechunk(await raw(ng.port, req)), ng.port);
-    const b = normalize(dechunk(await raw(rd.port, req)), rd.port);
+    const a = normalize(dechunk(await raw(ng.port, req, 3000)), ng.port);
+    const b = normalize(dechunk(await raw(rd.port, req, 3000)), rd.port);
     t.equal(b, a, name);
     if (name.startsWith('a slow proxied body')) t.match(b, /drip 0\ndrip 1\ndr<X>ip 3\nlast\n/, 'the pattern across reads was replaced');
   }
