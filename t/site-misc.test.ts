@@ -83,6 +83,51 @@ const CASES: Array<[string, string]> = [
   ['regex server_name, server_name_in_redirect', get('/sn/d').replace('Host: h', 'Host: reabc')],
 ];
 
+t.test('post_action against Debian nginx', { skip: hasNginx ? false : 'Debian nginx not installed' }, async (t) => {
+  const http = `
+    log_format pa '$status "$request" $uri $body_bytes_sent';
+    server {
+      listen 127.0.0.1:{port};
+      root {dir}/html;
+      access_log {dir}/access.log pa;
+      location /pa/ { post_action /track; alias {dir}/html/; }
+      location /pan/ { post_action @named; alias {dir}/html/; }
+      location /pamiss/ { post_action /nothing-here; alias {dir}/html/; }
+      location /paret/ { post_action /track; return 200 "ret\\n"; }
+      location = /track { proxy_pass http://127.0.0.1:{port}/seen; }
+      location = /seen { return 204; }
+      location @named { return 202 "named"; }
+      location /chain/ { post_action /chain2; alias {dir}/html/; }
+      location = /chain2 { post_action /seen; return 200 "c2"; }
+    }`;
+  const ng = await startNginx(http);
+  t.teardown(() => ng.stop());
+  const rd = await startRedis2d(http);
+  t.teardown(() => rd.stop());
+  for (const srv of [ng, rd]) writeFileSync(join(srv.dir, 'html', 'f.txt'), 'file\n');
+  const reqs = ['/pa/f.txt', '/pan/f.txt', '/pamiss/f.txt', '/paret/', '/chain/f.txt', '/pa/missing.txt'];
+  for (const path of reqs) {
+    const req = get(path);
+    const a = normalize(await raw(ng.port, req, 3000), ng.port);
+    const b = normalize(await raw(rd.port, req, 3000), rd.port);
+    t.equal(b, a, `${path}: the response`);
+  }
+  // keep-alive: the next request on the connection is served after the post action
+  const two = `GET /pa/f.txt HTTP/1.1\r\nHost: h\r\n\r\nGET /pa/f.txt HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`;
+  t.equal(normalize(await raw(rd.port, two, 3000), rd.port), normalize(await raw(ng.port, two, 3000), ng.port), 'keep-alive after a post action');
+  await new Promise((r) => setTimeout(r, 300));
+  const { readFileSync } = await import('node:fs');
+  // redis2d's proxy speaks HTTP/1.1 to its peer (docs), and the error page's length counts the server's name
+  const log = (s: Running): string[] =>
+    readFileSync(join(s.dir, 'access.log'), 'latin1')
+      .split('\n')
+      .map((l) => l.replace('"GET /seen HTTP/1.0"', '"GET /seen HTTP/1.1"').replace(/^(404 .* \/track) \d+$/, '$1 N'))
+      .sort();
+  t.same(log(rd), log(ng), 'the same access log lines (the post actions\' own requests included)');
+  const errs = (s: Running): string[] => s.errorLog().split('\n').filter((l) => /\[(error|crit)\]/.test(l)).map((l) => l.replace(/^.*?\[/, '[').replace(/ \d+#\d+: \*\d+/, '').replaceAll(s.dir, '{dir}').replaceAll(`:${s.port}`, ':PORT'));
+  t.same(errs(rd), errs(ng), 'the same error log lines');
+});
+
 t.test('redirects and empty_gif against Debian nginx', { skip: hasNginx ? false : 'Debian nginx not installed' }, async (t) => {
   const ng = await startNginx(HTTP);
   t.teardown(() => ng.stop());

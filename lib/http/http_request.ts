@@ -174,6 +174,8 @@ export class HttpRequest implements Request {
    * hands its output to wireBody / wireEnd
    */
   encoder: BodyFilter | undefined = undefined;
+  /** the request runs its location's post_action (r->post_action): nothing more reaches the client */
+  postAction = false;
   /** the encoder was told the body ended */
   private encoderEnding = false;
   /** ngx_http_gzip_ok was asked (r->gzip_tested) and its answer (r->gzip_ok); reset by an internal redirect */
@@ -311,6 +313,12 @@ export class HttpRequest implements Request {
   sendHeader(): void {
     if (this.headerSent) return;
     this.headerSent = true;
+    // ngx_http_send_header does nothing for a post_action: no filters, no bytes
+    if (this.postAction) {
+      if (this.errStatus) this.status = this.errStatus;
+      this.headerOnly = true;
+      return;
+    }
     if (this.errStatus) {
       this.status = this.errStatus;
       this.statusLine = undefined;
@@ -485,8 +493,34 @@ export class HttpRequest implements Request {
       this.bodyBytesSent += LAST_CHUNK.length;
       this.write(LAST_CHUNK);
     }
+    if (this.main === this && this.startPostAction()) return;
     this.finished = true;
     this.conn.requestDone(this);
+  }
+
+  /**
+   * ngx_http_post_action: once the response is out, the location's
+   * post_action URI (or @name) runs as the same request, its output
+   * going nowhere (nginx makes it HTTP/0.9, header-only); the log phase
+   * then runs once, for where it ended. A post_action location that has
+   * one too runs it again, until the request's URI changes run out.
+   */
+  private startPostAction(): boolean {
+    const target = this.loc?.postAction;
+    if (target === undefined || this.aborted) return false;
+    if (this.postAction && this.uriChanges === 0) return false;
+    this.postAction = true;
+    this.headerSent = false;
+    this.headerOnly = true;
+    this.chunked = false;
+    this.ending = false;
+    this.encoderEnding = false;
+    this.filter = undefined;
+    this.encoder = undefined;
+    this.rangeBody = undefined;
+    if (target.startsWith('/')) internalRedirect(this, target, '');
+    else namedLocation(this, target);
+    return true;
   }
 
   finalize(rc: number): void {
