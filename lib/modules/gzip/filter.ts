@@ -137,6 +137,11 @@ class GzipFilter implements BodyFilter {
     const z = createGzip(opts);
     this.z = z;
     z.on('data', (out: Buffer) => {
+      // the request was cut short (an upstream failed mid-body): nothing more to compress
+      if (r.finished) {
+        z.destroy();
+        return;
+      }
       this.zout += out.length;
       if (!r.wireBody(out)) {
         z.pause();
