@@ -90,5 +90,8 @@ export function notModifiedFilter(r: HttpRequest): number {
   r.contentType = '';
   r.contentLength = -1;
   r.allowRanges = false;
+  // the response's Content-Encoding (gzip_static's, an upstream's) goes with the body
+  const ce = r.headersOut.findIndex(([k]) => k.length === 16 && k.toLowerCase() === 'content-encoding');
+  if (ce !== -1) r.headersOut.splice(ce, 1);
   return 0;
 }

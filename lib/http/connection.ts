@@ -477,6 +477,15 @@ export class HttpConnection {
     this.current?.drained();
   }
 
+  /** a body filter (gzip) that held the response back can take more while the socket is not full */
+  drainedByFilter(): void {
+    if (this.drainWaiting) {
+      this.drainWaiting = false;
+      if (this.timed === Tm.Send) this.clearTimer();
+    }
+    this.current?.drained();
+  }
+
   /** the response waits for the client to read: send_timeout runs until it does */
   waitDrain(): void {
     this.drainWaiting = true;

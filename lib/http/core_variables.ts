@@ -4,6 +4,7 @@ import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import type { Request } from './request.js';
 import { mapUriToPath } from './static.js';
+import { contentTypeLine } from './types.js';
 import { VAR_CHANGEABLE, VAR_NOCACHEABLE, VAR_PREFIX, type Variables } from './variables.js';
 
 /*
@@ -103,7 +104,7 @@ const G: Record<string, (r: R, name: string) => string | undefined> = {
   upstream_status: (r) => r.upstreamStatus,
   upstream_response_time: (r) => r.upstreamResponseTime,
   upstream_connect_time: (r) => r.upstreamConnectTime,
-  sent_http_content_type: (r) => r.contentType || undefined,
+  sent_http_content_type: (r) => (r.contentType ? contentTypeLine(r as HttpRequest) : undefined),
   sent_http_content_length: (r) => (r.contentLength >= 0 ? String(r.contentLength) : undefined),
   sent_http_location: (r) => r.location,
   sent_http_connection: (r) => (r.headerSent ? (r.keepalive ? 'keep-alive' : 'close') : undefined),

@@ -2,6 +2,7 @@ import type { CoreLocConf } from './core/module.js';
 import { PROGRAM, SERVER_TOKEN } from '../core/version.js';
 import type { HttpRequest } from './http_request.js';
 import { statusLine } from './status.js';
+import { contentTypeLine } from './types.js';
 
 /*
  * ngx_http_header_filter's output half: a response's status line and
@@ -34,9 +35,15 @@ interface CachedHeader {
 }
 const headerCache = new WeakMap<CoreLocConf, CachedHeader>();
 
-function absoluteLocation(r: HttpRequest, loc: string): string {
-  const host = r.host || r.conn.localAddr;
-  const port = r.conn.localPort;
+/** ngx_http_header_filter's absolute Location: server_name_in_redirect, Host or the local address; port_in_redirect */
+function absoluteLocation(r: HttpRequest, clcf: CoreLocConf | undefined, loc: string): string {
+  let host: string;
+  if (clcf?.serverNameInRedirect) {
+    // cscf->server_name: the first name as written (a regex with its `~`)
+    const n = r.srv.serverNames[0];
+    host = n === undefined ? '' : n.regex ? `~${n.name}` : n.name;
+  } else host = r.host || r.conn.localAddr;
+  const port = clcf === undefined || clcf.portInRedirect ? r.conn.localPort : 0;
   return `http://${host}${port && port !== 80 ? `:${port}` : ''}${loc}`;
 }
 
@@ -55,6 +62,8 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
     r.ownServer &&
     r.ownDate &&
     r.lastModifiedTime === -1 &&
+    !r.gzipVary &&
+    r.charset === '' &&
     r.headersOut.length === 0;
   const date = httpDate();
   if (plain) {
@@ -67,17 +76,21 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   const tokens = clcf ? clcf.serverTokens : 1;
   if (r.ownServer) h += `Server: ${tokens === 0 ? PROGRAM : SERVER_TOKEN}${CRLF}`;
   if (r.ownDate) h += `Date: ${date}${CRLF}`;
-  if (r.contentType) h += `Content-Type: ${r.contentType}${CRLF}`;
+  if (r.contentType) h += `Content-Type: ${r.charset ? contentTypeLine(r) : r.contentType}${CRLF}`;
   if (r.contentLength >= 0 && r.ownContentLength) h += `Content-Length: ${r.contentLength}${CRLF}`;
   // Last-Modified goes with 200, 206 and 304 only (ngx_http_header_filter clears it otherwise)
-  if (r.lastModifiedTime !== -1 && (status === 200 || status === 206 || status === 304)) {
+  // the response's own line, unless an entry of the list stands for it (an upstream's: in list order)
+  const lmEntry = r.lastModified;
+  if (r.lastModifiedTime !== -1 && lmEntry === undefined && (status === 200 || status === 206 || status === 304)) {
     h += `Last-Modified: ${new Date(r.lastModifiedTime * 1000).toUTCString()}${CRLF}`;
   }
-  for (const [k, v] of r.headersOut) if (k === 'Last-Modified') h += `${k}: ${v}${CRLF}`;
+  for (const e of r.headersOut) if (e[0] === 'Last-Modified' && e !== lmEntry) h += `${e[0]}: ${e[1]}${CRLF}`;
   let absLocation: string | undefined;
   if (r.location !== undefined) {
     // an empty one (`return 301;`) still goes out, as `Location: ` in nginx's header list
-    if (r.location.charCodeAt(0) === 0x2f) h += `Location: ${absoluteLocation(r, r.location)}${CRLF}`;
+    if (r.location.charCodeAt(0) === 0x2f && (clcf === undefined || clcf.absoluteRedirect)) {
+      h += `Location: ${absoluteLocation(r, clcf, r.location)}${CRLF}`;
+    }
     else absLocation = r.location;
   }
   if (r.chunked) h += `Transfer-Encoding: chunked${CRLF}`;
@@ -85,8 +98,10 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
     h += `Connection: keep-alive${CRLF}`;
     if (clcf && clcf.keepaliveHeaderTimeout) h += `Keep-Alive: timeout=${clcf.keepaliveHeaderTimeout}${CRLF}`;
   } else h += `Connection: close${CRLF}`;
+  // after Connection, before the header list, as ngx_http_header_filter writes it
+  if (r.gzipVary) h += `Vary: Accept-Encoding${CRLF}`;
   if (absLocation !== undefined) h += `Location: ${absLocation}${CRLF}`;
-  for (const [k, v] of r.headersOut) if (k !== 'Last-Modified') h += `${k}: ${v}${CRLF}`;
+  for (const e of r.headersOut) if (e[0] !== 'Last-Modified' || e === lmEntry) h += `${e[0]}: ${e[1]}${CRLF}`;
   h += CRLF;
   const bytes = Buffer.from(h, 'latin1');
   if (plain) headerCache.set(clcf, { date, contentType: r.contentType, chunked: r.chunked, keepalive: r.keepalive, bytes });

@@ -18,24 +18,28 @@ export interface HookTables {
   serverRewrite: PhaseHandler[];
   rewrite: PhaseHandler[];
   access: PhaseHandler[];
+  /** content handlers of locations without their own (autoindex, gzip_static): reverse list order, as nginx runs them */
+  content: PhaseHandler[];
   headerFilter: Array<(r: HttpRequest) => void>;
   log: Array<(r: HttpRequest) => void>;
 }
 
-export const hooks: HookTables = { serverRewrite: [], rewrite: [], access: [], headerFilter: [], log: [] };
+export const hooks: HookTables = { serverRewrite: [], rewrite: [], access: [], content: [], headerFilter: [], log: [] };
 
 export function buildHooks(modules: readonly HttpModule[]): void {
-  const t: HookTables = { serverRewrite: [], rewrite: [], access: [], headerFilter: [], log: [] };
+  const t: HookTables = { serverRewrite: [], rewrite: [], access: [], content: [], headerFilter: [], log: [] };
   const tails: PhaseHandler[] = [];
   for (const m of modules) {
     if (m.phases?.serverRewrite) t.serverRewrite.push(m.phases.serverRewrite);
     if (m.phases?.rewrite) t.rewrite.push(m.phases.rewrite);
     if (m.phases?.rewriteTail) tails.push(m.phases.rewriteTail);
     if (m.phases?.access) t.access.push(m.phases.access);
+    if (m.phases?.content) t.content.push(m.phases.content);
     if (m.headerFilter) t.headerFilter.push(m.headerFilter.bind(m));
     if (m.log) t.log.push(m.log.bind(m));
   }
   t.headerFilter.reverse();
+  t.content.reverse();
   // the rewrite tails after every module's rewrite handler
   t.rewrite.push(...tails);
   // in place: modules that captured `hooks` keep seeing the current tables

@@ -91,11 +91,20 @@ export class HttpRequest implements Request {
   status = 0;
   statusLine: string | undefined;
   contentType: string | undefined;
+  /** the response's charset (headers_out.charset: the charset filter's, an upstream's parameter) */
+  charset = '';
+  /** an upstream's Content-Type value and the length of its type before `; charset=` (types.ts) */
+  ctTyped: string | undefined = undefined;
+  ctLen = -1;
   contentLength = -1;
   location: string | undefined;
   headersOut: Array<[string, string]> = [];
   /** nginx's headers_out.last_modified_time: seconds, -1 none (Last-Modified, conditional requests) */
   lastModifiedTime = -1;
+  /** a Last-Modified entry of headersOut standing for lastModifiedTime (nginx's headers_out.last_modified: an upstream's) */
+  lastModified: [string, string] | undefined = undefined;
+  /** the not-modified filter leaves this response alone (nginx's r->disable_not_modified) */
+  disableNotModified = false;
   /** the ETag entry of headersOut (nginx's headers_out.etag) */
   etag: [string, string] | undefined = undefined;
   /** the Accept-Ranges entry of headersOut (nginx's headers_out.accept_ranges) */
@@ -105,6 +114,8 @@ export class HttpRequest implements Request {
   /** the ranges the range filter chose: the content handler sends just these bytes */
   rangeBody: RangeBody | undefined = undefined;
   headerSent = false;
+  /** a header filter failed (its NGX_ERROR): the request is terminated instead of sent */
+  filterError = false;
   /** responses a header filter replaced with an error (412/416): see Request.filterFinalized */
   filterFinalized = 0;
   bodyBytesSent = 0;
@@ -156,6 +167,22 @@ export class HttpRequest implements Request {
   expectTested = false;
   /** the top of this request's body filter chain (undefined: straight to the wire) */
   filter: BodyFilter | undefined;
+  /**
+   * the filters below the postpone point (nginx's gzip body filter sits
+   * under the postpone filter): what reaches writeBody, subrequests'
+   * output included, goes through it before the chunked framing; it
+   * hands its output to wireBody / wireEnd
+   */
+  encoder: BodyFilter | undefined = undefined;
+  /** the request runs its location's post_action (r->post_action): nothing more reaches the client */
+  postAction = false;
+  /** the encoder was told the body ended */
+  private encoderEnding = false;
+  /** ngx_http_gzip_ok was asked (r->gzip_tested) and its answer (r->gzip_ok); reset by an internal redirect */
+  gzipTested = false;
+  gzipOk = false;
+  /** the header gets `Vary: Accept-Encoding` (r->gzip_vary with gzip_vary on) */
+  gzipVary = false;
   /** finish() was called while a filter still holds output back */
   ending = false;
   /** the client's request (r->main); a subrequest's parent (r->parent) */
@@ -286,18 +313,29 @@ export class HttpRequest implements Request {
   sendHeader(): void {
     if (this.headerSent) return;
     this.headerSent = true;
+    // ngx_http_send_header does nothing for a post_action: no filters, no bytes
+    if (this.postAction) {
+      if (this.errStatus) this.status = this.errStatus;
+      this.headerOnly = true;
+      return;
+    }
     if (this.errStatus) {
       this.status = this.errStatus;
       this.statusLine = undefined;
     }
     if (this.status === 0) this.status = 200;
     // ngx_http_not_modified_filter, the top of nginx's chain: 304, or 412
-    if (this.status === 200 && this.main === this && hasIfHeader(this.req.headers)) {
+    if (this.status === 200 && this.main === this && !this.disableNotModified && hasIfHeader(this.req.headers)) {
       const rc = notModifiedFilter(this);
       if (rc !== 0) return this.filterFinalize(rc, true);
     }
     // module header filters sit above the range, chunked and header filters, as in nginx
     if (hooks.headerFilter.length) runHeaderFilters(this);
+    // a filter failed (NGX_ERROR): nginx terminates the request, nothing is sent
+    if (this.filterError) {
+      this.terminate();
+      return;
+    }
     // ngx_http_range_header_filter: Accept-Ranges after add_header's headers; 206 or 416
     if (this.allowRanges && this.main === this) {
       const rc = rangeHeaderFilter(this);
@@ -336,6 +374,7 @@ export class HttpRequest implements Request {
       this.headersOut = [];
       this.contentLength = -1;
       this.lastModifiedTime = -1;
+      this.lastModified = undefined;
       this.etag = undefined;
       this.acceptRanges = undefined;
       this.location = undefined;
@@ -378,8 +417,24 @@ export class HttpRequest implements Request {
     return this.writeBody(chunk);
   }
 
-  /** body bytes below the filters: chunked framing, then the socket */
+  /** body bytes below the filters: the encoder (gzip), if any, then wireBody */
   writeBody(chunk: Buffer): boolean {
+    if (this.encoder !== undefined) return this.encoder.body(this, chunk);
+    return this.wireBody(chunk);
+  }
+
+  /**
+   * A filter that held the producer back (its body() returned false)
+   * can take more: run the drain waiters unless the socket is the one
+   * that is full (its own drain event will run them).
+   */
+  filterDrained(): void {
+    if (this.aborted || this.conn.congested()) return;
+    this.conn.drainedByFilter();
+  }
+
+  /** body bytes at the bottom: chunked framing, then the socket */
+  wireBody(chunk: Buffer): boolean {
     if (chunk.length === 0 || this.aborted) return !this.conn.congested();
     if (this.chunked) {
       const size = chunk.length.toString(16);
@@ -416,15 +471,56 @@ export class HttpRequest implements Request {
     this.endBody();
   }
 
-  /** the end of the body below the filters: last chunk, log, keep-alive */
+  /** the end of the body below the filters: through the encoder, if any, to wireEnd */
   endBody(): void {
+    if (this.finished) return;
+    const enc = this.encoder;
+    if (enc !== undefined && !this.headerOnly) {
+      // the encoder ends the response when its output is out (wireEnd)
+      if (this.encoderEnding) return;
+      this.encoderEnding = true;
+      this.ending = true;
+      enc.last(this);
+      return;
+    }
+    this.wireEnd();
+  }
+
+  /** the end of the body at the bottom: last chunk, log, keep-alive */
+  wireEnd(): void {
     if (this.finished) return;
     if (this.chunked && !this.headerOnly) {
       this.bodyBytesSent += LAST_CHUNK.length;
       this.write(LAST_CHUNK);
     }
+    if (this.main === this && this.startPostAction()) return;
     this.finished = true;
     this.conn.requestDone(this);
+  }
+
+  /**
+   * ngx_http_post_action: once the response is out, the location's
+   * post_action URI (or @name) runs as the same request, its output
+   * going nowhere (nginx makes it HTTP/0.9, header-only); the log phase
+   * then runs once, for where it ended. A post_action location that has
+   * one too runs it again, until the request's URI changes run out.
+   */
+  private startPostAction(): boolean {
+    const target = this.loc?.postAction;
+    if (target === undefined || this.aborted) return false;
+    if (this.postAction && this.uriChanges === 0) return false;
+    this.postAction = true;
+    this.headerSent = false;
+    this.headerOnly = true;
+    this.chunked = false;
+    this.ending = false;
+    this.encoderEnding = false;
+    this.filter = undefined;
+    this.encoder = undefined;
+    this.rangeBody = undefined;
+    if (target.startsWith('/')) internalRedirect(this, target, '');
+    else namedLocation(this, target);
+    return true;
   }
 
   finalize(rc: number): void {
@@ -552,6 +648,7 @@ export class HttpRequest implements Request {
     const ranges = this.acceptRanges;
     this.headersOut = this.headersOut.filter((h) => h[0] !== 'Last-Modified' && h !== etag && h !== ranges);
     this.lastModifiedTime = -1;
+    this.lastModified = undefined;
     this.etag = undefined;
     this.acceptRanges = undefined;
     this.allowRanges = false;

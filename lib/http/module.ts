@@ -43,6 +43,13 @@ export interface HttpModule<M = unknown, S = unknown, L = unknown> extends Modul
      */
     rewriteTail?: PhaseHandler;
     access?: PhaseHandler;
+    /**
+     * A content handler for locations without one of their own (nginx's
+     * NGX_HTTP_CONTENT_PHASE handlers: autoindex, gzip_static): tried
+     * after index and before static, later modules first; DECLINED
+     * passes the request on.
+     */
+    content?: PhaseHandler;
   };
   /**
    * A header filter: runs as a response's header is sent (main requests

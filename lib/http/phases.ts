@@ -191,6 +191,12 @@ export function internalRedirect(r: HttpRequest, uri: string, args: string): voi
   r.uri = uri;
   r.args = args;
   r.internal = true;
+  // ngx_http_handler: no log action yet (the static handler's "sending response to client" goes),
+  // and the redirected request's gzip tests start afresh
+  r.action = undefined;
+  r.gzipTested = false;
+  r.gzipOk = false;
+  r.gzipVary = false;
   runPhases(r, P.ServerRewrite);
 }
 

@@ -124,12 +124,23 @@ export interface Request {
   statusLine: string | undefined;
   /** Content-Type; undefined = from types / default_type at sendHeader */
   contentType: string | undefined;
+  /** headers_out.charset (lib/http/types.ts) */
+  charset: string;
+  /** an upstream's Content-Type value whose type ends at ctLen, before its `; charset=` */
+  ctTyped: string | undefined;
+  ctLen: number;
   /** Content-Length to send; -1 = none (chunked on 1.1, close-delimited on 1.0) */
   contentLength: number;
   /** Location for 3xx (rewrite's `return 302 URL`, redirects) */
   location: string | undefined;
   /** headers added by modules (add_header and content handlers) */
   headersOut: Array<[string, string]>;
+  /** Last-Modified as seconds, -1 none (headers_out.last_modified_time) */
+  lastModifiedTime: number;
+  /** the headersOut entry that is the response's Last-Modified (headers_out.last_modified) */
+  lastModified: [string, string] | undefined;
+  /** the not-modified filter leaves this response alone (r->disable_not_modified: an upstream's, no cache) */
+  disableNotModified: boolean;
   /**
    * the header filter writes its own Server / Date lines (false: an
    * upstream's are passed instead, as nginx does under *_pass_header)

@@ -4,7 +4,8 @@ import { errnoSuffix as errnoText, openFailure } from '../core/errno.js';
 import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import { internalRedirect, namedLocation } from './phases.js';
-import { DONE } from './request.js';
+import { DECLINED, DONE } from './request.js';
+import { hooks } from './hooks.js';
 import { escapeUriPath } from './unescape.js';
 import type { BodyRange } from './range.js';
 
@@ -69,11 +70,35 @@ export function tryFiles(r: HttpRequest): boolean {
   return true;
 }
 
-/** index + static; returns DONE or a status to finalize with */
+/**
+ * The content phase of a location without a handler of its own: index,
+ * then the modules' content handlers (autoindex, gzip_static: hooks.ts),
+ * then static, then the core's `directory index ... is forbidden`.
+ * Returns DONE or a status to finalize with.
+ */
 export function staticHandler(r: HttpRequest): number {
   if (r.method !== 'GET' && r.method !== 'HEAD' && r.method !== 'POST') return 405;
   const uri = r.uri;
-  if (uri.endsWith('/')) return indexHandler(r);
+  if (uri.endsWith('/')) {
+    const rc = indexHandler(r);
+    if (rc !== DECLINED) return rc;
+  }
+  const list = hooks.content;
+  for (let i = 0; i < list.length; i++) {
+    const rc = list[i]!(r);
+    if (rc !== DECLINED) return rc;
+  }
+  if (uri.endsWith('/')) {
+    // ngx_http_core_content_phase: no handler took the directory
+    r.log('error', `directory index of "${mapUriToPath(r)}" is forbidden`);
+    return 403;
+  }
+  return fileHandler(r);
+}
+
+/** ngx_http_static_handler */
+function fileHandler(r: HttpRequest): number {
+  const uri = r.uri;
   const path = mapUriToPath(r);
   const st = stat(path);
   if (st instanceof Error) {
@@ -100,6 +125,8 @@ export function staticHandler(r: HttpRequest): number {
   }
   r.contentType = r.defaultContentType();
   r.allowRanges = true;
+  // ngx_http_static_handler's log->action from here on
+  r.action = 'sending response to client';
   const replaced = r.filterFinalized;
   r.sendHeader();
   // a filter answered instead (412, 416, perhaps through an error_page), or there is nothing to send
@@ -114,7 +141,7 @@ export function staticHandler(r: HttpRequest): number {
 }
 
 /** the file's bytes of each part, each after its head (multipart boundaries), then `tail` */
-function sendFile(r: HttpRequest, path: string, parts: BodyRange[], tail: string): void {
+export function sendFile(r: HttpRequest, path: string, parts: BodyRange[], tail: string): void {
   let i = 0;
   let stream: ReadStream | undefined;
   r.onAbort(() => stream?.destroy());
@@ -194,6 +221,6 @@ function indexHandler(r: HttpRequest): number {
     r.log('crit', `stat() "${path}" failed ${errnoText(st)}`);
     return 500;
   }
-  r.log('error', `directory index of "${dir}" is forbidden`);
-  return 403;
+  // no index file: autoindex may list the directory, else the core forbids it
+  return DECLINED;
 }

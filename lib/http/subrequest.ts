@@ -230,6 +230,21 @@ const postponeFilter: BodyFilter = {
   },
 };
 
+/**
+ * Put a body filter at the bottom of r's chain, above the postpone filter
+ * if r has one: where nginx's charset filter sits (it sees r's own output,
+ * not its subrequests').
+ */
+export function insertBottomFilter(r: HttpRequest, make: (next: BodyFilter | undefined) => BodyFilter): void {
+  if (r.filter === undefined || r.filter === postponeFilter) {
+    r.filter = make(r.filter);
+    return;
+  }
+  let f = r.filter;
+  while (f.next !== undefined && f.next !== postponeFilter) f = f.next;
+  f.next = make(f.next);
+}
+
 function mainList(main: HttpRequest): Postponed {
   let list = mainLists.get(main);
   if (list) return list;

@@ -3,14 +3,19 @@ import { httpModule } from '../http/block.js';
 import { httpCoreModule } from '../http/core/module.js';
 import { upstreamModule } from '../upstream/module.js';
 import { accessModule } from './access/module.js';
+import { autoindexModule } from './autoindex/module.js';
 import { coreModule } from './core/module.js';
 import { echoModule } from './echo/module.js';
+import { emptyGifModule } from './empty_gif/module.js';
 import { eventsModule } from './events/module.js';
 import { headersModule } from './headers/module.js';
 import { headersMoreModule } from './headers_more/module.js';
 import { logModule } from './log/module.js';
 import { mapModule } from './map/module.js';
 import { noopModule } from './noop/module.js';
+import { charsetModule } from './charset/module.js';
+import { gzipModule } from './gzip/module.js';
+import { gzipStaticModule } from './gzip_static/module.js';
 import { fastcgiModule } from './fastcgi/module.js';
 import { proxyModule } from './proxy/module.js';
 import { redis2Module } from './redis2/module.js';
@@ -19,6 +24,7 @@ import { rewriteModule } from './rewrite/module.js';
 import { setMiscModule } from './set_misc/module.js';
 import { srcacheModule } from './srcache/module.js';
 import { stubStatusModule } from './stub_status/module.js';
+import { subModule } from './sub/module.js';
 
 /**
  * The module table, in nginx's order: the only place a module is
@@ -35,9 +41,21 @@ export const modules: Module[] = [
   noopModule,
   // before headers: its range header filter (force_ranges) runs after add_header's, as nginx's range filter
   redisModule,
+  // nginx's ngx_http_gzip_filter_module: under add_header's filter (it sees the headers add_header and
+  // expires made) and above the range filter (which its cleared Accept-Ranges then leaves alone)
+  gzipModule,
+  // nginx's charset filter: after gzip in the list (its header filter runs first, so a recoded body is then
+  // compressed), before headers (add_header's filter runs before it)
+  charsetModule,
+  // nginx's sub filter: its header filter runs before charset's, its body filter above charset's
+  subModule,
   headersModule,
   logModule,
   stubStatusModule,
+  // content handlers for locations without one (gzip_static; autoindex after it: tried first, as nginx)
+  gzipStaticModule,
+  autoindexModule,
+  emptyGifModule,
   upstreamModule,
   redis2Module,
   proxyModule,

@@ -1,3 +1,4 @@
+import { parseHttpTime } from '../http/http_time.js';
 import type { Request } from '../http/request.js';
 
 /*
@@ -40,6 +41,31 @@ export function hiddenHeaders(defaults: readonly string[], hide: readonly string
 }
 
 /**
+ * ngx_http_upstream_copy_content_type: a `charset=` parameter (after a
+ * `;` and spaces) becomes the response's charset (quotes dropped), and the
+ * type is matched without it; the value itself goes out as it came.
+ */
+function upstreamCharset(r: Request, value: string): void {
+  r.ctTyped = value;
+  r.ctLen = value.length;
+  r.charset = '';
+  for (let p = 0; p < value.length; p++) {
+    if (value.charCodeAt(p) !== 0x3b) continue;
+    const last = p;
+    while (value.charCodeAt(++p) === 0x20);
+    if (p >= value.length) return;
+    if (value.slice(p, p + 8).toLowerCase() !== 'charset=') continue;
+    p += 8;
+    r.ctLen = last;
+    if (value[p] === '"') p++;
+    let end = value.length;
+    if (value[end - 1] === '"') end--;
+    r.charset = value.slice(p, Math.max(p, end));
+    return;
+  }
+}
+
+/**
  * Copy an upstream response header onto r. `headers` are [name, value]
  * pairs in the backend's order. Returns the Content-Length the backend
  * announced (-1 when none or invalid).
@@ -53,6 +79,8 @@ export function copyResponseHeaders(
 ): number {
   r.status = status;
   r.statusLine = reason !== undefined && reason.length > 0 ? `${status} ${reason}` : undefined;
+  // ngx_http_upstream_process_headers: without a cache, not cacheable, so no 304 / 412 from nginx's filter
+  r.disableNotModified = true;
   // no Content-Type from the backend: none goes out (no default_type for upstream responses)
   r.contentType = '';
   let length = -1;
@@ -76,6 +104,7 @@ export function copyResponseHeaders(
         break;
       case 'content-type':
         r.contentType = value;
+        upstreamCharset(r, value);
         continue;
       case 'location': {
         // a Location proxy_redirect rewrote is the response's own (made absolute, in its place);
@@ -88,6 +117,15 @@ export function copyResponseHeaders(
       case 'refresh':
         r.headersOut.push([name, policy.redirect?.(r, value) ?? value]);
         continue;
+      case 'last-modified': {
+        // the response's Last-Modified (ngx_http_upstream_copy_last_modified): expires modified,
+        // conditional requests and gzip_proxied see its time; it goes out in the list's order
+        const e: [string, string] = [name, value];
+        r.headersOut.push(e);
+        r.lastModified = e;
+        r.lastModifiedTime = parseHttpTime(value);
+        continue;
+      }
       case 'set-cookie':
         r.headersOut.push([name, policy.cookie ? policy.cookie(r, value) : value]);
         continue;

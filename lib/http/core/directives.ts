@@ -16,7 +16,7 @@ import {
   type CommandHandler,
 } from '../../conf/command.js';
 import type { Conf } from '../../conf/parser.js';
-import { enumSlot, flagSlot, msecSlot, numSlot, sizeSlot } from '../../conf/slots.js';
+import { enumSlot, flagSlot, msecSlot, numSlot, sizeSlot, strSlot } from '../../conf/slots.js';
 import { UNSET, atoi, parseMsec, parseSec, parseSize } from '../../conf/values.js';
 import { PartKind, compileComplexValue, countVariables } from '../script.js';
 import { parseErrorLog } from '../../conf/error_log.js';
@@ -280,4 +280,8 @@ export const coreValueCommands: Command[] = [
   { name: 'etag', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'etag') },
   { name: 'if_modified_since', ctx: MSL, args: TAKE1, set: enumSlot(clcfOf, 'ifModifiedSince', { off: 0, exact: 1, before: 2 }) },
   { name: 'max_ranges', ctx: MSL, args: TAKE1, set: numSlot(clcfOf, 'maxRanges') },
+  { name: 'post_action', ctx: MSL | HTTP_LIF_CONF, args: TAKE1, set: strSlot(clcfOf, 'postAction') },
+  { name: 'absolute_redirect', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'absoluteRedirect') },
+  { name: 'server_name_in_redirect', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'serverNameInRedirect') },
+  { name: 'port_in_redirect', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'portInRedirect') },
 ];

@@ -182,6 +182,14 @@ export interface CoreLocConf {
   ifModifiedSince: number;
   /** `max_ranges`: most ranges served (default unlimited; 0 disables ranges) */
   maxRanges: number;
+  /** `post_action`: a URI or @name run after the response is sent (undefined: none) */
+  postAction: string | undefined;
+  /** `absolute_redirect`: a Location starting with `/` is made absolute (default 1) */
+  absoluteRedirect: number;
+  /** `server_name_in_redirect`: that Location names the server's first name, not Host (default 0) */
+  serverNameInRedirect: number;
+  /** `port_in_redirect`: that Location carries the port unless it is 80 (default 1) */
+  portInRedirect: number;
 
   /** the content handler a module installed here (redis2_pass, echo, return's default, ...) */
   handler: ContentHandler | undefined;
@@ -404,6 +412,10 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     etag: UNSET,
     ifModifiedSince: UNSET,
     maxRanges: UNSET,
+    postAction: undefined,
+    absoluteRedirect: UNSET,
+    serverNameInRedirect: UNSET,
+    portInRedirect: UNSET,
     handler: undefined,
     autoRedirect: false,
     file: '',
@@ -446,6 +458,10 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     conf.etag = mergeValue(conf.etag, prev.etag, 1);
     conf.ifModifiedSince = mergeValue(conf.ifModifiedSince, prev.ifModifiedSince, 1);
     conf.maxRanges = mergeValue(conf.maxRanges, prev.maxRanges, 0x7fffffff);
+    if (conf.postAction === undefined) conf.postAction = prev.postAction;
+    conf.absoluteRedirect = mergeValue(conf.absoluteRedirect, prev.absoluteRedirect, 1);
+    conf.serverNameInRedirect = mergeValue(conf.serverNameInRedirect, prev.serverNameInRedirect, 0);
+    conf.portInRedirect = mergeValue(conf.portInRedirect, prev.portInRedirect, 1);
   },
   commands: [
     { name: 'server', ctx: HTTP_MAIN_CONF, args: BLOCK | NOARGS, set: serverBlock },

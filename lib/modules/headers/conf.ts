@@ -1,6 +1,6 @@
 import type { ComplexValue } from '../../http/script.js';
 
-/* add_header's conf shapes, read by the directive (module.ts) and the filter (filter.ts). */
+/* add_header's and expires' conf shapes, read by the directives (module.ts) and the filter (filter.ts). */
 
 export interface AddHeader {
   name: string;
@@ -10,7 +10,26 @@ export interface AddHeader {
   always: boolean;
 }
 
-export interface HeadersLocConf {
-  headers: AddHeader[] | undefined;
+/** ngx_http_expires_t */
+export const enum Expires {
+  Off,
+  Epoch,
+  Max,
+  Access,
+  Modified,
+  Daily,
 }
 
+export interface ExpiresConf {
+  kind: Expires;
+  /** seconds (negative: in the past); for Daily, seconds past midnight */
+  time: number;
+  /** a value with variables, parsed per request */
+  value: ComplexValue | undefined;
+}
+
+export interface HeadersLocConf {
+  headers: AddHeader[] | undefined;
+  /** undefined: not set at this level (merged: off) */
+  expires: ExpiresConf | undefined;
+}

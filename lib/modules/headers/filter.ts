@@ -1,7 +1,8 @@
 import { evalComplexValue } from '../../http/eval.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import { addHeaderApplies } from '../../http/status.js';
-import type { HeadersLocConf } from './conf.js';
+import { Expires, type HeadersLocConf } from './conf.js';
+import { setExpires } from './expires.js';
 
 /*
  * ngx_http_headers_filter: the add_header lines of the request's location
@@ -9,7 +10,11 @@ import type { HeadersLocConf } from './conf.js';
  * nginx) go after the response's own headers.
  */
 export function addHeaders(r: HttpRequest, conf: HeadersLocConf | undefined): void {
-  const list = conf?.headers;
+  if (conf === undefined) return;
+  const ex = conf.expires;
+  // expires: main requests, the statuses add_header serves without `always`, before add_header's lines
+  if (ex !== undefined && ex.kind !== Expires.Off && r.main === r && addHeaderApplies(r.status)) setExpires(r, ex);
+  const list = conf.headers;
   if (!list) return;
   const applies = addHeaderApplies(r.status);
   for (const h of list) {

@@ -1,26 +1,35 @@
-import { HTTP_LIF_CONF, HTTP_LOC_CONF, HTTP_MAIN_CONF, HTTP_SRV_CONF, TAKE23, } from '../../conf/command.js';
+import { HTTP_LIF_CONF, HTTP_LOC_CONF, HTTP_MAIN_CONF, HTTP_SRV_CONF, TAKE12, TAKE23 } from '../../conf/command.js';
 import { compileComplexValue } from '../../http/script.js';
 import { locConf, defineHttpModule } from '../../http/module.js';
 import type { AddHeader, HeadersLocConf } from './conf.js';
+import { expiresDirective } from './expires.js';
 import { addHeaders } from './filter.js';
 
 /*
- * ngx_http_headers_filter_module's `add_header NAME VALUE [always]`. A level
- * with no add_header of its own inherits its parent's list as a whole.
+ * ngx_http_headers_filter_module: `expires` (expires.ts) and `add_header
+ * NAME VALUE [always]`. A level with no add_header of its own inherits its
+ * parent's list as a whole; one without expires, its parent's.
  */
 
 export type { AddHeader, HeadersLocConf };
 
 export const headersModule = defineHttpModule<unknown, unknown, HeadersLocConf>({
   name: 'headers',
-  createLocConf: () => ({ headers: undefined }),
+  createLocConf: () => ({ headers: undefined, expires: undefined }),
   headerFilter(r) {
     addHeaders(r, r.locConf[headersModule.index] as HeadersLocConf | undefined);
   },
   mergeLocConf(_cf, prev, conf) {
     if (conf.headers === undefined) conf.headers = prev.headers;
+    if (conf.expires === undefined) conf.expires = prev.expires;
   },
   commands: [
+    {
+      name: 'expires',
+      ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF | HTTP_LOC_CONF | HTTP_LIF_CONF,
+      args: TAKE12,
+      set: (cf): string | undefined => expiresDirective(cf, locConf<HeadersLocConf>(cf, headersModule)),
+    },
     {
       name: 'add_header',
       ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF | HTTP_LOC_CONF | HTTP_LIF_CONF,

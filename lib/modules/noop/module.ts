@@ -12,7 +12,6 @@ import {
   type CommandHandler,
 } from '../../conf/command.js';
 import type { Conf, Cycle } from '../../conf/parser.js';
-import { httpRegexCompile } from '../../http/regex_exec.js';
 import { atoi, parseFlag, parseMsec, parseSec, parseSize } from '../../conf/values.js';
 import type { HttpCtx } from '../../http/module.js';
 import { defineHttpModule } from '../../http/module.js';
@@ -125,27 +124,6 @@ function setSslSessionCache(cf: Conf): string | undefined {
   return undefined;
 }
 
-/** ngx_http_types_slot (gzip_types): text/html is always there, as nginx warns */
-function setGzipTypes(cf: Conf): string | undefined {
-  const seen = new Set<string>(['text/html']);
-  for (let i = 1; i < cf.args.length; i++) {
-    const v = cf.args[i]!.toLowerCase();
-    if (seen.has(v)) cf.warn(`duplicate MIME type "${cf.args[i]}"`);
-    seen.add(v);
-  }
-  return undefined;
-}
-
-/** ngx_http_gzip_disable: regexes, `msie6` and `degradation` are words */
-function setGzipDisable(cf: Conf): string | undefined {
-  for (let i = 1; i < cf.args.length; i++) {
-    const v = cf.args[i]!;
-    if (v === 'msie6' || v === 'degradation') continue;
-    httpRegexCompile(cf, v, true);
-  }
-  return undefined;
-}
-
 const TABLE: Noop[] = [
   { name: 'sendfile', ctx: MSL | HTTP_LIF_CONF, args: FLAG, level: 'loc', kind: { t: 'flag' } },
   { name: 'tcp_nopush', ctx: MSL, args: FLAG, level: 'loc', kind: { t: 'flag' } },
@@ -165,27 +143,6 @@ const TABLE: Noop[] = [
   { name: 'ssl_ciphers', ctx: MS, args: TAKE1, level: 'srv', kind: { t: 'str' } },
   { name: 'ssl_session_cache', ctx: MS, args: TAKE12, level: 'srv', kind: { t: 'custom', set: setSslSessionCache } },
   { name: 'ssl_session_timeout', ctx: MS, args: TAKE1, level: 'srv', kind: { t: 'sec' } },
-  { name: 'gzip', ctx: MSL | HTTP_LIF_CONF, args: FLAG, level: 'loc', kind: { t: 'flag' } },
-  { name: 'gzip_buffers', ctx: MSL, args: TAKE2, level: 'loc', kind: { t: 'bufs' } },
-  { name: 'gzip_types', ctx: MSL, args: MORE1, level: 'loc', kind: { t: 'custom', set: setGzipTypes } },
-  { name: 'gzip_comp_level', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'bounds', min: 1, max: 9 } },
-  { name: 'gzip_window', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
-  { name: 'gzip_hash', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
-  { name: 'gzip_no_buffer', ctx: MSL, args: FLAG, level: 'loc', kind: { t: 'flag' } },
-  { name: 'gzip_min_length', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
-  { name: 'gzip_vary', ctx: MSL, args: FLAG, level: 'loc', kind: { t: 'flag' } },
-  { name: 'gzip_http_version', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'enum', values: ['1.0', '1.1'] } },
-  {
-    name: 'gzip_proxied',
-    ctx: MSL,
-    args: MORE1,
-    level: 'loc',
-    kind: {
-      t: 'bitmask',
-      values: ['off', 'expired', 'no-cache', 'no-store', 'private', 'no_last_modified', 'no_etag', 'auth', 'any'],
-    },
-  },
-  { name: 'gzip_disable', ctx: MSL, args: MORE1, level: 'loc', kind: { t: 'custom', set: setGzipDisable } },
   { name: 'open_file_cache', ctx: MSL, args: TAKE12, level: 'loc', kind: { t: 'custom', set: setOpenFileCache } },
   { name: 'open_log_file_cache', ctx: MSL, args: TAKE1234, level: 'loc', kind: { t: 'custom', set: setOpenLogFileCache } },
   { name: 'open_file_cache_valid', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'sec' } },
@@ -205,7 +162,7 @@ const TABLE: Noop[] = [
 /** kinds whose nginx slot refuses a second value at the same level */
 const DUP_CHECKED = new Set(['flag', 'num', 'size', 'msec', 'sec', 'str', 'bufs', 'enum', 'bounds', 'custom']);
 /** custom handlers without a duplicate check in nginx */
-const NO_DUP = new Set(['gzip_types', 'gzip_disable', 'ssl_session_cache']);
+const NO_DUP = new Set(['ssl_session_cache']);
 
 function judge(cf: Conf, n: Noop): string | undefined {
   const v = cf.args[1]!;
