@@ -73,7 +73,9 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   if (r.lastModifiedTime !== -1 && (status === 200 || status === 206 || status === 304)) {
     h += `Last-Modified: ${new Date(r.lastModifiedTime * 1000).toUTCString()}${CRLF}`;
   }
-  for (const [k, v] of r.headersOut) if (k === 'Last-Modified') h += `${k}: ${v}${CRLF}`;
+  // a Last-Modified of the header list (an upstream's, srcache's entry, add_header's) keeps its
+  // place in the list, after Connection: ngx_http_header_filter writes the fixed one only when
+  // headers_out.last_modified is NULL
   let absLocation: string | undefined;
   if (r.location !== undefined) {
     // an empty one (`return 301;`) still goes out, as `Location: ` in nginx's header list
@@ -86,7 +88,7 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
     if (clcf && clcf.keepaliveHeaderTimeout) h += `Keep-Alive: timeout=${clcf.keepaliveHeaderTimeout}${CRLF}`;
   } else h += `Connection: close${CRLF}`;
   if (absLocation !== undefined) h += `Location: ${absLocation}${CRLF}`;
-  for (const [k, v] of r.headersOut) if (k !== 'Last-Modified') h += `${k}: ${v}${CRLF}`;
+  for (const [k, v] of r.headersOut) h += `${k}: ${v}${CRLF}`;
   h += CRLF;
   const bytes = Buffer.from(h, 'latin1');
   if (plain) headerCache.set(clcf, { date, contentType: r.contentType, chunked: r.chunked, keepalive: r.keepalive, bytes });
