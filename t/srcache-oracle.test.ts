@@ -1,4 +1,4 @@
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { oracleLoad, readFixture, recordFixture } from './helpers/oracle.js';
@@ -130,4 +130,80 @@ t.test('redis2d stores and serves the entry recorded from nginx', async (t) => {
   t.equal(ours.hit, want.hit, "nginx's HIT");
   t.equal(ours.range, want.range, "nginx's 206 from the cache");
   t.equal(await hitOn(mine, redis, want.entry), want.hit, "nginx's entry read back as nginx reads it");
+});
+
+/* the srcache README's "Caching with Redis" example (HttpRedis fetch, redis2 store), as written there */
+const README_FIXTURE = 'srcache-readme-redis.json';
+const readme = (redisPort: number): string => `
+  server {
+    listen 127.0.0.1:{port};
+    root {dir}/html;
+    location /api {
+      default_type text/css;
+      set $key $uri;
+      set_escape_uri $escaped_key $key;
+      srcache_fetch GET /redis $key;
+      srcache_store PUT /redis2 key=$escaped_key&exptime=120;
+    }
+    location = /redis { internal; set_md5 $redis_key $args; redis_pass 127.0.0.1:${redisPort}; }
+    location = /redis2 {
+      internal;
+      set_unescape_uri $exptime $arg_exptime;
+      set_unescape_uri $key $arg_key;
+      set_md5 $key;
+      redis2_query set $key $echo_request_body;
+      redis2_query expire $key $exptime;
+      redis2_pass 127.0.0.1:${redisPort};
+    }
+  }`;
+// md5("/api/style.css"), the key set_md5 makes of $uri
+const README_KEY = '4851a94b4b49e30dc2008cf37540e560';
+
+interface ReadmeRecorded {
+  first: string;
+  entry: string;
+  ttl: string;
+  /** the file gone: the page from Redis */
+  cached: string;
+}
+
+async function readmeRun(t: Test, start: (http: string) => Promise<Running>, redis: RedisServer): Promise<ReadmeRecorded> {
+  await redis.command(['FLUSHALL']);
+  const srv = await start(readme(redis.port));
+  t.teardown(() => srv.stop());
+  mkdirSync(join(srv.dir, 'html', 'api'), { recursive: true });
+  const file = join(srv.dir, 'html', 'api', 'style.css');
+  writeFileSync(file, 'body { color: red }\n');
+  utimesSync(file, MTIME, MTIME);
+  const first = normalize(await raw(srv.port, get('/api/style.css'), 1500), srv.port);
+  let entry = '';
+  for (let i = 0; i < 100 && entry === ''; i++) {
+    const keys = await redis.command(['KEYS', '*']);
+    const k = /\$32\r\n([0-9a-f]{32})\r\n/.exec(keys)?.[1];
+    if (k !== undefined) entry = `${k}\n${(await redis.command(['GET', k])).replace(/^\$\d+\r\n/, '')}`;
+    else await new Promise((r) => setTimeout(r, 20));
+  }
+  const ttl = (await redis.command(['TTL', entry.slice(0, 32)])).trim();
+  rmSync(file);
+  const cached = normalize(await raw(srv.port, get('/api/style.css'), 1500), srv.port);
+  return { first, entry, ttl: /^:1(19|20)$/.test(ttl) ? 'about 120' : ttl, cached };
+}
+
+t.test("the srcache README's Redis example under nginx and redis2d", async (t) => {
+  const redis = await startRedis(t);
+  const load = oracleLoad('redis2', 'httpredis');
+  if (load !== undefined) {
+    const theirs = await readmeRun(t, (h) => startNginx(h, `${DEBIAN}\n${load}`), redis);
+    if (recordFixture(README_FIXTURE, "nginx 1.22.1 + Debian's srcache, echo, set-misc + redis2 0.15 + ngx_http_redis 0.4.2: the srcache README's Redis example", theirs)) t.comment(`recorded ${README_FIXTURE}`);
+    t.same(theirs, readFixture<ReadmeRecorded>(README_FIXTURE), 'nginx gives the recorded answers');
+  }
+  const want = readFixture<ReadmeRecorded>(README_FIXTURE);
+  if (want === undefined) return t.fail(`fixtures/oracle/${README_FIXTURE} is missing`);
+  t.ok(want.entry.startsWith(`${README_KEY}\n`), 'stored under md5($uri)');
+  t.equal(want.ttl, 'about 120', 'exptime 120');
+  const ours = await readmeRun(t, (h) => startRedis2d(h), redis);
+  t.equal(ours.first, want.first, 'the file, as nginx sends it');
+  t.equal(ours.entry, want.entry, 'the entry nginx stores, under the same key');
+  t.equal(ours.ttl, want.ttl, 'the same expiry');
+  t.equal(ours.cached, want.cached, 'the file gone: the same page from Redis');
 });
