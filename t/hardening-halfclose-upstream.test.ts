@@ -186,6 +186,7 @@ t.test('a client that is really gone (RST) frees its Redis connection at once', 
   t.ok(Date.now() - t0 < 1500, `within ${Date.now() - t0} ms of the resets, before blpop's 2 s end`);
   const lines = await waitLines(join(srv.dir, 'access.log'), 10);
   t.equal(lines.length, 10, 'each request logged once');
+  t.same(new Set(lines), new Set(['"GET /ex HTTP/1.0" 499 0']), 'as 499');
 });
 
 const FCGI_FIXTURE = 'halfclose-fastcgi.json';
