@@ -8,12 +8,14 @@ import { runWrk } from './wrk.js';
 /*
  * srcache cache-hit benchmark (issue 14): every request is a HIT of a
  * 10 KiB page. The entry comes from an echo location (both servers have
- * echo and srcache; Debian's nginx has no Redis module), so this measures
- * srcache's own path: the fetch subrequest, parsing the stored response,
- * sending it. A third row serves the same entry from a real Redis through
- * redis_pass (redis2d only). Alternating rounds in one run; CPU per
- * request from /proc.
+ * echo and srcache), so this measures srcache's own path: the fetch
+ * subrequest, parsing the stored response, sending it. The issue's target
+ * row serves the same entry from a real Redis through redis_pass: redis2d,
+ * and nginx too when NGINX_HTTPREDIS_MODULE names a build of ngx_http_redis
+ * for Debian's nginx (not packaged by Debian). Alternating rounds in one
+ * run; CPU per request from /proc.
  *
+ *   [NGINX_HTTPREDIS_MODULE=/path/ngx_http_redis_module.so] \
  *   node --import tsx bench/srcache.ts [--duration 5] [--rounds 2] [--conns 50]
  */
 
@@ -29,15 +31,17 @@ const conns = opt('--conns', 50);
 const MODULES = ['ndk_http_module', 'ngx_http_echo_module', 'ngx_http_set_misc_module', 'ngx_http_headers_more_filter_module', 'ngx_http_srcache_filter_module']
   .map((m) => `load_module /usr/lib/nginx/modules/${m}.so;`)
   .join('\n');
+const HTTPREDIS = process.env.NGINX_HTTPREDIS_MODULE;
 const PAGE = 'x'.repeat(10 * 1024);
 const ENTRY = `HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n${PAGE}`;
 
-function config(dir: string, port: number, redisPort: number, withRedis: boolean): string {
+function config(dir: string, port: number, redisPort: number, withRedis: boolean, load = ''): string {
   const redisLocations = withRedis
     ? `location = /redis-fetch { internal; set $redis_key $args; redis_pass rds; }
         location = /rpage { srcache_fetch GET /redis-fetch page; echo "miss"; }`
     : '';
   return `${MODULES}
+${load}
 daemon off;
 master_process off;
 worker_processes 1;
@@ -71,7 +75,9 @@ async function measure(name: string, start: (dir: string, port: number) => Proc,
   const dir = mkdtempSync(join(tmpdir(), `bench-proxy-${name}-`));
   mkdirSync(join(dir, 'logs'));
   const port = await freePort();
-  writeFileSync(join(dir, 'nginx.conf'), config(dir, port, redisPort, name !== 'nginx'));
+  const isNginx = name.startsWith('nginx');
+  const withRedis = !isNginx || HTTPREDIS !== undefined;
+  writeFileSync(join(dir, 'nginx.conf'), config(dir, port, redisPort, withRedis, isNginx && HTTPREDIS ? `load_module ${HTTPREDIS};` : ''));
   const proc = start(dir, port);
   try {
     await waitPort(port, proc);
@@ -110,6 +116,7 @@ async function main(): Promise<void> {
       rows.push(await measure('redis2d', redis2d, redis.port, '/page'));
       rows.push(await measure('nginx', nginx, redis.port, '/page'));
       rows.push({ ...(await measure('redis2d', redis2d, redis.port, '/rpage')), server: 'redis2d (Redis)' });
+      if (HTTPREDIS) rows.push({ ...(await measure('nginx', nginx, redis.port, '/rpage')), server: 'nginx (Redis)' });
       await sleep(200);
     }
   } finally {
@@ -127,6 +134,10 @@ async function main(): Promise<void> {
   const p99 = pick('redis2d', 'p99') / pick('nginx', 'p99');
   const cpu = pick('redis2d', 'cpuUs') / pick('nginx', 'cpuUs');
   process.stdout.write(`\nmedians, redis2d / nginx (echo entry): req/s ${rps.toFixed(2)}x, p99 ${p99.toFixed(2)}x, CPU per request ${cpu.toFixed(2)}x\n`);
+  if (HTTPREDIS) {
+    const r = (k: keyof Row): string => (pick('redis2d (Redis)', k) / pick('nginx (Redis)', k)).toFixed(2);
+    process.stdout.write(`medians, redis2d / nginx (redis_pass from Redis): req/s ${r('rps')}x, p99 ${r('p99')}x, CPU per request ${r('cpuUs')}x\n`);
+  } else process.stdout.write('(set NGINX_HTTPREDIS_MODULE for the nginx row through redis_pass)\n');
 }
 
 void main();

@@ -131,3 +131,73 @@ t.test('start-up checks: fewer slots than listening sockets; more than the open 
   t.teardown(() => srv2.stop());
   t.notOk(logLines(srv2).some((l) => l.includes('exceed open file resource limit')), 'worker_rlimit_nofile covers them: no warning');
 });
+
+/** open `n` idle connections, `batch` at a time; the sockets and a close counter */
+async function floodFast(port: number, n: number, batch = 200): Promise<{ socks: net.Socket[]; closed: () => number; failed: () => number }> {
+  const socks: net.Socket[] = [];
+  let closed = 0;
+  let failed = 0;
+  for (let i = 0; i < n; i += batch) {
+    await Promise.all(
+      Array.from(
+        { length: Math.min(batch, n - i) },
+        () =>
+          new Promise<void>((resolve) => {
+            const c = net.connect(port, '127.0.0.1');
+            c.on('error', () => {});
+            c.on('close', () => closed++);
+            c.once('connect', () => {
+              socks.push(c);
+              resolve();
+            });
+            c.once('error', () => {
+              failed++;
+              resolve();
+            });
+          }),
+      ),
+    );
+  }
+  return { socks, closed: () => closed, failed: () => failed };
+}
+
+// Node raises its soft RLIMIT_NOFILE to the hard limit, and the servers inherit it
+const nofile = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'latin1'))?.[1] ?? 0);
+const fewFiles = nofile < 12000 && `the open file limit (${nofile}) is under the 12,000 this test needs: raise it (ulimit -Hn) to run it`;
+
+for (const [name, start] of [
+  ['redis2d', startRedis2d],
+  ['nginx', startNginx],
+] as const) {
+  t.test(`${name}: 10,000 idle connections with worker_connections 1024`, { skip: fewFiles || (name === 'nginx' && !hasNginx && 'no nginx'), timeout: 60000 }, async (t) => {
+    const t0 = Date.now();
+    const srv = await start(HTTP, '', 'worker_connections 1024;');
+    t.teardown(() => srv.stop());
+    let served = 0;
+    let asked = 0;
+    // normal requests throughout the flood, one every 50 ms
+    let flooding = true;
+    const probe = (async () => {
+      while (flooding) {
+        asked++;
+        if (/^HTTP\/1\.1 200 OK\r\n/.test((await timedRequest(srv.port)).out)) served++;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const idle = await floodFast(srv.port, 10000);
+    t.teardown(() => idle.socks.forEach((s) => s.destroy()));
+    flooding = false;
+    await probe;
+    await new Promise((r) => setTimeout(r, 500));
+    const held = idle.socks.length - idle.closed();
+    t.equal(idle.socks.length + idle.failed(), 10000, `10,000 connects (${idle.failed()} failed)`);
+    t.ok(held <= 1023, `at most 1023 clients held besides the listening socket (${held})`);
+    t.ok(held >= 512, `and most of them (${held})`);
+    t.equal(served, asked, `every normal request during the flood answered (${served} of ${asked})`);
+    t.ok(asked > 0, 'some were asked');
+    const after = await timedRequest(srv.port);
+    t.match(after.out, /^HTTP\/1\.1 200 OK\r\n/, 'and after it');
+    t.ok(logLines(srv).includes('[warn] 1024 worker_connections are not enough, reusing connections'));
+    t.comment(`${name}: ${Date.now() - t0} ms, ${held} held, ${served} served during the flood`);
+  });
+}

@@ -84,7 +84,7 @@ t.test('hit, miss, HEAD, methods, types and the key variable', async (t) => {
   const log = await logHas(srv.errorLog, /was not found by redis/);
   t.match(
     log,
-    /\[info\] \d+#\d+: \*\d+ key: "nothing" was not found by redis, client: 127\.0\.0\.1, server: , request: "GET \/arg\?k=nothing HTTP\/1\.1", upstream: "redis:\/\/127\.0\.0\.1:\d+", host: "x"/,
+    /\[info\] \d+#\d+: \*\d+ key: "nothing" was not found by redis while reading response header from upstream, client: 127\.0\.0\.1, server: , request: "GET \/arg\?k=nothing HTTP\/1\.1", upstream: "redis:\/\/127\.0\.0\.1:\d+", host: "x"/,
     'the miss is logged at info with the upstream',
   );
 
@@ -196,13 +196,13 @@ t.test("Redis's error replies: 502 and the module's log lines", async (t) => {
   const bad = await request(p, '/?k=x&db=99');
   t.equal(bad.status, 502, 'SELECT out of range: 502');
   let log = await logHas(srv.errorLog, /invalid response: "-ERR DB/);
-  t.match(log, /\[error\] \d+#\d+: \*\d+ redis sent error in response "-ERR DB index is out of range" for key "x", client: .*upstream: "redis:\/\/127\.0\.0\.1:\d+"/);
-  t.match(log, /\[error\] \d+#\d+: \*\d+ redis sent invalid response: "-ERR DB index is out of range", client/);
+  t.match(log, /\[error\] \d+#\d+: \*\d+ redis sent error in response "-ERR DB index is out of range" for key "x" while reading response header from upstream, client: .*upstream: "redis:\/\/127\.0\.0\.1:\d+"/);
+  t.match(log, /\[error\] \d+#\d+: \*\d+ redis sent invalid response: "-ERR DB index is out of range" while reading response header from upstream, client/);
 
   const wrong = await request(p, '/?k=list');
   t.equal(wrong.status, 502, 'GET on a list: 502');
   log = await logHas(srv.errorLog, /WRONGTYPE/);
-  t.match(log, 'redis sent invalid response: "+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value", client', 'the line quoted from the start of the reply, its CR LF raw, as nginx writes it');
+  t.match(log, 'redis sent invalid response: "+OK\r\n-WRONGTYPE Operation against a key holding the wrong kind of value" while reading response header from upstream, client', 'the line quoted from the start of the reply, its CR LF raw, as nginx writes it');
 });
 
 t.test('$redis_auth: AUTH first, and a failed one is 502', async (t) => {

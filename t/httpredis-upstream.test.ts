@@ -127,11 +127,11 @@ t.test('invalid replies: 502, or the next server under invalid_response', async 
   const retry = await request(p, '/retry');
   t.equal(retry.status, 200, 'invalid_response: the next server answers');
   t.equal(retry.body, 'good');
-  t.match(await logHas(srv.errorLog, '"HELLO"'), /\[error\] .* redis sent invalid response: "HELLO", client: .*upstream: "redis:\/\/127\.0\.0\.1:\d+"/);
+  t.match(await logHas(srv.errorLog, '"HELLO"'), /\[error\] .* redis sent invalid response: "HELLO" while reading response header from upstream, client: .*upstream: "redis:\/\/127\.0\.0\.1:\d+"/);
   t.equal((await request(p, '/noretry')).status, 502, 'by default an invalid reply is the answer: 502');
 
   t.equal((await request(p, '/badlen')).status, 502);
-  t.match(await logHas(srv.errorLog, 'invalid length'), 'redis sent invalid length in response "+OK\r\n$abc" for key "k", client');
+  t.match(await logHas(srv.errorLog, 'invalid length'), 'redis sent invalid length in response "+OK\r\n$abc" for key "k" while reading response header from upstream, client');
 
   t.equal((await request(p, '/big4k')).status, 502, 'a header beyond redis_buffer_size');
   t.match(await logHas(srv.errorLog, 'too big header'), /upstream sent too big header while reading response header from upstream, client: .*"GET \/big4k/);

@@ -84,7 +84,9 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   if (r.lastModifiedTime !== -1 && lmEntry === undefined && (status === 200 || status === 206 || status === 304)) {
     h += `Last-Modified: ${new Date(r.lastModifiedTime * 1000).toUTCString()}${CRLF}`;
   }
-  for (const e of r.headersOut) if (e[0] === 'Last-Modified' && e !== lmEntry) h += `${e[0]}: ${e[1]}${CRLF}`;
+  // a Last-Modified of the header list (an upstream's, srcache's entry, add_header's) keeps its
+  // place in the list, after Connection: ngx_http_header_filter writes the fixed one only when
+  // headers_out.last_modified is NULL
   let absLocation: string | undefined;
   if (r.location !== undefined) {
     // an empty one (`return 301;`) still goes out, as `Location: ` in nginx's header list
@@ -101,7 +103,7 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   // after Connection, before the header list, as ngx_http_header_filter writes it
   if (r.gzipVary) h += `Vary: Accept-Encoding${CRLF}`;
   if (absLocation !== undefined) h += `Location: ${absLocation}${CRLF}`;
-  for (const e of r.headersOut) if (e[0] !== 'Last-Modified' || e === lmEntry) h += `${e[0]}: ${e[1]}${CRLF}`;
+  for (const [k, v] of r.headersOut) h += `${k}: ${v}${CRLF}`;
   h += CRLF;
   const bytes = Buffer.from(h, 'latin1');
   if (plain) headerCache.set(clcf, { date, contentType: r.contentType, chunked: r.chunked, keepalive: r.keepalive, bytes });

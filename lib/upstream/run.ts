@@ -2,7 +2,7 @@ import type { LogLevel } from '../core/error_log.js';
 import { DONE, type Request } from '../http/request.js';
 import type { UpstreamSrvConf } from './module.js';
 import { PeerPicker, peerTarget, type PeerTarget } from './peers.js';
-import { ACTION_CONNECT } from './messages.js';
+import { ACTION_CONNECT, ACTION_HEADER, ACTION_SEND } from './messages.js';
 
 /*
  * One request's run through an upstream (ngx_http_upstream_connect /
@@ -157,6 +157,13 @@ export abstract class UpstreamRun implements TryOwner {
   private statuses = '';
   private rtimes = '';
   private ctimes = '';
+  /**
+   * The location's ignore_client_abort (redis2 hard-codes it on, ngx_http_redis
+   * off, proxy_/fastcgi_ignore_client_abort): when set, a client's FIN is not
+   * watched and the request runs to its end, the response written to the
+   * half-closed client. Subclasses set it in their constructor.
+   */
+  protected ignoreClientAbort = false;
   /** run() is running: an end now is returned to the engine, not finalized here */
   private starting = true;
   private result = DONE;
@@ -195,22 +202,25 @@ export abstract class UpstreamRun implements TryOwner {
     this.starting = false;
     if (this.cur !== undefined) {
       this.r.onAbort(() => this.cur?.abort());
-      this.r.checkBroken(() => this.clientClosed());
+      if (!this.ignoreClientAbort) this.r.checkBroken(() => this.clientClosed());
     }
     return this.result;
   }
 
   /**
    * ngx_http_upstream_check_broken_connection (epoll): the client half-closed
-   * while a try runs, and no upstream module here sets ignore_client_abort
-   * (redis2 hard-codes it off): the try's connection closes, the request
-   * ends as 499. True when it did.
+   * while a try runs and the location does not ignore client aborts: the
+   * try's connection closes, the request ends as 499. True when it did.
    */
   private clientClosed(): boolean {
     const cur = this.cur;
     if (cur === undefined) return false;
     const action = cur.action?.() ?? ACTION_CONNECT;
-    this.r.log('info', `epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while ${action}`);
+    // nginx's log action turns to "reading response header" only when the
+    // upstream's read event runs process_header: until a reply byte comes it
+    // still says "sending request" (docs/behaviour.md §5)
+    const text = action === ACTION_HEADER ? ACTION_SEND : action;
+    this.r.log('info', `epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while ${text}`);
     return true;
   }
 

@@ -110,6 +110,7 @@ export class FastcgiRun extends UpstreamRun implements FastcgiTryOwner {
 
   constructor(r: Request, flcf: FastcgiLocConf, us: UpstreamSrvConf, records: Buffer[]) {
     super(r, us, 'fastcgi', { mask: flcf.nextUpstream, tries: flcf.nextUpstreamTries, timeout: flcf.nextUpstreamTimeout });
+    this.ignoreClientAbort = flcf.ignoreClientAbort === 1;
     this.flcf = flcf;
     this.records = records;
     this.upstream = us;

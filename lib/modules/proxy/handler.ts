@@ -201,6 +201,7 @@ export class ProxyRun extends UpstreamRun implements ProxyTryOwner {
 
   constructor(r: Request, plcf: ProxyLocConf, us: UpstreamSrvConf, req: ProxyRequest) {
     super(r, us, req.tls ? 'https' : 'http', { mask: plcf.nextUpstream, tries: plcf.nextUpstreamTries, timeout: plcf.nextUpstreamTimeout });
+    this.ignoreClientAbort = plcf.ignoreClientAbort === 1;
     this.plcf = plcf;
     this.req = req;
     this.upstream = us;

@@ -37,14 +37,15 @@ import { rangeHeaderFilter } from './ranges.js';
  * arities and merge rules, and the variables $redis_db and $redis_auth
  * (changeable, empty until `set`). $redis_key is the user's own variable:
  * redis_pass only refers to it, so a config that never defines it fails
- * with `unknown "redis_key" variable`. There is no oracle (Debian does not
- * package the module): each rule follows the module's source, restated.
+ * with `unknown "redis_key" variable`. Debian does not package the module:
+ * each rule follows its source, restated, and the -t answers are checked
+ * against a build of it (fixtures/conf/hr-*, t/httpredis-conf.test.ts).
  *
  * redis_pass takes an address with its port or an upstream name: no
  * default port (ngx_http_upstream_add without one, as memcached_pass):
  * `redis_pass 127.0.0.1;` fails at -t with `no port in upstream`. A value
  * with variables names an upstream block per request (OpenResty's patch of
- * the module; its lookup's default port 6379 never matters, since only
+ * the module; the module's own releases fail with `no port in upstream`; its lookup's default port 6379 never matters, since only
  * port-less upstream blocks match).
  */
 

@@ -1,7 +1,9 @@
 /*
  * Reading ngx_http_redis's reply, as the module's process_header and
- * input filter read it (0.4.2; no oracle: Debian does not package the
- * module, so this follows its source's logic, restated here).
+ * input filter read it (0.4.2: its source's logic restated here, checked
+ * against a build of it through t/httpredis-oracle.test.ts). The header's
+ * log lines end `while reading response header from upstream` (the
+ * upstream's log action in process_header; try.ts adds it).
  *
  * The header is found by counting lines from the start of the reply: 2
  * (`+OK` of SELECT, then GET's `$N` line) or 3 with AUTH when the reply

@@ -13,6 +13,7 @@ import {
 } from '../../upstream/messages.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import type { Failure } from '../../upstream/run.js';
+import type { HttpRequest } from '../../http/http_request.js';
 import type { RedisRun } from './handler.js';
 import { markRedisResponse, rangeOf } from './ranges.js';
 import { parseHeader, Piece, ValueFilter } from './reply.js';
@@ -218,7 +219,7 @@ export class RedisTry implements ConnUser {
     const head = (this.head = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]));
     const size = run.rlcf.bufferSize;
     const avail = Math.min(head.length, size);
-    const h = parseHeader(head, avail, avail >= size, run.cmd.auth, run.cmd.key, (level, msg) => run.log(level, msg));
+    const h = parseHeader(head, avail, avail >= size, run.cmd.auth, run.cmd.key, (level, msg) => run.log(level, `${msg} while ${ACTION_HEADER}`));
     switch (h.kind) {
       case 'again':
         return;
@@ -250,10 +251,15 @@ export class RedisTry implements ConnUser {
     this.head = NO_BYTES;
     const range = rangeOf(r, length);
     if (range.kind === 'unsatisfiable') {
-      // nginx finalizes the upstream (the connection closes) and answers its 416 page
-      r.headersOut.push(['Content-Range', `bytes */${length}`]);
+      // nginx's header filters run on the 200 first (add_header's lines stay),
+      // then its range filter answers the 416 page with `Content-Range: bytes */N`;
+      // the upstream is finalized there (the connection closes)
       this.settle(200, false, false, undefined, true);
-      r.finalize(416);
+      r.status = 200;
+      r.contentLength = length;
+      if (run.rlcf.gzipFlag !== 0) r.headersOut.push(['Content-Encoding', 'gzip']);
+      (r as HttpRequest).allowRanges = true;
+      r.sendHeader();
       return;
     }
     this.value = new ValueFilter(length);

@@ -107,6 +107,11 @@ function serveEntry(r: HttpRequest, entry: Buffer, conf: SrcacheLocConf): boolea
       r.contentType = value;
       continue;
     }
+    if (key === 'x-srcache-allow-ranges') {
+      // the store's mark (see store.ts): ranges allowed, the line not sent
+      r.allowRanges = true;
+      continue;
+    }
     if (key === 'content-length') listedLength = true;
     r.headersOut.push([name, value]);
   }
@@ -114,7 +119,16 @@ function serveEntry(r: HttpRequest, entry: Buffer, conf: SrcacheLocConf): boolea
   r.contentLength = bodyLen;
   r.conn.discardBody(r, false);
   r.sendHeader();
-  if (bodyLen > 0) r.send(entry.subarray(end + 4));
+  const body = entry.subarray(end + 4);
+  const ranges = r.rangeBody;
+  if (ranges !== undefined) {
+    // the range filter's parts (X-SRCache-Allow-Ranges let it in), from the entry in memory
+    for (const p of ranges.parts) {
+      if (p.head) r.send(Buffer.from(p.head, 'latin1'));
+      r.send(body.subarray(p.start, p.end));
+    }
+    if (ranges.tail) r.send(Buffer.from(ranges.tail, 'latin1'));
+  } else if (bodyLen > 0) r.send(body);
   r.finish();
   return true;
 }

@@ -58,7 +58,13 @@ export function storeHeaderFilter(r: HttpRequest, conf: SrcacheLocConf | undefin
   let head = `HTTP/1.1 ${r.statusLine ?? statusLine(r.status)}\r\n`;
   const ct = r.contentType ?? r.defaultContentType();
   if (ct) head += `Content-Type: ${ct}\r\n`;
-  if (r.lastModifiedTime !== -1) head += `Last-Modified: ${new Date(r.lastModifiedTime * 1000).toUTCString()}\r\n`;
+  // the module's own copy of the header filter's rule: a Last-Modified time only for these statuses
+  const st = r.status;
+  if (r.lastModifiedTime !== -1 && (st === 200 || st === 206 || st === 304 || st === 204)) {
+    head += `Last-Modified: ${new Date(r.lastModifiedTime * 1000).toUTCString()}\r\n`;
+  }
+  // a response that allows ranges (a static file) says so for the HIT to allow them too
+  if (r.allowRanges) head += 'X-SRCache-Allow-Ranges: 1\r\n';
   for (const [k, v] of r.headersOut) {
     if (conf.hidden.has(k.toLowerCase())) continue;
     head += `${k}: ${v}\r\n`;
