@@ -37,6 +37,8 @@ const headerCache = new WeakMap<CoreLocConf, CachedHeader>();
 function absoluteLocation(r: HttpRequest, loc: string): string {
   const host = r.host || r.conn.localAddr;
   const port = r.conn.localPort;
+  // ngx_http_header_filter: https:// and port 443 left out on a TLS connection
+  if (r.conn.tls?.secure) return `https://${host}${port && port !== 443 ? `:${port}` : ''}${loc}`;
   return `http://${host}${port && port !== 80 ? `:${port}` : ''}${loc}`;
 }
 

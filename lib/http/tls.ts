@@ -1,0 +1,172 @@
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { CoreSrvConf } from './core/module.js';
+import { validateHost } from './parse.js';
+import { findVirtualServer, type AddrConf } from './servers.js';
+
+/*
+ * The connection side of TLS termination (nginx's ngx_http_ssl_handshake,
+ * ngx_http_ssl_servername and the checks of ngx_http_process_request). The
+ * ssl module (lib/modules/ssl) judges the directives and builds each
+ * server's SslServer; this file only reads them, so the http layer needs
+ * nothing from the module above it.
+ *
+ * An address speaks TLS when its listen has `ssl` or its default server
+ * says `ssl on`. nginx peeks at the first byte: 0x16 (a TLS record) or a
+ * set high bit (an SSLv2 hello) starts a handshake; anything else is plain
+ * HTTP, read as usual and answered with the 497 page. The TLS socket wraps
+ * the accepted one (node:tls's TLSSocket, as tls.Server does), so the same
+ * HttpConnection reads its requests; a plain listen never comes here.
+ */
+
+/** what the ssl module says about one server block (hung on CoreSrvConf.ssl) */
+export interface SslServer {
+  /** the server's certificates, protocols, ciphers...; undefined without ssl_certificate */
+  context: SecureContext | undefined;
+  /** `ssl on` (deprecated): every address this server is the default of speaks TLS */
+  enable: boolean;
+  /** ssl_verify_client: 0 off, 1 on, 2 optional, 3 optional_no_ca */
+  verify: number;
+  /** ssl_reject_handshake on */
+  rejectHandshake: boolean;
+}
+
+/** the TLS state of a connection accepted on a TLS address */
+export class TlsConn {
+  /** waiting for the first byte; then the handshake; `secure` once done; `plain` for plain HTTP */
+  state: 'peek' | 'handshake' | 'secure' | 'plain' = 'peek';
+  socket: TLSSocket | undefined = undefined;
+  /** the server the SNI name chose (nginx's hc->conf_ctx), and that name (validated, lowercase) */
+  sniServer: CoreSrvConf | undefined = undefined;
+  sniName: string | undefined = undefined;
+
+  get secure(): boolean {
+    return this.state === 'secure';
+  }
+}
+
+/** does a connection to this address start with a TLS handshake */
+export function addrIsSsl(ac: AddrConf): boolean {
+  return ac.ssl || (ac.defaultServer.ssl?.enable ?? false);
+}
+
+/** nginx's first-byte test: a TLS record (0x16) or an SSLv2 hello (high bit) */
+export function looksLikeTls(first: number): boolean {
+  return first === 0x16 || (first & 0x80) !== 0;
+}
+
+const ALPN_HTTP1 = ['http/1.1', 'http/1.0', 'http/0.9'];
+
+/**
+ * Wrap an accepted socket whose first bytes are a TLS hello. The SNI name
+ * picks the server (exact, wildcard, regex names of this address) whose
+ * certificates answer; a name no server has, or none, keeps the default
+ * server's (nginx's ngx_http_ssl_servername).
+ */
+export function wrapTls(raw: Socket, ac: AddrConf, tc: TlsConn): TLSSocket | undefined {
+  const dflt = ac.defaultServer.ssl;
+  if (!dflt?.context) return undefined;
+  // node sets the verify mode per socket: ask for a certificate when any server of the address verifies
+  let requestCert = false;
+  for (const srv of allServers(ac)) if (srv.ssl && srv.ssl.verify !== 0) requestCert = true;
+  const sock = new TLSSocket(raw, {
+    isServer: true,
+    secureContext: dflt.context,
+    requestCert,
+    rejectUnauthorized: false,
+    // nginx does not offer h2 here: HTTP/2 is not implemented (the ssl module logs that once)
+    ALPNProtocols: ALPN_HTTP1,
+    SNICallback: (name, cb) => {
+      const host = name.length ? validateHost(name) : undefined;
+      if (host === undefined || host === '') return cb(null, dflt.context);
+      const vs = findVirtualServer(ac, host);
+      // findVirtualServer falls back to the default server; nginx's lookup declines instead
+      if (vs.srv === ac.defaultServer && !namedIn(ac, host)) return cb(null, dflt.context);
+      tc.sniServer = vs.srv;
+      tc.sniName = host;
+      const ctx = vs.srv.ssl?.context;
+      if (vs.srv.ssl?.rejectHandshake) return cb(new Error('rejected'), undefined);
+      cb(null, ctx ?? dflt.context);
+    },
+  });
+  tc.socket = sock;
+  tc.state = 'handshake';
+  return sock;
+}
+
+/** whether `host` matches one of the address's names (not just the default server) */
+function namedIn(ac: AddrConf, host: string): boolean {
+  if (ac.exact.has(host)) return true;
+  for (const h of ac.head) {
+    if (host.endsWith(h.suffix) && host.length > h.suffix.length) return true;
+    if (h.bare !== undefined && host === h.bare) return true;
+  }
+  for (const t of ac.tail) if (host.startsWith(t.prefix) && host.length > t.prefix.length) return true;
+  for (const r of ac.regex) if (r.re.re.test(host)) return true;
+  return false;
+}
+
+function allServers(ac: AddrConf): CoreSrvConf[] {
+  const out = new Set<CoreSrvConf>([ac.defaultServer]);
+  for (const s of ac.exact.values()) out.add(s);
+  for (const h of ac.head) out.add(h.srv);
+  for (const t of ac.tail) out.add(t.srv);
+  for (const r of ac.regex) out.add(r.srv);
+  return [...out];
+}
+
+/**
+ * An OpenSSL error as nginx prints it after `(SSL: `: node's message
+ * carries the same code and reason with a thread id and function name
+ * around them (`C0..:error:0A0000C1:SSL routines:func:no shared cipher:...`).
+ */
+export function opensslErrorText(err: Error): string | undefined {
+  const m = /error:([0-9A-F]{8}):([^:]*):[^:]*:([^:\n]*)/.exec(err.message);
+  if (!m) return undefined;
+  return `error:${m[1]}:${m[2]}::${m[3]}`;
+}
+
+/** OpenSSL's X509_V_ERR numbers and texts (X509_verify_cert_error_string) by node's code */
+const VERIFY_ERRORS: Record<string, [number, string]> = {
+  UNABLE_TO_GET_ISSUER_CERT: [2, 'unable to get issuer certificate'],
+  UNABLE_TO_DECRYPT_CERT_SIGNATURE: [4, "unable to decrypt certificate's signature"],
+  UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: [6, 'unable to decode issuer public key'],
+  CERT_SIGNATURE_FAILURE: [7, 'certificate signature failure'],
+  CERT_NOT_YET_VALID: [9, 'certificate is not yet valid'],
+  CERT_HAS_EXPIRED: [10, 'certificate has expired'],
+  ERROR_IN_CERT_NOT_BEFORE_FIELD: [13, "format error in certificate's notBefore field"],
+  ERROR_IN_CERT_NOT_AFTER_FIELD: [14, "format error in certificate's notAfter field"],
+  DEPTH_ZERO_SELF_SIGNED_CERT: [18, 'self-signed certificate'],
+  SELF_SIGNED_CERT_IN_CHAIN: [19, 'self-signed certificate in certificate chain'],
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: [20, 'unable to get local issuer certificate'],
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: [21, 'unable to verify the first certificate'],
+  CERT_CHAIN_TOO_LONG: [22, 'certificate chain too long'],
+  CERT_REVOKED: [23, 'certificate revoked'],
+  INVALID_CA: [24, 'invalid CA certificate'],
+  PATH_LENGTH_EXCEEDED: [25, 'path length constraint exceeded'],
+  INVALID_PURPOSE: [26, 'unsupported certificate purpose'],
+  CERT_UNTRUSTED: [27, 'certificate not trusted'],
+  CERT_REJECTED: [28, 'certificate rejected'],
+};
+
+/** ngx_ssl_verify_error_optional: what `optional_no_ca` lets through */
+const OPTIONAL = new Set([18, 19, 20, 27, 21]);
+
+export interface ClientVerify {
+  /** the client sent a certificate */
+  cert: boolean;
+  /** `N:text` of a failed verification, undefined when it passed (or none was sent) */
+  error: string | undefined;
+  /** the text alone (for $ssl_client_verify's FAILED:...) */
+  reason: string | undefined;
+  optional: boolean;
+}
+
+/** SSL_get_verify_result and SSL_get_peer_certificate, through node's TLSSocket */
+export function clientVerify(sock: TLSSocket): ClientVerify {
+  const peer = sock.getPeerX509Certificate();
+  const code = peer === undefined ? undefined : (sock.authorizationError as unknown as string | undefined);
+  if (code === undefined || code === null) return { cert: peer !== undefined, error: undefined, reason: undefined, optional: false };
+  const known = VERIFY_ERRORS[code] ?? [0, String(code).toLowerCase().replace(/_/g, ' ')];
+  return { cert: true, error: `${known[0]}:${known[1]}`, reason: known[1], optional: OPTIONAL.has(known[0]) };
+}
