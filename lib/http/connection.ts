@@ -14,7 +14,7 @@ import { OK } from './request.js';
 import { addrFor, findVirtualServer, type AddrConf, type ListenSocket } from './servers.js';
 import { holdSlot, makeRoom, releaseSlot, setIdleDrain, slotCapacity } from '../core/slots.js';
 import { parseComplexUri } from './uri.js';
-import { TlsConn, addrIsSsl, clientVerify, looksLikeTls, opensslErrorText, wrapTls } from './tls.js';
+import { TlsConn, addrIsSsl, clientVerify, looksLikeTls, opensslErrorText, readVerify, wrapTls } from './tls.js';
 
 /*
  * One client connection (ngx_http_connection_t + the request reading side
@@ -308,7 +308,7 @@ export class HttpConnection {
     }
     raw.pause();
     raw.unshift(d);
-    const sock = wrapTls(raw, this.addr, tc);
+    const sock = wrapTls(raw, this.addr, tc, d);
     if (sock === undefined) {
       raw.destroy();
       return;
@@ -333,6 +333,7 @@ export class HttpConnection {
   private onSecure(): void {
     const tc = this.tls!;
     tc.state = 'secure';
+    tc.verifyCode = readVerify(tc.socket!);
     if (tc.sniServer !== undefined) this.connSrv = tc.sniServer;
   }
 
@@ -951,6 +952,14 @@ export class HttpConnection {
     // the Host's server set (at the Host line, in nginx): one that verifies clients must be the SNI name's
     const tc = this.tls;
     if (tc !== undefined && tc.sniName !== undefined && r.host !== tc.sniName && (r.srv.ssl?.verify ?? 0) !== 0) {
+      // refused before the Host's server is taken: the request stays in the SNI name's server
+      const srv = this.connSrv;
+      r.srv = srv;
+      r.serverName = firstName(srv);
+      const loc = coreLoc(srv.ctx.loc);
+      r.loc = loc;
+      r.locConf = loc.locConf;
+      this.lastHostRaw = undefined;
       return this.fail(r, 421, 'client attempted to request the server name different from the one that was negotiated');
     }
     // nginx 1.22 wants the header even when the request line names the host
@@ -1005,7 +1014,7 @@ export class HttpConnection {
     }
     const verify = r.srv.ssl?.verify ?? 0;
     if (verify === 0) return false;
-    const v = clientVerify(tc.socket!);
+    const v = clientVerify(tc);
     if (v.error !== undefined && (verify !== 3 || !v.optional)) {
       this.fail(r, 495, `client SSL certificate verify error: (${v.error})`);
       return true;

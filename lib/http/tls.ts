@@ -39,6 +39,10 @@ export class TlsConn {
   /** the server the SNI name chose (nginx's hc->conf_ctx), and that name (validated, lowercase) */
   sniServer: CoreSrvConf | undefined = undefined;
   sniName: string | undefined = undefined;
+  /** the SNI name as the client sent it ($ssl_server_name), from its ClientHello */
+  rawServerName: string | undefined = undefined;
+  /** SSL_get_verify_result as node's code (UNABLE_TO_GET_ISSUER_CERT_LOCALLY...), read when the handshake ends */
+  verifyCode: string | undefined = undefined;
 
   get secure(): boolean {
     return this.state === 'secure';
@@ -63,35 +67,96 @@ const ALPN_HTTP1 = ['http/1.1', 'http/1.0', 'http/0.9'];
  * certificates answer; a name no server has, or none, keeps the default
  * server's (nginx's ngx_http_ssl_servername).
  */
-export function wrapTls(raw: Socket, ac: AddrConf, tc: TlsConn): TLSSocket | undefined {
+export function wrapTls(raw: Socket, ac: AddrConf, tc: TlsConn, hello: Buffer): TLSSocket | undefined {
   const dflt = ac.defaultServer.ssl;
   if (!dflt?.context) return undefined;
+  /*
+   * node asks SNICallback only on a full handshake (its certificate
+   * callback), and a resumed one forgets the name: the name is read from
+   * the ClientHello instead, so the server is chosen on every handshake
+   * as OpenSSL's servername callback does for nginx.
+   */
+  let context = dflt.context;
+  const name = sniOf(hello);
+  if (name !== undefined) {
+    tc.rawServerName = name;
+    const chosen = chooseServer(ac, name);
+    if (chosen !== undefined) {
+      tc.sniServer = chosen.srv;
+      tc.sniName = chosen.host;
+      if (chosen.srv.ssl?.context) context = chosen.srv.ssl.context;
+    }
+  }
   // node sets the verify mode per socket: ask for a certificate when any server of the address verifies
   let requestCert = false;
   for (const srv of allServers(ac)) if (srv.ssl && srv.ssl.verify !== 0) requestCert = true;
   const sock = new TLSSocket(raw, {
     isServer: true,
-    secureContext: dflt.context,
+    secureContext: context,
     requestCert,
     rejectUnauthorized: false,
     // nginx does not offer h2 here: HTTP/2 is not implemented (the ssl module logs that once)
     ALPNProtocols: ALPN_HTTP1,
-    SNICallback: (name, cb) => {
-      const host = name.length ? validateHost(name) : undefined;
-      if (host === undefined || host === '') return cb(null, dflt.context);
-      const vs = findVirtualServer(ac, host);
-      // findVirtualServer falls back to the default server; nginx's lookup declines instead
-      if (vs.srv === ac.defaultServer && !namedIn(ac, host)) return cb(null, dflt.context);
-      tc.sniServer = vs.srv;
-      tc.sniName = host;
-      const ctx = vs.srv.ssl?.context;
-      if (vs.srv.ssl?.rejectHandshake) return cb(new Error('rejected'), undefined);
-      cb(null, ctx ?? dflt.context);
+    // a ClientHello longer than the first read: the name comes here (full handshakes only)
+    SNICallback: (sni, cb) => {
+      if (tc.rawServerName === undefined) {
+        tc.rawServerName = sni;
+        const chosen = chooseServer(ac, sni);
+        if (chosen !== undefined) {
+          tc.sniServer = chosen.srv;
+          tc.sniName = chosen.host;
+        }
+      }
+      const srv = tc.sniServer?.ssl ?? dflt;
+      if (srv.rejectHandshake) return cb(new Error('rejected'), undefined);
+      cb(null, srv.context ?? dflt.context);
     },
   });
   tc.socket = sock;
   tc.state = 'handshake';
   return sock;
+}
+
+/** ngx_http_ssl_servername's lookup: the server a name picks, undefined when none has it */
+function chooseServer(ac: AddrConf, name: string): { srv: CoreSrvConf; host: string } | undefined {
+  const host = name.length ? validateHost(name) : undefined;
+  if (host === undefined || host === '') return undefined;
+  const vs = findVirtualServer(ac, host);
+  // findVirtualServer falls back to the default server; nginx's lookup declines instead
+  if (vs.srv === ac.defaultServer && !namedIn(ac, host)) return undefined;
+  return { srv: vs.srv, host };
+}
+
+/**
+ * The server_name extension of a ClientHello at the start of `b` (one TLS
+ * record): undefined when there is none or the hello is not all there.
+ */
+export function sniOf(b: Buffer): string | undefined {
+  if (b.length < 43 || b[0] !== 0x16 || b[5] !== 0x01) return undefined;
+  const end = Math.min(b.length, 5 + b.readUInt16BE(3));
+  let p = 43;
+  const skip = (lenBytes: number): boolean => {
+    if (p + lenBytes > end) return false;
+    const n = lenBytes === 1 ? b[p]! : b.readUInt16BE(p);
+    p += lenBytes + n;
+    return p <= end;
+  };
+  // session id, cipher suites, compression methods
+  if (!skip(1) || !skip(2) || !skip(1) || p + 2 > end) return undefined;
+  const extEnd = Math.min(end, p + 2 + b.readUInt16BE(p));
+  p += 2;
+  while (p + 4 <= extEnd) {
+    const type = b.readUInt16BE(p);
+    const len = b.readUInt16BE(p + 2);
+    p += 4;
+    if (type === 0 && p + 5 <= extEnd && b[p + 2] === 0) {
+      const n = b.readUInt16BE(p + 3);
+      if (p + 5 + n > extEnd) return undefined;
+      return b.toString('latin1', p + 5, p + 5 + n);
+    }
+    p += len;
+  }
+  return undefined;
 }
 
 /** whether `host` matches one of the address's names (not just the default server) */
@@ -163,10 +228,21 @@ export interface ClientVerify {
 }
 
 /** SSL_get_verify_result and SSL_get_peer_certificate, through node's TLSSocket */
-export function clientVerify(sock: TLSSocket): ClientVerify {
-  const peer = sock.getPeerX509Certificate();
-  const code = peer === undefined ? undefined : (sock.authorizationError as unknown as string | undefined);
-  if (code === undefined || code === null) return { cert: peer !== undefined, error: undefined, reason: undefined, optional: false };
+export function clientVerify(tc: TlsConn): ClientVerify {
+  const peer = tc.socket!.getPeerX509Certificate();
+  const code = peer === undefined ? undefined : tc.verifyCode;
+  if (code === undefined) return { cert: peer !== undefined, error: undefined, reason: undefined, optional: false };
   const known = VERIFY_ERRORS[code] ?? [0, String(code).toLowerCase().replace(/_/g, ' ')];
   return { cert: true, error: `${known[0]}:${known[1]}`, reason: known[1], optional: OPTIONAL.has(known[0]) };
+}
+
+/** node's internal handle keeps SSL_get_verify_result (tls.Server reads it the same way) */
+interface VerifyHandle {
+  _handle?: { verifyError?: () => (Error & { code?: string }) | null | undefined };
+}
+
+/** the handshake's verification result of the client's certificate, as node's code */
+export function readVerify(sock: TLSSocket): string | undefined {
+  const err = (sock as unknown as VerifyHandle)._handle?.verifyError?.();
+  return err ? err.code ?? err.message : undefined;
 }

@@ -1,4 +1,4 @@
-import { constants } from 'node:crypto';
+import { constants, createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfError } from '../../conf/errors.js';
@@ -14,6 +14,10 @@ import {
   NGX_SSL_TLSv1_3,
   type SslSrvConf,
 } from './conf.js';
+/** node's native context (tls.Server sets its session id context the same way) */
+interface SidContext {
+  setSessionIdContext?: (id: string) => void;
+}
 
 /*
  * ngx_ssl_create and the steps of ngx_http_ssl_merge_srv_conf that follow
@@ -161,7 +165,12 @@ export function buildContext(cf: Conf, conf: SslSrvConf): SecureContext {
   if (conf.verifyDepth !== 1 && conf.verify) noteNoEffect(cf.cycle, 'ssl_verify_depth');
 
   try {
-    return createSecureContext(opts);
+    const sc = createSecureContext(opts);
+    // ngx_ssl_session_cache's session id context ("HTTP" and the certificates' digest): resumption works with client verification on
+    const sid = createHash('md5').update('HTTP');
+    for (const c of (opts.cert as string[] | undefined) ?? []) sid.update(c);
+    (sc.context as SidContext).setSessionIdContext?.(sid.digest('hex'));
+    return sc;
   } catch (e) {
     throw new ConfError(`SSL_CTX_new() failed (SSL: ${opensslErrorText(e as Error) ?? (e as Error).message})`);
   }

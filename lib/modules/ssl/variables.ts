@@ -3,7 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Conf } from '../../conf/parser.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import type { Request } from '../../http/request.js';
-import { clientVerify } from '../../http/tls.js';
+import { clientVerify, type TlsConn } from '../../http/tls.js';
 import { VAR_CHANGEABLE, VAR_NOCACHEABLE, httpVariables } from '../../http/variables.js';
 
 /*
@@ -12,11 +12,11 @@ import { VAR_CHANGEABLE, VAR_NOCACHEABLE, httpVariables } from '../../http/varia
  * bytes on a TLS port), as nginx's handlers when c->ssl is NULL.
  */
 
-type Get = (s: TLSSocket, r: Request) => string | undefined;
+type Get = (s: TLSSocket, tc: TlsConn) => string | undefined;
 
-function tlsSocket(r: Request): TLSSocket | undefined {
+function tlsOf(r: Request): TlsConn | undefined {
   const tc = (r as HttpRequest).conn.tls;
-  return tc !== undefined && tc.secure ? tc.socket : undefined;
+  return tc !== undefined && tc.secure ? tc : undefined;
 }
 
 /**
@@ -45,24 +45,19 @@ function sessionId(der: Buffer | undefined): string | undefined {
   return undefined;
 }
 
-/** X509_NAME_print_ex(XN_FLAG_RFC2253): the RDNs last first, joined by commas, specials escaped */
+/** X509_NAME_print_ex(XN_FLAG_RFC2253): the RDNs last first, joined by commas (node's lines come escaped) */
 function rfc2253(name: string): string {
   return name
     .split('\n')
     .reverse()
-    .map((rdn) => {
-      const eq = rdn.indexOf('=');
-      const v = rdn.slice(eq + 1).replace(/([,+"\\<>;])/g, '\\$1');
-      return `${rdn.slice(0, eq)}=${v}`;
-    })
     .join(',');
 }
 
-/** X509_NAME_oneline: `/C=../O=../CN=..` in the certificate's order */
+/** X509_NAME_oneline: `/C=../O=../CN=..` in the certificate's order, unescaped */
 function oneline(name: string): string {
   return name
     .split('\n')
-    .map((rdn) => `/${rdn}`)
+    .map((rdn) => `/${rdn.replace(/\\(.)/g, '$1')}`)
     .join('');
 }
 
@@ -91,7 +86,7 @@ const VARS: Array<[string, Get]> = [
   ['ssl_session_id', (s) => sessionId(s.getSession())],
   ['ssl_session_reused', (s) => (s.isSessionReused() ? 'r' : '.')],
   ['ssl_early_data', () => undefined],
-  ['ssl_server_name', (s) => (typeof s.servername === 'string' && s.servername.length ? s.servername : undefined)],
+  ['ssl_server_name', (_s, tc) => (tc.rawServerName !== undefined && tc.rawServerName.length ? tc.rawServerName : undefined)],
   ['ssl_alpn_protocol', (s) => (typeof s.alpnProtocol === 'string' ? s.alpnProtocol : undefined)],
   ['ssl_client_raw_cert', (s) => peer(s)?.toString().replace(/\n$/, '')],
   ['ssl_client_cert', (s) => peer(s)?.toString().replace(/\n$/, '').replace(/\n/g, '\n\t')],
@@ -108,8 +103,8 @@ const VARS: Array<[string, Get]> = [
     const p = peer(s);
     return p === undefined ? undefined : createHash('sha1').update(p.raw).digest('hex');
   }],
-  ['ssl_client_verify', (s) => {
-    const v = clientVerify(s);
+  ['ssl_client_verify', (_s, tc) => {
+    const v = clientVerify(tc);
     if (!v.cert) return 'NONE';
     return v.reason === undefined ? 'SUCCESS' : `FAILED:${v.reason}`;
   }],
@@ -130,8 +125,8 @@ export function defineSslVariables(cf: Conf): void {
   for (const [name, get] of VARS) {
     const def = vars.add(cf, name, VAR_CHANGEABLE | (name === 'ssl_early_data' ? VAR_NOCACHEABLE : 0));
     def.get = (r) => {
-      const s = tlsSocket(r);
-      return s === undefined ? undefined : get(s, r);
+      const tc = tlsOf(r);
+      return tc === undefined ? undefined : get(tc.socket!, tc);
     };
   }
 }
