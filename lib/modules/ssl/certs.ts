@@ -97,9 +97,7 @@ export function loadCertificateKey(path: string, passwords: string[] | undefined
   const fail = (what: string, queue: string): never => {
     throw new ConfError(`cannot load certificate key "${path}": ${what} failed (SSL: ${queue})`);
   };
-  if (path.startsWith('engine:')) {
-    throw new ConfError(`cannot load certificate key "${path}": loading "engine:..." certificate keys is not supported`);
-  }
+  if (path.startsWith('engine:')) engineKey(path);
   const bytes = readBio(path);
   if (!Buffer.isBuffer(bytes)) return fail('BIO_new_file()', (bytes as BioFailure).queue);
   const text = bytes.toString('latin1');
@@ -116,6 +114,25 @@ export function loadCertificateKey(path: string, passwords: string[] | undefined
     }
   }
   return fail('PEM_read_bio_PrivateKey()', (last && opensslErrorText(last)) ?? NO_KEY);
+}
+
+/**
+ * `engine:NAME:KEY`: nginx asks OpenSSL for the engine, which node's
+ * OpenSSL does not load; the failure is Debian's OpenSSL's for an engine
+ * it cannot find (its engines directory in the message).
+ */
+function engineKey(path: string): never {
+  const rest = path.slice(7);
+  const last = rest.indexOf(':');
+  if (last === -1) throw new ConfError(`cannot load certificate key "${path}": invalid syntax`);
+  const id = rest.slice(0, last);
+  const so = `/usr/lib/x86_64-linux-gnu/engines-3/${id}.so`;
+  throw new ConfError(
+    `cannot load certificate key "engine:${id}": ENGINE_by_id() failed (SSL: ` +
+      `error:12800067:DSO support routines::could not load the shared library:filename(${so}): ${so}: cannot open shared object file: No such file or directory ` +
+      'error:12800067:DSO support routines::could not load the shared library error:13000084:engine routines::dso not found ' +
+      `error:13000074:engine routines::no such engine:id=${id})`,
+  );
 }
 
 /** SSL_CTX_use_PrivateKey's check: a key of the certificate's type must be the certificate's */

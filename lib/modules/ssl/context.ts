@@ -14,6 +14,7 @@ import {
   NGX_SSL_TLSv1_3,
   type SslSrvConf,
 } from './conf.js';
+
 /** node's native context (tls.Server sets its session id context the same way) */
 interface SidContext {
   setSessionIdContext?: (id: string) => void;
@@ -109,22 +110,24 @@ export function buildContext(cf: Conf, conf: SslSrvConf): SecureContext {
 
   // ngx_ssl_certificates: each pair in order
   if (conf.certificates) {
-    const certs: string[] = [];
-    const keys: Array<{ pem: string; passphrase?: string }> = [];
+    // one certificate per key type: a later pair of a type replaces the earlier one, as in OpenSSL's slots
+    const byType = new Map<string, { cert: string; key: { pem: string; passphrase?: string } }>();
     conf.certificates.forEach((c, i) => {
       const certPath = cf.cycle.confFullName(c);
-      const keyPath = cf.cycle.confFullName(conf.certificateKeys![i]!);
+      const rawKey = conf.certificateKeys![i]!;
+      const keyPath = rawKey.startsWith('engine:') ? rawKey : cf.cycle.confFullName(rawKey);
       const cert = loadCertificate(certPath);
       const key = loadCertificateKey(keyPath, conf.passwords ?? undefined);
       if (!keyMatches(cert.leaf, key.key)) {
         throw new ConfError(`SSL_CTX_use_PrivateKey("${keyPath}") failed (SSL: error:05800074:x509 certificate routines::key values mismatch)`);
       }
-      certs.push(cert.pem);
-      keys.push(key.passphrase === undefined ? { pem: key.pem } : { pem: key.pem, passphrase: key.passphrase });
+      const type = cert.leaf.publicKey.asymmetricKeyType ?? '';
+      byType.delete(type);
+      byType.set(type, { cert: cert.pem, key: key.passphrase === undefined ? { pem: key.pem } : { pem: key.pem, passphrase: key.passphrase } });
       if (conf.stapling) stapling(cf, conf, certPath, cert.leaf, cert.chain);
     });
-    opts.cert = certs;
-    opts.key = keys;
+    opts.cert = [...byType.values()].map((p) => p.cert);
+    opts.key = [...byType.values()].map((p) => p.key);
   }
 
   // ngx_ssl_client_certificate / ngx_ssl_trusted_certificate

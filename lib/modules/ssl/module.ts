@@ -187,11 +187,10 @@ const commands: Command[] = [
   { name: 'ssl_reject_handshake', ctx: MS, args: FLAG, set: flag('rejectHandshake') },
 ];
 
-/** ngx_conf_set_bitmask_slot with NGX_CONF_BITMASK_SET marking the directive given */
+/** ngx_conf_set_bitmask_slot with NGX_CONF_BITMASK_SET marking the directive given (a second one adds to it) */
 function protocolsSlot(cf: Conf, cmd: Command): string | undefined {
   const c = conf(cf);
-  if (c.protocols !== 0) return 'is duplicate';
-  c.protocols = BITMASK_SET;
+  c.protocols |= BITMASK_SET;
   const rv = bitmaskSlot<SslSrvConf>(conf, 'protocols', PROTOCOLS)(cf, cmd);
   return typeof rv === 'string' ? rv : undefined;
 }
