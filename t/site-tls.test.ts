@@ -298,3 +298,47 @@ t.test('redis2 over TLS with keep-alive: the bytes plain HTTP gets', async (t) =
   t.equal(overTls.out.split('HTTP/1.1 200 OK').length - 1, 3, 'three responses on one connection');
   t.match(overTls.out, /\r\n\+PONG\r\n\$2\r\nv1\r\n/);
 });
+
+t.test('session tickets work across workers (keys shared as nginx shares its master’s)', async (t) => {
+  const { mkdtempSync, writeFileSync, mkdirSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { spawn } = await import('node:child_process');
+  const { freePort } = await import('./helpers/server.js');
+  const { ROOT } = await import('./helpers/proc.js');
+  const dir = mkdtempSync(join(tmpdir(), 'tls-workers-'));
+  mkdirSync(join(dir, 'logs'));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off; master_process on; worker_processes 2; pid ${dir}/nginx.pid; error_log ${dir}/error.log info;
+     events {}
+     http { access_log off;
+       server { listen 127.0.0.1:${port} ssl; ssl_certificate ${C}/a.test.crt; ssl_certificate_key ${C}/a.test.key;
+         location / { return 200 "$pid $ssl_session_reused\\n"; } } }`,
+  );
+  const proc = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  t.teardown(() => {
+    proc.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const until = Date.now() + 8000;
+  let first: TlsResult | undefined;
+  while (Date.now() < until) {
+    first = await tlsRaw(port, get('/', 'a.test'), { maxVersion: 'TLSv1.2' });
+    if (first.out.includes('200 OK')) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.ok(first?.session, 'a ticket');
+  const pids = new Set<string>();
+  let resumed = 0;
+  for (let i = 0; i < 12; i++) {
+    const r = await tlsRaw(port, get('/', 'a.test'), { maxVersion: 'TLSv1.2', session: first!.session });
+    const m = /\r\n\r\n(\d+) (.)\n/.exec(r.out);
+    if (m) {
+      pids.add(m[1]!);
+      if (m[2] === 'r') resumed++;
+    }
+  }
+  t.equal(resumed, 12, 'every connection resumed the session');
+  t.comment(`served by ${pids.size} worker(s)`);
+});

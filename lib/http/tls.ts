@@ -19,6 +19,14 @@ import { findVirtualServer, type AddrConf } from './servers.js';
  * HttpConnection reads its requests; a plain listen never comes here.
  */
 
+/**
+ * nginx makes its session ticket keys once per configuration in the master,
+ * so every worker takes the others' tickets. redis2d's workers build their
+ * own contexts: the master hands each generation a random seed in this
+ * variable, and the keys are derived from it (lib/modules/ssl/context.ts).
+ */
+export const TLS_SEED_ENV = 'REDIS2D_TLS_TICKET_SEED';
+
 /** what the ssl module says about one server block (hung on CoreSrvConf.ssl) */
 export interface SslServer {
   /** the server's certificates, protocols, ciphers...; undefined without ssl_certificate */

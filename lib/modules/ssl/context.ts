@@ -1,10 +1,10 @@
-import { constants, createHash } from 'node:crypto';
+import { constants, createHash, hkdfSync } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfError } from '../../conf/errors.js';
 import type { Conf } from '../../conf/parser.js';
 import { errnoSuffix } from '../../core/errno.js';
-import { opensslErrorText } from '../../http/tls.js';
+import { TLS_SEED_ENV, opensslErrorText } from '../../http/tls.js';
 import { keyMatches, loadCaFile, loadCertificate, loadCertificateKey, loadDhparam } from './certs.js';
 import { noteNoEffect } from '../noop/module.js';
 import {
@@ -18,6 +18,7 @@ import {
 /** node's native context (tls.Server sets its session id context the same way) */
 interface SidContext {
   setSessionIdContext?: (id: string) => void;
+  setTicketKeys?: (keys: Buffer) => void;
 }
 
 /*
@@ -172,7 +173,11 @@ export function buildContext(cf: Conf, conf: SslSrvConf): SecureContext {
     // ngx_ssl_session_cache's session id context ("HTTP" and the certificates' digest): resumption works with client verification on
     const sid = createHash('md5').update('HTTP');
     for (const c of (opts.cert as string[] | undefined) ?? []) sid.update(c);
-    (sc.context as SidContext).setSessionIdContext?.(sid.digest('hex'));
+    const sidText = sid.digest('hex');
+    (sc.context as SidContext).setSessionIdContext?.(sidText);
+    // workers of one generation share ticket keys, as nginx's inherit the master's
+    const seed = process.env[TLS_SEED_ENV];
+    if (!keys && seed) (sc.context as SidContext).setTicketKeys?.(Buffer.from(hkdfSync('sha256', seed, sidText, 'redis2d session tickets', 48)));
     return sc;
   } catch (e) {
     throw new ConfError(`SSL_CTX_new() failed (SSL: ${opensslErrorText(e as Error) ?? (e as Error).message})`);
