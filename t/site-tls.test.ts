@@ -157,6 +157,8 @@ t.test('TLS site against nginx', { skip }, async (t) => {
     await cmp('TLSv1.2', get('/', 'a.test'), { servername: 'a.test', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' });
     await cmp('TLSv1.1', get('/', 'a.test'), { servername: 'a.test', minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' });
     await cmp('ALPN http/1.1', get('/', 'a.test'), { servername: 'a.test', maxVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'] });
+    await cmp('ALPN h2 and http/1.1 (no http2 listen)', get('/', 'a.test'), { servername: 'a.test', maxVersion: 'TLSv1.2', ALPNProtocols: ['h2', 'http/1.1'] });
+    await cmp('ALPN h2 only: no protocol in common', get('/', 'a.test'), { servername: 'a.test', maxVersion: 'TLSv1.2', ALPNProtocols: ['h2'] });
   });
 
   await t.test('session resumption and $ssl_session_id', async (t) => {

@@ -37,6 +37,8 @@ export interface SslServer {
   verify: number;
   /** ssl_reject_handshake on */
   rejectHandshake: boolean;
+  /** ssl_buffer_size: the largest TLS record sent (node's setMaxSendFragment, 512 to 16384) */
+  bufferSize: number;
 }
 
 /** the TLS state of a connection accepted on a TLS address */
@@ -120,6 +122,8 @@ export function wrapTls(raw: Socket, ac: AddrConf, tc: TlsConn, hello: Buffer): 
       cb(null, srv.context ?? dflt.context);
     },
   });
+  const size = (tc.sniServer?.ssl ?? dflt).bufferSize;
+  if (size !== 16384) sock.setMaxSendFragment(Math.max(512, Math.min(16384, size)));
   tc.socket = sock;
   tc.state = 'handshake';
   return sock;

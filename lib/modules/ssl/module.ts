@@ -271,6 +271,7 @@ function merge(cf: Conf, prev: SslSrvConf, c: SslSrvConf): void {
     enable: c.enable === 1,
     verify: c.verify,
     rejectHandshake: c.rejectHandshake === 1,
+    bufferSize: c.bufferSize,
   };
 }
 
