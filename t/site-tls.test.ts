@@ -344,3 +344,43 @@ t.test('session tickets work across workers (keys shared as nginx shares its mas
   t.equal(resumed, 12, 'every connection resumed the session');
   t.comment(`served by ${pids.size} worker(s)`);
 });
+
+t.test('handshake timeouts and closes: nginx info lines', { skip }, async (t) => {
+  const { connect } = await import('node:net');
+  const http = `
+    access_log off;
+    client_header_timeout 1s;
+    server {
+      listen 127.0.0.1:{port} ssl;
+      ssl_certificate ${C}/a.test.crt;
+      ssl_certificate_key ${C}/a.test.key;
+      location / { return 200 "ok\\n"; }
+    }`;
+  const { ours, theirs } = await both(http);
+  t.teardown(() => ours.stop());
+  t.teardown(() => theirs.stop());
+  // a partial ClientHello: a TLS record header and a few bytes of the hello
+  const partial = Buffer.from('16030100c8010000c40303', 'hex');
+  const scenario = (port: number, send: Buffer | undefined, end: boolean): Promise<void> =>
+    new Promise((res) => {
+      const c = connect(port, '127.0.0.1', () => {
+        if (send) c.write(send);
+        if (end) c.end();
+      });
+      c.on('error', () => {});
+      c.on('close', () => res());
+      setTimeout(() => c.destroy(), 2500).unref();
+    });
+  for (const port of [ours.port, theirs.port]) {
+    await Promise.all([scenario(port, undefined, false), scenario(port, partial, false), scenario(port, undefined, true), scenario(port, Buffer.from('GE'), true)]);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  const lines = (log: string): string[] =>
+    log
+      .split('\n')
+      .filter((l) => /\[info\]/.test(l))
+      .map((l) => l.replace(/^.*?\[info\] \d+#\d+: \*\d+ /, '').replaceAll(/:\d{4,5}\b/g, ':PORT'))
+      .sort();
+  t.same(lines(ours.errorLog()), lines(theirs.errorLog()), 'same info lines');
+  t.ok(lines(ours.errorLog()).some((l) => l.includes('while SSL handshaking')), 'lines while SSL handshaking');
+});
