@@ -384,3 +384,35 @@ t.test('handshake timeouts and closes: nginx info lines', { skip }, async (t) =>
   t.same(lines(ours.errorLog()), lines(theirs.errorLog()), 'same info lines');
   t.ok(lines(ours.errorLog()).some((l) => l.includes('while SSL handshaking')), 'lines while SSL handshaking');
 });
+
+t.test('ssl_reject_handshake in the default server', { skip }, async (t) => {
+  const http = `
+    access_log off;
+    server { listen 127.0.0.1:{port} ssl default_server; ssl_reject_handshake on; }
+    server {
+      listen 127.0.0.1:{port} ssl;
+      server_name b.test;
+      ssl_certificate ${C}/b.test.crt;
+      ssl_certificate_key ${C}/b.test.key;
+      location / { return 200 "b\\n"; }
+    }`;
+  const { ours, theirs } = await both(http);
+  t.teardown(() => ours.stop());
+  t.teardown(() => theirs.stop());
+  for (const [name, opts] of [
+    ['a known name', { servername: 'b.test', maxVersion: 'TLSv1.2' }],
+    ['an unknown name', { servername: 'x.test', maxVersion: 'TLSv1.2' }],
+    ['no name', { maxVersion: 'TLSv1.2' }],
+  ] as const) {
+    const a = await tlsRaw(ours.port, get('/', 'b.test'), opts);
+    const b = await tlsRaw(theirs.port, get('/', 'b.test'), opts);
+    t.same(settled(a, ours.port), settled(b, theirs.port), name);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  const lines = (log: string): string[] =>
+    log
+      .split('\n')
+      .filter((l) => /\[info\]/.test(l))
+      .map((l) => l.replace(/^.*?\[info\] \d+#\d+: \*\d+ /, '').replaceAll(/:\d{4,5}\b/g, ':PORT'));
+  t.same(lines(ours.errorLog()), lines(theirs.errorLog()), 'same info lines');
+});

@@ -14,7 +14,7 @@ import { OK } from './request.js';
 import { addrFor, findVirtualServer, type AddrConf, type ListenSocket } from './servers.js';
 import { holdSlot, makeRoom, releaseSlot, setIdleDrain, slotCapacity } from '../core/slots.js';
 import { parseComplexUri } from './uri.js';
-import { TlsConn, addrIsSsl, clientVerify, looksLikeTls, opensslErrorText, readVerify, wrapTls } from './tls.js';
+import { TlsConn, UNRECOGNIZED_NAME_ALERT, addrIsSsl, clientVerify, looksLikeTls, opensslErrorText, readVerify, wrapTls } from './tls.js';
 
 /*
  * One client connection (ngx_http_connection_t + the request reading side
@@ -311,6 +311,15 @@ export class HttpConnection {
     const sock = wrapTls(raw, this.addr, tc, d);
     if (sock === undefined) {
       raw.destroy();
+      return;
+    }
+    if (sock === 'reject') {
+      // ssl_reject_handshake: the alert, nginx's info line, closed
+      const log = this.connLog();
+      if (log.enabled('info')) log.write('info', this.id, `handshake rejected while SSL handshaking, client: ${this.remoteAddr}, server: ${this.listenText}`);
+      raw.resume();
+      raw.write(UNRECOGNIZED_NAME_ALERT);
+      this.closeAfterWrite(true);
       return;
     }
     raw.removeListener('end', HttpConnection.sockEnd);

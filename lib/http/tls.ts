@@ -77,7 +77,7 @@ const ALPN_HTTP1 = ['http/1.1', 'http/1.0', 'http/0.9'];
  * certificates answer; a name no server has, or none, keeps the default
  * server's (nginx's ngx_http_ssl_servername).
  */
-export function wrapTls(raw: Socket, ac: AddrConf, tc: TlsConn, hello: Buffer): TLSSocket | undefined {
+export function wrapTls(raw: Socket, ac: AddrConf, tc: TlsConn, hello: Buffer): TLSSocket | 'reject' | undefined {
   const dflt = ac.defaultServer.ssl;
   if (!dflt?.context) return undefined;
   /*
@@ -96,6 +96,11 @@ export function wrapTls(raw: Socket, ac: AddrConf, tc: TlsConn, hello: Buffer): 
       tc.sniName = chosen.host;
       if (chosen.srv.ssl?.context) context = chosen.srv.ssl.context;
     }
+  }
+  // ssl_reject_handshake of the server the name chose (or the default one): nginx's unrecognized_name alert
+  if (sniOf(hello) !== undefined || hello.length > 5) {
+    const srv = tc.sniServer?.ssl ?? dflt;
+    if (srv.rejectHandshake && (name !== undefined || helloComplete(hello))) return 'reject';
   }
   // node sets the verify mode per socket: ask for a certificate when any server of the address verifies
   let requestCert = false;
@@ -137,6 +142,14 @@ function chooseServer(ac: AddrConf, name: string): { srv: CoreSrvConf; host: str
   // findVirtualServer falls back to the default server; nginx's lookup declines instead
   if (vs.srv === ac.defaultServer && !namedIn(ac, host)) return undefined;
   return { srv: vs.srv, host };
+}
+
+/** a fatal unrecognized_name alert (112), as OpenSSL sends for nginx's servername callback */
+export const UNRECOGNIZED_NAME_ALERT = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70]);
+
+/** the first record holds the whole ClientHello (its absence of a name is then certain) */
+function helloComplete(b: Buffer): boolean {
+  return b.length >= 5 && b[0] === 0x16 && b.length >= 5 + b.readUInt16BE(3);
 }
 
 /**
