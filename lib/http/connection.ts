@@ -14,7 +14,9 @@ import { OK } from './request.js';
 import { addrFor, findVirtualServer, type AddrConf, type ListenSocket } from './servers.js';
 import { holdSlot, makeRoom, releaseSlot, setIdleDrain, slotCapacity } from '../core/slots.js';
 import { parseComplexUri } from './uri.js';
-import { TlsConn, UNRECOGNIZED_NAME_ALERT, addrIsSsl, clientVerify, looksLikeTls, opensslErrorText, readVerify, wrapTls } from './tls.js';
+import type { TLSSocket } from 'node:tls';
+import { startH2Tls } from './h2.js';
+import { TlsConn, UNRECOGNIZED_NAME_ALERT, addrIsSsl, clientVerify, looksLikeTls, opensslErrorText, preselect, readVerify, wrapTls } from './tls.js';
 
 /*
  * One client connection (ngx_http_connection_t + the request reading side
@@ -215,7 +217,12 @@ export class HttpConnection {
   /** the listening address as nginx prints it (a connection's log context before any request) */
   private readonly listenText: string;
 
-  constructor(socket: Socket, listen: ListenSocket) {
+  /** the listening socket it came from (an HTTP/2 stream's request is served under it too) */
+  private readonly listen: ListenSocket;
+
+  /** `tls`: an HTTP/2 stream's request, on its connection's TLS (no handshake of its own) */
+  constructor(socket: Socket, listen: ListenSocket, tls?: TlsConn) {
+    this.listen = listen;
     this.listenText = listen.opt.family === 'unix' ? `unix:${listen.opt.path}` : listen.opt.text;
     this.socket = socket;
     live.add(this);
@@ -233,7 +240,11 @@ export class HttpConnection {
     this.variables = listen.variables;
     socket.setNoDelay(true);
     (socket as ConnSocket)[CONN] = this;
-    if (addrIsSsl(this.addr)) {
+    if (tls !== undefined) {
+      this.tls = tls;
+      if (tls.sniServer !== undefined) this.connSrv = tls.sniServer;
+      socket.on('data', HttpConnection.sockData);
+    } else if (addrIsSsl(this.addr)) {
       // the first byte tells a TLS hello from plain HTTP (nginx peeks at it)
       this.tls = new TlsConn();
       socket.on('data', HttpConnection.sockPeek);
@@ -308,20 +319,13 @@ export class HttpConnection {
     }
     raw.pause();
     raw.unshift(d);
+    if (this.addr.http2) return this.startH2(raw, tc, d);
     const sock = wrapTls(raw, this.addr, tc, d);
     if (sock === undefined) {
       raw.destroy();
       return;
     }
-    if (sock === 'reject') {
-      // ssl_reject_handshake: the alert, nginx's info line, closed
-      const log = this.connLog();
-      if (log.enabled('info')) log.write('info', this.id, `handshake rejected while SSL handshaking, client: ${this.remoteAddr}, server: ${this.listenText}`);
-      raw.resume();
-      raw.write(UNRECOGNIZED_NAME_ALERT);
-      this.closeAfterWrite(true);
-      return;
-    }
+    if (sock === 'reject') return this.rejectHandshake(raw);
     raw.removeListener('end', HttpConnection.sockEnd);
     raw.removeListener('error', HttpConnection.sockClose);
     raw.removeListener('close', HttpConnection.sockClose);
@@ -336,6 +340,64 @@ export class HttpConnection {
     sock.on('close', HttpConnection.sockClose);
     sock.on('drain', HttpConnection.sockDrain);
     sock.once('secure', HttpConnection.sockSecure);
+  }
+
+  /** ssl_reject_handshake: the alert, nginx's info line, closed */
+  private rejectHandshake(raw: Socket): void {
+    const log = this.connLog();
+    if (log.enabled('info')) log.write('info', this.id, `handshake rejected while SSL handshaking, client: ${this.remoteAddr}, server: ${this.listenText}`);
+    raw.resume();
+    raw.write(UNRECOGNIZED_NAME_ALERT);
+    this.closeAfterWrite(true);
+  }
+
+  /**
+   * An http2 address: node:http2's TLS server for the address does the
+   * handshake (lib/http/h2.ts); h2 streams each run as a request of their
+   * own, a connection that chose HTTP/1.x comes back here to be read.
+   */
+  private startH2(raw: Socket, tc: TlsConn, hello: Buffer): void {
+    const pre = preselect(this.addr, tc, hello);
+    if (pre === undefined) {
+      raw.destroy();
+      return;
+    }
+    if (pre === 'reject') return this.rejectHandshake(raw);
+    tc.state = 'handshake';
+    startH2Tls(raw, this.addr, {
+      secure: (sock) => this.adoptTls(sock),
+      error: (err) => this.onTlsError(err),
+      stream: (st) => void new HttpConnection(st as unknown as Socket, this.listen, tc),
+    });
+  }
+
+  /** the TLS socket node:http2's server made for this connection: h2 streams, or HTTP/1.x read here */
+  private adoptTls(sock: TLSSocket): void {
+    const raw = this.socket;
+    const tc = this.tls!;
+    raw.removeListener('end', HttpConnection.sockEnd);
+    raw.removeListener('error', HttpConnection.sockClose);
+    raw.removeListener('close', HttpConnection.sockClose);
+    raw.removeListener('drain', HttpConnection.sockDrain);
+    if (slotHeld.delete(raw)) slotHeld.add(sock);
+    this.socket = sock;
+    (sock as ConnSocket)[CONN] = this;
+    tc.socket = sock;
+    sock.on('error', HttpConnection.sockTlsError);
+    sock.on('close', HttpConnection.sockClose);
+    tc.state = 'secure';
+    tc.verifyCode = readVerify(sock);
+    if (tc.sniServer !== undefined) this.connSrv = tc.sniServer;
+    if (sock.alpnProtocol === 'h2') {
+      // node:http2 reads the socket; this connection holds its slot and counters until it closes
+      this.stopTimer();
+      reusable.delete(this);
+      this.state = St.Busy;
+      return;
+    }
+    sock.on('data', HttpConnection.sockData);
+    sock.on('end', HttpConnection.sockEnd);
+    sock.on('drain', HttpConnection.sockDrain);
   }
 
   /** handshake done: the SNI name's server is the connection's (nginx's hc->conf_ctx) */

@@ -70,6 +70,8 @@ export function looksLikeTls(first: number): boolean {
 }
 
 const ALPN_HTTP1 = ['http/1.1', 'http/1.0', 'http/0.9'];
+/** ngx_http_ssl_alpn_select's list on an http2 address */
+export const ALPN_H2 = ['h2', ...ALPN_HTTP1];
 
 /**
  * Wrap an accepted socket whose first bytes are a TLS hello. The SNI name
@@ -78,39 +80,16 @@ const ALPN_HTTP1 = ['http/1.1', 'http/1.0', 'http/0.9'];
  * server's (nginx's ngx_http_ssl_servername).
  */
 export function wrapTls(raw: Socket, ac: AddrConf, tc: TlsConn, hello: Buffer): TLSSocket | 'reject' | undefined {
-  const dflt = ac.defaultServer.ssl;
-  if (!dflt?.context) return undefined;
-  /*
-   * node asks SNICallback only on a full handshake (its certificate
-   * callback), and a resumed one forgets the name: the name is read from
-   * the ClientHello instead, so the server is chosen on every handshake
-   * as OpenSSL's servername callback does for nginx.
-   */
-  let context = dflt.context;
-  const name = sniOf(hello);
-  if (name !== undefined) {
-    tc.rawServerName = name;
-    const chosen = chooseServer(ac, name);
-    if (chosen !== undefined) {
-      tc.sniServer = chosen.srv;
-      tc.sniName = chosen.host;
-      if (chosen.srv.ssl?.context) context = chosen.srv.ssl.context;
-    }
-  }
-  // ssl_reject_handshake of the server the name chose (or the default one): nginx's unrecognized_name alert
-  if (sniOf(hello) !== undefined || hello.length > 5) {
-    const srv = tc.sniServer?.ssl ?? dflt;
-    if (srv.rejectHandshake && (name !== undefined || helloComplete(hello))) return 'reject';
-  }
-  // node sets the verify mode per socket: ask for a certificate when any server of the address verifies
-  let requestCert = false;
-  for (const srv of allServers(ac)) if (srv.ssl && srv.ssl.verify !== 0) requestCert = true;
+  const pre = preselect(ac, tc, hello);
+  if (pre === undefined || pre === 'reject') return pre;
+  const dflt = ac.defaultServer.ssl!;
+  const context = pre;
+  const requestCert = anyVerifies(ac);
   const sock = new TLSSocket(raw, {
     isServer: true,
     secureContext: context,
     requestCert,
     rejectUnauthorized: false,
-    // nginx does not offer h2 here: HTTP/2 is not implemented (the ssl module logs that once)
     ALPNProtocols: ALPN_HTTP1,
     // a ClientHello longer than the first read: the name comes here (full handshakes only)
     SNICallback: (sni, cb) => {
@@ -134,8 +113,37 @@ export function wrapTls(raw: Socket, ac: AddrConf, tc: TlsConn, hello: Buffer): 
   return sock;
 }
 
+/**
+ * node asks SNICallback only on a full handshake (its certificate
+ * callback), and a resumed one forgets the name: the name is read from the
+ * ClientHello instead, so the server is chosen on every handshake as
+ * OpenSSL's servername callback does for nginx. Returns the context to
+ * start with, `reject` (ssl_reject_handshake), or undefined (no context).
+ */
+export function preselect(ac: AddrConf, tc: TlsConn, hello: Buffer): SecureContext | 'reject' | undefined {
+  const dflt = ac.defaultServer.ssl;
+  if (!dflt?.context) return undefined;
+  let context = dflt.context;
+  const name = sniOf(hello);
+  if (name !== undefined) {
+    tc.rawServerName = name;
+    const chosen = chooseServer(ac, name);
+    if (chosen !== undefined) {
+      tc.sniServer = chosen.srv;
+      tc.sniName = chosen.host;
+      if (chosen.srv.ssl?.context) context = chosen.srv.ssl.context;
+    }
+  }
+  // ssl_reject_handshake of the server the name chose (or the default one): nginx's unrecognized_name alert
+  if (sniOf(hello) !== undefined || hello.length > 5) {
+    const srv = tc.sniServer?.ssl ?? dflt;
+    if (srv.rejectHandshake && (name !== undefined || helloComplete(hello))) return 'reject';
+  }
+  return context;
+}
+
 /** ngx_http_ssl_servername's lookup: the server a name picks, undefined when none has it */
-function chooseServer(ac: AddrConf, name: string): { srv: CoreSrvConf; host: string } | undefined {
+export function chooseServer(ac: AddrConf, name: string): { srv: CoreSrvConf; host: string } | undefined {
   const host = name.length ? validateHost(name) : undefined;
   if (host === undefined || host === '') return undefined;
   const vs = findVirtualServer(ac, host);
@@ -193,6 +201,12 @@ function namedIn(ac: AddrConf, host: string): boolean {
   }
   for (const t of ac.tail) if (host.startsWith(t.prefix) && host.length > t.prefix.length) return true;
   for (const r of ac.regex) if (r.re.re.test(host)) return true;
+  return false;
+}
+
+/** node sets the verify mode per socket: a certificate is asked when any server of the address verifies */
+export function anyVerifies(ac: AddrConf): boolean {
+  for (const srv of allServers(ac)) if (srv.ssl && srv.ssl.verify !== 0) return true;
   return false;
 }
 

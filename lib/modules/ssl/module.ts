@@ -286,8 +286,8 @@ function mergeSessions(c: SslSrvConf, prev: SslSrvConf): void {
  * ngx_http_ssl_init: each TLS address's default server needs a certificate
  * (or ssl_reject_handshake, then every server of it does). Then each
  * server's settings are hung on its core conf for the connection side,
- * and `http2` listens are noted: HTTP/2 is not implemented (connections
- * negotiate HTTP/1.1 through ALPN).
+ * and `http2` on a plain listen is noted: HTTP/2 with prior knowledge is
+ * not implemented (those connections are read as HTTP/1.x).
  */
 function postConfiguration(cf: Conf): void {
   const ctx = cf.ctx as HttpCtx;
@@ -295,7 +295,8 @@ function postConfiguration(cf: Conf): void {
   for (const cscf of cmcf.servers) cscf.ssl = (cscf.ctx.srv[sslModule.index] as SslSrvConf).server;
   for (const port of cmcf.ports) {
     for (const addr of port.addrs) {
-      if (addr.opt.http2) noteNoEffect(cf.cycle, 'listen ... http2');
+      // HTTP/2 is served on TLS (ALPN h2, lib/http/h2.ts); the prior-knowledge kind on a plain listen is not
+      if (addr.opt.http2 && !addr.opt.ssl) noteNoEffect(cf.cycle, 'listen ... http2');
       if (!addr.opt.ssl) continue;
       const dflt = addr.defaultServer.ctx.srv[sslModule.index] as SslSrvConf;
       if (dflt.certificates) continue;
