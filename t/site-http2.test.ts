@@ -162,3 +162,29 @@ async function h1get(port: number, path: string): Promise<{ status: number; body
   const body = /\r\nTransfer-Encoding: chunked/i.test(head) ? dechunk(rest).body : rest;
   return { status: Number(head.split(' ')[1]), body, alpn: r.alpn };
 }
+
+t.test('graceful stop with an HTTP/2 connection open: GOAWAY, then exit', async (t) => {
+  const { alive } = await import('./helpers/proc.js');
+  const srv = await startRedis2d(SITE.replace('load_module', '#'), '');
+  t.teardown(() => srv.stop());
+  const s = h2connect(`https://127.0.0.1:${srv.port}`, { rejectUnauthorized: false, servername: 'h.test' });
+  s.on('error', () => {});
+  const goaway = new Promise<boolean>((r) => {
+    s.once('goaway', () => r(true));
+    setTimeout(() => r(false), 5000).unref();
+  });
+  const body = await new Promise<string>((resolve) => {
+    const req = s.request({ ':path': '/ret?a=q', ':authority': 'h.test' });
+    let b = '';
+    req.on('data', (d: Buffer) => (b += d.toString('latin1')));
+    req.on('end', () => resolve(b));
+    req.end();
+  });
+  t.equal(body, 'text GET q\n');
+  process.kill(srv.pid, 'SIGQUIT');
+  t.ok(await goaway, 'GOAWAY sent');
+  const until = Date.now() + 5000;
+  while (alive(srv.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  t.notOk(alive(srv.pid), 'the process exited');
+  s.destroy();
+});

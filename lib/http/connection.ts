@@ -15,7 +15,7 @@ import { addrFor, findVirtualServer, type AddrConf, type ListenSocket } from './
 import { holdSlot, makeRoom, releaseSlot, setIdleDrain, slotCapacity } from '../core/slots.js';
 import { parseComplexUri } from './uri.js';
 import type { TLSSocket } from 'node:tls';
-import { startH2Tls } from './h2.js';
+import { closeH2Sessions, startH2Tls } from './h2.js';
 import { TlsConn, UNRECOGNIZED_NAME_ALERT, addrIsSsl, clientVerify, looksLikeTls, opensslErrorText, preselect, readVerify, wrapTls } from './tls.js';
 
 /*
@@ -100,6 +100,7 @@ export function acceptConnection(socket: Socket, listen: ListenSocket): void {
 export function closeIdleConnections(): void {
   if (exiting) return;
   exiting = true;
+  closeH2Sessions();
   let seen = new Map<HttpConnection, number>();
   const sweep = (): void => {
     const next = new Map<HttpConnection, number>();

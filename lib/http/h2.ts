@@ -6,6 +6,7 @@ import {
   type Http2SecureServer,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
+  type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
 import * as tls from 'node:tls';
@@ -291,7 +292,12 @@ function serverFor(ac: AddrConf): Http2SecureServer {
     const raw = parentOf(sock);
     if (raw !== undefined) owners.get(raw)?.error(err);
   });
-  srv.on('session', (session) => session.on('error', () => {}));
+  srv.on('session', (session: ServerHttp2Session) => {
+    session.on('error', () => {});
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    if (closing) session.close();
+  });
   srv.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => {
     const raw = parentOf(stream.session?.socket);
     const owner = raw === undefined ? undefined : owners.get(raw);
@@ -315,6 +321,15 @@ function serverFor(ac: AddrConf): Http2SecureServer {
   });
   servers.set(ac, srv);
   return srv;
+}
+
+const sessions = new Set<ServerHttp2Session>();
+let closing = false;
+
+/** graceful stop: every session sends GOAWAY and closes once its streams are answered (as nginx's) */
+export function closeH2Sessions(): void {
+  closing = true;
+  for (const s of sessions) s.close();
 }
 
 /** hand an accepted socket (its first bytes put back) to the address's HTTP/2 TLS server */
