@@ -218,9 +218,9 @@ export class StreamSocket extends Duplex {
     cb(err);
   }
 
-  /** the request's bytes, as the engine reads them */
+  /** the request's bytes, as the engine reads them; the stream waits while the engine does not read */
   request(bytes: Buffer): void {
-    this.push(bytes);
+    if (!this.push(bytes)) this.stream.pause();
   }
 }
 
