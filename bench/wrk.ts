@@ -24,7 +24,7 @@ export interface WrkResult {
 }
 
 export function runWrk(url: string, conns: number, seconds: number, threads: number): Promise<WrkResult> {
-  if (!/^http:\/\/127\.0\.0\.1:\d+\//.test(url)) throw new Error(`refusing a non-loopback URL: ${url}`);
+  if (!/^https?:\/\/127\.0\.0\.1:\d+\//.test(url)) throw new Error(`refusing a non-loopback URL: ${url}`);
   const t = Math.max(1, Math.min(threads, conns));
   const args = [`-t${t}`, `-c${conns}`, `-d${seconds}s`, '--timeout', '5s', '-s', SCRIPT, url];
   return new Promise((resolve, reject) => {

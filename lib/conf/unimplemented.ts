@@ -18,7 +18,6 @@ const TABLE: Array<[string, string]> = [
   ["nginx's ngx_http_scgi_module", 'scgi_pass scgi_param'],
   ["nginx's ngx_http_grpc_module", 'grpc_pass grpc_set_header grpc_read_timeout'],
   ["nginx's ngx_http_memcached_module", 'memcached_pass memcached_read_timeout memcached_connect_timeout memcached_send_timeout memcached_buffer_size memcached_next_upstream memcached_gzip_flag'],
-  ["nginx's ngx_http_ssl_module", 'ssl ssl_certificate ssl_certificate_key ssl_dhparam ssl_ecdh_curve ssl_session_tickets ssl_stapling ssl_stapling_verify ssl_trusted_certificate ssl_client_certificate ssl_verify_client ssl_verify_depth ssl_password_file'],
   ["nginx's ngx_http_gunzip_module", 'gunzip'],
   ["nginx's ngx_http_auth_basic_module", 'auth_basic auth_basic_user_file'],
   ["nginx's ngx_http_auth_request_module", 'auth_request auth_request_set'],

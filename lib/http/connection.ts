@@ -14,6 +14,9 @@ import { OK } from './request.js';
 import { addrFor, findVirtualServer, type AddrConf, type ListenSocket } from './servers.js';
 import { holdSlot, makeRoom, releaseSlot, setIdleDrain, slotCapacity } from '../core/slots.js';
 import { parseComplexUri } from './uri.js';
+import type { TLSSocket } from 'node:tls';
+import { closeH2Sessions, startH2Tls } from './h2.js';
+import { TlsConn, UNRECOGNIZED_NAME_ALERT, addrIsSsl, clientVerify, looksLikeTls, opensslErrorText, preselect, readVerify, wrapTls } from './tls.js';
 
 /*
  * One client connection (ngx_http_connection_t + the request reading side
@@ -97,6 +100,7 @@ export function acceptConnection(socket: Socket, listen: ListenSocket): void {
 export function closeIdleConnections(): void {
   if (exiting) return;
   exiting = true;
+  closeH2Sessions();
   let seen = new Map<HttpConnection, number>();
   const sweep = (): void => {
     const next = new Map<HttpConnection, number>();
@@ -143,7 +147,12 @@ const enum St {
 
 export class HttpConnection {
   readonly id = nextConnectionNumber();
-  readonly socket: Socket;
+  /** the accepted socket; on a TLS address, the TLS socket wrapping it once the handshake starts */
+  socket: Socket;
+  /** the TLS state of a connection to a TLS address (undefined on plain ones) */
+  tls: TlsConn | undefined = undefined;
+  /** the server a request without a better name gets: the default one, or the one the SNI name chose */
+  private connSrv: CoreSrvConf;
   readonly remoteAddr: string;
   readonly remotePort: number;
   readonly localAddr: string;
@@ -209,7 +218,12 @@ export class HttpConnection {
   /** the listening address as nginx prints it (a connection's log context before any request) */
   private readonly listenText: string;
 
-  constructor(socket: Socket, listen: ListenSocket) {
+  /** the listening socket it came from (an HTTP/2 stream's request is served under it too) */
+  private readonly listen: ListenSocket;
+
+  /** `tls`: an HTTP/2 stream's request, on its connection's TLS (no handshake of its own) */
+  constructor(socket: Socket, listen: ListenSocket, tls?: TlsConn) {
+    this.listen = listen;
     this.listenText = listen.opt.family === 'unix' ? `unix:${listen.opt.path}` : listen.opt.text;
     this.socket = socket;
     live.add(this);
@@ -223,10 +237,19 @@ export class HttpConnection {
       listen.opt.family === 'unix' ? `unix:${listen.opt.path}` : la?.startsWith('::ffff:') && listen.opt.family === 'inet' ? la.slice(7) : la ?? '';
     this.localPort = socket.localPort ?? listen.opt.port;
     this.addr = addrFor(listen, this.localAddr, this.localPort);
+    this.connSrv = this.addr.defaultServer;
     this.variables = listen.variables;
     socket.setNoDelay(true);
     (socket as ConnSocket)[CONN] = this;
-    socket.on('data', HttpConnection.sockData);
+    if (tls !== undefined) {
+      this.tls = tls;
+      if (tls.sniServer !== undefined) this.connSrv = tls.sniServer;
+      socket.on('data', HttpConnection.sockData);
+    } else if (addrIsSsl(this.addr)) {
+      // the first byte tells a TLS hello from plain HTTP (nginx peeks at it)
+      this.tls = new TlsConn();
+      socket.on('data', HttpConnection.sockPeek);
+    } else socket.on('data', HttpConnection.sockData);
     // the server is allowHalfOpen: a FIN ends only the client's side (onEnd)
     socket.on('end', HttpConnection.sockEnd);
     socket.on('error', HttpConnection.sockClose);
@@ -244,6 +267,15 @@ export class HttpConnection {
   // the socket's listeners, shared by every connection (`this` is the socket)
   private static sockData(this: ConnSocket, d: Buffer): void {
     this[CONN]!.onData(d);
+  }
+  private static sockPeek(this: ConnSocket, d: Buffer): void {
+    this[CONN]!.onPeek(d);
+  }
+  private static sockSecure(this: ConnSocket): void {
+    this[CONN]!.onSecure();
+  }
+  private static sockTlsError(this: ConnSocket, err: Error): void {
+    this[CONN]!.onTlsError(err);
   }
   private static sockEnd(this: ConnSocket): void {
     this[CONN]!.onEnd();
@@ -268,7 +300,127 @@ export class HttpConnection {
   }
 
   private defaultSrv(): CoreSrvConf {
-    return this.addr.defaultServer;
+    return this.connSrv;
+  }
+
+  /**
+   * The first bytes on a TLS address: a TLS hello hands the socket to a
+   * TLS socket wrapping it (the bytes go back in front for it to read);
+   * anything else is plain HTTP, read as usual and answered with 497.
+   */
+  private onPeek(d: Buffer): void {
+    const raw = this.socket;
+    const tc = this.tls!;
+    raw.removeListener('data', HttpConnection.sockPeek);
+    if (d.length === 0 || !looksLikeTls(d[0]!)) {
+      tc.state = 'plain';
+      raw.on('data', HttpConnection.sockData);
+      this.onData(d);
+      return;
+    }
+    raw.pause();
+    raw.unshift(d);
+    if (this.addr.http2) return this.startH2(raw, tc, d);
+    const sock = wrapTls(raw, this.addr, tc, d);
+    if (sock === undefined) {
+      raw.destroy();
+      return;
+    }
+    if (sock === 'reject') return this.rejectHandshake(raw);
+    raw.removeListener('end', HttpConnection.sockEnd);
+    raw.removeListener('error', HttpConnection.sockClose);
+    raw.removeListener('close', HttpConnection.sockClose);
+    raw.removeListener('drain', HttpConnection.sockDrain);
+    // the worker_connections slot now goes with the TLS socket's close
+    if (slotHeld.delete(raw)) slotHeld.add(sock);
+    this.socket = sock;
+    (sock as ConnSocket)[CONN] = this;
+    sock.on('data', HttpConnection.sockData);
+    sock.on('end', HttpConnection.sockEnd);
+    sock.on('error', HttpConnection.sockTlsError);
+    sock.on('close', HttpConnection.sockClose);
+    sock.on('drain', HttpConnection.sockDrain);
+    sock.once('secure', HttpConnection.sockSecure);
+  }
+
+  /** ssl_reject_handshake: the alert, nginx's info line, closed */
+  private rejectHandshake(raw: Socket): void {
+    const log = this.connLog();
+    if (log.enabled('info')) log.write('info', this.id, `handshake rejected while SSL handshaking, client: ${this.remoteAddr}, server: ${this.listenText}`);
+    raw.resume();
+    raw.write(UNRECOGNIZED_NAME_ALERT);
+    this.closeAfterWrite(true);
+  }
+
+  /**
+   * An http2 address: node:http2's TLS server for the address does the
+   * handshake (lib/http/h2.ts); h2 streams each run as a request of their
+   * own, a connection that chose HTTP/1.x comes back here to be read.
+   */
+  private startH2(raw: Socket, tc: TlsConn, hello: Buffer): void {
+    const pre = preselect(this.addr, tc, hello);
+    if (pre === undefined) {
+      raw.destroy();
+      return;
+    }
+    if (pre === 'reject') return this.rejectHandshake(raw);
+    tc.state = 'handshake';
+    startH2Tls(raw, this.addr, {
+      secure: (sock) => this.adoptTls(sock),
+      error: (err) => this.onTlsError(err),
+      stream: (st) => void new HttpConnection(st as unknown as Socket, this.listen, tc),
+    });
+  }
+
+  /** the TLS socket node:http2's server made for this connection: h2 streams, or HTTP/1.x read here */
+  private adoptTls(sock: TLSSocket): void {
+    const raw = this.socket;
+    const tc = this.tls!;
+    raw.removeListener('end', HttpConnection.sockEnd);
+    raw.removeListener('error', HttpConnection.sockClose);
+    raw.removeListener('close', HttpConnection.sockClose);
+    raw.removeListener('drain', HttpConnection.sockDrain);
+    if (slotHeld.delete(raw)) slotHeld.add(sock);
+    this.socket = sock;
+    (sock as ConnSocket)[CONN] = this;
+    tc.socket = sock;
+    sock.on('error', HttpConnection.sockTlsError);
+    sock.on('close', HttpConnection.sockClose);
+    tc.state = 'secure';
+    tc.verifyCode = readVerify(sock);
+    if (tc.sniServer !== undefined) this.connSrv = tc.sniServer;
+    if (sock.alpnProtocol === 'h2') {
+      // node:http2 reads the socket; this connection holds its slot and counters until it closes
+      this.stopTimer();
+      reusable.delete(this);
+      this.state = St.Busy;
+      return;
+    }
+    sock.on('data', HttpConnection.sockData);
+    sock.on('end', HttpConnection.sockEnd);
+    sock.on('drain', HttpConnection.sockDrain);
+  }
+
+  /** handshake done: the SNI name's server is the connection's (nginx's hc->conf_ctx) */
+  private onSecure(): void {
+    const tc = this.tls!;
+    tc.state = 'secure';
+    tc.verifyCode = readVerify(tc.socket!);
+    if (tc.sniServer !== undefined) this.connSrv = tc.sniServer;
+  }
+
+  /** a TLS socket's error: a failed handshake is nginx's info line, then the connection closes */
+  private onTlsError(err: Error): void {
+    const tc = this.tls!;
+    if (tc.state === 'handshake' && this.state !== St.Closed) {
+      const log = this.connLog();
+      const ssl = opensslErrorText(err);
+      if (ssl !== undefined && log.enabled('info')) {
+        log.write('info', this.id, `SSL_do_handshake() failed (SSL: ${ssl}) while SSL handshaking, client: ${this.remoteAddr}, server: ${this.listenText}`);
+      }
+    }
+    freeSlot(this.socket);
+    this.onClose();
   }
 
   /** the phase's timeout starts now: `ms` from now (0: none) */
@@ -310,7 +462,7 @@ export class HttpConnection {
       // ngx_http_wait_request_handler: a new connection that never sent a byte
       const log = this.connLog();
       if (log.enabled('info')) {
-        log.write('info', this.id, `client timed out (110: Connection timed out) while waiting for request, client: ${this.remoteAddr}, server: ${this.listenText}`);
+        log.write('info', this.id, `client timed out (110: Connection timed out) while ${this.waitAction()}, client: ${this.remoteAddr}, server: ${this.listenText}`);
       }
     }
     const r = this.current;
@@ -410,7 +562,7 @@ export class HttpConnection {
       // ngx_http_wait_request_handler
       const log = this.connLog();
       if (log.enabled('info')) {
-        log.write('info', this.id, `client closed connection while waiting for request, client: ${this.remoteAddr}, server: ${this.listenText}`);
+        log.write('info', this.id, `client closed connection while ${this.waitAction()}, client: ${this.remoteAddr}, server: ${this.listenText}`);
       }
     } else {
       // ngx_http_keepalive_handler logs with no request context
@@ -429,6 +581,12 @@ export class HttpConnection {
     r.log('info', 'client prematurely closed connection');
     this.goneStatus = 400;
     this.socket.destroy();
+  }
+
+  /** nginx's log action before the first request: the TLS handshake counts from the accept */
+  private waitAction(): string {
+    const tc = this.tls;
+    return tc !== undefined && (tc.state === 'peek' || tc.state === 'handshake') ? 'SSL handshaking' : 'waiting for request';
   }
 
   /** the log of the connection outside a request: the default server's */
@@ -872,6 +1030,19 @@ export class HttpConnection {
     r.args = head.args;
     // ngx_http_process_request_header: these are logged while reading client request headers
     r.action = 'reading client request headers';
+    // the Host's server set (at the Host line, in nginx): one that verifies clients must be the SNI name's
+    const tc = this.tls;
+    if (tc !== undefined && tc.sniName !== undefined && r.host !== tc.sniName && (r.srv.ssl?.verify ?? 0) !== 0) {
+      // refused before the Host's server is taken: the request stays in the SNI name's server
+      const srv = this.connSrv;
+      r.srv = srv;
+      r.serverName = firstName(srv);
+      const loc = coreLoc(srv.ctx.loc);
+      r.loc = loc;
+      r.locConf = loc.locConf;
+      this.lastHostRaw = undefined;
+      return this.fail(r, 421, 'client attempted to request the server name different from the one that was negotiated');
+    }
     // nginx 1.22 wants the header even when the request line names the host
     if (head.host === undefined && head.version > 1000) {
       return this.fail(r, 400, 'client sent HTTP/1.1 request without "Host" header');
@@ -901,11 +1072,39 @@ export class HttpConnection {
     }
     if (head.method === 'CONNECT') return this.fail(r, 405, 'client sent CONNECT method');
     if (head.method === 'TRACE') return this.fail(r, 405, 'client sent TRACE method');
+    if (this.tls !== undefined && this.tlsRefused(r)) return;
     r.action = undefined;
     if (r.contentLengthIn > 0 || r.chunkedIn) this.state = St.Wait;
     r.initKeepalive(head.connectionType);
     this.stat = statMove(this.stat, ConnStat.Writing);
     runPhases(r);
+  }
+
+  /**
+   * nginx's TLS checks of a request (ngx_http_set_virtual_server with an
+   * SNI name, then ngx_http_process_request): a Host naming another server
+   * than the SNI name when that server verifies clients is 421; plain HTTP
+   * on a TLS address is 497; a client certificate that failed is 495, a
+   * missing one (`ssl_verify_client on`) 496. true when r was answered.
+   */
+  private tlsRefused(r: HttpRequest): boolean {
+    const tc = this.tls!;
+    if (tc.state !== 'secure') {
+      this.fail(r, 497, 'client sent plain HTTP request to HTTPS port');
+      return true;
+    }
+    const verify = r.srv.ssl?.verify ?? 0;
+    if (verify === 0) return false;
+    const v = clientVerify(tc);
+    if (v.error !== undefined && (verify !== 3 || !v.optional)) {
+      this.fail(r, 495, `client SSL certificate verify error: (${v.error})`);
+      return true;
+    }
+    if (verify === 1 && !v.cert) {
+      this.fail(r, 496, 'client sent no required SSL certificate');
+      return true;
+    }
+    return false;
   }
 
   // ------------------------------------------------------------ request body

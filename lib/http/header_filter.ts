@@ -44,6 +44,8 @@ function absoluteLocation(r: HttpRequest, clcf: CoreLocConf | undefined, loc: st
     host = n === undefined ? '' : n.regex ? `~${n.name}` : n.name;
   } else host = r.host || r.conn.localAddr;
   const port = clcf === undefined || clcf.portInRedirect ? r.conn.localPort : 0;
+  // ngx_http_header_filter: https:// and port 443 left out on a TLS connection
+  if (r.conn.tls?.secure) return `https://${host}${port && port !== 443 ? `:${port}` : ''}${loc}`;
   return `http://${host}${port && port !== 80 ? `:${port}` : ''}${loc}`;
 }
 

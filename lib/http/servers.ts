@@ -21,6 +21,10 @@ export interface AddrConf {
   /** `www.example.*` as [prefix with its dot, server] */
   tail: Array<{ prefix: string; srv: CoreSrvConf }>;
   regex: Array<{ re: CompiledRegex; srv: CoreSrvConf }>;
+  /** connections to this address speak TLS (`listen ... ssl` in any server listening on it) */
+  ssl: boolean;
+  /** `listen ... http2` in any of its servers */
+  http2: boolean;
 }
 
 /** One socket to open. */
@@ -67,13 +71,15 @@ export function buildListens(servers: CoreSrvConf[], variables: Variables): List
       seen.add(key);
       let e = addrs.get(key);
       if (!e) {
-        e = { opt, ac: { key, defaultServer: srv, exact: new Map(), head: [], tail: [], regex: [] } };
+        e = { opt, ac: { key, defaultServer: srv, exact: new Map(), head: [], tail: [], regex: [], ssl: false, http2: false } };
         addrs.set(key, e);
       } else if (opt.defaultServer) {
         e.ac.defaultServer = srv;
         if (!e.opt.defaultServer) e.opt = { ...e.opt, defaultServer: true, bind: e.opt.bind || opt.bind };
       }
       if (opt.bind && !e.opt.bind) e.opt = { ...e.opt, bind: true };
+      if (opt.ssl) e.ac.ssl = true;
+      if (opt.http2) e.ac.http2 = true;
       addServer(e.ac, srv);
     }
   }

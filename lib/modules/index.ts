@@ -23,6 +23,7 @@ import { redisModule } from './redis/module.js';
 import { rewriteModule } from './rewrite/module.js';
 import { setMiscModule } from './set_misc/module.js';
 import { srcacheModule } from './srcache/module.js';
+import { sslModule } from './ssl/module.js';
 import { stubStatusModule } from './stub_status/module.js';
 import { subModule } from './sub/module.js';
 
@@ -38,6 +39,8 @@ export const modules: Module[] = [
   eventsModule,
   httpModule,
   httpCoreModule,
+  // nginx's ngx_http_ssl_module comes right after the core modules (its merge loads certificates)
+  sslModule,
   noopModule,
   // before headers: its range header filter (force_ranges) runs after add_header's, as nginx's range filter
   redisModule,

@@ -9,6 +9,8 @@ import { snapshotOf, type ConfSnapshot } from '../conf/parser.js';
 import { reportStartup } from './daemon.js';
 import { movePidFile, removePidFile, writePidFile } from './pidfile.js';
 import { LEAD_ENV } from './worker.js';
+import { TLS_SEED_ENV } from '../http/tls.js';
+import { randomBytes } from 'node:crypto';
 
 /*
  * The master process (ngx_master_process_cycle). It holds no request
@@ -40,8 +42,13 @@ function sigNum(sig: string): number {
   return (constants.signals as Record<string, number>)[sig] ?? 0;
 }
 
+/** each generation's seed of TLS session ticket keys, shared by its workers (lib/http/tls.ts) */
+const ticketSeeds = new Map<number, string>();
+
 function fork(gen: number, lead: boolean): Proc {
-  const worker = cluster.fork({ [LEAD_ENV]: lead ? '1' : '0' });
+  let seed = ticketSeeds.get(gen);
+  if (seed === undefined) ticketSeeds.set(gen, (seed = randomBytes(32).toString('hex')));
+  const worker = cluster.fork({ [LEAD_ENV]: lead ? '1' : '0', [TLS_SEED_ENV]: seed });
   const p: Proc = { worker, gen, ready: false, retiring: false };
   procs.set(worker.id, p);
   worker.on('message', (m: unknown) => {

@@ -147,6 +147,8 @@ function listenDefaults(file: string, line: number): Omit<ListenOpt, 'family' | 
     sndbuf: -1,
     deferred: false,
     soKeepalive: undefined,
+    ssl: false,
+    http2: false,
     file,
     line,
   };
@@ -204,10 +206,9 @@ export function listenDirective(cf: Conf): string | undefined {
       base.reuseport = true;
       set = base.bind = true;
     } else if (v === 'ssl') {
-      // redis2d serves plain HTTP only: refuse rather than answer in clear text
-      throw cf.error('the "ssl" parameter requires ngx_http_ssl_module');
+      base.ssl = true;
     } else if (v === 'http2') {
-      throw cf.error('the "http2" parameter requires ngx_http_v2_module');
+      base.http2 = true;
     } else if (v.startsWith('so_keepalive=')) {
       base.soKeepalive = soKeepalive(cf, v.slice(13));
       set = base.bind = true;
@@ -264,6 +265,9 @@ export function addListen(cf: Conf, cscf: CoreSrvConf, opt: ListenOpt, set: bool
   if (addr.servers.includes(cscf)) throw cf.error(`a duplicate listen ${addr.opt.text}`);
   addr.servers.push(cscf);
   const wasDefault = addr.opt.defaultServer;
+  // ssl and http2 hold for the address when any of its listens has them (ngx_http_add_addresses)
+  const ssl = opt.ssl || addr.opt.ssl;
+  const http2 = opt.http2 || addr.opt.http2;
   if (set) {
     if (setKey.has(addr)) throw cf.error(`duplicate listen options for ${addr.opt.text}`);
     addr.opt = { ...opt };
@@ -274,6 +278,8 @@ export function addListen(cf: Conf, cscf: CoreSrvConf, opt: ListenOpt, set: bool
     addr.defaultServer = cscf;
   }
   addr.opt.defaultServer = wasDefault || opt.defaultServer;
+  addr.opt.ssl = ssl;
+  addr.opt.http2 = http2;
 }
 
 /**

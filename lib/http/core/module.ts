@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import type { Conf } from '../../conf/parser.js';
 import type { CompiledRegex } from '../../conf/regex.js';
 import { httpRegexCompile } from '../regex_exec.js';
+import type { SslServer } from '../tls.js';
 import { mergeValue } from '../../conf/slots.js';
 import { UNSET } from '../../conf/values.js';
 import { PartKind, type ComplexValue } from '../script.js';
@@ -55,6 +56,10 @@ export interface ListenOpt {
   deferred: boolean;
   /** so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]; undefined when not given */
   soKeepalive: string | undefined;
+  /** `ssl`: connections start with a TLS handshake (OR-ed over the servers sharing the address) */
+  ssl: boolean;
+  /** `http2` (HTTP/2 is not implemented: see lib/http/tls.ts) */
+  http2: boolean;
   /** where the listen directive stands, for conflicts reported later */
   file: string;
   line: number;
@@ -107,6 +112,8 @@ export interface CoreSrvConf {
   largeClientHeaderBuffers: { num: number; size: number };
   /** `max_headers N` (Debian's nginx 1.22.1 backports it): more header lines are 494; default 1000 */
   maxHeaders: number;
+  /** TLS settings of this server (the ssl module sets them after the http block is merged) */
+  ssl: SslServer | undefined;
   /** the file and line of the `server {` directive */
   file: string;
   line: number;
@@ -364,6 +371,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     clientHeaderBufferSize: UNSET,
     largeClientHeaderBuffers: { num: UNSET, size: UNSET },
     maxHeaders: UNSET,
+    ssl: undefined,
     file: '',
     line: 0,
   }),

@@ -4,7 +4,6 @@ import {
   HTTP_LOC_CONF,
   HTTP_MAIN_CONF,
   HTTP_SRV_CONF,
-  MORE1,
   TAKE1,
   TAKE12,
   TAKE1234,
@@ -42,13 +41,19 @@ interface Noop {
 }
 
 const MSL = HTTP_MAIN_CONF | HTTP_SRV_CONF | HTTP_LOC_CONF;
-const MS = HTTP_MAIN_CONF | HTTP_SRV_CONF;
 
 const STATE_KEY = 'noop.used';
 
 /** Names of the no-effect directives this config uses, in first-use order. */
 export function noEffectDirectives(cycle: Cycle): string[] {
   return [...((cycle.state.get(STATE_KEY) as Set<string> | undefined) ?? [])];
+}
+
+/** Record a directive (or listen parameter) of another module that is accepted without effect. */
+export function noteNoEffect(cycle: Cycle, name: string): void {
+  let used = cycle.state.get(STATE_KEY) as Set<string> | undefined;
+  if (!used) cycle.state.set(STATE_KEY, (used = new Set()));
+  used.add(name);
 }
 
 /** Values already set, per conf level object (for `is duplicate`). */
@@ -111,19 +116,6 @@ function setOpenLogFileCache(cf: Conf): string | undefined {
   return undefined;
 }
 
-/** ngx_http_ssl_session_cache: off | none | builtin[:size] | shared:name:size */
-function setSslSessionCache(cf: Conf): string | undefined {
-  for (let i = 1; i < cf.args.length; i++) {
-    const v = cf.args[i]!;
-    if (v === 'off' || v === 'none' || v === 'builtin') continue;
-    if (v.startsWith('builtin:') && atoi(v.slice(8)) !== -1) continue;
-    const m = /^shared:([^:]+):(.+)$/.exec(v);
-    if (m && parseSize(m[2]!) >= 8 * 4096) continue;
-    throw cf.error(`invalid session cache "${v}"`);
-  }
-  return undefined;
-}
-
 const TABLE: Noop[] = [
   { name: 'sendfile', ctx: MSL | HTTP_LIF_CONF, args: FLAG, level: 'loc', kind: { t: 'flag' } },
   { name: 'tcp_nopush', ctx: MSL, args: FLAG, level: 'loc', kind: { t: 'flag' } },
@@ -132,17 +124,6 @@ const TABLE: Noop[] = [
   { name: 'types_hash_bucket_size', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'num' } },
   { name: 'server_names_hash_max_size', ctx: HTTP_MAIN_CONF, args: TAKE1, level: 'main', kind: { t: 'num' } },
   { name: 'server_names_hash_bucket_size', ctx: HTTP_MAIN_CONF, args: TAKE1, level: 'main', kind: { t: 'num' } },
-  {
-    name: 'ssl_protocols',
-    ctx: MS,
-    args: MORE1,
-    level: 'srv',
-    kind: { t: 'bitmask', values: ['SSLv2', 'SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] },
-  },
-  { name: 'ssl_prefer_server_ciphers', ctx: MS, args: FLAG, level: 'srv', kind: { t: 'flag' } },
-  { name: 'ssl_ciphers', ctx: MS, args: TAKE1, level: 'srv', kind: { t: 'str' } },
-  { name: 'ssl_session_cache', ctx: MS, args: TAKE12, level: 'srv', kind: { t: 'custom', set: setSslSessionCache } },
-  { name: 'ssl_session_timeout', ctx: MS, args: TAKE1, level: 'srv', kind: { t: 'sec' } },
   { name: 'open_file_cache', ctx: MSL, args: TAKE12, level: 'loc', kind: { t: 'custom', set: setOpenFileCache } },
   { name: 'open_log_file_cache', ctx: MSL, args: TAKE1234, level: 'loc', kind: { t: 'custom', set: setOpenLogFileCache } },
   { name: 'open_file_cache_valid', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'sec' } },
@@ -162,7 +143,7 @@ const TABLE: Noop[] = [
 /** kinds whose nginx slot refuses a second value at the same level */
 const DUP_CHECKED = new Set(['flag', 'num', 'size', 'msec', 'sec', 'str', 'bufs', 'enum', 'bounds', 'custom']);
 /** custom handlers without a duplicate check in nginx */
-const NO_DUP = new Set(['ssl_session_cache']);
+const NO_DUP = new Set<string>([]);
 
 function judge(cf: Conf, n: Noop): string | undefined {
   const v = cf.args[1]!;
