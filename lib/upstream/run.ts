@@ -263,9 +263,25 @@ export abstract class UpstreamRun implements TryOwner {
     else this.r.log(level, msg);
   }
 
+  /**
+   * The protocol saw a redirect (a Redis Cluster's -MOVED / -ASK) before
+   * anything reached the client: true sends the request again at once, the
+   * try recorded in $upstream_* and not counted against the tries.
+   */
+  protected redirected(_out: UpstreamOutcome): boolean {
+    return false;
+  }
+
   tryDone(out: UpstreamOutcome): void {
     this.cur = undefined;
     try {
+      if (this.redirected(out)) {
+        this.record(this.peer.name, String(out.status), msecText(out.responseTime), msecText(out.connectTime));
+        this.picker.free(false);
+        this.picker.refund();
+        this.next();
+        return;
+      }
       this.afterTry(out);
     } catch (e) {
       // as the engine treats a content handler's rejected promise

@@ -4,7 +4,10 @@ import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvCo
 import { localAddress } from '../../upstream/bind.js';
 import { noPool, poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
 import type { PeerTarget } from '../../upstream/peers.js';
-import { UpstreamRun, type UpstreamTryHandle } from '../../upstream/run.js';
+import { UpstreamRun, type UpstreamOutcome, type UpstreamTryHandle } from '../../upstream/run.js';
+import { CROSS_SLOT } from '../../upstream/cluster/commands.js';
+import { Redirect, type ClusterRoute } from '../../upstream/cluster/route.js';
+import { DONE } from '../../http/request.js';
 import type { Redis2LocConf } from './conf.js';
 import { buildQuery } from './query.js';
 import { stateTag } from './conn_state.js';
@@ -51,8 +54,18 @@ export function redis2ContentHandler(r: Request, rlcf: Redis2LocConf): number {
     r.log('error', built.error);
     return 500;
   }
-  return new Redis2Run(r, rlcf, us, built.query, built.expected, built.stateless, built.shareable).run();
+  const run = new Redis2Run(r, rlcf, us, built.query, built.expected, built.stateless, built.shareable);
+  if (run.route !== undefined && run.route.slot === CROSS_SLOT) return run.crossSlot();
+  return run.run();
 }
+
+/* Redis's own answer to keys in several slots (its text since 3.0), one per expected reply */
+const CROSSSLOT = Buffer.from("-CROSSSLOT Keys in request don't hash to the same slot\r\n", 'latin1');
+/* what a cluster try may send before the request's own commands */
+const ASKING = Buffer.from('*1\r\n$6\r\nASKING\r\n', 'latin1');
+const READONLY = Buffer.from('*1\r\n$8\r\nREADONLY\r\n', 'latin1');
+/* a held first line longer than this is no redirect: it is passed on */
+const MAX_HELD = 1024;
 
 /* requests of a location that run exclusive after one of its shared replies was large */
 const BIG_REPLY_SKIP = 64;
@@ -68,8 +81,23 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   readonly pool: ConnectionPool;
   /** **beyond** nginx: connections are shared only between requests that set the same state (conn_state.ts) */
   readonly tagSuffix: string;
-  readonly query: Buffer;
-  readonly expected: number;
+  /** what this try sends and expects: the request's query, after ASKING / READONLY on a cluster */
+  query: Buffer;
+  expected: number;
+  private readonly baseQuery: Buffer;
+  private readonly baseExpected: number;
+  /** `redis_cluster` upstreams: the request's route (lib/upstream/cluster/route.ts) */
+  readonly route: ClusterRoute | undefined;
+  /**
+   * Cluster only: the reply is held back until its first line shows it is
+   * no redirect (gate), leading ASKING/READONLY replies are dropped (skip),
+   * and after a redirect the rest of the try's replies are dropped (swallow).
+   */
+  private gate = false;
+  private skip = 0;
+  private swallow = false;
+  private held: Buffer | undefined = undefined;
+  private heldPos = 0;
   readonly connectTimeout: number;
   readonly sendTimeout: number;
   readonly readTimeout: number;
@@ -93,8 +121,10 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     const pool = (this.pool = poolOf(us));
     const tag = pool === noPool || stateless ? '' : stateTag(query);
     this.tagSuffix = tag === '' ? '' : `\0${tag}`;
-    this.query = query;
-    this.expected = expected;
+    this.query = this.baseQuery = query;
+    this.expected = this.baseExpected = expected;
+    const route = (this.route = this.picker.cluster);
+    route?.setQuery(query);
     this.connectTimeout = rlcf.connectTimeout;
     this.sendTimeout = rlcf.sendTimeout;
     this.readTimeout = rlcf.readTimeout;
@@ -119,6 +149,20 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   }
 
   protected startTry(peer: PeerTarget): UpstreamTryHandle {
+    const route = this.route;
+    if (route !== undefined) {
+      const skip = (route.askingNow ? 1 : 0) + (route.onReplica ? 1 : 0);
+      this.gate = true;
+      this.swallow = false;
+      this.held = undefined;
+      this.heldPos = 0;
+      this.skip = skip;
+      this.expected = this.baseExpected + skip;
+      this.query =
+        skip === 0
+          ? this.baseQuery
+          : Buffer.concat(route.askingNow && route.onReplica ? [READONLY, ASKING, this.baseQuery] : [route.askingNow ? ASKING : READONLY, this.baseQuery]);
+    }
     this.poolKey = this.tagSuffix === '' ? peer.name : peer.name + this.tagSuffix;
     if (this.groups !== undefined) {
       const t = joinPipelined(this.groups, this.poolKey, this.rlcf.pipelineConns, this.pool, this, this, this);
@@ -127,9 +171,71 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     return new ExclusiveTry(this, this, this);
   }
 
+  /** keys in several slots: Redis's -CROSSSLOT for each reply, without asking Redis */
+  crossSlot(): number {
+    const r = this.r;
+    r.status = 200;
+    r.contentLength = -1;
+    r.sendHeader();
+    if (!r.headerOnly) {
+      const n = this.baseExpected;
+      r.send(n === 1 ? CROSSSLOT : Buffer.concat(new Array<Buffer>(n).fill(CROSSSLOT)));
+    }
+    r.finish();
+    return DONE;
+  }
+
+  protected override redirected(out: UpstreamOutcome): boolean {
+    if (this.route === undefined) return false;
+    if (this.swallow) {
+      this.swallow = false;
+      this.gate = false;
+      return !out.aborted && !this.r.aborted;
+    }
+    if (this.gate && out.started && !out.complete && !out.aborted) {
+      // the reply began but was held back: nothing reached the client, so next-upstream applies
+      out.started = false;
+      out.status = out.failure === 'timeout' ? 504 : 502;
+    }
+    this.gate = false;
+    return false;
+  }
+
+  /* the reply bytes of a cluster try while its first line is unread */
+  private gateWrite(chunk: Buffer): boolean {
+    const b = (this.held = this.held === undefined ? chunk : Buffer.concat([this.held, chunk]));
+    let pos = this.heldPos;
+    while (this.skip > 0) {
+      const eol = b.indexOf(0x0a, pos);
+      if (eol < 0) return true;
+      pos = this.heldPos = eol + 1;
+      this.skip--;
+    }
+    if (pos >= b.length) return true;
+    if (b[pos] === 0x2d) {
+      const eol = b.indexOf(0x0d, pos);
+      if (eol < 0 && b.length - pos < MAX_HELD) return true;
+      if (eol >= 0 && this.route!.redirected(b.subarray(pos, eol)) !== Redirect.None) {
+        this.swallow = true;
+        this.held = undefined;
+        return true;
+      }
+    }
+    this.gate = false;
+    this.held = undefined;
+    this.sendStart();
+    if (this.cur === undefined) return true;
+    return pos === 0 ? this.r.send(b) : this.r.send(b.subarray(pos));
+  }
+
   // ---- ReplySink
 
   start(): void {
+    // a cluster reply starts once its first line is known (gateWrite)
+    if (!this.gate) this.sendStart();
+  }
+
+  private sendStart(): void {
     const r = this.r;
     this.replyStarted(200);
     r.status = 200;
@@ -141,6 +247,7 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   }
 
   write(chunk: Buffer): boolean {
+    if (this.gate) return this.swallow ? true : this.gateWrite(chunk);
     return this.r.send(chunk);
   }
 

@@ -1,0 +1,108 @@
+import type { UpstreamSrvConf } from '../conf.js';
+import type { RtPeer } from '../peer_state.js';
+import { NO_SLOT, routeOf } from './commands.js';
+import { clusterStateOf, type ClusterNode, type ClusterState } from './state.js';
+
+/*
+ * One request's way through a Redis Cluster (the PeerPicker of a
+ * `redis_cluster` upstream asks it for each try): the slot of the
+ * request's keys, the node of the next try (the slot's primary, a replica
+ * for read-only requests under `read_replicas`, or where a redirect
+ * pointed), and what that try must send first: ASKING after -ASK, READONLY
+ * on a replica. The protocol holds the first reply line back from the
+ * client (lib/modules/redis2/handler.ts) and hands it to redirected();
+ * only when it is no redirect does anything reach the client.
+ */
+
+/** redirects followed per request before the reply is passed on as it is */
+export const MAX_REDIRECTS = 5;
+
+export const enum Redirect {
+  None,
+  Moved,
+  Ask,
+}
+
+export class ClusterRoute {
+  readonly state: ClusterState;
+  private readonly readReplicas: boolean;
+  slot = NO_SLOT;
+  readonly = false;
+  private redirect: ClusterNode | undefined = undefined;
+  private asking = false;
+  redirects = 0;
+  /** a try failed: later tries go to primaries (and the map is read again) */
+  private failed = false;
+  /** the current try goes to a replica (READONLY first) */
+  onReplica = false;
+  /** the current try follows -ASK (ASKING first) */
+  askingNow = false;
+
+  constructor(us: UpstreamSrvConf, readReplicas: boolean) {
+    this.state = clusterStateOf(us);
+    this.readReplicas = readReplicas;
+  }
+
+  /** the request's commands (keys, read-only-ness) */
+  setQuery(q: Buffer): void {
+    const r = routeOf(q, this.state.table);
+    this.slot = r.slot;
+    this.readonly = r.readonly;
+  }
+
+  next(): RtPeer | undefined {
+    this.askingNow = false;
+    this.onReplica = false;
+    let node = this.redirect;
+    if (node !== undefined) {
+      this.askingNow = this.asking;
+      this.redirect = undefined;
+      this.asking = false;
+      return node.peer;
+    }
+    if (this.readReplicas && this.readonly && !this.failed) {
+      node = this.state.replica(this.slot);
+      if (node !== undefined) {
+        this.onReplica = true;
+        return node.peer;
+      }
+    }
+    return this.state.pick(this.slot)?.peer;
+  }
+
+  /**
+   * The first line of the first reply (without CR LF): a -MOVED or -ASK
+   * makes the next try go where it says (MOVED also updates the map and
+   * asks for a refresh). Past MAX_REDIRECTS, the reply is passed on.
+   */
+  redirected(line: Buffer): Redirect {
+    let kind: Redirect;
+    let p: number;
+    if (line.length > 7 && line.toString('latin1', 0, 7) === '-MOVED ') {
+      kind = Redirect.Moved;
+      p = 7;
+    } else if (line.length > 5 && line.toString('latin1', 0, 5) === '-ASK ') {
+      kind = Redirect.Ask;
+      p = 5;
+    } else return Redirect.None;
+    if (this.redirects >= MAX_REDIRECTS) return Redirect.None;
+    const sp = line.indexOf(0x20, p);
+    if (sp < 0) return Redirect.None;
+    const slot = Number(line.toString('latin1', p, sp));
+    const node = this.state.nodeByText(line.toString('latin1', sp + 1));
+    if (node === undefined) return Redirect.None;
+    this.redirects++;
+    this.redirect = node;
+    if (kind === Redirect.Moved) {
+      this.state.moved(slot, node);
+      this.state.refresh();
+    } else this.asking = true;
+    return kind;
+  }
+
+  /** a try failed (connection error, timeout): the map may have changed */
+  tryFailed(): void {
+    this.failed = true;
+    this.state.refresh();
+  }
+}
