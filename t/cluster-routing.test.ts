@@ -1,7 +1,6 @@
 import t from 'tap';
-import http from 'node:http';
 import { startRedis2d, type Running } from './helpers/server.js';
-import { startCluster, redisCli, type RedisCluster } from './helpers/redis_cluster.js';
+import { httpGetter, pool, startCluster, redisCli, type RedisCluster } from './helpers/redis_cluster.js';
 import { keySlot } from '../lib/upstream/cluster/slot.js';
 
 /*
@@ -11,28 +10,7 @@ import { keySlot } from '../lib/upstream/cluster/slot.js';
  * raw queries routed by their parsed commands, read_replicas.
  */
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-
-export function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((res, rej) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent }, (r) => {
-      let body = '';
-      r.setEncoding('latin1');
-      r.on('data', (d: string) => (body += d));
-      r.on('end', () => res({ status: r.statusCode ?? 0, body }));
-    });
-    req.on('error', rej);
-  });
-}
-
-async function pool<T>(n: number, conc: number, fn: (i: number) => Promise<T>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: conc }, async () => {
-      while (next < n) await fn(next++);
-    }),
-  );
-}
+const { get, agent } = httpGetter();
 
 let cluster: RedisCluster;
 let srv: Running;

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import http from 'node:http';
 import type { Test } from 'tap';
 import { RedisServer, freePort } from './redis.js';
 
@@ -109,4 +110,31 @@ export async function startCluster(t: Test, primaries = 3, replicas = 1, nodeTim
   const c = new RedisCluster(servers);
   await c.waitOk();
   return c;
+}
+
+/** GET over keep-alive connections (at most 16 at once) */
+export function httpGetter(): { agent: http.Agent; get: (port: number, path: string) => Promise<{ status: number; body: string }> } {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const get = (port: number, path: string): Promise<{ status: number; body: string }> =>
+    new Promise((res, rej) => {
+      const req = http.get({ host: '127.0.0.1', port, path, agent }, (r) => {
+        let body = '';
+        r.setEncoding('latin1');
+        r.on('data', (d: string) => (body += d));
+        r.on('end', () => res({ status: r.statusCode ?? 0, body }));
+      });
+      req.setTimeout(10000, () => req.destroy(new Error('client timeout')));
+      req.on('error', rej);
+    });
+  return { agent, get };
+}
+
+/** run fn(0..n-1) with `conc` at a time */
+export async function pool(n: number, conc: number, fn: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
 }

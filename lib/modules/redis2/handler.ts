@@ -8,6 +8,7 @@ import { UpstreamRun, type UpstreamOutcome, type UpstreamTryHandle } from '../..
 import { CROSS_SLOT } from '../../upstream/cluster/commands.js';
 import { Redirect, type ClusterRoute } from '../../upstream/cluster/route.js';
 import { DONE } from '../../http/request.js';
+import { openUpstreamSocket, type SslRuntime } from '../../upstream/ssl.js';
 import type { Redis2LocConf } from './conf.js';
 import { buildQuery } from './query.js';
 import { stateTag } from './conn_state.js';
@@ -104,6 +105,9 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   readonly bufferSize: number;
   readonly bind: { host: string; port: number; text: string } | undefined;
   poolKey = '';
+  /** redis2_ssl on: TLS settings and the name checked / sent as SNI (nginx's u->ssl_name) */
+  readonly ssl: SslRuntime | undefined;
+  readonly sslName: string;
   /** redis2d_pipeline on and the query may share a connection (pipelined_conn.ts); else undefined */
   readonly groups: PipelinedGroups | undefined;
 
@@ -125,6 +129,15 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     this.expected = this.baseExpected = expected;
     const route = (this.route = this.picker.cluster);
     route?.setQuery(query);
+    const ssl = (this.ssl = rlcf.ssl.rt);
+    this.sslName = ssl === undefined ? '' : ssl.name !== undefined ? evalComplexValue(r, ssl.name) : us.host;
+    if (ssl !== undefined && route !== undefined && !route.state.tls) {
+      // the cluster's control connections speak TLS as the requests do
+      const name = this.sslName;
+      route.state.tls = true;
+      route.state.connect = (host, port) => ({ socket: openUpstreamSocket({ name: `${host}:${port}`, host, port }, undefined, ssl, name), ready: 'secureConnect' });
+      route.state.refresh();
+    }
     this.connectTimeout = rlcf.connectTimeout;
     this.sendTimeout = rlcf.sendTimeout;
     this.readTimeout = rlcf.readTimeout;
@@ -164,6 +177,7 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
           : Buffer.concat(route.askingNow && route.onReplica ? [READONLY, ASKING, this.baseQuery] : [route.askingNow ? ASKING : READONLY, this.baseQuery]);
     }
     this.poolKey = this.tagSuffix === '' ? peer.name : peer.name + this.tagSuffix;
+    if (this.ssl !== undefined) this.poolKey += this.ssl.poolTag + this.sslName;
     if (this.groups !== undefined) {
       const t = joinPipelined(this.groups, this.poolKey, this.rlcf.pipelineConns, this.pool, this, this, this);
       if (t !== undefined) return t;
