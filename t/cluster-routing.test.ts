@@ -31,8 +31,10 @@ t.before(async () => {
       location /two { redis2_query get $arg_a; redis2_query get $arg_b; redis2_pass cl; }
       location /raw { redis2_raw_queries 2 "get $arg_a\\r\\n*2\\r\\n$3\\r\\nget\\r\\n$1\\r\\nb\\r\\n"; redis2_pass cl; }
       location /ping { redis2_query ping; redis2_pass cl; }
-      location /ro { redis2_query get $arg_k; redis2_pass clr; }
+      location /ro { redis2_query get $arg_k; redis2_pass clr; add_header X-Up $upstream_addr; }
       location /rw { redis2_query incr $arg_k; redis2_pass clr; }
+      location /hr { set $redis_key $arg_k; redis_pass cl; }
+      location /hro { set $redis_key $arg_k; redis_pass clr; }
     }`);
 });
 t.teardown(async () => {
@@ -107,6 +109,25 @@ t.test('hash tags, CROSSSLOT, several queries, raw queries', async (t) => {
   t.same(await get(srv.port, '/ping'), { status: 200, body: '+PONG\r\n' }, 'a keyless command goes to any primary');
 });
 
+t.test('redis_pass (HttpRedis) over the cluster', async (t) => {
+  let bad = 0;
+  for (let i = 0; i < 500; i++) {
+    const r = await get(srv.port, `/hr?k=key:${i}`);
+    if (r.status !== 200 || r.body !== `val${i}`) {
+      if (bad++ === 0) t.comment(`key:${i}: ${r.status} ${JSON.stringify(r.body)} ${r.up} ${JSON.stringify(await cluster.nodes())}`);
+    }
+  }
+  t.equal(bad, 0, 'every value found on its slot\'s node');
+  t.equal((await get(srv.port, '/hr?k=nokey')).status, 404, 'a missing key is still nginx\'s 404');
+  bad = 0;
+  for (let i = 0; i < 200; i++) {
+    const r = await get(srv.port, `/hro?k=key:${i}`);
+    if (r.status !== 200 || r.body !== `val${i}`) bad++;
+  }
+  t.equal(bad, 0, 'read_replicas: values read from replicas (READONLY and SELECT replies dropped)');
+  t.notMatch(srv.errorLog(), /\[(error|crit|alert)\]/, 'nothing logged at error level');
+});
+
 t.test('read_replicas: reads from replicas (READONLY), writes to primaries', async (t) => {
   const nodes = await cluster.nodes();
   const replicas = nodes.filter((n) => !n.primary);
@@ -115,7 +136,7 @@ t.test('read_replicas: reads from replicas (READONLY), writes to primaries', asy
   for (let i = 0; i < 300; i++) {
     const r = await get(srv.port, `/ro?k=key:${i}`);
     if (r.body !== `$${`val${i}`.length}\r\nval${i}\r\n`) {
-      if (bad++ === 0) t.comment(`key:${i}: ${r.status} ${JSON.stringify(r.body)}`);
+      if (bad++ === 0) t.comment(`key:${i}: ${r.status} ${JSON.stringify(r.body)} ${r.up} ${JSON.stringify(await cluster.nodes())}`);
     }
   }
   t.equal(bad, 0, 'every read answered, no READONLY reply or MOVED leaked');

@@ -67,11 +67,13 @@ t.test('GET/SET over TLS, verification on; keepalive keeps the TLS connection', 
       redis2_ssl_trusted_certificate ${certs.ca};
       location /set { redis2_query set $arg_k $arg_v; redis2_pass tr; redis2_ssl_name localhost; redis2_ssl_server_name on; }
       location /get { redis2_query get $arg_k; redis2_pass 127.0.0.1:${rport}; }
+      location /hr { set $redis_key $arg_k; redis_pass 127.0.0.1:${rport}; redis_ssl on; redis_ssl_verify on; redis_ssl_trusted_certificate ${certs.ca}; }
       location /clients { redis2_query info clients; redis2_pass tr; redis2_ssl_name localhost; redis2_ssl_server_name on; }
     }`);
   t.teardown(() => srv.stop());
   t.same(await req(srv.port, '/set?k=a&v=hello'), [200, '+OK\r\n'], 'SET over TLS (name localhost, SNI on)');
   t.same(await req(srv.port, '/get?k=a'), [200, '$5\r\nhello\r\n'], 'GET over TLS (name 127.0.0.1, an IP SAN)');
+  t.same(await req(srv.port, '/hr?k=a'), [200, 'hello'], 'redis_pass over TLS (redis_ssl_*)');
   for (let i = 0; i < 5; i++) await req(srv.port, '/set?k=a&v=hello');
   const [, list] = await req(srv.port, '/clients');
   const n = Number(/connected_clients:(\d+)/.exec(list)?.[1]);
@@ -149,6 +151,7 @@ t.test('-t: nginx\'s checks of the proxy_ssl family', async (t) => {
   };
   t.match(await check('redis2_ssl on; redis2_ssl_verify on;'), /\[emerg\] no redis2_ssl_trusted_certificate for redis2_ssl_verify\n/);
   t.match(await check(`redis2_ssl on; redis2_ssl_certificate ${certs.clientCert};`), `[emerg] no "redis2_ssl_certificate_key" is defined for certificate "${certs.clientCert}"`);
+  t.match(await check('redis_ssl on; redis_ssl_verify on; set $redis_key a; redis_pass 127.0.0.1:2;'), /\[emerg\] no redis_ssl_trusted_certificate for redis_ssl_verify\n/);
   t.match(await check('redis2_ssl maybe;'), /\[emerg\] invalid value "maybe" in "redis2_ssl" directive, it must be "on" or "off" in .*nginx\.conf:1/);
   t.match(await check('redis2_ssl_protocols TLSv9;'), /\[emerg\] invalid value "TLSv9" in .*nginx\.conf:1/);
   t.match(await check('redis2_ssl on; redis2_ssl_verify on; redis2_ssl_trusted_certificate /nonexistent/ca.pem;'), /\[emerg\] .*"\/nonexistent\/ca\.pem"/);

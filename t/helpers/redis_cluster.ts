@@ -67,7 +67,7 @@ export class RedisCluster {
     return list;
   }
 
-  /** wait until every live node reports cluster_state:ok and agrees on the slot owners */
+  /** wait until every live node reports cluster_state:ok, replicas are in sync, and all agree on the slot owners */
   async waitOk(ms = 20000): Promise<void> {
     const until = Date.now() + ms;
     for (;;) {
@@ -76,6 +76,8 @@ export class RedisCluster {
         if (s.proc === undefined) continue;
         const info = await redisCli(['-p', String(s.port), 'CLUSTER', 'INFO']).catch(() => '');
         if (!info.includes('cluster_state:ok')) ok = false;
+        const repl = await redisCli(['-p', String(s.port), 'INFO', 'replication']).catch(() => '');
+        if (repl.includes('role:slave') && !repl.includes('master_link_status:up')) ok = false;
       }
       if (ok) {
         const check = await redisCli(['--cluster', 'check', `127.0.0.1:${this.servers.find((s) => s.proc)!.port}`]).catch((e: Error) => e.message);
@@ -100,7 +102,8 @@ export async function startCluster(t: Test, primaries = 3, replicas = 1, nodeTim
   for (let i = 0; i < n; i++) {
     const bus = await freePort();
     const s = new RedisServer(await freePort(), {
-      args: ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-node-timeout', String(nodeTimeout), '--cluster-config-file', 'nodes.conf'],
+      // no 5 s wait before a replica's first sync: until it syncs, a replica serves an empty data set
+      args: ['--repl-diskless-sync-delay', '0', '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-node-timeout', String(nodeTimeout), '--cluster-config-file', 'nodes.conf'],
     });
     servers.push(s);
     live.add(s);
@@ -113,15 +116,15 @@ export async function startCluster(t: Test, primaries = 3, replicas = 1, nodeTim
 }
 
 /** GET over keep-alive connections (at most 16 at once) */
-export function httpGetter(): { agent: http.Agent; get: (port: number, path: string) => Promise<{ status: number; body: string }> } {
+export function httpGetter(): { agent: http.Agent; get: (port: number, path: string) => Promise<{ status: number; body: string; up?: string }> } {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-  const get = (port: number, path: string): Promise<{ status: number; body: string }> =>
+  const get = (port: number, path: string): Promise<{ status: number; body: string; up?: string }> =>
     new Promise((res, rej) => {
       const req = http.get({ host: '127.0.0.1', port, path, agent }, (r) => {
         let body = '';
         r.setEncoding('latin1');
         r.on('data', (d: string) => (body += d));
-        r.on('end', () => res({ status: r.statusCode ?? 0, body }));
+        r.on('end', () => res(r.headers['x-up'] !== undefined ? { status: r.statusCode ?? 0, body, up: String(r.headers['x-up']) } : { status: r.statusCode ?? 0, body }));
       });
       req.setTimeout(10000, () => req.destroy(new Error('client timeout')));
       req.on('error', rej);

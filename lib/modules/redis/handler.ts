@@ -4,10 +4,13 @@ import { localAddress, type LocalAddress } from '../../upstream/bind.js';
 import { poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
 import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
 import type { PeerTarget } from '../../upstream/peers.js';
-import { UpstreamRun, type UpstreamTryHandle } from '../../upstream/run.js';
+import { UpstreamRun, type UpstreamOutcome, type UpstreamTryHandle } from '../../upstream/run.js';
+import type { ClusterRoute } from '../../upstream/cluster/route.js';
+import type { SslRuntime } from '../../upstream/ssl.js';
 import { buildCommand, type RedisCommand } from './command.js';
 import type { RedisLocConf } from './conf.js';
 import { RedisTry } from './try.js';
+import { clusterPrefix, useTlsControl } from '../../upstream/cluster/route.js';
 
 /*
  * The redis_pass content handler (ngx_http_redis_handler and
@@ -69,18 +72,47 @@ export class RedisRun extends UpstreamRun {
   readonly bind: LocalAddress | undefined;
   /** the keepalive key of the current try: peer name, NUL, the state commands */
   poolKey = '';
+  /** what the current try writes: the command, after ASKING / READONLY on a cluster */
+  bytes: Buffer;
+  /** `redis_cluster` upstreams: the request's route; replies to drop before the module's own; a redirect seen */
+  readonly route: ClusterRoute | undefined;
+  skip = 0;
+  redirect = false;
+  /** redis_ssl on (lib/upstream/ssl.ts) and the name checked / sent as SNI */
+  readonly ssl: SslRuntime | undefined;
+  readonly sslName: string;
 
   constructor(r: Request, rlcf: RedisLocConf, us: UpstreamSrvConf, cmd: RedisCommand) {
     super(r, us, 'redis', { mask: rlcf.nextUpstream, tries: rlcf.nextUpstreamTries, timeout: rlcf.nextUpstreamTimeout });
     this.rlcf = rlcf;
     this.cmd = cmd;
+    this.bytes = cmd.bytes;
     this.pool = poolOf(us);
     this.bind = localAddress(r, rlcf.bind);
+    const route = (this.route = this.picker.cluster);
+    route?.setQuery(cmd.bytes);
+    const ssl = (this.ssl = rlcf.ssl.rt);
+    this.sslName = ssl === undefined ? '' : ssl.name !== undefined ? evalComplexValue(r, ssl.name) : us.host;
+    if (ssl !== undefined && route !== undefined) useTlsControl(route, ssl, this.sslName);
   }
 
   protected startTry(peer: PeerTarget): UpstreamTryHandle {
     this.poolKey = `${peer.name}\0${this.cmd.state}`;
+    if (this.ssl !== undefined) this.poolKey += this.ssl.poolTag + this.sslName;
+    const route = this.route;
+    if (route !== undefined) {
+      const p = clusterPrefix(route);
+      this.skip = p.skip;
+      this.redirect = false;
+      this.bytes = p.skip === 0 ? this.cmd.bytes : Buffer.concat([p.bytes, this.cmd.bytes]);
+    }
     return new RedisTry(this, peer);
+  }
+
+  protected override redirected(_out: UpstreamOutcome): boolean {
+    const r = this.redirect;
+    this.redirect = false;
+    return r && !this.r.aborted;
   }
 
   started(status: number): void {

@@ -6,9 +6,9 @@ import { noPool, poolOf, type ConnectionPool } from '../../upstream/keepalive.js
 import type { PeerTarget } from '../../upstream/peers.js';
 import { UpstreamRun, type UpstreamOutcome, type UpstreamTryHandle } from '../../upstream/run.js';
 import { CROSS_SLOT } from '../../upstream/cluster/commands.js';
-import { Redirect, type ClusterRoute } from '../../upstream/cluster/route.js';
+import { Redirect, clusterPrefix, useTlsControl, type ClusterRoute } from '../../upstream/cluster/route.js';
 import { DONE } from '../../http/request.js';
-import { openUpstreamSocket, type SslRuntime } from '../../upstream/ssl.js';
+import type { SslRuntime } from '../../upstream/ssl.js';
 import type { Redis2LocConf } from './conf.js';
 import { buildQuery } from './query.js';
 import { stateTag } from './conn_state.js';
@@ -62,9 +62,6 @@ export function redis2ContentHandler(r: Request, rlcf: Redis2LocConf): number {
 
 /* Redis's own answer to keys in several slots (its text since 3.0), one per expected reply */
 const CROSSSLOT = Buffer.from("-CROSSSLOT Keys in request don't hash to the same slot\r\n", 'latin1');
-/* what a cluster try may send before the request's own commands */
-const ASKING = Buffer.from('*1\r\n$6\r\nASKING\r\n', 'latin1');
-const READONLY = Buffer.from('*1\r\n$8\r\nREADONLY\r\n', 'latin1');
 /* a held first line longer than this is no redirect: it is passed on */
 const MAX_HELD = 1024;
 
@@ -131,13 +128,7 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     route?.setQuery(query);
     const ssl = (this.ssl = rlcf.ssl.rt);
     this.sslName = ssl === undefined ? '' : ssl.name !== undefined ? evalComplexValue(r, ssl.name) : us.host;
-    if (ssl !== undefined && route !== undefined && !route.state.tls) {
-      // the cluster's control connections speak TLS as the requests do
-      const name = this.sslName;
-      route.state.tls = true;
-      route.state.connect = (host, port) => ({ socket: openUpstreamSocket({ name: `${host}:${port}`, host, port }, undefined, ssl, name), ready: 'secureConnect' });
-      route.state.refresh();
-    }
+    if (ssl !== undefined && route !== undefined) useTlsControl(route, ssl, this.sslName);
     this.connectTimeout = rlcf.connectTimeout;
     this.sendTimeout = rlcf.sendTimeout;
     this.readTimeout = rlcf.readTimeout;
@@ -164,17 +155,14 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   protected startTry(peer: PeerTarget): UpstreamTryHandle {
     const route = this.route;
     if (route !== undefined) {
-      const skip = (route.askingNow ? 1 : 0) + (route.onReplica ? 1 : 0);
+      const p = clusterPrefix(route);
       this.gate = true;
       this.swallow = false;
       this.held = undefined;
       this.heldPos = 0;
-      this.skip = skip;
-      this.expected = this.baseExpected + skip;
-      this.query =
-        skip === 0
-          ? this.baseQuery
-          : Buffer.concat(route.askingNow && route.onReplica ? [READONLY, ASKING, this.baseQuery] : [route.askingNow ? ASKING : READONLY, this.baseQuery]);
+      this.skip = p.skip;
+      this.expected = this.baseExpected + p.skip;
+      this.query = p.skip === 0 ? this.baseQuery : Buffer.concat([p.bytes, this.baseQuery]);
     }
     this.poolKey = this.tagSuffix === '' ? peer.name : peer.name + this.tagSuffix;
     if (this.ssl !== undefined) this.poolKey += this.ssl.poolTag + this.sslName;

@@ -150,6 +150,8 @@ const NUMKEYS_AT = new Map<string, number>([
 /* the same, with a destination key first */
 const STORE_NUMKEYS = new Set(['zunionstore', 'zinterstore', 'zdiffstore']);
 
+const CONNECTION_LEVEL = new Set(['select', 'auth', 'asking', 'readonly', 'readwrite', 'ping', 'echo']);
+
 const GUESS: CmdInfo = { first: 1, last: 1, step: 1, readonly: false, subs: undefined };
 
 class Acc {
@@ -201,6 +203,8 @@ export function routeOf(query: Buffer, table: CommandTable | undefined): Route {
   if (cmds === undefined) return { slot: NO_SLOT, readonly: false };
   for (const args of cmds) {
     const name = args[0]!.toString('latin1').toLowerCase();
+    // connection-level commands (redis_pass always sends SELECT) have no keys and write nothing
+    if (CONNECTION_LEVEL.has(name)) continue;
     let info = table === undefined ? (args.length > 1 ? GUESS : undefined) : table.get(name);
     if (info?.subs !== undefined && args.length > 1) info = info.subs.get(`${name}|${args[1]!.toString('latin1').toLowerCase()}`);
     if (info === undefined) {

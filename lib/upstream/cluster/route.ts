@@ -2,6 +2,7 @@ import type { UpstreamSrvConf } from '../conf.js';
 import type { RtPeer } from '../peer_state.js';
 import { NO_SLOT, routeOf } from './commands.js';
 import { clusterStateOf, type ClusterNode, type ClusterState } from './state.js';
+import { openUpstreamSocket, type SslRuntime } from '../ssl.js';
 
 /*
  * One request's way through a Redis Cluster (the PeerPicker of a
@@ -105,4 +106,27 @@ export class ClusterRoute {
     this.failed = true;
     this.state.refresh();
   }
+}
+
+/* what a cluster try sends before the request's own commands */
+const ASKING = Buffer.from('*1\r\n$6\r\nASKING\r\n', 'latin1');
+const READONLY = Buffer.from('*1\r\n$8\r\nREADONLY\r\n', 'latin1');
+const BOTH = Buffer.concat([READONLY, ASKING]);
+const NONE = Buffer.alloc(0);
+
+/** the commands the current try must send first, and how many replies they add */
+export function clusterPrefix(route: ClusterRoute): { bytes: Buffer; skip: number } {
+  if (route.askingNow && route.onReplica) return { bytes: BOTH, skip: 2 };
+  if (route.askingNow) return { bytes: ASKING, skip: 1 };
+  if (route.onReplica) return { bytes: READONLY, skip: 1 };
+  return { bytes: NONE, skip: 0 };
+}
+
+/** the locations using the cluster speak TLS: so do its control connections (once set, kept) */
+export function useTlsControl(route: ClusterRoute, ssl: SslRuntime, name: string): void {
+  const state = route.state;
+  if (state.tls) return;
+  state.tls = true;
+  state.connect = (host, port) => ({ socket: openUpstreamSocket({ name: `${host}:${port}`, host, port }, undefined, ssl, name), ready: 'secureConnect' });
+  state.refresh();
 }
