@@ -272,6 +272,11 @@ export abstract class UpstreamRun implements TryOwner {
     return false;
   }
 
+  /** ms to wait before sending a redirected request again (0: at once) */
+  protected redirectDelay(): number {
+    return 0;
+  }
+
   tryDone(out: UpstreamOutcome): void {
     this.cur = undefined;
     try {
@@ -279,7 +284,14 @@ export abstract class UpstreamRun implements TryOwner {
         this.record(this.peer.name, String(out.status), msecText(out.responseTime), msecText(out.connectTime));
         this.picker.free(false);
         this.picker.refund();
-        this.next();
+        const delay = this.redirectDelay();
+        if (delay <= 0) this.next();
+        else {
+          // the client may leave meanwhile: nothing is running then, nothing to start
+          setTimeout(() => {
+            if (!this.r.aborted) this.next();
+          }, delay);
+        }
         return;
       }
       this.afterTry(out);

@@ -63,6 +63,20 @@ export function redisContentHandler(r: Request, rlcf: RedisLocConf): number {
   return new RedisRun(r, rlcf, us, cmd).run();
 }
 
+const ASKING = Buffer.from('*1\r\n$6\r\nASKING\r\n', 'latin1');
+const READONLY = Buffer.from('*1\r\n$8\r\nREADONLY\r\n', 'latin1');
+
+/** the module's command with READONLY first (on a replica) and ASKING before the GET (after -ASK) */
+function clusterCommand(cmd: RedisCommand, route: ClusterRoute): Buffer {
+  const parts: Buffer[] = [];
+  if (route.onReplica) parts.push(READONLY);
+  if (route.askingNow) {
+    const cut = Buffer.byteLength(cmd.state, 'latin1');
+    parts.push(cmd.bytes.subarray(0, cut), ASKING, cmd.bytes.subarray(cut));
+  } else parts.push(cmd.bytes);
+  return Buffer.concat(parts);
+}
+
 /** One request's run through the upstream loop (lib/upstream/run.ts) with redis's try. */
 export class RedisRun extends UpstreamRun {
   readonly rlcf: RedisLocConf;
@@ -104,9 +118,14 @@ export class RedisRun extends UpstreamRun {
       const p = clusterPrefix(route);
       this.skip = p.skip;
       this.redirect = false;
-      this.bytes = p.skip === 0 ? this.cmd.bytes : Buffer.concat([p.bytes, this.cmd.bytes]);
+      // ASKING holds for the one command after it: it goes right before the GET, after AUTH / SELECT
+      this.bytes = p.skip === 0 ? this.cmd.bytes : clusterCommand(this.cmd, route);
     }
     return new RedisTry(this, peer);
+  }
+
+  protected override redirectDelay(): number {
+    return this.route?.takeDelay() ?? 0;
   }
 
   protected override redirected(_out: UpstreamOutcome): boolean {

@@ -217,7 +217,7 @@ export class RedisTry implements ConnUser {
     const run = this.run;
     let head = (this.head = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]));
     if (run.route !== undefined) {
-      // a cluster try: drop the replies to ASKING / READONLY, then look for a redirect
+      // a cluster try: drop the replies to ASKING / READONLY (+OK lines among the module's own), then look for a redirect
       while (run.skip > 0) {
         const eol = head.indexOf(LF);
         if (eol < 0) return;

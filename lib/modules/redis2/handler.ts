@@ -187,6 +187,10 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     return DONE;
   }
 
+  protected override redirectDelay(): number {
+    return this.route?.takeDelay() ?? 0;
+  }
+
   protected override redirected(out: UpstreamOutcome): boolean {
     if (this.route === undefined) return false;
     if (this.swallow) {

@@ -22,7 +22,12 @@ export const enum Redirect {
   None,
   Moved,
   Ask,
+  /** -CLUSTERDOWN / -TRYAGAIN: the same request again after a pause (an election, a migration step) */
+  Retry,
 }
+
+/* the pause before the k-th retry after -CLUSTERDOWN / -TRYAGAIN: 50 ms doubling (1.55 s over 5) */
+const RETRY_BASE_MS = 50;
 
 export class ClusterRoute {
   readonly state: ClusterState;
@@ -38,6 +43,8 @@ export class ClusterRoute {
   onReplica = false;
   /** the current try follows -ASK (ASKING first) */
   askingNow = false;
+  /** ms to wait before the next try (after -CLUSTERDOWN / -TRYAGAIN) */
+  delay = 0;
 
   constructor(us: UpstreamSrvConf, readReplicas: boolean) {
     this.state = clusterStateOf(us);
@@ -85,6 +92,12 @@ export class ClusterRoute {
     } else if (line.length > 5 && line.toString('latin1', 0, 5) === '-ASK ') {
       kind = Redirect.Ask;
       p = 5;
+    } else if (startsWord(line, '-CLUSTERDOWN') || startsWord(line, '-TRYAGAIN')) {
+      if (this.redirects >= MAX_REDIRECTS) return Redirect.None;
+      this.delay = RETRY_BASE_MS << this.redirects;
+      this.redirects++;
+      this.state.refresh();
+      return Redirect.Retry;
     } else return Redirect.None;
     if (this.redirects >= MAX_REDIRECTS) return Redirect.None;
     const sp = line.indexOf(0x20, p);
@@ -101,11 +114,22 @@ export class ClusterRoute {
     return kind;
   }
 
+  /** the pause before the next try, once */
+  takeDelay(): number {
+    const d = this.delay;
+    this.delay = 0;
+    return d;
+  }
+
   /** a try failed (connection error, timeout): the map may have changed */
   tryFailed(): void {
     this.failed = true;
     this.state.refresh();
   }
+}
+
+function startsWord(line: Buffer, word: string): boolean {
+  return line.length > word.length && line[word.length] === 0x20 && line.toString('latin1', 0, word.length) === word;
 }
 
 /* what a cluster try sends before the request's own commands */
