@@ -91,6 +91,10 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
     this.timer = Timer.Connect;
   }
 
+  get tcpConnecting(): boolean {
+    return this.conn.socket.connecting;
+  }
+
   /**
    * May one more request join? Not while paused or dying, nor while a large
    * value streams (pipelined_try.ts BIG_REPLY) (a joiner would wait behind all of it: it is better off on
