@@ -5,7 +5,7 @@ import { startRedis2d, raw } from './helpers/server.js';
 import { freePort } from './helpers/redis.js';
 import { makeCerts, type Certs } from './helpers/tls_certs.js';
 import { runCmd } from './helpers/proc.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -72,7 +72,10 @@ t.test('GET/SET over TLS, verification on; keepalive keeps the TLS connection', 
     }`);
   t.teardown(() => srv.stop());
   t.same(await req(srv.port, '/set?k=a&v=hello'), [200, '+OK\r\n'], 'SET over TLS (name localhost, SNI on)');
-  t.same(await req(srv.port, '/get?k=a'), [200, '$5\r\nhello\r\n'], 'GET over TLS (name 127.0.0.1, an IP SAN)');
+  for (let i = 0; i < 4; i++) {
+    // a connection per request here (no keepalive): from the second on, the TLS session is resumed and checked again
+    t.same(await req(srv.port, '/get?k=a'), [200, '$5\r\nhello\r\n'], `GET over TLS (name 127.0.0.1, an IP SAN), connection ${i + 1}`);
+  }
   t.same(await req(srv.port, '/hr?k=a'), [200, 'hello'], 'redis_pass over TLS (redis_ssl_*)');
   for (let i = 0; i < 5; i++) await req(srv.port, '/set?k=a&v=hello');
   const [, list] = await req(srv.port, '/clients');
@@ -157,4 +160,58 @@ t.test('-t: nginx\'s checks of the proxy_ssl family', async (t) => {
   t.match(await check('redis2_ssl on; redis2_ssl_verify on; redis2_ssl_trusted_certificate /nonexistent/ca.pem;'), /\[emerg\] .*"\/nonexistent\/ca\.pem"/);
   const ok = await check('redis2_ssl off; redis2_ssl_verify on;');
   t.match(ok, /test is successful/, `checks apply only with redis2_ssl on: ${ok}`);
+});
+
+t.test('a Redis Cluster over TLS (tls-cluster yes): map read over TLS, tls-port used', async (t) => {
+  const tlsCli = ['--tls', '--cacert', certs.ca, '--cert', certs.clientCert, '--key', certs.clientKey];
+  const ports: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const bus = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'redis2d-tls-cluster-'));
+    const proc = spawn(
+      'redis-server',
+      ['--port', '0', '--bind', '127.0.0.1', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-replication', 'yes',
+        '--tls-cert-file', certs.serverCert, '--tls-key-file', certs.serverKey, '--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'no',
+        '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', 'nodes.conf', '--dir', dir, '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    t.teardown(() => {
+      proc.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    ports.push(port);
+  }
+  const cli = (args: string[]): Promise<string> =>
+    new Promise((res) => execFile('redis-cli', [...tlsCli, ...args], { timeout: 20000 }, (_e, out, err) => res(out + err)));
+  for (const p of ports) {
+    for (let k = 0; k < 200 && !(await cli(['-p', String(p), 'PING'])).includes('PONG'); k++) await new Promise((r) => setTimeout(r, 50));
+  }
+  const created = await cli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+  t.match(created, /All 16384 slots covered/, 'cluster created');
+  for (let k = 0; k < 100; k++) {
+    const infos = await Promise.all(ports.map((p) => cli(['-p', String(p), 'CLUSTER', 'INFO'])));
+    if (infos.every((i) => i.includes('cluster_state:ok'))) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const srv = await startRedis2d(`
+    upstream tc { redis_cluster; server 127.0.0.1:${ports[0]}; keepalive 8; }
+    server {
+      listen 127.0.0.1:{port};
+      redis2_ssl on;
+      redis2_ssl_verify on;
+      redis2_ssl_trusted_certificate ${certs.ca};
+      redis2_ssl_name localhost;
+      location /set { redis2_query set $arg_k $arg_v; redis2_pass tc; }
+      location /get { redis2_query get $arg_k; redis2_pass tc; }
+    }`);
+  t.teardown(() => srv.stop());
+  let bad = 0;
+  for (let i = 0; i < 300; i++) if ((await req(srv.port, `/set?k=t${i}&v=${i}`))[1] !== '+OK\r\n') bad++;
+  for (let i = 0; i < 300; i++) if ((await req(srv.port, `/get?k=t${i}`))[1] !== `$${String(i).length}\r\n${i}\r\n`) bad++;
+  t.equal(bad, 0, 'every key set and read over TLS through the cluster');
+  const sizes = await Promise.all(ports.map(async (p) => Number((await cli(['-p', String(p), 'DBSIZE'])).trim())));
+  t.equal(sizes.reduce((a, b) => a + b, 0), 300);
+  t.ok(sizes.every((s) => s > 50), `keys on every node: ${sizes}`);
+  t.notMatch(srv.errorLog(), /\[(error|crit|alert)\]/);
 });

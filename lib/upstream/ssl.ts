@@ -69,6 +69,12 @@ export function createSslConf(): UpstreamSslConf {
 /** What a connection needs: the context, the checks to make, and the sessions kept per peer. */
 export class SslRuntime {
   readonly sessions = new Map<string, Buffer>();
+  /**
+   * the certificate a peer presented on the full handshake its session came
+   * from: a resumed session may not hand it over again, and the name is
+   * checked against it (as OpenSSL keeps it in the session for nginx)
+   */
+  readonly certs = new Map<string, tls.PeerCertificate>();
   constructor(
     /** the keepalive key suffix (with the request's name after it): a TLS connection is only reused by requests with the same settings */
     readonly poolTag: string,
@@ -246,9 +252,13 @@ export function openUpstreamSocket(
         s.destroy(new UpstreamSslError(`upstream SSL certificate verify error: (${n}:${text})`));
         return;
       }
-      if (tls.checkServerIdentity(sslName, s.getPeerCertificate()) !== undefined) {
+      let cert = s.getPeerCertificate();
+      if (cert.raw === undefined && s.isSessionReused()) cert = ssl.certs.get(peer.name) ?? cert;
+      if (tls.checkServerIdentity(sslName, cert) !== undefined) {
         s.destroy(new UpstreamSslError(`upstream SSL certificate does not match "${sslName}"`));
+        return;
       }
+      if (ssl.sessionReuse && cert.raw !== undefined) ssl.certs.set(peer.name, cert);
     });
   }
   return s;
