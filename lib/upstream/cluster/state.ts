@@ -151,7 +151,14 @@ export class ClusterState {
       for (const a of s.addrs) if (a.family !== 'unix') seeds.push(this.node(a.host, a.port));
     }
     this.seeds = seeds;
-    setInterval(() => this.refresh(), REFRESH_PERIOD).unref();
+    // the timer must not keep the state alive: after a reload the old config (and this state) goes away
+    const self = new WeakRef(this);
+    const timer: NodeJS.Timeout = setInterval(() => {
+      const st = self.deref();
+      if (st === undefined) clearInterval(timer);
+      else st.refresh();
+    }, REFRESH_PERIOD);
+    timer.unref();
   }
 
   /** the node named `host:port` (from -MOVED, -ASK or the map), made once */
