@@ -47,6 +47,8 @@ export interface Redis2LocConf {
    * (handler.ts)
    */
   pipelineSkip: number;
+  /** **extension** redis2d_output: 0 raw (the module's), 1 json (json.ts) */
+  output: number;
   /** **extension** redis2_ssl_* (lib/upstream/ssl.ts) */
   ssl: UpstreamSslConf;
 }

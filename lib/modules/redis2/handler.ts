@@ -8,6 +8,7 @@ import { UpstreamRun, type UpstreamOutcome, type UpstreamTryHandle } from '../..
 import { CROSS_SLOT } from '../../upstream/cluster/commands.js';
 import { Redirect, clusterPrefix, useTlsControl, type ClusterRoute } from '../../upstream/cluster/route.js';
 import { DONE } from '../../http/request.js';
+import { JsonEncoder } from './json.js';
 import type { SslRuntime } from '../../upstream/ssl.js';
 import type { Redis2LocConf } from './conf.js';
 import { buildQuery } from './query.js';
@@ -96,6 +97,8 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   private swallow = false;
   private held: Buffer | undefined = undefined;
   private heldPos = 0;
+  /** redis2d_output json: the converter of this response (made when it starts) */
+  private json: JsonEncoder | undefined = undefined;
   readonly connectTimeout: number;
   readonly sendTimeout: number;
   readonly readTimeout: number;
@@ -178,10 +181,13 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     const r = this.r;
     r.status = 200;
     r.contentLength = -1;
+    const json = this.rlcf.output === 1 ? new JsonEncoder(this.baseExpected) : undefined;
+    if (json !== undefined) r.contentType = 'application/json';
     r.sendHeader();
     if (!r.headerOnly) {
       const n = this.baseExpected;
-      r.send(n === 1 ? CROSSSLOT : Buffer.concat(new Array<Buffer>(n).fill(CROSSSLOT)));
+      const body = n === 1 ? CROSSSLOT : Buffer.concat(new Array<Buffer>(n).fill(CROSSSLOT));
+      r.send(json === undefined ? body : json.feed(body));
     }
     r.finish();
     return DONE;
@@ -231,7 +237,7 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     this.held = undefined;
     this.sendStart();
     if (this.cur === undefined) return true;
-    return pos === 0 ? this.r.send(b) : this.r.send(b.subarray(pos));
+    return this.out(pos === 0 ? b : b.subarray(pos));
   }
 
   // ---- ReplySink
@@ -243,6 +249,10 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
 
   private sendStart(): void {
     const r = this.r;
+    if (this.rlcf.output === 1) {
+      this.json = new JsonEncoder(this.baseExpected);
+      r.contentType = 'application/json';
+    }
     this.replyStarted(200);
     r.status = 200;
     r.contentLength = -1;
@@ -254,7 +264,15 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
 
   write(chunk: Buffer): boolean {
     if (this.gate) return this.swallow ? true : this.gateWrite(chunk);
-    return this.r.send(chunk);
+    return this.out(chunk);
+  }
+
+  /* reply bytes to the client, as they are or as JSON */
+  private out(chunk: Buffer): boolean {
+    const json = this.json;
+    if (json === undefined) return this.r.send(chunk);
+    const b = json.feed(chunk);
+    return b.length === 0 ? true : this.r.send(b);
   }
 
   onDrain(cb: () => void): void {

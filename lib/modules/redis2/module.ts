@@ -8,7 +8,7 @@ import {
   TAKE12,
   TAKE2, } from '../../conf/command.js';
 import type { Conf } from '../../conf/parser.js';
-import { bitmaskSlot, mergeValue, msecSlot, sizeSlot } from '../../conf/slots.js';
+import { bitmaskSlot, enumSlot, mergeValue, msecSlot, sizeSlot } from '../../conf/slots.js';
 import { UNSET, atoi, parseFlag } from '../../conf/values.js';
 import type { ContentHandler } from '../../http/request.js';
 import { PartKind, compileComplexValue, countVariables, type ComplexValue } from '../../http/script.js';
@@ -195,6 +195,7 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
     pipelineConns: UNSET,
     pipelineSkip: 0,
     ssl: createSslConf(),
+    output: UNSET,
   }),
   mergeLocConf(cf, prev, c) {
     c.connectTimeout = mergeValue(c.connectTimeout, prev.connectTimeout, 60000);
@@ -215,6 +216,7 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
       c.pipelineConns = mergeValue(c.pipelineConns, prev.pipelineConns, PIPELINE_CONNS_DEFAULT);
     } else c.pipelineConns = mergeValue(c.pipelineConns, UNSET, PIPELINE_CONNS_DEFAULT);
     mergeSslConf(cf, 'redis2', prev.ssl, c.ssl, c.target !== undefined);
+    c.output = mergeValue(c.output, prev.output, 0);
   },
   commands: [
     { name: 'redis2_query', ctx: LOC, args: MORE1, set: redis2Query },
@@ -243,5 +245,7 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
     { name: 'redis2d_pipeline', ctx: ALL, args: TAKE12, set: redis2dPipeline },
     // **extension**: TLS to Redis, nginx's proxy_ssl_* family (lib/upstream/ssl.ts)
     ...sslCommands('redis2', (cf) => conf(cf).ssl),
+    // **extension**: replies as JSON (json.ts)
+    { name: 'redis2d_output', ctx: ALL, args: TAKE1, set: enumSlot(conf, 'output', { raw: 0, json: 1 }) },
   ],
 });
