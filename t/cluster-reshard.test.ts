@@ -123,7 +123,7 @@ t.test('a slot half migrated: -ASK followed with ASKING, then -MOVED once it is 
     server {
       listen 127.0.0.1:{port};
       location /set { redis2_query set $arg_k $arg_v; redis2_pass cl; }
-      location /get { redis2_query get $arg_k; redis2_pass cl; }
+      location /get { redis2_query get $arg_k; redis2_pass cl; add_header X-Up "$upstream_addr / $upstream_status"; }
       location /hr { set $redis_key $arg_k; redis_pass cl; }
     }`);
   t.teardown(() => srv.stop());
@@ -137,7 +137,11 @@ t.test('a slot half migrated: -ASK followed with ASKING, then -MOVED once it is 
   await cli(src.port, 'CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', dst.id);
   t.match(await cli(src.port, 'MIGRATE', '127.0.0.1', String(dst.port), 'ask:1', '0', '5000'), /OK/);
 
-  t.same(await get(srv.port, '/get?k=ask:1'), { status: 200, body: '$3\r\none\r\n' }, 'a migrated key: -ASK followed');
+  t.same(
+    await get(srv.port, '/get?k=ask:1'),
+    { status: 200, body: '$3\r\none\r\n', up: `127.0.0.1:${src.port}, 127.0.0.1:${dst.port} / 200, 200` },
+    'a migrated key: -ASK followed; both tries in $upstream_addr',
+  );
   t.same(await get(srv.port, '/hr?k=ask:1'), { status: 200, body: 'one' }, 'redis_pass follows -ASK too');
   t.same(await get(srv.port, '/set?k={ask:1}.new&v=two'), { status: 200, body: '+OK\r\n' }, 'a new key of the migrating slot: created on the target');
   // (the importing node answers other clients' commands on the slot with -MOVED: count the slot's keys instead)
@@ -147,7 +151,9 @@ t.test('a slot half migrated: -ASK followed with ASKING, then -MOVED once it is 
 
   // the migration ends: every node learns the new owner; the next request meets -MOVED
   for (const n of nodes.filter((x) => x.primary)) await cli(n.port, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', dst.id);
-  t.same(await get(srv.port, '/get?k=ask:1'), { status: 200, body: '$3\r\none\r\n' }, 'after the move: -MOVED followed');
-  t.same(await get(srv.port, '/get?k={ask:1}.new'), { status: 200, body: '$3\r\ntwo\r\n' });
+  const after = await get(srv.port, '/get?k=ask:1');
+  t.same({ status: after.status, body: after.body }, { status: 200, body: '$3\r\none\r\n' }, 'after the move: -MOVED followed');
+  const neu = await get(srv.port, '/get?k={ask:1}.new');
+  t.same({ status: neu.status, body: neu.body }, { status: 200, body: '$3\r\ntwo\r\n' });
   t.notMatch(srv.errorLog(), /\[(error|crit|alert)\]/);
 });
