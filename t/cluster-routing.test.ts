@@ -34,6 +34,8 @@ t.before(async () => {
       location /ro { redis2_query get $arg_k; redis2_pass clr; add_header X-Up $upstream_addr; }
       location /rw { redis2_query incr $arg_k; redis2_pass clr; }
       location /hr { set $redis_key $arg_k; redis_pass cl; }
+      location /jmget { redis2d_output json; redis2_query mget $arg_a $arg_b; redis2_pass cl; }
+      location /jtwo { redis2d_output json; redis2_query get $arg_a; redis2_query get $arg_b; redis2_pass cl; }
       location /hro { set $redis_key $arg_k; redis_pass clr; }
     }`);
 });
@@ -107,6 +109,12 @@ t.test('hash tags, CROSSSLOT, several queries, raw queries', async (t) => {
   t.same(await get(srv.port, '/raw?a=b'), { status: 200, body: '$2\r\nBB\r\n$2\r\nBB\r\n' }, 'raw queries routed by their parsed commands');
   t.same(await get(srv.port, '/raw?a=key:1'), { status: 200, body: cross + cross });
   t.same(await get(srv.port, '/ping'), { status: 200, body: '+PONG\r\n' }, 'a keyless command goes to any primary');
+  t.same(await get(srv.port, '/jmget?a={u1}.a&b={u1}.b'), { status: 200, body: '[["A","B"]]' }, 'JSON output over the cluster');
+  t.same(
+    await get(srv.port, '/jtwo?a=key:1&b=key:2'),
+    { status: 200, body: '[{"error":"CROSSSLOT Keys in request don\'t hash to the same slot"},{"error":"CROSSSLOT Keys in request don\'t hash to the same slot"}]' },
+    '-CROSSSLOT as JSON',
+  );
 });
 
 t.test('redis_pass (HttpRedis) over the cluster', async (t) => {
