@@ -125,6 +125,8 @@ t.test('a slot half migrated: -ASK followed with ASKING, then -MOVED once it is 
       location /set { redis2_query set $arg_k $arg_v; redis2_pass cl; }
       location /get { redis2_query get $arg_k; redis2_pass cl; add_header X-Up "$upstream_addr / $upstream_status"; }
       location /hr { set $redis_key $arg_k; redis_pass cl; }
+      location /two { redis2_query get $arg_a; redis2_query get $arg_b; redis2_pass cl; }
+      location /tworaw { redis2_raw_queries 2 "get $arg_a\r\nget $arg_b\r\n"; redis2_pass cl; }
     }`);
   t.teardown(() => srv.stop());
   const slot = keySlot(Buffer.from('ask:1'));
@@ -148,6 +150,9 @@ t.test('a slot half migrated: -ASK followed with ASKING, then -MOVED once it is 
   t.equal((await cli(dst.port, 'CLUSTER', 'COUNTKEYSINSLOT', String(slot))).trim(), '2', 'the new key is on the target');
   const asking = /cmdstat_asking:calls=(\d+)/.exec(await cli(dst.port, 'INFO', 'commandstats'))?.[1];
   t.equal(Number(asking), 3, 'three ASKINGs sent to the target');
+  // several commands after -ASK: ASKING before each (it covers one command), their replies dropped
+  t.same(await get(srv.port, '/two?a=ask:1&b={ask:1}.new'), { status: 200, body: '$3\r\none\r\n$3\r\ntwo\r\n' }, 'two queries of a migrating slot');
+  t.same(await get(srv.port, '/tworaw?a=ask:1&b={ask:1}.new'), { status: 200, body: '$3\r\none\r\n$3\r\ntwo\r\n' }, 'two raw inline queries of a migrating slot');
 
   // the migration ends: every node learns the new owner; the next request meets -MOVED
   for (const n of nodes.filter((x) => x.primary)) await cli(n.port, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', dst.id);

@@ -10,7 +10,7 @@ import type { SslRuntime } from '../../upstream/ssl.js';
 import { buildCommand, type RedisCommand } from './command.js';
 import type { RedisLocConf } from './conf.js';
 import { RedisTry } from './try.js';
-import { clusterPrefix, useTlsControl } from '../../upstream/cluster/route.js';
+import { ASKING, READONLY, clusterPrefix, useTlsControl } from '../../upstream/cluster/route.js';
 
 /*
  * The redis_pass content handler (ngx_http_redis_handler and
@@ -63,8 +63,6 @@ export function redisContentHandler(r: Request, rlcf: RedisLocConf): number {
   return new RedisRun(r, rlcf, us, cmd).run();
 }
 
-const ASKING = Buffer.from('*1\r\n$6\r\nASKING\r\n', 'latin1');
-const READONLY = Buffer.from('*1\r\n$8\r\nREADONLY\r\n', 'latin1');
 
 /** the module's command with READONLY first (on a replica) and ASKING before the GET (after -ASK) */
 function clusterCommand(cmd: RedisCommand, route: ClusterRoute): Buffer {

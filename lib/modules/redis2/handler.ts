@@ -5,10 +5,12 @@ import { localAddress } from '../../upstream/bind.js';
 import { noPool, poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import { UpstreamRun, type UpstreamOutcome, type UpstreamTryHandle } from '../../upstream/run.js';
-import { CROSS_SLOT } from '../../upstream/cluster/commands.js';
+import { CROSS_SLOT, interleave } from '../../upstream/cluster/commands.js';
 import { Redirect, clusterPrefix, useTlsControl, type ClusterRoute } from '../../upstream/cluster/route.js';
 import { DONE } from '../../http/request.js';
 import { JsonEncoder } from './json.js';
+import { AskingFilter } from './asking.js';
+import { ASKING, READONLY } from '../../upstream/cluster/route.js';
 import type { SslRuntime } from '../../upstream/ssl.js';
 import type { Redis2LocConf } from './conf.js';
 import { buildQuery } from './query.js';
@@ -97,6 +99,8 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   private swallow = false;
   private held: Buffer | undefined = undefined;
   private heldPos = 0;
+  /** after -ASK with several commands: drops the replies to their ASKINGs (asking.ts) */
+  private filter: AskingFilter | undefined = undefined;
   /** redis2d_output json: the converter of this response (made when it starts) */
   private json: JsonEncoder | undefined = undefined;
   readonly connectTimeout: number;
@@ -166,6 +170,16 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
       this.skip = p.skip;
       this.expected = this.baseExpected + p.skip;
       this.query = p.skip === 0 ? this.baseQuery : Buffer.concat([p.bytes, this.baseQuery]);
+      this.filter = undefined;
+      // -ASK with several commands: ASKING before each one, their replies dropped by the filter
+      const each = route.askingNow && this.baseExpected > 1 ? interleave(this.baseQuery, ASKING) : undefined;
+      if (each !== undefined) {
+        const lead = route.onReplica ? 1 : 0;
+        this.filter = new AskingFilter(lead);
+        this.skip = 0;
+        this.expected = this.baseExpected * 2 + lead;
+        this.query = lead === 0 ? each : Buffer.concat([READONLY, each]);
+      }
     }
     this.poolKey = this.tagSuffix === '' ? peer.name : peer.name + this.tagSuffix;
     if (this.ssl !== undefined) this.poolKey += this.ssl.poolTag + this.sslName;
@@ -263,6 +277,10 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   }
 
   write(chunk: Buffer): boolean {
+    if (this.filter !== undefined) {
+      chunk = this.filter.apply(chunk);
+      if (chunk.length === 0) return true;
+    }
     if (this.gate) return this.swallow ? true : this.gateWrite(chunk);
     return this.out(chunk);
   }

@@ -70,7 +70,7 @@ export function commandTable(v: RespValue): CommandTable | undefined {
 }
 
 /** the arguments of each command in `q` (subarrays, no copies); undefined if the bytes are not commands */
-export function splitCommands(q: Buffer): Buffer[][] | undefined {
+export function splitCommands(q: Buffer, ends?: number[]): Buffer[][] | undefined {
   const out: Buffer[][] = [];
   let pos = 0;
   while (pos < q.length) {
@@ -92,6 +92,7 @@ export function splitCommands(q: Buffer): Buffer[][] | undefined {
       }
       if (n > 0) out.push(args);
       pos = p;
+      ends?.push(pos);
       continue;
     }
     // an inline command: words up to the line end, quotes kept together
@@ -119,8 +120,22 @@ export function splitCommands(q: Buffer): Buffer[][] | undefined {
     }
     if (args.length > 0) out.push(args);
     pos = eol + 1;
+    if (args.length > 0) ends?.push(Math.min(pos, q.length));
   }
   return out;
+}
+
+/** `q` with `before` written before each of its commands; undefined if the bytes are not commands */
+export function interleave(q: Buffer, before: Buffer): Buffer | undefined {
+  const ends: number[] = [];
+  if (splitCommands(q, ends) === undefined) return undefined;
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const e of ends) {
+    parts.push(before, q.subarray(from, e));
+    from = e;
+  }
+  return Buffer.concat(parts);
 }
 
 function intArg(b: Buffer | undefined): number {

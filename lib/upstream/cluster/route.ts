@@ -133,8 +133,8 @@ function startsWord(line: Buffer, word: string): boolean {
 }
 
 /* what a cluster try sends before the request's own commands */
-const ASKING = Buffer.from('*1\r\n$6\r\nASKING\r\n', 'latin1');
-const READONLY = Buffer.from('*1\r\n$8\r\nREADONLY\r\n', 'latin1');
+export const ASKING = Buffer.from('*1\r\n$6\r\nASKING\r\n', 'latin1');
+export const READONLY = Buffer.from('*1\r\n$8\r\nREADONLY\r\n', 'latin1');
 const BOTH = Buffer.concat([READONLY, ASKING]);
 const NONE = Buffer.alloc(0);
 
