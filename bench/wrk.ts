@@ -8,7 +8,7 @@ import { join } from 'node:path';
  */
 
 export const WRK = '/usr/bin/wrk';
-const SCRIPT = join(import.meta.dirname, 'report.lua');
+export const SCRIPT = join(import.meta.dirname, 'report.lua');
 
 export interface WrkResult {
   requests: number;
@@ -23,10 +23,11 @@ export interface WrkResult {
   maxms: number;
 }
 
-export function runWrk(url: string, conns: number, seconds: number, threads: number): Promise<WrkResult> {
+/** `script`: another wrk script (it must end in report.lua's `done` hook, e.g. with dofile) */
+export function runWrk(url: string, conns: number, seconds: number, threads: number, script = SCRIPT): Promise<WrkResult> {
   if (!/^https?:\/\/127\.0\.0\.1:\d+\//.test(url)) throw new Error(`refusing a non-loopback URL: ${url}`);
   const t = Math.max(1, Math.min(threads, conns));
-  const args = [`-t${t}`, `-c${conns}`, `-d${seconds}s`, '--timeout', '5s', '-s', SCRIPT, url];
+  const args = [`-t${t}`, `-c${conns}`, `-d${seconds}s`, '--timeout', '5s', '-s', script, url];
   return new Promise((resolve, reject) => {
     const child = spawn(WRK, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

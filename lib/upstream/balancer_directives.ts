@@ -103,6 +103,20 @@ export function balancerCommands(get: UpsGetter): Command[] {
       },
     },
     {
+      // **extension**: a Redis Cluster behind the block (cluster/state.ts); the servers are seeds
+      name: 'redis_cluster',
+      ctx: HTTP_UPS_CONF,
+      args: NOARGS | TAKE1,
+      set(cf) {
+        const b: Balancer = { kind: 'cluster', readReplicas: false };
+        if (cf.args.length === 2) {
+          if (cf.args[1] !== 'read_replicas') throw cf.error(`invalid parameter "${cf.args[1]}"`);
+          b.readReplicas = true;
+        }
+        setBalancer(cf, get(cf), b, FLAGS_NO_BACKUP);
+      },
+    },
+    {
       name: 'keepalive',
       ctx: HTTP_UPS_CONF,
       args: TAKE1,

@@ -65,7 +65,9 @@ export type Balancer =
   | { kind: 'hash'; key: ComplexValue; consistent: boolean }
   | { kind: 'ip_hash' }
   | { kind: 'least_conn' }
-  | { kind: 'random'; two: boolean; leastConn: boolean };
+  | { kind: 'random'; two: boolean; leastConn: boolean }
+  /** **extension** `redis_cluster [read_replicas]`: the servers are seeds (cluster/state.ts) */
+  | { kind: 'cluster'; readReplicas: boolean };
 
 /** ngx_http_upstream_keepalive_srv_conf_t */
 export interface UpstreamKeepalive {

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { nextConnectionNumber } from '../core/counters.js';
 import { holdSlot, releaseSlot } from '../core/slots.js';
 
@@ -57,7 +58,12 @@ export class UpstreamConn {
       const seq = ++this.writesDone;
       this.user?.connWritten(this, seq, err);
     };
-    socket.on('connect', () => this.user?.connConnect(this));
+    // a TLS connection is ready once its handshake (and nginx's certificate checks, ssl.ts) passed
+    if (socket instanceof TLSSocket) {
+      socket.on('secureConnect', () => {
+        if (!socket.destroyed) this.user?.connConnect(this);
+      });
+    } else socket.on('connect', () => this.user?.connConnect(this));
     socket.on('data', (d: Buffer) => this.user?.connData(this, d));
     socket.on('end', () => this.user?.connEnd(this));
     // always listened to: a closed or idle socket may still report an error

@@ -1,6 +1,7 @@
 import { errnoText } from '../core/errno.js';
 import type { LogLevel } from '../core/error_log.js';
 import type { PeerAddress } from './peers.js';
+import { sslConnectFailed, sslIoFailed } from './ssl.js';
 
 /*
  * The error-log lines of ngx_http_upstream.c and ngx_event_connect.c that
@@ -22,6 +23,8 @@ export interface LogLine {
 
 /** connect() failed: unix sockets fail inside connect() itself (ngx_event_connect_peer), with the peer named */
 export function connectFailed(peer: PeerAddress, err: NodeJS.ErrnoException): LogLine {
+  const ssl = sslConnectFailed(err);
+  if (ssl !== undefined) return ssl;
   const text = errnoText(err);
   if (peer.path !== undefined) {
     const level = err.code === 'ECONNREFUSED' || err.code === 'EAGAIN' ? 'error' : 'crit';
@@ -37,6 +40,8 @@ export function bindFailed(addrText: string | undefined, err: NodeJS.ErrnoExcept
 
 /** a connected socket failed: writev() while the request goes out, recv() after */
 export function ioFailed(reading: boolean, err: NodeJS.ErrnoException, action: string): string {
+  const ssl = sslIoFailed(reading, err, action);
+  if (ssl !== undefined) return ssl;
   return `${reading ? 'recv()' : 'writev()'} failed (${errnoText(err)}) while ${action}`;
 }
 

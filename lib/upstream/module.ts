@@ -19,6 +19,7 @@ import {
   type UpstreamSrvConf,
 } from './conf.js';
 import { parseUrl, type ParsedUrl } from './url.js';
+import { clusterStateOf } from './cluster/state.js';
 import { defineHttpModule } from '../http/module.js';
 
 export * from './conf.js';
@@ -269,6 +270,11 @@ export const upstreamModule = defineHttpModule<UpstreamMainConf, unknown, unknow
       if (ka.timeout === -1) ka.timeout = 60000;
       if (ka.requests === -1) ka.requests = 1000;
     }
+  },
+  initProcess(cycle) {
+    // `redis_cluster` upstreams read their slot map as the worker starts (cluster/state.ts)
+    const umcf = upstreamMainConf(cycle);
+    for (const us of umcf?.upstreams ?? []) if (us.balancer.kind === 'cluster') clusterStateOf(us);
   },
   commands: [
     { name: 'upstream', ctx: HTTP_MAIN_CONF, args: BLOCK | TAKE1, set: upstreamBlock },

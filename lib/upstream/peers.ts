@@ -7,6 +7,7 @@ import { getLeastConnPeer } from './balancers/least_conn.js';
 import { getRandom2Peer, getRandomPeer, type RandomState } from './balancers/random.js';
 import { RrPeerData, freeRoundRobinPeer, getRoundRobinPeer } from './balancers/round_robin.js';
 import { peersOf, type RtPeer } from './peer_state.js';
+import { ClusterRoute } from './cluster/route.js';
 
 /*
  * The balancer seen by one request (nginx's u->peer: init, get, free,
@@ -23,6 +24,7 @@ const enum Kind {
   LeastConn,
   Random,
   Random2,
+  Cluster,
 }
 
 /**
@@ -39,6 +41,8 @@ export class PeerPicker {
   private readonly ring: Ring | undefined;
   private readonly ipst: IpHashState | undefined;
   private readonly rst: RandomState | undefined;
+  /** `redis_cluster`: the request's route through the cluster (cluster/route.ts) */
+  readonly cluster: ClusterRoute | undefined;
 
   constructor(r: Request, us: UpstreamSrvConf) {
     this.name = us.host;
@@ -48,6 +52,7 @@ export class PeerPicker {
     let ring: Ring | undefined;
     let ipst: IpHashState | undefined;
     let rst: RandomState | undefined;
+    let cluster: ClusterRoute | undefined;
     const b = us.balancer;
     switch (b.kind) {
       case 'hash': {
@@ -74,6 +79,10 @@ export class PeerPicker {
         rst = { tries: 0 };
         kind = b.two ? Kind.Random2 : Kind.Random;
         break;
+      case 'cluster':
+        cluster = new ClusterRoute(us, b.readReplicas);
+        kind = Kind.Cluster;
+        break;
       default:
     }
     this.kind = kind;
@@ -81,6 +90,7 @@ export class PeerPicker {
     this.ring = ring;
     this.ipst = ipst;
     this.rst = rst;
+    this.cluster = cluster;
   }
 
   /** attempts left (nginx's pc->tries) */
@@ -109,6 +119,13 @@ export class PeerPicker {
         return getRandomPeer(rrp, this.rst!);
       case Kind.Random2:
         return getRandom2Peer(rrp, this.rst!);
+      case Kind.Cluster: {
+        const p = this.cluster!.next();
+        if (p === undefined) return undefined;
+        rrp.current = p;
+        p.conns++;
+        return p;
+      }
       default:
         return getRoundRobinPeer(rrp);
     }
@@ -116,6 +133,15 @@ export class PeerPicker {
 
   /** end the try on the current peer; true when the failure just disabled the peer (max_fails reached) */
   free(failed: boolean): boolean {
+    if (this.kind === Kind.Cluster) {
+      // cluster nodes come and go with the map: no max_fails accounting, a try is a try
+      const rrp = this.rrp;
+      if (rrp.current !== undefined) rrp.current.conns--;
+      rrp.current = undefined;
+      if (rrp.tries) rrp.tries--;
+      if (failed) this.cluster!.tryFailed();
+      return false;
+    }
     return freeRoundRobinPeer(this.rrp, failed);
   }
 

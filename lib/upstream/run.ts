@@ -276,9 +276,37 @@ export abstract class UpstreamRun implements TryOwner {
     else this.r.log(level, msg);
   }
 
+  /**
+   * The protocol saw a redirect (a Redis Cluster's -MOVED / -ASK) before
+   * anything reached the client: true sends the request again at once, the
+   * try recorded in $upstream_* and not counted against the tries.
+   */
+  protected redirected(_out: UpstreamOutcome): boolean {
+    return false;
+  }
+
+  /** ms to wait before sending a redirected request again (0: at once) */
+  protected redirectDelay(): number {
+    return 0;
+  }
+
   tryDone(out: UpstreamOutcome): void {
     this.cur = undefined;
     try {
+      if (this.redirected(out)) {
+        this.record(this.peer.name, String(out.status), msecText(out.responseTime), msecText(out.connectTime));
+        this.picker.free(false);
+        this.picker.refund();
+        const delay = this.redirectDelay();
+        if (delay <= 0) this.next();
+        else {
+          // the client may leave meanwhile: nothing is running then, nothing to start
+          setTimeout(() => {
+            if (!this.r.aborted) this.next();
+          }, delay);
+        }
+        return;
+      }
       this.afterTry(out);
     } catch (e) {
       // as the engine treats a content handler's rejected promise

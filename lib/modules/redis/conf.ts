@@ -1,5 +1,6 @@
 import type { ComplexValue } from '../../http/script.js';
 import type { UpstreamLocal, UpstreamSrvConf } from '../../upstream/module.js';
+import type { UpstreamSslConf } from '../../upstream/ssl.js';
 
 /* The redis module's (ngx_http_redis, `redis_pass`) conf shapes, read by the directives (module.ts) and the request side. */
 
@@ -35,4 +36,6 @@ export interface RedisLocConf {
   socketKeepalive: number;
   /** redis_gzip_flag N: non-zero adds `Content-Encoding: gzip` to every found value */
   gzipFlag: number;
+  /** **extension** redis_ssl_* (lib/upstream/ssl.ts) */
+  ssl: UpstreamSslConf;
 }

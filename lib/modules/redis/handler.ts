@@ -4,10 +4,13 @@ import { localAddress, type LocalAddress } from '../../upstream/bind.js';
 import { poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
 import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
 import type { PeerTarget } from '../../upstream/peers.js';
-import { UpstreamRun, type UpstreamTryHandle } from '../../upstream/run.js';
+import { UpstreamRun, type UpstreamOutcome, type UpstreamTryHandle } from '../../upstream/run.js';
+import type { ClusterRoute } from '../../upstream/cluster/route.js';
+import type { SslRuntime } from '../../upstream/ssl.js';
 import { buildCommand, type RedisCommand } from './command.js';
 import type { RedisLocConf } from './conf.js';
 import { RedisTry } from './try.js';
+import { ASKING, READONLY, clusterPrefix, useTlsControl } from '../../upstream/cluster/route.js';
 
 /*
  * The redis_pass content handler (ngx_http_redis_handler and
@@ -60,6 +63,18 @@ export function redisContentHandler(r: Request, rlcf: RedisLocConf): number {
   return new RedisRun(r, rlcf, us, cmd).run();
 }
 
+
+/** the module's command with READONLY first (on a replica) and ASKING before the GET (after -ASK) */
+function clusterCommand(cmd: RedisCommand, route: ClusterRoute): Buffer {
+  const parts: Buffer[] = [];
+  if (route.onReplica) parts.push(READONLY);
+  if (route.askingNow) {
+    const cut = Buffer.byteLength(cmd.state, 'latin1');
+    parts.push(cmd.bytes.subarray(0, cut), ASKING, cmd.bytes.subarray(cut));
+  } else parts.push(cmd.bytes);
+  return Buffer.concat(parts);
+}
+
 /** One request's run through the upstream loop (lib/upstream/run.ts) with redis's try. */
 export class RedisRun extends UpstreamRun {
   readonly rlcf: RedisLocConf;
@@ -69,18 +84,52 @@ export class RedisRun extends UpstreamRun {
   readonly bind: LocalAddress | undefined;
   /** the keepalive key of the current try: peer name, NUL, the state commands */
   poolKey = '';
+  /** what the current try writes: the command, after ASKING / READONLY on a cluster */
+  bytes: Buffer;
+  /** `redis_cluster` upstreams: the request's route; replies to drop before the module's own; a redirect seen */
+  readonly route: ClusterRoute | undefined;
+  skip = 0;
+  redirect = false;
+  /** redis_ssl on (lib/upstream/ssl.ts) and the name checked / sent as SNI */
+  readonly ssl: SslRuntime | undefined;
+  readonly sslName: string;
 
   constructor(r: Request, rlcf: RedisLocConf, us: UpstreamSrvConf, cmd: RedisCommand) {
     super(r, us, 'redis', { mask: rlcf.nextUpstream, tries: rlcf.nextUpstreamTries, timeout: rlcf.nextUpstreamTimeout });
     this.rlcf = rlcf;
     this.cmd = cmd;
+    this.bytes = cmd.bytes;
     this.pool = poolOf(us);
     this.bind = localAddress(r, rlcf.bind);
+    const route = (this.route = this.picker.cluster);
+    route?.setQuery(cmd.bytes);
+    const ssl = (this.ssl = rlcf.ssl.rt);
+    this.sslName = ssl === undefined ? '' : ssl.name !== undefined ? evalComplexValue(r, ssl.name) : us.host;
+    if (ssl !== undefined && route !== undefined) useTlsControl(route, ssl, this.sslName);
   }
 
   protected startTry(peer: PeerTarget): UpstreamTryHandle {
     this.poolKey = `${peer.name}\0${this.cmd.state}`;
+    if (this.ssl !== undefined) this.poolKey += this.ssl.poolTag + this.sslName;
+    const route = this.route;
+    if (route !== undefined) {
+      const p = clusterPrefix(route);
+      this.skip = p.skip;
+      this.redirect = false;
+      // ASKING holds for the one command after it: it goes right before the GET, after AUTH / SELECT
+      this.bytes = p.skip === 0 ? this.cmd.bytes : clusterCommand(this.cmd, route);
+    }
     return new RedisTry(this, peer);
+  }
+
+  protected override redirectDelay(): number {
+    return this.route?.takeDelay() ?? 0;
+  }
+
+  protected override redirected(_out: UpstreamOutcome): boolean {
+    const r = this.redirect;
+    this.redirect = false;
+    return r && !this.r.aborted;
   }
 
   started(status: number): void {

@@ -85,6 +85,8 @@ function redisBind(cf: Conf, cmd: Command): string | undefined {
 const LOC = HTTP_LOC_CONF | HTTP_LIF_CONF;
 const ALL = HTTP_MAIN_CONF | HTTP_SRV_CONF | HTTP_LOC_CONF;
 
+import { createSslConf, mergeSslConf, sslCommands } from '../../upstream/ssl.js';
+
 export const redisModule = defineHttpModule<unknown, unknown, RedisLocConf>({
   name: 'redis',
   preConfiguration(cf) {
@@ -108,8 +110,9 @@ export const redisModule = defineHttpModule<unknown, unknown, RedisLocConf>({
     bind: undefined,
     socketKeepalive: UNSET,
     gzipFlag: UNSET,
+    ssl: createSslConf(),
   }),
-  mergeLocConf(_cf, prev, c) {
+  mergeLocConf(cf, prev, c) {
     if (c.bind === undefined) c.bind = prev.bind === undefined ? null : prev.bind;
     c.socketKeepalive = mergeValue(c.socketKeepalive, prev.socketKeepalive, 0);
     c.nextUpstreamTries = mergeValue(c.nextUpstreamTries, prev.nextUpstreamTries, 0);
@@ -127,6 +130,7 @@ export const redisModule = defineHttpModule<unknown, unknown, RedisLocConf>({
       c.authIndex = prev.authIndex;
     }
     c.gzipFlag = mergeValue(c.gzipFlag, prev.gzipFlag, 0);
+    mergeSslConf(cf, 'redis', prev.ssl, c.ssl, c.target !== undefined);
   },
   headerFilter: rangeHeaderFilter,
   commands: [
@@ -152,5 +156,7 @@ export const redisModule = defineHttpModule<unknown, unknown, RedisLocConf>({
     { name: 'redis_next_upstream_tries', ctx: ALL, args: TAKE1, set: numSlot(conf, 'nextUpstreamTries') },
     { name: 'redis_next_upstream_timeout', ctx: ALL, args: TAKE1, set: msecSlot(conf, 'nextUpstreamTimeout') },
     { name: 'redis_gzip_flag', ctx: ALL, args: TAKE1, set: numSlot(conf, 'gzipFlag') },
+    // **extension**: TLS to Redis, nginx's proxy_ssl_* family (lib/upstream/ssl.ts)
+    ...sslCommands('redis', (cf) => conf(cf).ssl),
   ],
 });

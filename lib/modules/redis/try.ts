@@ -1,4 +1,5 @@
-import net from 'node:net';
+import { openUpstreamSocket, ACTION_SSL } from '../../upstream/ssl.js';
+import { Redirect } from '../../upstream/cluster/route.js';
 import { UpstreamConn, type ConnUser } from '../../upstream/conn.js';
 import {
   ACTION_BODY,
@@ -46,6 +47,7 @@ const enum Phase {
 }
 
 const NO_BYTES = Buffer.alloc(0);
+const LF = 0x0a;
 
 export class RedisTry implements ConnUser {
   private readonly run: RedisRun;
@@ -90,10 +92,7 @@ export class RedisTry implements ConnUser {
       return;
     }
     const b = run.bind;
-    const sock =
-      peer.path !== undefined
-        ? net.connect({ path: peer.path })
-        : net.connect({ host: peer.host, port: peer.port ?? 0, localAddress: b?.host, localPort: b?.port || undefined });
+    const sock = openUpstreamSocket(peer, b, run.ssl, run.sslName);
     if (run.rlcf.socketKeepalive === 1) sock.setKeepAlive(true);
     const conn = (this.conn = new UpstreamConn(sock));
     run.pool.opened?.(run.poolKey, conn);
@@ -104,7 +103,8 @@ export class RedisTry implements ConnUser {
   action(): string {
     switch (this.phase) {
       case Phase.Connecting:
-        return ACTION_CONNECT;
+        // TCP is up and the TLS handshake runs
+        return this.run.ssl !== undefined && !this.conn.socket.connecting ? ACTION_SSL : ACTION_CONNECT;
       case Phase.Sending:
         return ACTION_SEND;
       case Phase.Header:
@@ -156,7 +156,7 @@ export class RedisTry implements ConnUser {
     this.phase = Phase.Sending;
     this.sent = true;
     this.conn.arm(this.run.rlcf.sendTimeout);
-    this.writeSeq = this.conn.write(this.run.cmd.bytes);
+    this.writeSeq = this.conn.write(this.run.bytes);
   }
 
   // ---- ConnUser
@@ -216,7 +216,17 @@ export class RedisTry implements ConnUser {
   /* gather the header (at most redis_buffer_size bytes), then act on it */
   private header(chunk: Buffer): void {
     const run = this.run;
-    const head = (this.head = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]));
+    let head = (this.head = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]));
+    if (run.route !== undefined) {
+      // a cluster try: drop the replies to ASKING / READONLY (+OK lines among the module's own), then look for a redirect
+      while (run.skip > 0) {
+        const eol = head.indexOf(LF);
+        if (eol < 0) return;
+        head = this.head = head.subarray(eol + 1);
+        run.skip--;
+      }
+      if (this.redirected(head)) return;
+    }
     const size = run.rlcf.bufferSize;
     const avail = Math.min(head.length, size);
     const h = parseHeader(head, avail, avail >= size, run.cmd.auth, run.cmd.key, (level, msg) => run.log(level, `${msg} while ${ACTION_HEADER}`));
@@ -242,6 +252,26 @@ export class RedisTry implements ConnUser {
       case 'found':
         this.found(h.length, head, h.body);
     }
+  }
+
+  /**
+   * The module's status lines (+OK of AUTH / SELECT) and the GET's reply
+   * line: a -MOVED / -ASK among them ends the try as a redirect (nothing
+   * reached the client; the run sends the command again where it points).
+   */
+  private redirected(head: Buffer): boolean {
+    let at = 0;
+    while (at < head.length && (head[at] === 0x2b || head[at] === 0x2d)) {
+      const eol = head.indexOf(LF, at);
+      if (eol < 0) return false;
+      if (head[at] === 0x2d && this.run.route!.redirected(head.subarray(at, eol > at && head[eol - 1] === 0x0d ? eol - 1 : eol)) !== Redirect.None) {
+        this.run.redirect = true;
+        this.settle(200, false, eol + 1 === head.length, undefined, false);
+        return true;
+      }
+      at = eol + 1;
+    }
+    return false;
   }
 
   /** a `$N` header: the response's header goes out (ranges.ts decides 200, 206 or 416), then the value part */

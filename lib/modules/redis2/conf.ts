@@ -1,5 +1,6 @@
 import type { ComplexValue } from '../../http/script.js';
 import type { UpstreamLocal, UpstreamSrvConf } from '../../upstream/module.js';
+import type { UpstreamSslConf } from '../../upstream/ssl.js';
 
 /* The redis2 module's conf shapes, read by the directives (module.ts) and the request side. */
 
@@ -51,5 +52,7 @@ export interface Redis2LocConf {
    * (handler.ts)
    */
   pipelineSkip: number;
+  /** **extension** redis2_ssl_* (lib/upstream/ssl.ts) */
+  ssl: UpstreamSslConf;
 }
 

@@ -15,6 +15,7 @@ import {
   timedOut,
 } from '../../upstream/messages.js';
 import type { PeerAddress } from '../../upstream/peers.js';
+import { ACTION_SSL, openUpstreamSocket, type SslRuntime } from '../../upstream/ssl.js';
 import type { Failure, TryOwner, UpstreamOutcome } from '../../upstream/run.js';
 import { Read, ReplyReader, type ReaderOwner, type ReplySink } from './reply_reader.js';
 
@@ -45,6 +46,9 @@ export interface TryOptions {
   /** redis2_bind: local address (and port, 0 = any) of the connection; text for the log */
   bind?: { host: string; port: number; text: string };
   pool?: ConnectionPool;
+  /** redis2_ssl on: the location's TLS settings (lib/upstream/ssl.ts) and the name to check / send as SNI */
+  ssl?: SslRuntime;
+  sslName?: string;
   /** the keepalive cache key (peer name plus state tag); default: the peer's name */
   poolKey?: string;
   log(level: LogLevel, msg: string): void;
@@ -108,15 +112,7 @@ export class ExclusiveTry implements ConnUser, ReaderOwner {
       });
       return;
     }
-    const sock =
-      o.peer.path !== undefined
-        ? net.connect({ path: o.peer.path })
-        : net.connect({
-            host: o.peer.host,
-            port: o.peer.port ?? 0,
-            localAddress: o.bind?.host,
-            localPort: o.bind?.port || undefined,
-          });
+    const sock = openUpstreamSocket(o.peer, o.bind, o.ssl, o.sslName ?? '');
     const conn = (this.conn = new UpstreamConn(sock));
     pool.opened?.(key, conn);
     conn.user = this;
@@ -130,7 +126,8 @@ export class ExclusiveTry implements ConnUser, ReaderOwner {
   action(): string {
     switch (this.phase) {
       case Phase.Connecting:
-        return ACTION_CONNECT;
+        // TCP is up and the TLS handshake runs
+        return this.o.ssl !== undefined && this.conn !== undefined && !this.conn.socket.connecting ? ACTION_SSL : ACTION_CONNECT;
       case Phase.Sending:
         return ACTION_SEND;
       default:

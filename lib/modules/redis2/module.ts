@@ -16,6 +16,7 @@ import { locConf, defineHttpModule } from '../../http/module.js';
 import { httpCoreModule, setUpstreamHandler } from '../../http/core/module.js';
 import { upstreamAddUrl } from '../../upstream/module.js';
 import { bindSlot } from '../../upstream/bind.js';
+import { createSslConf, mergeSslConf, sslCommands } from '../../upstream/ssl.js';
 import {
   NEXT_UPSTREAM_ERROR,
   NEXT_UPSTREAM_INVALID_RESPONSE,
@@ -193,9 +194,10 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
     pipeline: UNSET,
     pipelineConns: UNSET,
     pipelineSkip: 0,
+    ssl: createSslConf(),
     output: UNSET,
   }),
-  mergeLocConf(_cf, prev, c) {
+  mergeLocConf(cf, prev, c) {
     c.connectTimeout = mergeValue(c.connectTimeout, prev.connectTimeout, 60000);
     c.sendTimeout = mergeValue(c.sendTimeout, prev.sendTimeout, 60000);
     c.readTimeout = mergeValue(c.readTimeout, prev.readTimeout, 60000);
@@ -214,6 +216,7 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
       c.pipeline = mergeValue(c.pipeline, prev.pipeline, PIPELINE_DEFAULT);
       c.pipelineConns = mergeValue(c.pipelineConns, prev.pipelineConns, PIPELINE_CONNS_DEFAULT);
     } else c.pipelineConns = mergeValue(c.pipelineConns, UNSET, PIPELINE_CONNS_DEFAULT);
+    mergeSslConf(cf, 'redis2', prev.ssl, c.ssl, c.target !== undefined);
   },
   commands: [
     { name: 'redis2_query', ctx: LOC, args: MORE1, set: redis2Query },
@@ -242,5 +245,7 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
     { name: 'redis2d_pipeline', ctx: ALL, args: TAKE12, set: redis2dPipeline },
     // **extension**: replies as JSON (json.ts), README "redis2d_output"
     { name: 'redis2d_output', ctx: ALL, args: TAKE1, set: enumSlot(conf, 'output', { raw: OUTPUT_RAW, json: OUTPUT_JSON }) },
+    // **extension**: TLS to Redis, nginx's proxy_ssl_* family (lib/upstream/ssl.ts)
+    ...sslCommands('redis2', (cf) => conf(cf).ssl),
   ],
 });

@@ -1,6 +1,6 @@
-import net from 'node:net';
 import { makeRoom } from '../../core/slots.js';
 import { UpstreamConn, type ConnUser } from '../../upstream/conn.js';
+import { openUpstreamSocket } from '../../upstream/ssl.js';
 import type { ConnectionPool } from '../../upstream/keepalive.js';
 import { connectFailed, ioFailed, prematurelyClosed, timedOut } from '../../upstream/messages.js';
 import type { UpstreamSrvConf } from '../../upstream/module.js';
@@ -82,13 +82,17 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
       return;
     }
     const peer = o.peer;
-    const sock = peer.path !== undefined ? net.connect({ path: peer.path }) : net.connect({ host: peer.host, port: peer.port ?? 0 });
+    const sock = openUpstreamSocket(peer, undefined, o.ssl, o.sslName ?? '');
     const conn = (this.conn = new UpstreamConn(sock));
     this.connected = false;
     pool.opened?.(key, conn);
     conn.user = this;
     conn.arm(o.connectTimeout);
     this.timer = Timer.Connect;
+  }
+
+  get tcpConnecting(): boolean {
+    return this.conn.socket.connecting;
   }
 
   /**

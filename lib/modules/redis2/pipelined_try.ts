@@ -2,6 +2,7 @@ import type { LogLevel } from '../../core/error_log.js';
 import { ACTION_BODY, ACTION_CONNECT, ACTION_HEADER, ACTION_SEND } from '../../upstream/messages.js';
 import type { Failure, TryOwner } from '../../upstream/run.js';
 import type { TryOptions } from './exclusive.js';
+import { ACTION_SSL } from '../../upstream/ssl.js';
 import { Read, ReplyReader, type ReaderOwner, type ReplySink } from './reply_reader.js';
 import { ScanResult } from './scanner.js';
 
@@ -34,6 +35,8 @@ const BIG_REPLY = 128 * 1024;
 /** What a request needs from the shared connection it is on (pipelined_conn.ts PipelinedConn). */
 export interface PipelinedHost {
   readonly connected: boolean;
+  /** TCP is still connecting (before a TLS handshake) */
+  readonly tcpConnecting: boolean;
   readonly fromCache: boolean;
   readonly dead: boolean;
   /** the last write Redis has read (its callback fired) */
@@ -92,7 +95,10 @@ export class PipelinedTry implements ReaderOwner {
   }
 
   action(): string {
-    if (!this.sc.connected) return ACTION_CONNECT;
+    if (!this.sc.connected) {
+      // TCP is up and the TLS handshake runs
+      return this.o.ssl !== undefined && !this.sc.tcpConnecting ? ACTION_SSL : ACTION_CONNECT;
+    }
     if (!this.reading()) return ACTION_SEND;
     // the first read is handled inside nginx's process_header
     return this.reader.bodyRead ? ACTION_BODY : ACTION_HEADER;
