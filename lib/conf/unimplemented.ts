@@ -23,7 +23,6 @@ const TABLE: Array<[string, string]> = [
   ["nginx's ngx_http_gunzip_module", 'gunzip'],
   ["nginx's ngx_http_auth_basic_module", 'auth_basic auth_basic_user_file'],
   ["nginx's ngx_http_auth_request_module", 'auth_request auth_request_set'],
-  ["nginx's ngx_http_limit_req_module", 'limit_req limit_req_zone limit_req_status limit_req_log_level limit_req_dry_run'],
   ["nginx's ngx_http_limit_conn_module", 'limit_conn limit_conn_zone limit_conn_status limit_conn_log_level'],
   ["nginx's ngx_http_autoindex_module", 'autoindex autoindex_exact_size autoindex_format autoindex_localtime'],
   ["nginx's ngx_http_headers_module", 'expires'],

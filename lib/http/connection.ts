@@ -144,8 +144,9 @@ const enum St {
 export class HttpConnection {
   readonly id = nextConnectionNumber();
   readonly socket: Socket;
-  readonly remoteAddr: string;
-  readonly remotePort: number;
+  /** the client's address; realip replaces it for one request (and puts it back after) */
+  remoteAddr: string;
+  remotePort: number;
   readonly localAddr: string;
   readonly localPort: number;
   readonly addr: AddrConf;
@@ -1107,6 +1108,12 @@ export class HttpConnection {
 function runLogPhase(r: HttpRequest): void {
   const list = hooks.log;
   for (let i = 0; i < list.length; i++) list[i]!(r);
+  // then the request's cleanups (nginx frees the request pool after logging it)
+  const cl = r.cleanups;
+  if (cl !== undefined) {
+    r.cleanups = undefined;
+    for (let i = cl.length - 1; i >= 0; i--) cl[i]!();
+  }
 }
 
 export { getMainLog };

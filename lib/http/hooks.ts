@@ -15,22 +15,28 @@ import type { PhaseHandler } from './request.js';
  */
 
 export interface HookTables {
+  postRead: PhaseHandler[];
   serverRewrite: PhaseHandler[];
   rewrite: PhaseHandler[];
+  preAccess: PhaseHandler[];
   access: PhaseHandler[];
   headerFilter: Array<(r: HttpRequest) => void>;
   log: Array<(r: HttpRequest) => void>;
 }
 
-export const hooks: HookTables = { serverRewrite: [], rewrite: [], access: [], headerFilter: [], log: [] };
+const empty = (): HookTables => ({ postRead: [], serverRewrite: [], rewrite: [], preAccess: [], access: [], headerFilter: [], log: [] });
+
+export const hooks: HookTables = empty();
 
 export function buildHooks(modules: readonly HttpModule[]): void {
-  const t: HookTables = { serverRewrite: [], rewrite: [], access: [], headerFilter: [], log: [] };
+  const t = empty();
   const tails: PhaseHandler[] = [];
   for (const m of modules) {
+    if (m.phases?.postRead) t.postRead.push(m.phases.postRead);
     if (m.phases?.serverRewrite) t.serverRewrite.push(m.phases.serverRewrite);
     if (m.phases?.rewrite) t.rewrite.push(m.phases.rewrite);
     if (m.phases?.rewriteTail) tails.push(m.phases.rewriteTail);
+    if (m.phases?.preAccess) t.preAccess.push(m.phases.preAccess);
     if (m.phases?.access) t.access.push(m.phases.access);
     if (m.headerFilter) t.headerFilter.push(m.headerFilter.bind(m));
     if (m.log) t.log.push(m.log.bind(m));

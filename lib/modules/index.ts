@@ -3,6 +3,7 @@ import { httpModule } from '../http/block.js';
 import { httpCoreModule } from '../http/core/module.js';
 import { upstreamModule } from '../upstream/module.js';
 import { accessModule } from './access/module.js';
+import { limitReqModule } from './limit_req/module.js';
 import { coreModule } from './core/module.js';
 import { echoModule } from './echo/module.js';
 import { eventsModule } from './events/module.js';
@@ -44,6 +45,9 @@ export const modules: Module[] = [
   fastcgiModule,
   echoModule,
   accessModule,
+  // the pre-access handlers run in this order (nginx runs a phase's handlers last-registered first:
+  // realip, limit_req, limit_conn)
+  limitReqModule,
   mapModule,
   rewriteModule,
   setMiscModule,

@@ -280,4 +280,6 @@ export const coreValueCommands: Command[] = [
   { name: 'etag', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'etag') },
   { name: 'if_modified_since', ctx: MSL, args: TAKE1, set: enumSlot(clcfOf, 'ifModifiedSince', { off: 0, exact: 1, before: 2 }) },
   { name: 'max_ranges', ctx: MSL, args: TAKE1, set: numSlot(clcfOf, 'maxRanges') },
+  // 0 all, 1 any (ngx_http_core_access_phase: phases.ts)
+  { name: 'satisfy', ctx: MSL, args: TAKE1, set: enumSlot(clcfOf, 'satisfy', { all: 0, any: 1 }) },
 ];

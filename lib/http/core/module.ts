@@ -182,6 +182,8 @@ export interface CoreLocConf {
   ifModifiedSince: number;
   /** `max_ranges`: most ranges served (default unlimited; 0 disables ranges) */
   maxRanges: number;
+  /** `satisfy`: 0 all, 1 any (the access phase, phases.ts) */
+  satisfy: number;
 
   /** the content handler a module installed here (redis2_pass, echo, return's default, ...) */
   handler: ContentHandler | undefined;
@@ -404,6 +406,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     etag: UNSET,
     ifModifiedSince: UNSET,
     maxRanges: UNSET,
+    satisfy: UNSET,
     handler: undefined,
     autoRedirect: false,
     file: '',
@@ -446,6 +449,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     conf.etag = mergeValue(conf.etag, prev.etag, 1);
     conf.ifModifiedSince = mergeValue(conf.ifModifiedSince, prev.ifModifiedSince, 1);
     conf.maxRanges = mergeValue(conf.maxRanges, prev.maxRanges, 0x7fffffff);
+    conf.satisfy = mergeValue(conf.satisfy, prev.satisfy, 0);
   },
   commands: [
     { name: 'server', ctx: HTTP_MAIN_CONF, args: BLOCK | NOARGS, set: serverBlock },
