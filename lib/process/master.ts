@@ -9,6 +9,7 @@ import { snapshotOf, type ConfSnapshot } from '../conf/parser.js';
 import { reportStartup } from './daemon.js';
 import { movePidFile, removePidFile, writePidFile } from './pidfile.js';
 import { LEAD_ENV } from './worker.js';
+import { installMasterZones } from './zones.js';
 
 /*
  * The master process (ngx_master_process_cycle). It holds no request
@@ -101,6 +102,8 @@ export async function runMaster(opts: CliOptions, prefix: string, confFile: stri
   // what ps shows, as nginx's master: its name and the command line it was started with
   process.title = `${PROGRAM}: master process ${[PROGRAM, ...process.argv.slice(2)].join(' ')}`;
   cluster.schedulingPolicy = cluster.SCHED_NONE;
+  // the shared zones of a generation with several workers live here (zones.ts)
+  installMasterZones(() => l.cycle);
   cluster.setupPrimary({ exec: process.argv[1], args: process.argv.slice(2), silent: false });
 
   let exiting = false;
