@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { NGINX_VERSION } from '../core/version.js';
+import { basicCredentials } from './auth_user.js';
 import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import type { Request } from './request.js';
@@ -98,7 +99,8 @@ const G: Record<string, (r: R, name: string) => string | undefined> = {
   realpath_root: (r) => (r.loc.rootValue ? evalComplexValue(r, r.loc.rootValue) : r.loc.root),
   request_filename: (r) => mapUriToPath(r),
   request_completion: (r) => (r.finished && !r.aborted ? 'OK' : ''),
-  remote_user: () => undefined,
+  // ngx_http_variable_remote_user: the user of Authorization: Basic
+  remote_user: (r) => basicCredentials(r)?.user.toString('latin1'),
   upstream_addr: (r) => r.upstreamAddrList ?? r.upstreamAddr?.replace(/^redis2:\/\//, ''),
   upstream_status: (r) => r.upstreamStatus,
   upstream_response_time: (r) => r.upstreamResponseTime,

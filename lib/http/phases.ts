@@ -114,7 +114,9 @@ export function runPhases(r: HttpRequest, start: P = P.PostRead, from = 0): void
   for (;;) {
     switch (phase) {
       case P.PostRead: {
-        // a client request only: subrequests and internal redirects start at server rewrite
+        // a client request only: subrequests and internal redirects start at server rewrite;
+        // the server's configuration applies (nginx's r->loc_conf before the location is found)
+        if (from === 0) setLoc(r, coreLoc(r.srv.ctx.loc));
         const rc = r.main === r ? runHandlers(r, hooks.postRead, from) : DECLINED;
         from = 0;
         if (rc !== DECLINED) return finalizeFromPhase(r, rc);

@@ -3,7 +3,10 @@ import { httpModule } from '../http/block.js';
 import { httpCoreModule } from '../http/core/module.js';
 import { upstreamModule } from '../upstream/module.js';
 import { accessModule } from './access/module.js';
+import { authBasicModule } from './auth_basic/module.js';
 import { limitReqModule } from './limit_req/module.js';
+import { realipModule } from './realip/module.js';
+import { limitConnModule } from './limit_conn/module.js';
 import { coreModule } from './core/module.js';
 import { echoModule } from './echo/module.js';
 import { eventsModule } from './events/module.js';
@@ -45,9 +48,13 @@ export const modules: Module[] = [
   fastcgiModule,
   echoModule,
   accessModule,
+  // after access: allow/deny is asked first, as nginx runs the access phase's handlers
+  authBasicModule,
   // the pre-access handlers run in this order (nginx runs a phase's handlers last-registered first:
   // realip, limit_req, limit_conn)
+  realipModule,
   limitReqModule,
+  limitConnModule,
   mapModule,
   rewriteModule,
   setMiscModule,
