@@ -20,7 +20,7 @@ export function logLines(s: Running, levels = ['emerg', 'alert', 'crit', 'error'
     const m = /^\S+ \S+ \[(\w+)\] \d+#\d+: (.*)$/.exec(line);
     if (!m || !levels.includes(m[1]!)) continue;
     const msg = m[2]!;
-    if (/keepalive connection|closed connection while waiting|start worker|signal|exiting|exit$|using the|worker process|gracefully|reopening|built by|OS:|getrlimit/.test(msg)) continue;
+    if (/keepalive connection|closed connection while waiting|start worker|signal|exiting|exit$|using the|worker process|gracefully|reopening|built by|^nginx\/|OS:|getrlimit/.test(msg)) continue;
     out.push(`${m[1]} ${msg}`);
   }
   return out;

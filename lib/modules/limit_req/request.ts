@@ -174,10 +174,20 @@ class LimitRun {
     }
     statuses.set(r.main, St.Delayed);
     // the phase runs again when the delay is over (the handler then declines)
+    let waiting = true;
     this.timer = setTimeout(() => {
+      waiting = false;
       this.sync = false;
       this.end(DECLINED);
     }, ms);
+    // ngx_http_test_reading meanwhile: a client that closes ends the request (499)
+    r.checkBroken(() => {
+      if (!waiting) return false;
+      waiting = false;
+      clearTimeout(this.timer);
+      r.log('info', 'client prematurely closed connection');
+      return true;
+    });
     this.end(DONE);
   }
 }
