@@ -45,3 +45,69 @@ export function request(port: number, text: string, timeoutMs = 5000): Promise<{
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A master with `workers` worker processes (daemon off), for redis2d or
+ * nginx, on a fresh loopback port; `{port}` in the http body is replaced.
+ */
+export async function startWorkers(kind: 'redis2d' | 'nginx', http: string, workers: number, main = ''): Promise<Running> {
+  const { spawn } = await import('node:child_process');
+  const { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync: exists } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join, resolve } = await import('node:path');
+  const { freePort } = await import('./server.js');
+  const root = resolve(import.meta.dirname, '../..');
+  const dir = mkdtempSync(join(tmpdir(), `workers-${kind}-`));
+  mkdirSync(join(dir, 'logs'));
+  const port = await freePort();
+  const conf =
+    `daemon off; master_process on; worker_processes ${workers}; pid ${dir}/nginx.pid; error_log ${dir}/error.log info;\n${main}\n` +
+    `events { worker_connections 1024; }\nhttp {\n${http.replaceAll('{port}', String(port))}\n}\n`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const proc =
+    kind === 'redis2d'
+      ? spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(root, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'], env })
+      : spawn('/usr/sbin/nginx', ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString('latin1')));
+  // every worker listens once the error log says it started them and the port answers
+  const until = Date.now() + 10000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`${kind} exited: ${err}`);
+    const ok = await new Promise<boolean>((res) => {
+      const c = connect(port, '127.0.0.1');
+      c.once('connect', () => {
+        c.destroy();
+        res(true);
+      });
+      c.once('error', () => res(false));
+    });
+    if (ok) break;
+    if (Date.now() > until) {
+      proc.kill('SIGKILL');
+      throw new Error(`${kind}: port never opened\n${err}`);
+    }
+    await sleep(50);
+  }
+  await sleep(300);
+  return {
+    port,
+    pid: proc.pid!,
+    dir,
+    stderr: () => err,
+    errorLog: () => (exists(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'latin1') : ''),
+    stop: () =>
+      new Promise((res) => {
+        const done = (): void => {
+          rmSync(dir, { recursive: true, force: true });
+          res();
+        };
+        if (proc.exitCode !== null) return done();
+        proc.once('exit', done);
+        proc.kill('SIGTERM');
+        setTimeout(() => proc.kill('SIGKILL'), 5000).unref();
+      }),
+  };
+}
