@@ -1,6 +1,6 @@
 import t from 'tap';
-import { LOAD_ECHO, request, skipEcho, startWorkers } from './helpers/site.js';
-import type { Running } from './helpers/server.js';
+import { LOAD_ECHO, logLines, request, skipEcho, startWorkers } from './helpers/site.js';
+import { startNginx, startRedis2d, type Running } from './helpers/server.js';
 
 /*
  * Shared zones with two workers (docs/behaviour.md §"Shared zones"):
@@ -9,6 +9,13 @@ import type { Running } from './helpers/server.js';
  * connections at once reach both workers ($pid in the answers says so);
  * the counts of passed and refused requests are nginx's, and they are the
  * limits' own numbers (a per-worker copy would let twice as many through).
+ *
+ * And a full zone, one worker: limit_req drops its least recently used
+ * bucket, and holds exactly as many keys as nginx's slab allocator gives
+ * room for (found by filling a zone, then asking again from the newest key
+ * back: the kept ones answer 503, the first dropped one passes); a node too
+ * big for the zone is nginx's alert and 503; limit_conn out of room is
+ * nginx's crit line and 503.
  */
 
 const HTTP = `
@@ -65,4 +72,72 @@ t.test('two workers share limit_req and limit_conn zones, as nginx', { skip: ski
   // both workers answered (else the test proves nothing about sharing)
   t.equal(rd.dry!.pids, 2, 'redis2d: both workers answered');
   t.equal(ng.dry!.pids, 2, 'nginx: both workers answered');
+});
+
+const FULL = `
+  access_log off;
+  default_type text/plain;
+  large_client_header_buffers 4 64k;
+  limit_req_zone $arg_k zone=small:32k rate=1r/m;
+  limit_req_zone $arg_k zone=mid:64k rate=1r/m;
+  limit_req_zone $http_x_key zone=tiny:32k rate=1r/m;
+  limit_conn_zone $arg_k zone=cz:32k;
+  server {
+    listen 127.0.0.1:{port};
+    location /small { limit_req zone=small; echo ok; }
+    location /mid { limit_req zone=mid; echo ok; }
+    location /huge { limit_req zone=tiny; echo ok; }
+    location /conn { limit_conn cz 1; echo_sleep 0.6; echo ok; }
+  }
+`;
+
+/** how many keys of `len` bytes a zone kept after `n` were put in */
+async function kept(s: Running, path: string, n: number, len: number): Promise<number> {
+  const key = (i: number): string => String(i).padStart(len, 'k');
+  for (let i = 1; i <= n; i++) await request(s.port, `GET ${path}?k=${key(i)} HTTP/1.0\r\n\r\n`);
+  let present = 0;
+  for (let i = n; i >= 1; i--) {
+    const r = await request(s.port, `GET ${path}?k=${key(i)} HTTP/1.0\r\n\r\n`);
+    if (r.status === 200) break;
+    present++;
+  }
+  return present;
+}
+
+async function full(s: Running): Promise<{ counts: number[]; huge: number; conn: Record<string, number>; log: string[] }> {
+  const counts = [await kept(s, '/small', 260, 4), await kept(s, '/mid', 520, 20)];
+  const huge = (await request(s.port, `GET /huge HTTP/1.0\r\nX-Key: ${'h'.repeat(30000)}\r\n\r\n`)).status;
+  const rs = await Promise.all(
+    Array.from({ length: 45 }, (_, i) => request(s.port, `GET /conn?k=${String(i).padStart(255, 'c')} HTTP/1.0\r\n\r\n`)),
+  );
+  const conn: Record<string, number> = {};
+  for (const r of rs) conn[r.status] = (conn[r.status] ?? 0) + 1;
+  await new Promise((r) => setTimeout(r, 100));
+  const log = logLines(s, ['alert', 'crit']).map((l) => l.replace(/^(\w+) \*\d+ /, '$1 '));
+  return { counts, huge, conn, log: [...new Set(log)] };
+}
+
+t.test("a full zone: LRU eviction at nginx's count, and the out-of-room answers", { skip: skipEcho }, async (t) => {
+  const ng = await startNginx(FULL, LOAD_ECHO);
+  let theirs: Awaited<ReturnType<typeof full>>;
+  try {
+    theirs = await full(ng);
+  } finally {
+    await ng.stop();
+  }
+  const rd = await startRedis2d(FULL);
+  let ours: Awaited<ReturnType<typeof full>>;
+  try {
+    ours = await full(rd);
+  } finally {
+    await rd.stop();
+  }
+  t.same(ours.counts, theirs.counts, `keys a zone holds (nginx: ${theirs.counts.join(', ')})`);
+  t.same(theirs.counts, [191, 447], 'the counts themselves (32k with 4-byte keys, 64k with 20-byte keys)');
+  t.equal(ours.huge, theirs.huge, 'a node bigger than the zone');
+  t.equal(theirs.huge, 503);
+  t.same(ours.conn, theirs.conn, 'limit_conn when its zone is full');
+  t.ok((theirs.conn['503'] ?? 0) > 0 && (theirs.conn['200'] ?? 0) > 0, `some held, some refused (${JSON.stringify(theirs.conn)})`);
+  t.same(ours.log, theirs.log, 'the alert and crit lines');
+  t.ok(theirs.log.includes('alert could not allocate node in limit_req zone "tiny"'), 'nginx logged the alert');
 });

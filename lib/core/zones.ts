@@ -33,15 +33,23 @@ export interface ZoneEntry {
   bytes: number;
 }
 
-/** zone sizes are in bytes, as nginx's; this much of each is taken by nginx's own headers */
+/*
+ * Zone sizes are nginx's bytes, spent as nginx's slab allocator spends
+ * them (ngx_slab.c): the pool header, a 24-byte page descriptor per page,
+ * then 4 KiB pages aligned to a page; each page serves one chunk size (a
+ * power of two from 8 to 2048; chunks under 64 bytes keep their bitmap in
+ * the page's first chunks); a larger allocation takes whole pages. A
+ * store counts chunks per size and the pages they fill, so a zone holds
+ * as many entries as nginx's (tested against nginx: t/site-zones.test.ts).
+ */
 const PAGE = 4096;
-/** sizeof(ngx_slab_page_t) on 64-bit: each page has one */
-const PAGE_HEADER = 24;
-/** the slab pool header and its slot/stat tables, before the first page */
+/** sizeof(ngx_slab_page_t) on 64-bit */
+const PAGE_DESC = 24;
+/** sizeof(ngx_slab_pool_t) and the slot and stats tables (9 chunk sizes) before the page descriptors */
 const POOL_HEADER = 200 + 9 * 24 + 9 * 32;
 
 /**
- * The bytes nginx's slab allocator gives a request of `size` bytes: the
+ * The chunk nginx's slab allocator gives a request of `size` bytes: the
  * next power of two from 8 up to half a page, then whole pages.
  */
 export function slabChunk(size: number): number {
@@ -51,23 +59,65 @@ export function slabChunk(size: number): number {
   return c;
 }
 
+/** the pages of a zone of `size` bytes (ngx_slab_init) */
+function zonePages(size: number): number {
+  let pages = Math.floor((size - POOL_HEADER) / (PAGE + PAGE_DESC));
+  const start = Math.ceil((POOL_HEADER + pages * PAGE_DESC) / PAGE) * PAGE;
+  pages = Math.min(pages, Math.floor((size - start) / PAGE));
+  return Math.max(0, pages);
+}
+
+/** pages that `n` chunks of size `chunk` fill */
+function pagesFor(chunk: number, n: number): number {
+  if (n <= 0) return 0;
+  if (chunk > PAGE / 2) return n * (chunk / PAGE);
+  const inPage = PAGE / chunk;
+  // under 64 bytes the page's bitmap takes its first chunks
+  const perPage = chunk < 64 ? inPage - Math.ceil(inPage / 8 / chunk) : inPage;
+  return Math.ceil(n / perPage);
+}
+
 export class ZoneStore {
   readonly name: string;
   readonly size: number;
-  /** bytes entries may take (the zone's pages) */
-  readonly capacity: number;
-  used = 0;
+  /** the zone's pages */
+  readonly pages: number;
+  /** pages in use */
+  private usedPages = 0;
+  /** chunk size → chunks in use */
+  private readonly chunks = new Map<number, number>();
   /** LRU order: the first entry is the least recently used */
   readonly map = new Map<string, ZoneEntry>();
   /** module state that is not an entry (nginx keeps it in the zone's own header) */
   readonly meta = new Map<string, ZoneValue>();
 
-  constructor(name: string, size: number, reserved = 0) {
+  /** `reserved`: the byte sizes of what the module allocates in the zone before any entry */
+  constructor(name: string, size: number, reserved: number[] = []) {
     this.name = name;
     this.size = size;
-    const pages = Math.floor((size - POOL_HEADER) / (PAGE + PAGE_HEADER));
-    // the module's own header (the rbtree, the log context string) takes its chunks first
-    this.capacity = Math.max(0, (pages - 1) * PAGE - reserved);
+    this.pages = zonePages(size);
+    for (const r of reserved) this.take(slabChunk(r));
+  }
+
+  /** pages one more chunk of this size would add */
+  private morePages(chunk: number): number {
+    const n = this.chunks.get(chunk) ?? 0;
+    return pagesFor(chunk, n + 1) - pagesFor(chunk, n);
+  }
+
+  private take(chunk: number): boolean {
+    const more = this.morePages(chunk);
+    if (this.usedPages + more > this.pages) return false;
+    this.usedPages += more;
+    this.chunks.set(chunk, (this.chunks.get(chunk) ?? 0) + 1);
+    return true;
+  }
+
+  private give(chunk: number): void {
+    const n = this.chunks.get(chunk) ?? 0;
+    if (n <= 0) return;
+    this.usedPages -= pagesFor(chunk, n) - pagesFor(chunk, n - 1);
+    this.chunks.set(chunk, n - 1);
   }
 
   /** the live entry for key (an expired one is dropped), without touching its LRU place */
@@ -90,26 +140,29 @@ export class ZoneStore {
     return e;
   }
 
-  /** room for `bytes` more? (no eviction: the caller decides what to drop) */
+  /** room for an entry of `bytes` (a chunk size)? (no eviction: the caller decides what to drop) */
   fits(bytes: number): boolean {
-    return this.used + bytes <= this.capacity;
+    return this.usedPages + this.morePages(slabChunk(bytes)) <= this.pages;
   }
 
   /** add or replace an entry; false when it does not fit */
   put(key: string, value: ZoneValue, expires: number, bytes: number): boolean {
+    const chunk = slabChunk(bytes);
     const old = this.map.get(key);
-    const freed = old ? old.bytes : 0;
-    if (this.used - freed + bytes > this.capacity) return false;
+    if (old) this.give(old.bytes);
+    if (!this.take(chunk)) {
+      if (old) this.take(old.bytes);
+      return false;
+    }
     if (old) this.map.delete(key);
-    this.used += bytes - freed;
-    this.map.set(key, { value, expires, bytes });
+    this.map.set(key, { value, expires, bytes: chunk });
     return true;
   }
 
   remove(key: string): boolean {
     const e = this.map.get(key);
     if (e === undefined) return false;
-    this.used -= e.bytes;
+    this.give(e.bytes);
     this.map.delete(key);
     return true;
   }
@@ -170,9 +223,9 @@ export function setZoneTransport(t: ZoneTransport | undefined): void {
 export class Zone {
   readonly name: string;
   readonly size: number;
-  private readonly reserved: number;
+  private readonly reserved: number[];
 
-  constructor(name: string, size: number, reserved: number) {
+  constructor(name: string, size: number, reserved: number[]) {
     this.name = name;
     this.size = size;
     this.reserved = reserved;

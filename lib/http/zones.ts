@@ -17,8 +17,8 @@ export interface ShmZone {
   tag: string;
   /** the module's state for the zone (limit_req's key and rate), set by the declaring directive */
   data: unknown;
-  /** bytes the module's own header takes in the zone */
-  reserved: number;
+  /** the byte sizes of what the module allocates in the zone before any entry (its header, its log context) */
+  reserved: number[];
   /** the runtime zone, made once the size is known */
   zone: Zone | undefined;
 }
@@ -43,7 +43,7 @@ export function sharedZoneAdd(cf: Conf, name: string, size: number, tag: string)
     }
     return z;
   }
-  const z: ShmZone = { name, size, tag, data: undefined, reserved: 0, zone: undefined };
+  const z: ShmZone = { name, size, tag, data: undefined, reserved: [], zone: undefined };
   list.push(z);
   return z;
 }

@@ -93,8 +93,8 @@ function limitConnZone(cf: Conf, cmd: Command): undefined {
   const z = sharedZoneAdd(cf, name, size, TAG);
   if (z.data !== undefined) throw cf.error(`${cmd.name} "${name}" is already bound to key "${(z.data as ComplexValue).source}"`);
   z.data = key;
-  // the rbtree header and the log context string
-  z.reserved = 64 + 64;
+  // the zone's header (rbtree and sentinel: 64 bytes) and its log context ` in limit_conn_zone "NAME"`
+  z.reserved = [64, 22 + name.length];
   return undefined;
 }
 

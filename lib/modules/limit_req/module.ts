@@ -89,8 +89,8 @@ function limitReqZone(cf: Conf, cmd: Command): undefined {
     throw cf.error(`${cmd.name} "${name}" is already bound to key "${(z.data as LimitReqZoneData).key.source}"`);
   }
   z.data = { key, rate: Math.floor((rate * 1000) / scale) } satisfies LimitReqZoneData;
-  // the zone's header: the rbtree and queue (a 128-byte chunk), the log context string
-  z.reserved = 128 + 64;
+  // the zone's header (rbtree, sentinel, queue: 80 bytes) and its log context ` in limit_req zone "NAME"`
+  z.reserved = [80, 21 + name.length];
   return undefined;
 }
 
