@@ -1,7 +1,7 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
@@ -54,6 +54,8 @@ writeFileSync(
     'last:{PLAIN}no-newline',
 );
 writeFileSync(join(dir, 'other'), `other:{PLAIN}x\n`);
+mkdirSync(join(dir, 'files'));
+writeFileSync(join(dir, 'files', 'f.txt'), 'a static file\n');
 
 const HTTP = `
   access_log off;
@@ -69,6 +71,10 @@ const HTTP = `
     location /anyallow { satisfy any; allow 127.0.0.1; deny all; auth_basic "Any"; auth_basic_user_file ${dir}/htpasswd; echo "anyallow in"; }
     location /anydeny { satisfy any; deny all; echo "never"; }
     location /all { deny 127.0.0.1; auth_basic "All"; auth_basic_user_file ${dir}/htpasswd; echo "never"; }
+    location /lx/ { alias ${dir}/files/; limit_except GET { deny all; } }
+    location /ly/ { alias ${dir}/files/; limit_except GET { auth_basic "W"; auth_basic_user_file ${dir}/htpasswd; } }
+    location /lz/ { alias ${dir}/files/; limit_except GET POST { allow 10.0.0.1; deny all; } }
+    location /lw/ { alias ${dir}/files/; satisfy any; limit_except OPTIONS { deny all; auth_basic "L"; auth_basic_user_file ${dir}/htpasswd; } }
   }
 `;
 
@@ -106,6 +112,17 @@ cases.push(
   get('/anyallow'),
   get('/anydeny'),
   get('/all', `Basic ${b64('plain:pw:colon')}`),
+  // limit_except: the methods it names pass as they are (GET brings HEAD), others meet its rules
+  get('/lx/f.txt'),
+  'HEAD /lx/f.txt HTTP/1.0\r\n\r\n',
+  'POST /lx/f.txt HTTP/1.0\r\nContent-Length: 0\r\n\r\n',
+  'DELETE /ly/f.txt HTTP/1.0\r\n\r\n',
+  `DELETE /ly/f.txt HTTP/1.0\r\nAuthorization: Basic ${b64('plain:pw:colon')}\r\n\r\n`,
+  'PUT /lz/f.txt HTTP/1.0\r\nContent-Length: 0\r\n\r\n',
+  'POST /lz/f.txt HTTP/1.0\r\nContent-Length: 0\r\n\r\n',
+  'GET /lw/f.txt HTTP/1.0\r\n\r\n',
+  `GET /lw/f.txt HTTP/1.0\r\nAuthorization: Basic ${b64('plain:pw:colon')}\r\n\r\n`,
+  'OPTIONS /lw/f.txt HTTP/1.0\r\n\r\n',
 );
 
 async function run(start: (h: string) => Promise<Running>): Promise<{ out: string[]; log: string[] }> {
@@ -129,4 +146,5 @@ t.test('auth_basic: every hash kind, satisfy, realms and files, as nginx', { ski
   // the cases really exercise both answers: some pass, some are refused
   t.ok(ng.out.filter((o) => o.startsWith('HTTP/1.1 200')).length >= users.length + 4, 'passes');
   t.ok(ng.out.filter((o) => o.startsWith('HTTP/1.1 401')).length >= users.length + 6, 'refusals');
+  t.ok(ng.out.filter((o) => o.startsWith('HTTP/1.1 403')).length >= 3, 'limit_except refusals');
 });

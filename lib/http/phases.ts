@@ -218,6 +218,9 @@ export function afterAccess(r: HttpRequest): void {
 
 /** ngx_http_update_location_config: keep-alive limits of the location */
 function updateLocationConfig(r: HttpRequest): void {
+  // limit_except: a method it does not let through is served under its level
+  const lmt = r.loc.limitExcept;
+  if (lmt !== undefined && !lmt.allowed.has(r.method)) setLoc(r, lmt.loc);
   const clcf = r.loc;
   if (r.keepalive) {
     if (clcf.keepaliveTimeout === 0) r.keepalive = false;
