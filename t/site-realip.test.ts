@@ -15,6 +15,7 @@ const SHOW = 'echo "ra=$remote_addr rp=$remote_port real=$realip_remote_addr"';
 const HTTP = `
   access_log off;
   default_type text/plain;
+  limit_req_zone $binary_remote_addr zone=ip:32k rate=1r/m;
   server {
     listen 127.0.0.1:{port};
     set_real_ip_from 127.0.0.0/8;
@@ -23,6 +24,7 @@ const HTTP = `
     location / { ${SHOW}; }
     location /deny { deny 203.0.113.9; allow all; ${SHOW}; }
     location /missing { ${SHOW}; echo_location /nothere; }
+    location /lim { limit_req zone=ip; ${SHOW}; }
   }
   server {
     listen 127.0.0.1:{port2};
@@ -63,6 +65,13 @@ const cases: Case[] = [
   { server: 0, req: get('/missing', ['X-Real-IP: 198.51.100.1']) },
   // keep-alive: the second request is the connection's own address again
   { server: 0, req: [get('/', ['X-Real-IP: 198.51.100.2', 'Connection: keep-alive'], '1.1') + get('/', ['Connection: close'], '1.1')] },
+  // limit_req keyed by $binary_remote_addr sees the real address (one bucket per address, v4 and v6)
+  { server: 0, req: get('/lim', ['X-Real-IP: 2001:db8::1']) },
+  { server: 0, req: get('/lim', ['X-Real-IP: 2001:db8::2']) },
+  { server: 0, req: get('/lim', ['X-Real-IP: 2001:db8:0::1']) },
+  { server: 0, req: get('/lim', ['X-Real-IP: 192.0.2.1']) },
+  { server: 0, req: get('/lim', ['X-Real-IP: 192.0.2.2']) },
+  { server: 0, req: get('/lim', ['X-Real-IP: 192.0.2.1']) },
   { server: 1, req: get('/', ['X-Forwarded-For: 1.1.1.1, 10.0.0.1']) },
   { server: 1, req: get('/rec', ['X-Forwarded-For: 1.1.1.1, 10.0.0.1']) },
   { server: 1, req: get('/rec', ['X-Forwarded-For: 1.1.1.1, 10.0.0.1, 10.2.2.2']) },
@@ -109,4 +118,5 @@ t.test('realip: headers, trust, recursion, variables, as nginx', { skip: skipEch
   t.ok(ng.out.some((o) => o.includes('403 Forbidden')), 'deny saw the real address');
   t.ok(ng.log.some((l) => l.includes('access forbidden by rule, client: 203.0.113.9,')), 'the log names the real address');
   t.ok(ng.out.some((o) => o.includes('ra=2001:db8::5 rp=443 real=127.0.0.1')), 'IPv6 with a port');
+  t.equal(ng.out.filter((o) => o.startsWith('HTTP/1.1 503')).length, 2, 'limit_req: the second request of each real address');
 });
