@@ -188,16 +188,8 @@ export function runPhases(r: HttpRequest, start: P = P.PostRead, from = 0): void
         phase = P.PostAccess;
         break;
       }
-      case P.PostAccess: {
-        // ngx_http_core_post_access_phase: the refusal `satisfy any` kept
-        const code = r.accessCode;
-        if (code) {
-          r.accessCode = 0;
-          if (code === 403) r.log('error', 'access forbidden by rule');
-          return r.finalize(code);
-        }
+      case P.PostAccess:
         return afterAccess(r);
-      }
       case P.Content:
         return content(r);
     }
@@ -205,11 +197,18 @@ export function runPhases(r: HttpRequest, start: P = P.PostRead, from = 0): void
 }
 
 /**
- * What follows the access phase (try_files, then content); an access
+ * What follows the access phase (post-access, try_files, then content); an access
  * handler that returned DONE calls it when it is done and lets the request
  * go on (nginx's ngx_http_core_run_phases after NGX_AGAIN).
  */
 export function afterAccess(r: HttpRequest): void {
+  // ngx_http_core_post_access_phase: the refusal `satisfy any` kept
+  const code = r.accessCode;
+  if (code) {
+    r.accessCode = 0;
+    if (code === 403) r.log('error', 'access forbidden by rule');
+    return r.finalize(code);
+  }
   if (r.loc.tryFiles && !r.loc.handler) {
     if (!tryFiles(r)) return;
   }
