@@ -21,6 +21,10 @@ export interface ShmZone {
   reserved: number[];
   /** the runtime zone, made once the size is known */
   zone: Zone | undefined;
+  /** the key the declaring directive bound (a reload may not change it while the zone is reused) */
+  key: string | undefined;
+  /** how nginx names the zone in that message (`limit_req`, `limit_conn_zone`) */
+  label: string;
 }
 
 const KEY = 'shm.zones';
@@ -43,7 +47,7 @@ export function sharedZoneAdd(cf: Conf, name: string, size: number, tag: string)
     }
     return z;
   }
-  const z: ShmZone = { name, size, tag, data: undefined, reserved: [], zone: undefined };
+  const z: ShmZone = { name, size, tag, data: undefined, reserved: [], zone: undefined, key: undefined, label: tag };
   list.push(z);
   return z;
 }
@@ -62,4 +66,21 @@ export function checkZones(cycle: Cycle): void {
       throw e;
     }
   }
+}
+
+/**
+ * A reload keeps a zone whose name, size and use are unchanged (its
+ * contents live on); the key it is bound to may not change then (nginx's
+ * init_zone check, logged without a place). The message, or undefined.
+ */
+export function zoneReuseError(old: Cycle, next: Cycle): string | undefined {
+  const before = new Map(zonesOf(old).map((z) => [z.name, z]));
+  for (const z of zonesOf(next)) {
+    const o = before.get(z.name);
+    if (o === undefined || o.tag !== z.tag || o.size !== z.size) continue;
+    if (o.key !== undefined && z.key !== undefined && o.key !== z.key) {
+      return `${z.label} "${z.name}" uses the "${z.key}" key while previously it used the "${o.key}" key`;
+    }
+  }
+  return undefined;
 }

@@ -10,6 +10,7 @@ import { reportStartup } from './daemon.js';
 import { movePidFile, removePidFile, writePidFile } from './pidfile.js';
 import { LEAD_ENV } from './worker.js';
 import { installMasterZones } from './zones.js';
+import { zoneReuseError } from '../http/zones.js';
 
 /*
  * The master process (ngx_master_process_cycle). It holds no request
@@ -182,6 +183,12 @@ export async function runMaster(opts: CliOptions, prefix: string, confFile: stri
     const got = rereadCycle(opts, prefix, confFile, log, startupPath);
     if (!got) return;
     const [next, nextLog] = got;
+    // a zone kept across the reload keeps its key (ngx_http_limit_req_init_zone's check)
+    const bad = zoneReuseError(l.cycle, next.cycle);
+    if (bad !== undefined) {
+      nextLog.write('emerg', 0, bad);
+      return;
+    }
     const old = generation;
     const gen = ++generation;
     snapshots.set(gen, snapshotOf(next.cycle));

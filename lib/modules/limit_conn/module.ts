@@ -93,6 +93,8 @@ function limitConnZone(cf: Conf, cmd: Command): undefined {
   const z = sharedZoneAdd(cf, name, size, TAG);
   if (z.data !== undefined) throw cf.error(`${cmd.name} "${name}" is already bound to key "${(z.data as ComplexValue).source}"`);
   z.data = key;
+  z.key = key.source;
+  z.label = 'limit_conn_zone';
   // the zone's header (rbtree and sentinel: 64 bytes) and its log context ` in limit_conn_zone "NAME"`
   z.reserved = [64, 22 + name.length];
   return undefined;

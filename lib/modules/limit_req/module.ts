@@ -89,6 +89,8 @@ function limitReqZone(cf: Conf, cmd: Command): undefined {
     throw cf.error(`${cmd.name} "${name}" is already bound to key "${(z.data as LimitReqZoneData).key.source}"`);
   }
   z.data = { key, rate: Math.floor((rate * 1000) / scale) } satisfies LimitReqZoneData;
+  z.key = key.source;
+  z.label = 'limit_req';
   // the zone's header (rbtree, sentinel, queue: 80 bytes) and its log context ` in limit_req zone "NAME"`
   z.reserved = [80, 21 + name.length];
   return undefined;
