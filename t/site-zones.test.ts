@@ -25,8 +25,10 @@ const HTTP = `
   default_type text/plain;
   limit_req_zone $arg_k zone=z:32k rate=1r/m;
   limit_conn_zone $arg_k zone=c:32k;
+  limit_req_zone $arg_k zone=s:32k rate=10r/s;
   server {
     listen 127.0.0.1:{port};
+    location /d { limit_req zone=s burst=3; echo "$pid $limit_req_status"; }
     location /dry { limit_req zone=z burst=4 nodelay; limit_req_dry_run on; echo "$pid $limit_req_status"; }
     location /r { limit_req zone=z burst=4 nodelay; echo "$pid $limit_req_status"; }
     location /c { limit_conn c 3; echo_sleep 0.5; echo "$pid $limit_conn_status"; }
@@ -58,6 +60,8 @@ async function scenario(kind: 'nginx' | 'redis2d'): Promise<Record<string, Tally
       dry: await burst(s, '/dry?k=a', 40),
       real: await burst(s, '/r?k=b', 40),
       conn: await burst(s, '/c?k=c', 12),
+      // delays across workers: the master's answer, then the worker's timer
+      delay: await burst(s, '/d?k=d', 6),
     };
   } finally {
     await s.stop();
@@ -67,10 +71,11 @@ async function scenario(kind: 'nginx' | 'redis2d'): Promise<Record<string, Tally
 t.test('two workers share limit_req and limit_conn zones, as nginx', { skip: skipEcho }, async (t) => {
   const ng = await scenario('nginx');
   const rd = await scenario('redis2d');
-  for (const name of ['dry', 'real', 'conn']) t.same(rd[name]!.statuses, ng[name]!.statuses, `${name}: the same counts`);
+  for (const name of ['dry', 'real', 'conn', 'delay']) t.same(rd[name]!.statuses, ng[name]!.statuses, `${name}: the same counts`);
   t.same(rd.dry!.statuses, { PASSED: 5, REJECTED_DRY_RUN: 35 }, 'burst=4: five of forty pass, over both workers');
   t.same(rd.real!.statuses, { PASSED: 5, '503': 35 });
   t.same(rd.conn!.statuses, { PASSED: 3, '503': 9 }, 'limit_conn 3 over both workers');
+  t.same(rd.delay!.statuses, { PASSED: 1, DELAYED: 3, '503': 2 }, 'burst=3: one at once, three delayed, two refused');
   // both workers answered (else the test proves nothing about sharing)
   t.equal(rd.dry!.pids, 2, 'redis2d: both workers answered');
   t.equal(ng.dry!.pids, 2, 'nginx: both workers answered');
