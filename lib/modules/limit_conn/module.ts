@@ -10,7 +10,7 @@ import { defineHttpModule, locConf, type HttpModule } from '../../http/module.js
 import { P, resumePhases, suspendPhase } from '../../http/phases.js';
 import { DECLINED, DONE, type Request } from '../../http/request.js';
 import { compileComplexValue, type ComplexValue } from '../../http/script.js';
-import { httpVariables } from '../../http/variables.js';
+import { VAR_NOCACHEABLE, httpVariables } from '../../http/variables.js';
 import { checkZones, runtimeZone, sharedZoneAdd, type ShmZone } from '../../http/zones.js';
 import { LEVELS, LEVEL_WORDS } from '../limit_req/module.js';
 import { parseZoneSize, statusBounds } from '../limit_req/limits.js';
@@ -231,7 +231,7 @@ const lccfOf = (cf: Conf): LimitConnLocConf => locConf(cf, limitConnModule);
 export const limitConnModule: HttpModule<unknown, unknown, LimitConnLocConf> = defineHttpModule<unknown, unknown, LimitConnLocConf>({
   name: 'http_limit_conn',
   preConfiguration(cf) {
-    httpVariables(cf).add(cf, 'limit_conn_status', 0).get = (r: Request) => {
+    httpVariables(cf).add(cf, 'limit_conn_status', VAR_NOCACHEABLE).get = (r: Request) => {
       const s = statuses.get((r as HttpRequest).main);
       return s === undefined ? undefined : STATUS_TEXT[s];
     };

@@ -7,7 +7,7 @@ import type { HttpRequest } from '../../http/http_request.js';
 import { defineHttpModule, locConf, type HttpModule } from '../../http/module.js';
 import type { Request } from '../../http/request.js';
 import { compileComplexValue, type ComplexValue } from '../../http/script.js';
-import { httpVariables } from '../../http/variables.js';
+import { VAR_NOCACHEABLE, httpVariables } from '../../http/variables.js';
 import { checkZones, sharedZoneAdd, type ShmZone } from '../../http/zones.js';
 import { registerLimitReqOps } from './bucket.js';
 import { parseZoneSize, statusBounds } from './limits.js';
@@ -138,7 +138,7 @@ const ALL = HTTP_MAIN_CONF | HTTP_SRV_CONF | HTTP_LOC_CONF;
 export const limitReqModule: HttpModule<unknown, unknown, LimitReqLocConf> = defineHttpModule<unknown, unknown, LimitReqLocConf>({
   name: 'http_limit_req',
   preConfiguration(cf) {
-    const v = httpVariables(cf).add(cf, 'limit_req_status', 0);
+    const v = httpVariables(cf).add(cf, 'limit_req_status', VAR_NOCACHEABLE);
     v.get = (r: Request) => limitReqStatusOf(r as HttpRequest);
   },
   // nginx's ngx_init_cycle: a zone used but never declared with a size
