@@ -7,8 +7,8 @@ import { LOAD_ECHO, logLines, request, skipEcho, sleep } from './helpers/site.js
  * fixed offsets, each on its own connection) give the same statuses, the
  * same bodies ($limit_req_status) and the same error-log lines. Zones with
  * rate=1r/m leak nothing between requests a few ms apart, so their
- * `excess:` figures are exact; the 10r/s zone leaks 10/1000 per ms, so its
- * figures are compared to one decimal. Delays are checked from below
+ * `excess:` figures are exact (compared to 0.01); the 2r/s zone leaks
+ * 2/1000 per ms, so its figures are compared to the unit. Delays are checked from below
  * (a delayed request never answers before its delay; no upper bound: the
  * machine may be slow).
  */
@@ -18,7 +18,7 @@ const HTTP = `
   default_type text/plain;
   limit_req_zone $arg_k zone=m:32k rate=1r/m;
   limit_req_zone $arg_k zone=two:32k rate=1r/m;
-  limit_req_zone $arg_k zone=s:32k rate=10r/s;
+  limit_req_zone $arg_k zone=s:32k rate=2r/s;
   limit_req_zone "$arg_k$arg_j" zone=big:1m rate=60r/m;
   server {
     listen 127.0.0.1:{port};
@@ -28,8 +28,8 @@ const HTTP = `
     location /st { limit_req zone=m; limit_req_status 429; limit_req_log_level warn; echo "st $limit_req_status"; }
     location /info { limit_req zone=s burst=1; limit_req_log_level info; echo "info $limit_req_status"; }
     location /leave { limit_req zone=m burst=1; echo "leave $limit_req_status"; }
-    location /d { limit_req zone=s burst=5; echo "d $limit_req_status"; }
-    location /dd { limit_req zone=s burst=5 delay=2; echo "dd $limit_req_status"; }
+    location /d { limit_req zone=s burst=3; echo "d $limit_req_status"; }
+    location /dd { limit_req zone=s burst=3 delay=2; echo "dd $limit_req_status"; }
     location /multi { limit_req zone=m burst=5 nodelay; limit_req zone=two burst=1 nodelay; echo "multi $limit_req_status"; }
     location /multid { limit_req zone=two burst=5 nodelay; limit_req zone=s burst=5; echo "multid $limit_req_status"; }
     location /inherit { echo "inherit [$limit_req_status]"; }
@@ -61,7 +61,7 @@ const timelines: Record<string, Step[]> = {
     { at: 0, path: '/leave?k=l' },
     { at: 10, path: '/leave?k=l', timeout: 300 },
   ],
-  delay: together(8, '/d?k=f'),
+  delay: together(6, '/d?k=f'),
   delayN: together(5, '/dd?k=g'),
   multi: [0, 10, 20, 30].map((at) => ({ at, path: '/multi?k=h' })),
   multid: together(4, '/multid?k=i'),
@@ -82,7 +82,7 @@ interface Result {
 }
 
 /**
- * The 10r/s zone's figures to the unit (they move by 0.010 a ms; requests
+ * The 2r/s zone's figures to the unit (they move by 0.002 a ms; requests
  * sent together are a few ms apart); the 1r/m zones' to 0.01: they leak
  * 0.001 only when 63 ms pass between two requests of a key, which a loaded
  * machine may make happen.
@@ -143,12 +143,13 @@ t.test('limit_req timelines: statuses, bodies and log lines as nginx', { skip: s
   t.ok(theirs.nodelay!.log.some((l) => l === 'error limiting requests, excess: ~4.00 by zone "m", client: 127.0.0.1, server: , request: "GET /m?k=a HTTP/1.0", host: "x"'));
   t.ok(theirs.dry!.lines.every((l) => l.startsWith('200')), 'dry run passes everything');
   t.ok(theirs.status!.lines.includes('429 '), 'limit_req_status 429');
-  t.same(theirs.delayN!.lines, ['200 dd DELAYED', '200 dd DELAYED', '200 dd PASSED', '200 dd PASSED', '200 dd PASSED'], 'delay=2: three at once');
+  t.same(theirs.delayN!.lines, ['200 dd DELAYED', '200 dd PASSED', '200 dd PASSED', '200 dd PASSED', '503 '], 'delay=2: three at once');
+  t.same(theirs.delay!.lines, ['200 d DELAYED', '200 d DELAYED', '200 d DELAYED', '200 d PASSED', '503 ', '503 '], 'burst=3: one at once, three delayed');
   t.same(theirs.leave!.lines, ['200 leave PASSED', '0 '], 'the client that left');
-  // delays, from below: the k-th delayed /d request waits about k * 100 ms
+  // delays, from below: the k-th delayed /d request waits about k * 500 ms
   for (const [name, r] of [['nginx', theirs], ['redis2d', ours]] as const) {
     const d = r.delay!.ms;
-    t.ok(d[4]! >= 150 && d[7]! >= 400, `${name}: /d delays (${d.join(', ')} ms)`);
-    t.ok(r.delayN!.ms[4]! >= 150, `${name}: /dd delays (${r.delayN!.ms.join(', ')} ms)`);
+    t.ok(d[3]! >= 400 && d[4]! >= 900 && d[5]! >= 1400, `${name}: /d delays (${d.join(', ')} ms)`);
+    t.ok(r.delayN!.ms[4]! >= 400, `${name}: /dd delays (${r.delayN!.ms.join(', ')} ms)`);
   }
 });
