@@ -25,7 +25,7 @@ const HTTP = `
   default_type text/plain;
   limit_req_zone $arg_k zone=z:32k rate=1r/m;
   limit_conn_zone $arg_k zone=c:32k;
-  limit_req_zone $arg_k zone=s:32k rate=10r/s;
+  limit_req_zone $arg_k zone=s:32k rate=2r/s;
   server {
     listen 127.0.0.1:{port};
     location /d { limit_req zone=s burst=3; echo "$pid $limit_req_status"; }
