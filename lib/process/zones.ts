@@ -9,54 +9,76 @@ import { zonesOf } from '../http/zones.js';
  * §"Shared zones"). With more than one worker the master owns every zone
  * and runs each operation, one at a time, as nginx's zone mutex would:
  *
- *   worker → master   zone     {id, z: name, op, key, arg}
- *   master → worker   zone-res {id, res}
+ *   worker → master   zones     {ops: [[id, zone, op, key, arg], ...]}
+ *   master → worker   zones-res {res: [[id, result], ...]}
+ *
+ * (one message each way per worker event-loop turn, however many calls)
  *
  * The stores outlive reloads while a zone keeps its name and size, as
  * nginx reuses a zone's memory across reloads. With one worker the worker
  * owns its zones itself and no message is sent (the fast path).
  */
 
+/** one operation: [id, zone, op, key, arg] */
+type Call = [number, string, string, string, ZoneValue];
+
+/** worker → master: the operations of one event-loop turn */
 interface ZoneMsg {
-  redis2d: 'zone';
-  id: number;
-  z: string;
-  op: string;
-  key: string;
-  arg: ZoneValue;
+  redis2d: 'zones';
+  ops: Call[];
 }
 
+/** master → worker: their results, [id, result] */
 interface ZoneRes {
-  redis2d: 'zone-res';
-  id: number;
-  res: ZoneValue;
+  redis2d: 'zones-res';
+  res: Array<[number, ZoneValue]>;
 }
 
-const isZoneMsg = (m: unknown): m is ZoneMsg => typeof m === 'object' && m !== null && (m as ZoneMsg).redis2d === 'zone';
-const isZoneRes = (m: unknown): m is ZoneRes => typeof m === 'object' && m !== null && (m as ZoneRes).redis2d === 'zone-res';
+const isZoneMsg = (m: unknown): m is ZoneMsg => typeof m === 'object' && m !== null && (m as ZoneMsg).redis2d === 'zones';
+const isZoneRes = (m: unknown): m is ZoneRes => typeof m === 'object' && m !== null && (m as ZoneRes).redis2d === 'zones-res';
 
 // ------------------------------------------------------------ worker side
 
-/** in a worker of a generation with several workers: every zone call goes to the master */
+/**
+ * in a worker of a generation with several workers: every zone call goes
+ * to the master. The calls of one event-loop turn (every request parsed
+ * from the sockets that were readable) travel in one message, flushed by
+ * setImmediate: under load a message carries many, which is what keeps
+ * the channel's per-message cost off each request.
+ */
 export function installWorkerZones(): void {
   const waiting = new Map<number, (res: ZoneValue) => void>();
   let seq = 0;
+  let queue: Call[] = [];
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    const ops = queue;
+    queue = [];
+    try {
+      process.send!({ redis2d: 'zones', ops } satisfies ZoneMsg);
+    } catch {
+      // the master is gone: this worker is about to go too; its requests stay unanswered
+      for (const c of ops) waiting.delete(c[0]);
+    }
+  };
   process.on('message', (m: unknown) => {
     if (!isZoneRes(m)) return;
-    const done = waiting.get(m.id);
-    if (done === undefined) return;
-    waiting.delete(m.id);
-    done(m.res);
+    for (const [id, res] of m.res) {
+      const done = waiting.get(id);
+      if (done === undefined) continue;
+      waiting.delete(id);
+      done(res);
+    }
   });
   setZoneTransport({
     call(zone, op, key, arg, done) {
       const id = ++seq;
       waiting.set(id, done);
-      try {
-        process.send!({ redis2d: 'zone', id, z: zone, op, key, arg } satisfies ZoneMsg);
-      } catch {
-        // the master is gone: this worker is about to go too; the request stays unanswered as nginx's would hang on a dead zone
-        waiting.delete(id);
+      queue.push([id, zone, op, key, arg]);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
       }
     },
   });
@@ -81,18 +103,23 @@ function storeFor(cycle: Cycle, name: string): ZoneStore | undefined {
 export function installMasterZones(cycle: () => Cycle): void {
   cluster.on('message', (worker: Worker, m: unknown) => {
     if (!isZoneMsg(m)) return;
-    let res: ZoneValue = null;
-    const store = storeFor(cycle(), m.z);
-    if (store !== undefined) {
-      try {
-        res = runZoneOp(store, m.op, m.key, m.arg);
-      } catch (e) {
-        getMainLog().write('alert', 0, `zone "${m.z}" operation "${m.op}" failed: ${(e as Error).message}`);
+    const c = cycle();
+    const res: Array<[number, ZoneValue]> = [];
+    for (const [id, z, op, key, arg] of m.ops) {
+      let r: ZoneValue = null;
+      const store = storeFor(c, z);
+      if (store !== undefined) {
+        try {
+          r = runZoneOp(store, op, key, arg);
+        } catch (e) {
+          getMainLog().write('alert', 0, `zone "${z}" operation "${op}" failed: ${(e as Error).message}`);
+        }
       }
+      res.push([id, r]);
     }
     if (worker.isDead() || !worker.isConnected()) return;
     try {
-      worker.send({ redis2d: 'zone-res', id: m.id, res } satisfies ZoneRes);
+      worker.send({ redis2d: 'zones-res', res } satisfies ZoneRes);
     } catch {
       /* the worker is going away */
     }
