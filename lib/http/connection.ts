@@ -153,8 +153,9 @@ export class HttpConnection {
   tls: TlsConn | undefined = undefined;
   /** the server a request without a better name gets: the default one, or the one the SNI name chose */
   private connSrv: CoreSrvConf;
-  readonly remoteAddr: string;
-  readonly remotePort: number;
+  /** the client's address; realip replaces it for one request (and puts it back after) */
+  remoteAddr: string;
+  remotePort: number;
   readonly localAddr: string;
   readonly localPort: number;
   readonly addr: AddrConf;
@@ -1315,6 +1316,12 @@ export class HttpConnection {
 function runLogPhase(r: HttpRequest): void {
   const list = hooks.log;
   for (let i = 0; i < list.length; i++) list[i]!(r);
+  // then the request's cleanups (nginx frees the request pool after logging it)
+  const cl = r.cleanups;
+  if (cl !== undefined) {
+    r.cleanups = undefined;
+    for (let i = cl.length - 1; i >= 0; i--) cl[i]!();
+  }
 }
 
 export { getMainLog };

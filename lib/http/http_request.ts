@@ -185,6 +185,13 @@ export class HttpRequest implements Request {
   gzipVary = false;
   /** finish() was called while a filter still holds output back */
   ending = false;
+  /** the phase and handler index a suspended phase handler resumes at (phases.ts suspendPhase) */
+  phaseAt = 0;
+  phaseIndex = 0;
+  /** a refusal kept by `satisfy any` for post-access (r->access_code) */
+  accessCode = 0;
+  /** run once the request is over, after its log phase (nginx's request pool cleanups) */
+  cleanups: Array<() => void> | undefined = undefined;
   /** the client's request (r->main); a subrequest's parent (r->parent) */
   main: HttpRequest = this;
   parent: HttpRequest | undefined;

@@ -4,6 +4,10 @@ import { httpCoreModule } from '../http/core/module.js';
 import { upstreamModule } from '../upstream/module.js';
 import { accessModule } from './access/module.js';
 import { autoindexModule } from './autoindex/module.js';
+import { authBasicModule } from './auth_basic/module.js';
+import { limitReqModule } from './limit_req/module.js';
+import { realipModule } from './realip/module.js';
+import { limitConnModule } from './limit_conn/module.js';
 import { coreModule } from './core/module.js';
 import { echoModule } from './echo/module.js';
 import { emptyGifModule } from './empty_gif/module.js';
@@ -65,6 +69,13 @@ export const modules: Module[] = [
   fastcgiModule,
   echoModule,
   accessModule,
+  // after access: allow/deny is asked first, as nginx runs the access phase's handlers
+  authBasicModule,
+  // the pre-access handlers run in this order (nginx runs a phase's handlers last-registered first:
+  // realip, limit_req, limit_conn)
+  realipModule,
+  limitReqModule,
+  limitConnModule,
   mapModule,
   rewriteModule,
   setMiscModule,
