@@ -1,3 +1,5 @@
+import { zoneName } from './tz.js';
+
 /*
  * strftime(3) in the C locale, for set_formatted_gmt_time and
  * set_formatted_local_time (the module calls libc strftime on a 256-byte
@@ -47,16 +49,6 @@ export function gmTm(d: Date): Tm {
   };
 }
 
-/**
- * The zone's abbreviation as the C library prints it: Intl's short name
- * ("UTC", "EST", "CET" where the ICU data has one; else "GMT+1", which
- * glibc would print as its own abbreviation, e.g. "CET").
- */
-function zoneName(d: Date): string {
-  const part = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName');
-  return part === undefined ? '' : part.value;
-}
-
 /** localtime_r, in the process's time zone (TZ, as nginx keeps it) */
 export function localTm(d: Date): Tm {
   const y = d.getFullYear();
@@ -66,7 +58,7 @@ export function localTm(d: Date): Tm {
     year: y, mon: m, mday: day,
     hour: d.getHours(), min: d.getMinutes(), sec: d.getSeconds(),
     wday: d.getDay(), yday: ydayOf(y, m, day),
-    gmtoff: -d.getTimezoneOffset() * 60, zone: () => zoneName(d), epoch: Math.floor(d.getTime() / 1000),
+    gmtoff: -d.getTimezoneOffset() * 60, zone: () => zoneName(d, -d.getTimezoneOffset() * 60), epoch: Math.floor(d.getTime() / 1000),
   };
 }
 
