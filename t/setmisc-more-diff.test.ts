@@ -74,6 +74,9 @@ const HTTP = `
     location /setarg { set $y $arg_x; set $arg_x new; echo -n "$y $arg_x"; }
     location /ndkhttp { set_if_empty $http_x dflt; echo -n "[$http_x]"; }
     location /ndkcookie { set_md5 $cookie_c; echo -n "[$cookie_c]"; }
+    location /ndktwice { set_if_empty $arg_a 1; set_if_empty $arg_a 2; echo -n "[$arg_a]"; }
+    location /ndkargs { set_if_empty $args "z=1"; echo -n "[$args] [$arg_z] [$query_string]"; }
+    location /setthenndk { set $arg_d 1; set_if_empty $arg_d 2; echo -n "[$arg_d]"; }
     location /ndkuninit { set_encode_base32 $never; echo -n "[$never]"; }
     location /lt { set_formatted_local_time $t "%Y-%m-%d|%a %b %e|%Z|%z|%C %y %j %U %W %V %G %u %w"; echo -n "[$t]"; }
     location /ltempty { set_formatted_local_time $t ""; echo -n "[$t]"; }
@@ -143,7 +146,8 @@ t.test('set_misc transforms, base32 settings, prefix variables: nginx bytes', { 
       paths.push(`/hmac?k=${k}&s=${s}`);
     }
     paths.push('/ifarg?bar=71', '/ifarg?bar=', '/ifarg', '/ifarg?bah=1&bar=2');
-    paths.push('/setarg?x=1', '/setarg', '/ndkuninit', '/ndkcookie');
+    paths.push('/setarg?x=1', '/setarg', '/ndkuninit', '/ndkcookie', '/ndktwice?a=x', '/ndktwice', '/ndkargs', '/ndkargs?q=1');
+    paths.push('/setthenndk', '/setthenndk?d=7');
     paths.push('/rotv?c=5&from=1&to=9', '/rotv?c=9&from=1&to=9', '/rotv?c=abc&from=1&to=3', '/rotv?c=0&from=3&to=1');
     paths.push('/rotv?c=1&from=x&to=3', '/rotv?c=1&from=1&to=', '/rotv?c=-1&from=4&to=6');
     paths.push('/ltempty', '/ltconst', '/lt256', '/lcalpha?n=0', '/lcalpha?n=65', '/lcalpha?n=x');

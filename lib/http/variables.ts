@@ -82,10 +82,10 @@ export class Variables {
   initVars(): void {
     for (const v of this.indexed) {
       const exact = this.defs.get(v.name);
-      // a definition without a getter, or a weak one (`set $arg_x`, NDK's
-      // set_var on $arg_x), leaves the name to a prefix variable when one
-      // matches: the longest prefix wins, as in ngx_http_variables_init_vars
-      if (exact && exact.get !== undefined && !(exact.flags & VAR_WEAK)) {
+      // a weak definition (`set $arg_x`, NDK's set_var on $arg_x) leaves the
+      // name to a prefix variable when one matches, the longest prefix
+      // winning, as ngx_http_variables_init_vars does
+      if (exact && !(exact.flags & VAR_WEAK)) {
         v.def = exact;
         continue;
       }

@@ -21,7 +21,7 @@ import { evalComplexValue, setVariable } from '../../http/eval.js';
 import type { Request } from '../../http/request.js';
 import { compileComplexValue, countVariables } from '../../http/script.js';
 import { mainConf, locConf, defineHttpModule } from '../../http/module.js';
-import { VAR_CHANGEABLE, httpVariables } from '../../http/variables.js';
+import { VAR_CHANGEABLE, VAR_WEAK, httpVariables, type VariableDef } from '../../http/variables.js';
 import { addRewriteHandler, uninitializedGetter } from '../rewrite/module.js';
 import type { ScriptEngine } from '../rewrite/ops.js';
 import { DEFAULT_BASE32_ALPHABET, decodeTable } from './base32.js';
@@ -57,12 +57,18 @@ function runStep(step: SetMiscStep, lists: UpstreamList[]) {
 
 /* the prefix variables NDK leaves their own getter to (ndk_set_var_name) */
 const NDK_PREFIXES = ['arg_', 'cookie_', 'http_', 'sent_http_', 'upstream_http_'];
+/** the definitions NDK left getter-less (a prefix name first defined by a set_* directive) */
+const ndkPrefixed = new WeakSet<VariableDef>();
 
 /**
  * ndk_set_var_name: the variable is added as changeable (not weak, unlike
- * `set`) and, unless it already has a getter or its name starts with one
- * of NDK_PREFIXES, reads as "uninitialized" before its first set. So
- * `set_if_empty $arg_bar 15` reads the request's `bar` argument first.
+ * `set`) and, unless it already exists or its name starts with one of
+ * NDK_PREFIXES, reads as "uninitialized" before its first set. A name
+ * with one of those prefixes gets no getter of its own, so nginx serves
+ * it by the prefix variable: `set_if_empty $arg_bar 15` reads the
+ * request's `bar` argument first. redis2d's registry expresses "no getter
+ * of its own, the prefix decides" with the weak flag (variables.ts
+ * initVars), kept on however often the name is set this way.
  */
 function defineNdkVariable(cf: Conf, word: string): number {
   if (word[0] !== '$') throw cf.error(`invalid variable name "${word}"`);
@@ -70,10 +76,20 @@ function defineNdkVariable(cf: Conf, word: string): number {
   // ngx_http_add_variable's wording for an empty name
   if (name.length === 0) throw cf.error('invalid variable name "$"');
   const vars = httpVariables(cf);
+  const lc = name.toLowerCase();
+  // core variables get their getters later, from the request side: only a
+  // variable first defined here is "uninitialized" or left to its prefix
+  const fresh = !vars.defs.has(lc);
   const def = vars.add(cf, name, VAR_CHANGEABLE);
   const index = vars.getIndex(name);
-  const lc = name.toLowerCase();
-  if (def.get === undefined && !NDK_PREFIXES.some((p) => lc.startsWith(p))) def.get = uninitializedGetter;
+  if (NDK_PREFIXES.some((p) => lc.startsWith(p))) {
+    if (def.get === undefined && (fresh || ndkPrefixed.has(def))) {
+      def.flags |= VAR_WEAK;
+      ndkPrefixed.add(def);
+    }
+  } else if (fresh) {
+    def.get = uninitializedGetter;
+  }
   return index;
 }
 
