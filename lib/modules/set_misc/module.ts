@@ -31,10 +31,11 @@ import { FILTERS } from './filters.js';
 /*
  * set_misc (openresty/set-misc-nginx-module) and NDK's `upstream_list`,
  * configuration side. Every set_* directive is NDK's set_var: it defines
- * its variable as `set` does and compiles one statement into the rewrite
- * program of its level, so it runs in directive order among set/if/rewrite.
- * The value transforms themselves are in filters.ts; a directive without
- * one fails the request with 500.
+ * its variable (defineNdkVariable) and compiles one statement into the
+ * rewrite program of its level, so it runs in directive order among
+ * set/if/rewrite. The value transforms themselves are in filters.ts; the
+ * base32 settings and set_rotate's memory are location confs
+ * (SetMiscLocConf), merged inward as the module's.
  */
 
 export type { SetMiscFilter, SetMiscLocConf, SetMiscMainConf, SetMiscStep, UpstreamList };
