@@ -79,6 +79,12 @@ export class HttpRequest implements Request {
   locConf: unknown[] = NO_CONF;
   uriChanged = false;
   uriChanges = 11;
+  /**
+   * bumped by every internal redirect and named location: nginx clears the
+   * modules' request contexts (r->ctx) there; a module keeping a context
+   * per request compares it to see whether its own is still valid
+   */
+  ctxEpoch = 0;
   internal = false;
   validLocation = true;
   captures: string[] | undefined;
