@@ -808,6 +808,8 @@ export class HttpConnection {
   private headDone(): void {
     const head = this.head!;
     const headerLength = this.lineStart - this.headStart;
+    // the head's bytes as sent (a view, no copy: $echo_client_request_headers reads them)
+    const rawHead = this.buf.subarray(this.headStart, this.lineStart);
     // nginx's header buffer as the next pipelined head finds it (next())
     const hb = this.hst!;
     this.carryStart = hb.start - this.lineStart;
@@ -823,6 +825,7 @@ export class HttpConnection {
 
     const r = this.newRequest(head, head.line);
     r.headerLength = headerLength;
+    r.rawHead = rawHead;
     r.srv = this.defaultSrv();
     const sloc = coreLoc(r.srv.ctx.loc);
     r.loc = sloc;

@@ -134,6 +134,8 @@ export class HttpRequest implements Request {
   readonly conn: HttpConnection;
   /** request line + headers bytes ($request_length before the body) */
   headerLength = 0;
+  /** those bytes as the client sent them, once the head was read whole */
+  rawHead: Buffer | undefined = undefined;
   /** Content-Length of the request body (-1 none) */
   contentLengthIn = -1;
   /** the exact Content-Length when it is past 2^53 (contentLengthIn is then rounded) */

@@ -53,12 +53,13 @@ const timerElapsed: VarGetter = (r) => {
 
 /**
  * $echo_client_request_headers: the main request's head as the client sent
- * it, request line first, up to and including the empty line. nginx copies
- * its header buffers; the head is rebuilt here from the parsed lines, each
- * `Name: value` ended by CRLF.
+ * it, request line first, up to and including the empty line (nginx copies
+ * it from its header buffers). A head refused before it was whole is
+ * rebuilt from the lines parsed, each `Name: value` ended by CRLF.
  */
 const clientRequestHeaders: VarGetter = (r) => {
   const main = (r as HttpRequest).main;
+  if (main.rawHead !== undefined) return main.rawHead.toString('latin1');
   let s = `${main.requestLine}\r\n`;
   if (main.version < 1000) return s;
   for (const [name, value] of main.req.headers) s += `${name}: ${value}\r\n`;
