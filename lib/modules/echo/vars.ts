@@ -53,18 +53,68 @@ const timerElapsed: VarGetter = (r) => {
 
 /**
  * $echo_client_request_headers: the main request's head as the client sent
- * it, request line first, up to and including the empty line (nginx copies
- * it from its header buffers). A head refused before it was whole is
- * rebuilt from the lines parsed, each `Name: value` ended by CRLF.
+ * it, request line first, up to and including the empty line. nginx copies
+ * its header buffers, where it had written a NUL after each accepted
+ * header's name and value; the module turns each back: before an LF into
+ * CR, else the first of a pair into `:` and the second into LF (so a value
+ * with trailing blanks comes out as `value\n  \r\n`). A head refused
+ * before it was whole is rebuilt from the lines parsed.
  */
 const clientRequestHeaders: VarGetter = (r) => {
   const main = (r as HttpRequest).main;
-  if (main.rawHead !== undefined) return main.rawHead.toString('latin1');
-  let s = `${main.requestLine}\r\n`;
-  if (main.version < 1000) return s;
-  for (const [name, value] of main.req.headers) s += `${name}: ${value}\r\n`;
-  return `${s}\r\n`;
+  const raw = main.rawHead;
+  if (raw === undefined) {
+    let s = `${main.requestLine}\r\n`;
+    if (main.version < 1000) return s;
+    for (const [name, value] of main.req.headers) s += `${name}: ${value}\r\n`;
+    return `${s}\r\n`;
+  }
+  return restoreNuls(raw.toString('latin1'), main.req.headers);
 };
+
+/** the head with nginx's NULs (name end, value end of each accepted header) turned back as the module does */
+function restoreNuls(head: string, headers: Array<[string, string]>): string {
+  const b = Buffer.from(head, 'latin1');
+  // where nginx wrote its NULs: found by walking the lines against the accepted headers, in order
+  let at = head.indexOf('\n') + 1; // the request line is never touched
+  let k = 0;
+  while (at < head.length && k < headers.length) {
+    let eol = head.indexOf('\n', at);
+    if (eol === -1) eol = head.length - 1;
+    const name = headers[k]![0];
+    if (head.startsWith(name, at) && head[at + name.length] === ':') {
+      k++;
+      b[at + name.length] = 0;
+      // ngx_http_parse_header_line: the value is what lies between spaces (only spaces) and the line end
+      let v = at + name.length + 1;
+      let e = eol > at && head[eol - 1] === '\r' ? eol - 1 : eol;
+      while (v < e && head[v] === ' ') v++;
+      while (e > v && head[e - 1] === ' ') e--;
+      b[e] = 0;
+    }
+    at = eol + 1;
+  }
+  // ngx_http_echo_client_request_headers_variable's loop
+  let n = 0;
+  for (let p = 0; p < b.length; p++) {
+    if (b[p] !== 0) continue;
+    n++;
+    if (p + 1 !== b.length && b[p + 1] === 0x0a) b[p] = 0x0d;
+    else b[p] = n % 2 === 1 ? 0x3a : 0x0a;
+  }
+  const s = b.toString('latin1');
+  // the head ends at the first empty line; else at the last line end (a CR LF there made LF LF)
+  for (const end of ['\r\n\r\n', '\r\n\n', '\n\r\n']) {
+    const i = s.indexOf(end);
+    if (i !== -1) return s.slice(0, i + end.length);
+  }
+  for (let p = s.length - 1; p >= 2; p--) {
+    if (s[p] === '\n' && s[p - 1] === '\r') return `${s.slice(0, p - 1)}\n\n`;
+    if (s[p] === '\n' && s[p - 1] === '\n') return s.slice(0, p + 1);
+  }
+  // nginx's length then counts its terminating NUL
+  return `${s}\0`;
+}
 
 /** $echo_it: the current item of echo_foreach_split */
 const it: VarGetter = (r) => {
