@@ -65,6 +65,8 @@ const HTTP = `
     location /head-sub { echo_subrequest GET /m; echo after; }
     location /head-async { echo_location_async /m; echo after; }
     location /sub-head { echo_subrequest HEAD /m; echo after; }
+    location /expect { echo "[$echo_request_body]"; }
+    location /expect-read { echo_read_request_body; echo "[$echo_request_body]"; }
     location /unsafe { echo_location '/../foo'; }
     location /unsafe-async { echo_location_async '/../foo'; }
     location /unsafe-sub { echo_subrequest GET '/a/%2e%2e/b'; }
@@ -106,6 +108,12 @@ const CASES: Array<[string, string]> = [
   ['HEAD through echo_location_async', head('/head-async')],
   ['HEAD through echo_location, keep-alive', head('/head-loc', 'keep-alive') + get('/m')],
   ['echo_subrequest HEAD', get('/sub-head')],
+  // the body left unread is discarded after the response: Expect is answered then
+  ['Expect, body unread, close', `POST /expect HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n`],
+  ['Expect, no body, close', get('/expect', 'Expect: 100-continue\r\n')],
+  ['Expect, body unread, keep-alive', `POST /expect HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc${get('/expect')}`],
+  ['Expect, body read', `POST /expect-read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc`],
+  ['Expect, HEAD through echo_location', head('/head-loc').replace('\r\n\r\n', '\r\nExpect: 100-continue\r\n\r\n')],
 ];
 
 /**

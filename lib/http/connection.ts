@@ -1045,6 +1045,9 @@ export class HttpConnection {
   /** the response is complete (or was cut short: `close`) */
   requestDone(r: HttpRequest, close = false): void {
     if (r !== this.current || this.state === St.Closed) return;
+    // a handler that discards the body after its response (echo) answers Expect: 100-continue
+    // then, after the response, as nginx does; closing or not
+    if (!close && r.discardAfter && r.bodyState === 'none') this.testExpect(r);
     runLogPhase(r);
     if (close || !r.keepalive || exiting) {
       this.closeAfterWrite(close);

@@ -162,6 +162,12 @@ export class HttpRequest implements Request {
   /** set once the body was read or discarding started */
   bodyState: 'none' | 'reading' | 'read' | 'discard' = 'none';
   expectTested = false;
+  /**
+   * the content handler discards the body only after its last output
+   * (echo's run_cmds): the engine answers Expect: 100-continue as the
+   * response ends, keep-alive or not
+   */
+  discardAfter = false;
   /** the top of this request's body filter chain (undefined: straight to the wire) */
   filter: BodyFilter | undefined;
   /** finish() was called while a filter still holds output back */

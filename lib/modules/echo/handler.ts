@@ -216,6 +216,8 @@ function runCmds(r: HttpRequest, ctx: EchoCtx): number {
   // ngx_http_echo_send_chain_link(r, ctx, NULL): the header if needed, then the last buffer
   const rc = sendHeaderIfNeeded(r, ctx);
   if (rc !== OK) return rc;
+  // then ngx_http_discard_request_body when the body was not read (and its Expect answer)
+  if (!bodyRead(r)) r.discardAfter = true;
   r.finish();
   return OK;
 }
