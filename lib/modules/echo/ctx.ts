@@ -32,10 +32,6 @@ export interface EchoCtx {
   foreach: EchoForeach | undefined;
   /** the request body is being read for echo_read_request_body (or before a subrequest) */
   waitReadBody: boolean;
-  /** the run is suspended (sleep, subrequest, body) */
-  waiting: boolean;
-  /** the pending echo_sleep timer, cleared when the request goes away */
-  sleep: NodeJS.Timeout | undefined;
 }
 
 interface Held {
@@ -62,8 +58,6 @@ export function createCtx(r: Request): EchoCtx {
     counter: 0,
     foreach: undefined,
     waitReadBody: false,
-    waiting: false,
-    sleep: undefined,
   };
   ctxs.set(r, { epoch: (r as HttpRequest).ctxEpoch, ctx });
   return ctx;

@@ -121,11 +121,10 @@ function sleep(r: HttpRequest, ctx: EchoCtx, arg: string): number {
     return 400;
   }
   const timer = setTimeout(() => {
-    ctx.sleep = undefined;
     if (r.aborted || r.main.aborted) return;
     resume(r, ctx);
   }, ms);
-  ctx.sleep = timer;
+  // ngx_http_echo_sleep_cleanup: the timer goes with the request
   r.onAbort(() => clearTimeout(timer));
   return AGAIN;
 }
@@ -228,7 +227,6 @@ function runCmds(r: HttpRequest, ctx: EchoCtx): number {
  * only cut the response short
  */
 function conclude(r: HttpRequest, ctx: EchoCtx, rc: number): void {
-  ctx.waiting = rc === AGAIN;
   if (rc === AGAIN || rc === DONE) return;
   if (rc === OK) {
     r.finalize(OK);
