@@ -118,13 +118,14 @@ t.test('$echo_timer_elapsed counts from the request start or echo_reset_timer', 
     for (const srv of [ours, theirs]) {
       const who = srv === ours ? 'redis2d' : 'nginx';
       const t1 = body(await raw(srv.port, get('/timer'), 800));
-      t.match(t1, /^9\r\nt0 0\.00\d\n\r\n9\r\nt1 0\.0[4-9]\d\n\r\n9\r\nt2 0\.00\d\n\r\n0\r\n\r\n$/, `${who}: sleep, then reset`);
+      // the sleep counts (50 ms), a reset starts again (loose bounds: the machine may be busy)
+      t.match(t1, /^9\r\nt0 0\.0[0-3]\d\n\r\n9\r\nt1 0\.(?:0[4-9]|1\d)\d\n\r\n9\r\nt2 0\.0[0-3]\d\n\r\n0\r\n\r\n$/, `${who}: sleep, then reset`);
       const t2 = body(await raw(srv.port, get('/timer-blocking'), 800));
-      t.match(t2, /^b 0\.0[4-9]\d\n/m, `${who}: echo_blocking_sleep counts`);
+      t.match(t2, /^b 0\.(?:0[4-9]|1\d)\d\n/m, `${who}: echo_blocking_sleep counts`);
       const t3 = await raw(srv.port, get('/timer-return'), 800);
-      t.match(t3, /Content-Length: 5\r\n[^]*\r\n\r\n0\.00\d$/, `${who}: in return's text`);
+      t.match(t3, /Content-Length: 5\r\n[^]*\r\n\r\n0\.0[0-3]\d$/, `${who}: in return's text`);
       const t4 = body(await raw(srv.port, get('/timer-set'), 800));
-      t.match(t4, /set 0\.00\d now 0\.0[4-9]\d\n/, `${who}: set keeps the value it read`);
+      t.match(t4, /set 0\.0[0-3]\d now 0\.(?:0[4-9]|1\d)\d\n/, `${who}: set keeps the value it read`);
     }
   } finally {
     await ours?.stop();
