@@ -53,7 +53,6 @@ const TABLE: Array<[string, string]> = [
   ['the third-party array-var-nginx-module', 'array_split array_join array_map array_map_op'],
   ['the third-party encrypted-session-nginx-module', 'encrypted_session_key encrypted_session_iv encrypted_session_expires set_encrypt_session set_decrypt_session'],
   ['the third-party form-input-nginx-module', 'set_form_input set_form_input_multi'],
-  ['the third-party echo-nginx-module', 'echo_flush echo_blocking_sleep echo_reset_timer echo_foreach_split echo_end echo_abort_parent echo_exec'],
   ['the third-party ngx_brotli module', 'brotli brotli_static brotli_types brotli_comp_level'],
   ['the third-party nginx-module-vts', 'vhost_traffic_status vhost_traffic_status_zone vhost_traffic_status_display'],
   ['the third-party ModSecurity-nginx connector', 'modsecurity modsecurity_rules_file'],

@@ -976,6 +976,8 @@ export class HttpConnection {
   private headDone(): void {
     const head = this.head!;
     const headerLength = this.lineStart - this.headStart;
+    // the head's bytes as sent (a view, no copy: $echo_client_request_headers reads them)
+    const rawHead = this.buf.subarray(this.headStart, this.lineStart);
     // nginx's header buffer as the next pipelined head finds it (next())
     const hb = this.hst!;
     this.carryStart = hb.start - this.lineStart;
@@ -991,6 +993,7 @@ export class HttpConnection {
 
     const r = this.newRequest(head, head.line);
     r.headerLength = headerLength;
+    r.rawHead = rawHead;
     r.srv = this.defaultSrv();
     const sloc = coreLoc(r.srv.ctx.loc);
     r.loc = sloc;
@@ -1251,6 +1254,9 @@ export class HttpConnection {
   /** the response is complete (or was cut short: `close`) */
   requestDone(r: HttpRequest, close = false): void {
     if (r !== this.current || this.state === St.Closed) return;
+    // a handler that discards the body after its response (echo) answers Expect: 100-continue
+    // then, after the response, as nginx does; closing or not
+    if (!close && r.discardAfter && r.bodyState === 'none') this.testExpect(r);
     runLogPhase(r);
     if (close || !r.keepalive || exiting) {
       this.closeAfterWrite(close);

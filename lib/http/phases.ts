@@ -3,7 +3,7 @@ import { setCaptures } from './regex_exec.js';
 import { coreLoc, type CoreLocConf } from './core/module.js';
 import type { HttpRequest } from './http_request.js';
 import { findLocation, locationLevel, type FoundLocation } from './locations.js';
-import { DECLINED, DONE, OK, type PhaseHandler } from './request.js';
+import { DECLINED, DONE, OK, type ContentHandler, type PhaseHandler } from './request.js';
 import { staticHandler, tryFiles } from './static.js';
 import { escapeUriPath } from './unescape.js';
 
@@ -236,29 +236,38 @@ function content(r: HttpRequest): void {
     if (rc !== DONE) r.finalize(rc);
     return;
   }
+  // a handler that decides itself whether to read the body (echo) runs at once
+  if (handler.ownBody) {
+    runContent(r, handler);
+    return;
+  }
   r.conn.readBody(r, (status) => {
     if (status !== OK) {
       r.finalize(status);
       return;
     }
-    let rc: number | Promise<number>;
-    try {
-      rc = handler(r);
-    } catch (e) {
-      r.log('alert', `content handler failed: ${(e as Error).stack ?? e}`);
-      r.finalize(500);
-      return;
-    }
-    if (typeof rc === 'number') contentDone(r, rc);
-    else
-      rc.then(
-        (v) => contentDone(r, v),
-        (e: unknown) => {
-          r.log('alert', `content handler failed: ${(e as Error).stack ?? e}`);
-          r.finalize(r.headerSent ? 502 : 500);
-        },
-      );
+    runContent(r, handler);
   });
+}
+
+function runContent(r: HttpRequest, handler: ContentHandler): void {
+  let rc: number | Promise<number>;
+  try {
+    rc = handler(r);
+  } catch (e) {
+    r.log('alert', `content handler failed: ${(e as Error).stack ?? e}`);
+    r.finalize(500);
+    return;
+  }
+  if (typeof rc === 'number') contentDone(r, rc);
+  else
+    rc.then(
+      (v) => contentDone(r, v),
+      (e: unknown) => {
+        r.log('alert', `content handler failed: ${(e as Error).stack ?? e}`);
+        r.finalize(r.headerSent ? 502 : 500);
+      },
+    );
 }
 
 function contentDone(r: HttpRequest, rc: number): void {
@@ -278,6 +287,7 @@ export function internalRedirect(r: HttpRequest, uri: string, args: string): voi
   r.uri = uri;
   r.args = args;
   r.internal = true;
+  r.ctxEpoch++;
   // ngx_http_handler: no log action yet (the static handler's "sending response to client" goes),
   // and the redirected request's gzip tests start afresh
   r.action = undefined;
@@ -304,6 +314,7 @@ export function namedLocation(r: HttpRequest, name: string): void {
     return;
   }
   r.internal = true;
+  r.ctxEpoch++;
   setLoc(r, loc);
   updateLocationConfig(r);
   runPhases(r, P.Rewrite);
