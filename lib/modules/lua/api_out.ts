@@ -3,7 +3,7 @@ import { getMainLog } from '../../core/error_log.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import { lauxlib, lua, luaError, pushStr, toStr, u8str, type LuaState } from './fengari.js';
 import { currentThread, type LuaThread } from './thread.js';
-import { registerGlobals, registerNgx, setFn } from './vm.js';
+import { setFn } from './vm.js';
 
 /*
  * ngx.say/print/flush/eof/exit/redirect, ngx.status, ngx.log and print,
@@ -192,7 +192,8 @@ const CONSTS: Record<string, number> = {
   STDERR: 0, EMERG: 1, ALERT: 2, CRIT: 3, ERR: 4, WARN: 5, NOTICE: 6, INFO: 7, DEBUG: 8,
 };
 
-registerNgx((L) => {
+/** fill the ngx table on top of the stack */
+export function installNgxOutput(L: LuaState): void {
   for (const [k, v] of Object.entries(CONSTS)) {
     lua.lua_pushinteger(L, v);
     lua.lua_setfield(L, -2, k);
@@ -247,7 +248,7 @@ registerNgx((L) => {
     return 0;
   });
   // ngx.status: a field read and written through the ngx table's metatable (api_req.ts)
-});
+}
 
 /** the global print(): ngx.log(ngx.NOTICE, ...) */
 export function installPrint(L: LuaState): void {
@@ -259,4 +260,3 @@ export function installPrint(L: LuaState): void {
   lua.lua_setglobal(L, 'print');
 }
 
-registerGlobals(installPrint);

@@ -5,7 +5,7 @@ import { decodeArgs, escapeUri } from './codec.js';
 import { lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
 import { NULL_UD, checkPhase, curReq, reqState } from './api_out.js';
 import { currentThread } from './thread.js';
-import { registerNgx, setFn } from './vm.js';
+import { setFn } from './vm.js';
 
 /*
  * The request side of the ngx API: ngx.var, ngx.header, ngx.status,
@@ -177,7 +177,8 @@ function metatable(L: LuaState, index: (L: LuaState) => number, newindex: (L: Lu
 
 const BODY_PHASES = ['rewrite', 'access', 'content'] as const;
 
-registerNgx((L) => {
+/** fill the ngx table on top of the stack */
+export function installNgxRequest(L: LuaState): void {
   // ngx.var
   lua.lua_newtable(L);
   metatable(L, (L1) => {
@@ -419,7 +420,7 @@ registerNgx((L) => {
     return 1;
   });
   void NULL_UD;
-});
+}
 
 const METHOD_NAMES: Record<string, number> = {
   GET: 2, HEAD: 4, POST: 8, PUT: 16, DELETE: 32, MKCOL: 64, COPY: 128, MOVE: 256, OPTIONS: 512,

@@ -3,7 +3,7 @@ import * as codec from './codec.js';
 import { lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
 import { curReq, luaLog } from './api_out.js';
 import { currentThread, spawn, yieldFor } from './thread.js';
-import { getVm, registerNgx, setFn } from './vm.js';
+import { getVm, setFn } from './vm.js';
 
 /*
  * The stateless part of the ngx API: hashes and codecs, time, ngx.sleep,
@@ -29,7 +29,8 @@ function strFn(L: LuaState, name: string, f: (s: string) => string): void {
 /** ngx.timer.at callbacks waiting (pending timers count toward nothing here) */
 let timersRunning = 0;
 
-registerNgx((L) => {
+/** fill the ngx table on top of the stack */
+export function installNgxUtil(L: LuaState): void {
   strFn(L, 'md5', codec.md5Hex);
   strFn(L, 'md5_bin', codec.md5Bin);
   strFn(L, 'sha1_bin', codec.sha1Bin);
@@ -178,4 +179,4 @@ registerNgx((L) => {
     return 1;
   });
   void curReq;
-});
+}

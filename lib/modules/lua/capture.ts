@@ -5,7 +5,7 @@ import { lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
 import { curReq, checkPhase, HTTP_METHODS } from './api_out.js';
 import { adoptCtx, encodeArgs, releaseCtx } from './api_req.js';
 import { yieldFor } from './thread.js';
-import { registerNgx, setFn } from './vm.js';
+import { setFn } from './vm.js';
 
 /*
  * ngx.location.capture / capture_multi (ngx_http_lua_subrequest.c): each
@@ -164,7 +164,8 @@ function capture(L: LuaState, specs: CaptureSpec[]): number {
   });
 }
 
-registerNgx((L) => {
+/** fill the ngx table on top of the stack */
+export function installNgxLocation(L: LuaState): void {
   lua.lua_newtable(L);
   setFn(L, 'capture', (L1) => {
     const { t } = curReq(L1, 'location.capture');
@@ -189,4 +190,4 @@ registerNgx((L) => {
     return capture(L1, specs);
   });
   lua.lua_setfield(L, -2, 'location');
-});
+}

@@ -19,9 +19,22 @@ import { inlineName, luaPaths, runContent, runPhase, runSync } from './run.js';
 import { releaseCtx } from './api_req.js';
 import { headerFilter, setLuaModuleIndex } from './filters.js';
 import { declareSharedDict, resetSharedDicts } from './shdict.js';
-import './capture.js';
-import './api_util.js';
-import './redis_parser.js';
+import { installNgxLocation } from './capture.js';
+import { installNgxUtil } from './api_util.js';
+import { openRedisParser } from './redis_parser.js';
+import { installNgxOutput, installPrint } from './api_out.js';
+import { installNgxRequest } from './api_req.js';
+import { installNgxShared } from './shdict.js';
+import { registerGlobals, registerHostModule, registerNgx } from './vm.js';
+
+// the VM's contents, installed when a worker makes it
+registerNgx(installNgxOutput);
+registerNgx(installNgxRequest);
+registerNgx(installNgxUtil);
+registerNgx(installNgxLocation);
+registerNgx(installNgxShared);
+registerGlobals(installPrint);
+registerHostModule('redis.parser', openRedisParser);
 
 /*
  * ngx_lua's directives (lua-nginx-module, the subset redis2 configs use):

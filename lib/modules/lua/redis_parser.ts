@@ -1,6 +1,5 @@
 import { lauxlib, lua, luaError, pushStr, type LuaState } from './fengari.js';
 import { NULL_UD } from './api_out.js';
-import { registerHostModule } from './vm.js';
 
 /*
  * require("redis.parser"): openresty's lua-redis-parser API (parse_reply,
@@ -189,7 +188,8 @@ function param(L: LuaState, i: number, out: Buffer[]): void {
   else luaError(L, `parameter ${i} is not a string, number, redis.parser.null, or boolean value`);
 }
 
-registerHostModule('redis.parser', (L) => {
+/** require('redis.parser'): push the module table */
+export function openRedisParser(L: LuaState): void {
   lua.lua_newtable(L);
   const fns: Array<[string, (L: LuaState) => number]> = [
     ['parse_reply', (L1) => {
@@ -252,4 +252,4 @@ registerHostModule('redis.parser', (L) => {
     lua.lua_pushnumber(L, v);
     lua.lua_setfield(L, -2, k);
   }
-});
+}

@@ -1,6 +1,6 @@
 import type { Conf } from '../../conf/parser.js';
 import { lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
-import { registerNgx, setFn } from './vm.js';
+import { setFn } from './vm.js';
 
 /*
  * lua_shared_dict and ngx.shared.DICT (ngx_http_lua_shdict.c). The values
@@ -159,7 +159,8 @@ function setter(mode: 'set' | 'add' | 'replace', safe: boolean) {
   };
 }
 
-registerNgx((L) => {
+/** fill the ngx table on top of the stack */
+export function installNgxShared(L: LuaState): void {
   lua.lua_newtable(L);
   // the methods, shared by every dict table through a metatable
   lua.lua_newtable(L);
@@ -262,4 +263,4 @@ registerNgx((L) => {
     lua.lua_setfield(L, -2, name);
   }
   lua.lua_setfield(L, -2, 'shared');
-});
+}
