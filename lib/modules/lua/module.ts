@@ -22,6 +22,8 @@ import { declareSharedDict, resetSharedDicts } from './shdict.js';
 import { installNgxLocation } from './capture.js';
 import { installNgxUtil } from './api_util.js';
 import { openRedisParser } from './redis_parser.js';
+import { openCjson } from './cjson.js';
+import { installNgxRe } from './re.js';
 import { installNgxOutput, installPrint } from './api_out.js';
 import { installNgxRequest } from './api_req.js';
 import { installNgxShared } from './shdict.js';
@@ -33,8 +35,11 @@ registerNgx(installNgxRequest);
 registerNgx(installNgxUtil);
 registerNgx(installNgxLocation);
 registerNgx(installNgxShared);
+registerNgx(installNgxRe);
 registerGlobals(installPrint);
 registerHostModule('redis.parser', openRedisParser);
+registerHostModule('cjson', openCjson(false));
+registerHostModule('cjson.safe', openCjson(true));
 
 /*
  * ngx_lua's directives (lua-nginx-module, the subset redis2 configs use):

@@ -1,0 +1,199 @@
+import t from 'tap';
+import { startRedis } from './helpers/redis.js';
+import { raw, startRedis2d } from './helpers/server.js';
+
+/*
+ * Lua next to redis2 against a real redis-server (Debian's nginx has no
+ * redis2 and its Lua module no redis.parser, so these are checked against
+ * the libraries' documented behaviour, not an oracle): captures of redis2
+ * locations parsed with redis.parser, build_query feeding
+ * redis2_raw_query, lua_shared_dict, require through lua_package_path,
+ * and runtime errors that leave the worker serving.
+ */
+
+const FIXTURES = new URL('../fixtures/lua/', import.meta.url).pathname;
+const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+
+/** the body of a chunked response, de-chunked */
+function body(res: string): string {
+  const i = res.indexOf('\r\n\r\n');
+  let rest = res.slice(i + 4);
+  let out = '';
+  for (;;) {
+    const nl = rest.indexOf('\r\n');
+    if (nl < 0) break;
+    const n = parseInt(rest.slice(0, nl), 16);
+    if (!n) break;
+    out += rest.slice(nl + 2, nl + 2 + n);
+    rest = rest.slice(nl + 2 + n + 2);
+  }
+  return out;
+}
+
+t.test('captures of redis2 locations parsed with redis.parser', async (t) => {
+  const redis = await startRedis(t);
+  const up = `127.0.0.1:${redis.port}`;
+  await redis.command(['SET', 'k1', 'v\r\n1']);
+  await redis.command(['RPUSH', 'l1', 'a', '', 'c']);
+  const srv = await startRedis2d(`
+    lua_package_path "${FIXTURES}?.lua;;";
+    lua_shared_dict counters 1m;
+    server { listen 127.0.0.1:{port};
+    location = /redis { internal; redis2_raw_query $echo_request_body; redis2_pass ${up}; }
+    location = /get { internal; redis2_query get $arg_key; redis2_pass ${up}; }
+    location = /pipe { internal; redis2_query ping; redis2_query incr n; redis2_query lrange l1 0 -1; redis2_query get nokey; redis2_pass ${up}; }
+    location = /down { internal; redis2_query ping; redis2_pass 127.0.0.1:1; }
+    location /parse {
+      content_by_lua_block {
+        local parser = require "redis.parser"
+        local function q(...)
+          local res = ngx.location.capture("/redis", { method = ngx.HTTP_PUT, body = parser.build_query({ ... }) })
+          return parser.parse_reply(res.body)
+        end
+        local v, typ = q("get", "k1")
+        ngx.say(typ == parser.BULK_REPLY, " [", v, "] ", parser.typename(typ))
+        v, typ = q("get", "missing")
+        ngx.say(typ, " ", tostring(v))
+        v, typ = q("set", "k2", 12)
+        ngx.say(typ, " ", v)
+        v, typ = q("incr", "k2")
+        ngx.say(typ, " ", v, " ", type(v))
+        v, typ = q("lpush")
+        ngx.say(typ, " ", v)
+        v, typ = q("lrange", "l1", 0, -1)
+        ngx.say(typ, " ", #v, " ", table.concat(v, ","))
+        v, typ = q("blpop", "nolist", "0.01")
+        ngx.say(typ, " ", tostring(v))
+        local r = ngx.location.capture("/get", { args = { key = "k1" } })
+        ngx.say(r.status, " ", #r.body)
+        ngx.say(parser.null == ngx.null, " ", parser.BAD_REPLY, parser.STATUS_REPLY, parser.ERROR_REPLY, parser.INTEGER_REPLY, parser.BULK_REPLY, parser.MULTI_BULK_REPLY)
+      }
+    }
+    location /replies {
+      content_by_lua_block {
+        local parser = require "redis.parser"
+        local res = ngx.location.capture("/pipe")
+        local replies = parser.parse_replies(res.body, 4)
+        for i, r in ipairs(replies) do
+          local v = r[1]
+          if type(v) == "table" then v = table.concat(v, "|") end
+          ngx.say(i, ": ", r[2], " ", tostring(v))
+        end
+      }
+    }
+    location /bad {
+      content_by_lua_block {
+        local parser = require "redis.parser"
+        for _, s in ipairs({ "", "+OK", "-ERR", ":12", "$3\\r\\nab\\r\\n", "*2\\r\\n$1\\r\\na\\r\\n", "?", "$-1\\r\\n", "*-1\\r\\n", "*1\\r\\n$-1\\r\\n", ":abc\\r\\n" }) do
+          local v, typ = parser.parse_reply(s)
+          if type(v) == "table" then v = "table#" .. #v end
+          ngx.say(typ, " ", tostring(v))
+        end
+        ngx.say(parser.build_query({ "set", "a", true, false, parser.null, 1.5 }))
+        ngx.say(pcall(parser.build_query, {}))
+        ngx.say(pcall(parser.build_query, { {} }))
+      }
+    }
+    location /godown {
+      content_by_lua_block {
+        local res = ngx.location.capture("/down")
+        ngx.say(res.status, " [", res.body, "]")
+      }
+    }
+    location /dict {
+      content_by_lua_block {
+        local d = ngx.shared.counters
+        d:flush_all()
+        ngx.say(tostring(d:get("a")), " ", d:set("a", 1), " ", d:get("a"))
+        ngx.say(d:incr("a", 2), " ", tostring(d:incr("none", 1)), " ", d:incr("new", 5, 10))
+        ngx.say(d:add("a", 9), " ", d:replace("b", 1), " ", d:replace("a", "x"), " ", d:get("a"))
+        d:set("t", "tmp", 0.05)
+        d:set("f", 1.5, 0, 7)
+        local v, flags = d:get("f")
+        ngx.say(v, " ", flags)
+        local keys = d:get_keys()
+        table.sort(keys)
+        ngx.say(table.concat(keys, ","))
+        ngx.sleep(0.1)
+        ngx.say(tostring(d:get("t")), " ", d:delete("a"), " ", tostring(d:get("a")))
+      }
+    }
+    location /require {
+      content_by_lua_block {
+        local m = require "mymod"
+        ngx.say(m.greet("lua"), " ", require("mymod") == m)
+        local ok, err = pcall(require, "no.such.mod")
+        ngx.say(ok, " ", err:match("^module 'no.such.mod' not found:") ~= nil)
+      }
+    }
+    location /boom {
+      content_by_lua_block {
+        local t = nil
+        ngx.say(t.x)
+      }
+    }
+    location /hostfail {
+      content_by_lua_block {
+        ngx.say(pcall(ngx.say, function() end))
+        ngx.say(pcall(ngx.location.capture, ""))
+      }
+    }
+  }`);
+  t.teardown(() => srv.stop());
+
+  t.equal(body(await raw(srv.port, get('/parse'))), [
+    'true [v\r\n1] bulk reply',
+    '4 nil',
+    '1 OK',
+    '3 13 number',
+    "2 ERR wrong number of arguments for 'lpush' command",
+    '5 3 a,,c',
+    '5 nil',
+    '200 10',
+    'true 012345',
+  ].join('\n') + '\n', 'parse_reply of each reply type');
+
+  t.equal(body(await raw(srv.port, get('/replies'))), [
+    '1: 1 PONG',
+    '2: 3 1',
+    '3: 5 a||c',
+    '4: 4 nil',
+  ].join('\n') + '\n', 'parse_replies over a pipelined capture');
+
+  t.equal(body(await raw(srv.port, get('/bad'))), [
+    '0 empty reply',
+    '0 bad status reply',
+    '0 bad error reply',
+    '0 bad integer reply',
+    '0 bad bulk reply',
+    '0 bad multi bulk reply',
+    '0 invalid reply',
+    '4 nil',
+    '5 nil',
+    '5 table#0',
+    '3 0',
+    '*6\r\n$3\r\nset\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\n0\r\n$-1\r\n$3\r\n1.5\r\n',
+    'falseempty input param table',
+    'falseparameter 1 is not a string, number, redis.parser.null, or boolean value',
+  ].join('\n') + '\n', 'bad replies and build_query');
+
+  const down = await raw(srv.port, get('/godown'));
+  t.equal(body(down), '502 []\n', 'a failing redis2 capture: 502, no error page captured');
+
+  t.equal(body(await raw(srv.port, get('/dict'))), [
+    'nil true 1',
+    '3 nil 15',
+    'false false true x',
+    '1.5 7',
+    'a,f,new,t',
+    'nil true nil',
+  ].join('\n') + '\n', 'lua_shared_dict operations and expiry');
+
+  t.equal(body(await raw(srv.port, get('/require'))), 'hello, lua true\nfalse true\n', 'require through lua_package_path');
+
+  const boom = await raw(srv.port, get('/boom'));
+  t.match(boom, /^HTTP\/1\.1 500 Internal Server Error\r\n/, 'runtime error: 500');
+  t.match(srv.errorLog(), /\[error\] \d+#\d+: \*\d+ lua entry thread aborted: runtime error: content_by_lua\(nginx\.conf:\d+\):3: attempt to index a nil value \(local 't'\)\nstack traceback:\ncoroutine 0:\n\tcontent_by_lua\(nginx\.conf:\d+\):3: in main chunk, client: 127\.0\.0\.1/);
+  const after = await raw(srv.port, get('/hostfail'));
+  t.equal(body(after), "falsebad argument #1 to 'say' (string, number, boolean, nil, ngx.null, or array table expected, got function)\nfalseattempt to use zero-length uri\n", 'bad arguments are Lua errors; the worker still serves');
+});
