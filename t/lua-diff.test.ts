@@ -14,7 +14,8 @@ import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from
 const MODS = '/usr/lib/nginx/modules';
 const LOAD = `load_module ${MODS}/ndk_http_module.so;\nload_module ${MODS}/ngx_http_lua_module.so;\nload_module ${MODS}/ngx_http_echo_module.so;`;
 const skip = !hasNginx || !existsSync(`${MODS}/ngx_http_lua_module.so`) || !existsSync(`${MODS}/ngx_http_echo_module.so`)
-  ? 'Debian nginx with the lua and echo modules not installed' : false;
+  || !existsSync('/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so')
+  ? 'Debian nginx with the lua and echo modules, or lua-cjson, not installed' : false;
 
 const HTTP = `
   default_type text/plain;
@@ -159,6 +160,33 @@ const HTTP = `
         ngx.say(ok, " ", type(err), " ", err.code)
       }
     }
+    location /json {
+      content_by_lua_block {
+        local cjson = require "cjson"
+        ngx.say(cjson.encode({ 1, "two", { a = "x/y\\"\\n\\1" }, cjson.null, true, 1.5, 1e15, {} }))
+        ngx.say(cjson.encode({ k = { 1, 2, nil, 4 } }), " ", cjson.encode("str"), " ", cjson.encode(10/2))
+        local t = cjson.decode('{"a":[1,2.5,"x",null,true],"b":{"c":"\\\\u00e9\\\\n"}}')
+        ngx.say(t.a[1], " ", t.a[2], " ", t.a[3], " ", tostring(t.a[4] == cjson.null), " ", t.a[5], " ", t.b.c)
+        local safe = require "cjson.safe"
+        ngx.say(tostring(safe.decode("[1,")), " ", select(2, safe.encode({ [true] = 1 })))
+        ngx.say(pcall(cjson.encode, { 1, 2, [100] = 3 }))
+      }
+    }
+    location /re {
+      content_by_lua_block {
+        local m = ngx.re.match("hello 1234 world", [[(\d+)\s+(?<w>\w+)]])
+        ngx.say(m[0], "|", m[1], "|", m[2], "|", m.w)
+        ngx.say(tostring(ngx.re.match("abc", "x")), " ", ngx.re.find("abcabc", "ca"))
+        local n = 0
+        for mm in ngx.re.gmatch("a1b22c333", "[0-9]+") do n = n + 1 ngx.print(mm[0], ",") end
+        ngx.say(n)
+        ngx.say(ngx.re.sub("hello world", "o", "0"), " ", ngx.re.gsub("hello world", "(o)", "[$1]"))
+        ngx.say(ngx.re.gsub("a.b.c", [[\.]], function(c) return "<" .. c[0] .. ">" end))
+        ngx.say(ngx.re.match("HeLLo", "hello", "i")[0], " ", ngx.re.match("ab\ncd", "^cd", "m")[0])
+        local ctx = { pos = 3 }
+        ngx.say(ngx.re.match("aXbXc", "X", "", ctx)[0], " ", ctx.pos)
+      }
+    }
     location /sleep {
       content_by_lua_block {
         ngx.say("a")
@@ -193,6 +221,8 @@ const CASES: Array<[string, string]> = [
   ['ngx.log and print', get('/log')],
   ['pcall and error values', get('/pcall')],
   ['ngx.sleep', get('/sleep')],
+  ['cjson', get('/json')],
+  ['ngx.re', get('/re')],
 ];
 
 t.test('ngx_lua: redis2d and nginx answer alike', { skip }, async (t) => {

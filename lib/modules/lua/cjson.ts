@@ -78,8 +78,9 @@ function encodeValue(L: LuaState, i: number, depth: number, emptyAsObject: boole
     if (kt === lua.LUA_TSTRING) key = toStr(L, -2)!;
     else if (kt === lua.LUA_TNUMBER) key = fmtNumber(lua.lua_tonumber(L, -2));
     else {
+      const tn = Buffer.from(lua.lua_typename(L, kt)).toString('latin1');
       lua.lua_pop(L, 2);
-      throw new EncodeError('Cannot serialise table: table key must be a number or string');
+      throw new EncodeError(`Cannot serialise ${tn}: table key must be a number or string`);
     }
     parts.push(`${encodeString(key)}:${encodeValue(L, -1, depth + 1, emptyAsObject)}`);
     lua.lua_pop(L, 1);
