@@ -187,6 +187,13 @@ const HTTP = `
         ngx.say(ngx.re.match("aXbXc", "X", "", ctx)[0], " ", ctx.pos)
       }
     }
+    location /exec { content_by_lua 'ngx.exec("/target", { a = 1 })'; }
+    location /exec-rw { rewrite_by_lua 'return ngx.exec("/target?x=2")'; echo no; }
+    location /bit {
+      content_by_lua_block {
+        ngx.say(bit.band(0xff, 0x0f), " ", bit.bor(1, 2, 4), " ", bit.bxor(5, 1), " ", bit.lshift(1, 31), " ", bit.rshift(-1, 28), " ", bit.bnot(0), " ", bit.tohex(255), " ", bit.tobit(2^32 + 5))
+      }
+    }
     location /sleep {
       content_by_lua_block {
         ngx.say("a")
@@ -222,6 +229,9 @@ const CASES: Array<[string, string]> = [
   ['pcall and error values', get('/pcall')],
   ['ngx.sleep', get('/sleep')],
   ['cjson', get('/json')],
+  ['ngx.exec in content', get('/exec')],
+  ['ngx.exec in rewrite', get('/exec-rw')],
+  ['bit', get('/bit')],
   ['ngx.re', get('/re')],
 ];
 

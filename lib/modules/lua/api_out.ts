@@ -2,7 +2,7 @@ import type { LogLevel } from '../../core/error_log.js';
 import { getMainLog } from '../../core/error_log.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import { lauxlib, lua, luaError, pushStr, toStr, u8str, type LuaState } from './fengari.js';
-import { currentThread, type LuaThread } from './thread.js';
+import { EXIT_EXEC, currentThread, type LuaThread } from './thread.js';
 import { setFn } from './vm.js';
 
 /*
@@ -11,6 +11,12 @@ import { setFn } from './vm.js';
  * _consts.c). Output goes through the engine's filters as it is made:
  * one ngx.say, one chunk, as ngx_lua's one output_filter call.
  */
+
+/** ngx.encode_args, given by api_req.ts (it imports this file) */
+let encodeArgsOf: (L: LuaState, i: number) => string = () => '';
+export function setEncodeArgs(f: (L: LuaState, i: number) => string): void {
+  encodeArgsOf = f;
+}
 
 /** ngx.null: a light userdata every API compares by identity */
 export const NULL_UD = { ngxNull: true };
@@ -239,6 +245,32 @@ export function installNgxOutput(L: LuaState): void {
     lua.lua_settop(L1, 0);
     lua.lua_pushinteger(L1, status);
     return exit(L1);
+  });
+  setFn(L, 'exec', (L1) => {
+    const { t, r } = curReq(L1, 'exec');
+    checkPhase(L1, t, 'exec', OUT_PHASES);
+    let uri = toStr(L1, 1);
+    if (!uri) luaError(L1, 'attempt to use zero-length uri');
+    let args = '';
+    const q = uri!.indexOf('?');
+    if (q !== -1) {
+      args = uri!.slice(q + 1);
+      uri = uri!.slice(0, q);
+    }
+    const at = lua.lua_type(L1, 2);
+    if (at === lua.LUA_TTABLE) {
+      const a = encodeArgsOf(L1, 2);
+      args = args ? `${args}&${a}` : a;
+    } else if (at === lua.LUA_TSTRING || at === lua.LUA_TNUMBER) {
+      const a = toStr(L1, 2)!;
+      args = args ? `${args}&${a}` : a;
+    }
+    if (r.headerSent) luaError(L1, 'attempt to call ngx.exec after sending out response headers');
+    t.execUri = uri!;
+    t.execArgs = args;
+    t.exited = true;
+    t.exitCode = EXIT_EXEC;
+    return lua.lua_yield(L1, 0);
   });
   setFn(L, 'log', (L1) => {
     const level = lauxlib.luaL_checkinteger(L1, 1);

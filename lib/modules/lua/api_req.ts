@@ -3,8 +3,8 @@ import type { HttpRequest } from '../../http/http_request.js';
 import { parseHttpTime } from '../../http/http_time.js';
 import { decodeArgs, escapeUri } from './codec.js';
 import { lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
-import { NULL_UD, checkPhase, curReq, reqState } from './api_out.js';
-import { currentThread } from './thread.js';
+import { NULL_UD, checkPhase, curReq, reqState, setEncodeArgs } from './api_out.js';
+import { EXIT_JUMP, currentThread } from './thread.js';
 import { setFn } from './vm.js';
 
 /*
@@ -179,6 +179,7 @@ const BODY_PHASES = ['rewrite', 'access', 'content'] as const;
 
 /** fill the ngx table on top of the stack */
 export function installNgxRequest(L: LuaState): void {
+  setEncodeArgs(encodeArgs);
   // ngx.var
   lua.lua_newtable(L);
   metatable(L, (L1) => {
@@ -369,7 +370,7 @@ export function installNgxRequest(L: LuaState): void {
       if (t.phase !== 'rewrite') luaError(L1, 'API disabled in the context of ' + t.phase + '_by_lua*');
       r.uriChanged = true;
       t.exited = true;
-      t.exitCode = -10; // a jump: the rewrite handler returns to the location search
+      t.exitCode = EXIT_JUMP; // the rewrite handler returns to the location search
       return lua.lua_yield(L1, 0);
     }
     return 0;

@@ -180,3 +180,58 @@ export function installNgxUtil(L: LuaState): void {
   });
   void curReq;
 }
+
+/** LuaJIT's bit module: 32-bit operations, which JavaScript's are */
+export function installBit(L: LuaState): void {
+  const n = (L1: LuaState, i: number): number => {
+    const v = lauxlib.luaL_checknumber(L1, i);
+    // tobit: the double's low 32 bits, as LuaJIT normalises (2^32 + 5 is 5)
+    return Number(BigInt.asIntN(32, BigInt(Math.trunc(v) % 4294967296)));
+  };
+  const fold = (f: (a: number, b: number) => number) => (L1: LuaState): number => {
+    let r = n(L1, 1);
+    const top = lua.lua_gettop(L1);
+    for (let i = 2; i <= top; i++) r = f(r, n(L1, i));
+    lua.lua_pushnumber(L1, r | 0);
+    return 1;
+  };
+  const un = (f: (a: number) => number) => (L1: LuaState): number => {
+    lua.lua_pushnumber(L1, f(n(L1, 1)) | 0);
+    return 1;
+  };
+  const sh = (f: (a: number, s: number) => number) => (L1: LuaState): number => {
+    lua.lua_pushnumber(L1, f(n(L1, 1), n(L1, 2) & 31) | 0);
+    return 1;
+  };
+  lua.lua_newtable(L);
+  setFn(L, 'tobit', un((a) => a));
+  setFn(L, 'bnot', un((a) => ~a));
+  setFn(L, 'bswap', un((a) => ((a & 0xff) << 24) | ((a & 0xff00) << 8) | ((a >>> 8) & 0xff00) | (a >>> 24)));
+  setFn(L, 'band', fold((a, b) => a & b));
+  setFn(L, 'bor', fold((a, b) => a | b));
+  setFn(L, 'bxor', fold((a, b) => a ^ b));
+  setFn(L, 'lshift', sh((a, s) => a << s));
+  setFn(L, 'rshift', sh((a, s) => a >>> s));
+  setFn(L, 'arshift', sh((a, s) => a >> s));
+  setFn(L, 'rol', sh((a, s) => (a << s) | (a >>> (32 - s))));
+  setFn(L, 'ror', sh((a, s) => (a >>> s) | (a << (32 - s))));
+  setFn(L, 'tohex', (L1) => {
+    const a = n(L1, 1);
+    let k = lua.lua_gettop(L1) >= 2 ? n(L1, 2) : 8;
+    const upper = k < 0;
+    if (upper) k = -k;
+    if (k > 8) k = 8;
+    let h = (a >>> 0).toString(16).padStart(8, '0').slice(8 - k);
+    if (upper) h = h.toUpperCase();
+    pushStr(L1, h);
+    return 1;
+  });
+  lua.lua_pushvalue(L, -1);
+  lua.lua_setglobal(L, 'bit');
+  // require("bit") finds it loaded
+  lua.lua_getglobal(L, 'package');
+  lua.lua_getfield(L, -1, 'loaded');
+  lua.lua_pushvalue(L, -3);
+  lua.lua_setfield(L, -2, 'bit');
+  lua.lua_pop(L, 3);
+}

@@ -146,6 +146,35 @@ interface Fengari {
 }
 
 const fengari = require('fengari') as Fengari;
+/*
+ * LuaJIT has one number type, a double. fengari's integers are 32-bit
+ * (100000 * 100000 would wrap), so every numeral and every string turned
+ * into a number becomes a float here: arithmetic on them is a double's,
+ * as LuaJIT's. Integers still come from `#`, string.byte and the like,
+ * and mix into floats at the first operation with a numeral.
+ */
+interface TValueLike {
+  ttisinteger(): boolean;
+  value: number;
+  setfltvalue(n: number): void;
+}
+interface LObjectModule {
+  luaO_str2num: (s: Uint8Array, o: TValueLike) => number;
+}
+// after fengari has loaded: its modules call lobject.luaO_str2num through the exports object
+const lobject = require('fengari/src/lobject.js') as LObjectModule;
+const str2num = lobject.luaO_str2num;
+const HEX = /^\s*(-?)0[xX]([0-9a-fA-F]+)\s*$/;
+lobject.luaO_str2num = (s, o) => {
+  const n = str2num(s, o);
+  if (n !== 0 && o.ttisinteger()) {
+    // a hex numeral past 32 bits wrapped: read it again as a double
+    const m = HEX.exec(Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('latin1').replace(/\0+$/, ''));
+    o.setfltvalue(m ? (m[1] ? -1 : 1) * parseInt(m[2]!, 16) : o.value);
+  }
+  return n;
+};
+
 export const lua: LuaApi = fengari.lua;
 export const lauxlib: LauxApi = fengari.lauxlib;
 export const lualib = fengari.lualib;

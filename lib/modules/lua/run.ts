@@ -7,7 +7,7 @@ import { afterAccess, afterRewrite } from '../../http/phases.js';
 import { errnoSuffix } from '../../core/errno.js';
 import { reqState, sendHeaderIfNeeded } from './api_out.js';
 import type { LuaChunk } from './conf.js';
-import { spawn, type LuaPhase, type ThreadEnd } from './thread.js';
+import { EXIT_EXEC, EXIT_JUMP, spawn, type LuaPhase, type LuaThread, type ThreadEnd } from './thread.js';
 import { compile } from './vm.js';
 import type { LuaState } from './fengari.js';
 
@@ -62,8 +62,14 @@ export function inlineName(directive: string, file: string, line: number): strin
   return `=${tag}(${basename(file)}:${line})`;
 }
 
+/** ngx.exec: an internal redirect once the thread is gone (ngx_http_lua_handle_exec) */
+function exec(r: HttpRequest, t: LuaThread): void {
+  r.internalRedirect(t.execUri!, t.execArgs ?? '');
+}
+
 /** the content handler's end: finish the response as ngx_lua does */
-function contentEnd(r: HttpRequest, e: ThreadEnd): void {
+function contentEnd(r: HttpRequest, t: LuaThread, e: ThreadEnd): void {
+  if (e.how === 'exit' && e.code === EXIT_EXEC) return exec(r, t);
   reqState(r).eof = true;
   if (r.finished) return;
   if (e.how === 'error') {
@@ -92,16 +98,20 @@ function contentEnd(r: HttpRequest, e: ThreadEnd): void {
 export function runContent(r: HttpRequest, chunk: LuaChunk, cache: boolean): number {
   const ref = load(r, chunk, cache);
   if (ref === undefined) return 500;
-  spawn(r, 'content', ref, (e) => contentEnd(r, e));
+  spawn(r, 'content', ref, (e) => contentEnd(r, e.thread!, e));
   return DONE;
 }
 
 /** a rewrite/access thread's verdict: DECLINED to go on, DONE when it answered, else a status */
 function phaseVerdict(r: HttpRequest, e: ThreadEnd): number {
+  if (e.how === 'exit' && e.code === EXIT_EXEC) {
+    exec(r, e.thread!);
+    return DONE;
+  }
   if (e.how === 'error') return r.headerSent ? (r.terminate(), DONE) : 500;
   if (e.how === 'exit') {
     const code = e.code;
-    if (code === -10 || code === 0) return DECLINED;
+    if (code === EXIT_JUMP || code === 0) return DECLINED;
     if (code === -1) return r.headerSent ? (r.terminate(), DONE) : 500;
     if (r.headerSent || (code >= 200 && code < 300 && code !== 204)) {
       if (!r.headerSent) r.status = code;

@@ -13,6 +13,10 @@ import { getVm } from './vm.js';
 
 const REG = lua.LUA_REGISTRYINDEX;
 
+/** exit codes of our own: ngx.req.set_uri(uri, true), ngx.exec */
+export const EXIT_JUMP = -10;
+export const EXIT_EXEC = -11;
+
 export type LuaPhase = 'set' | 'rewrite' | 'access' | 'content' | 'header_filter' | 'body_filter' | 'log' | 'timer';
 
 /** how an entry thread ended */
@@ -22,6 +26,8 @@ export interface ThreadEnd {
   code: number;
   /** what the chunk returned, as strings (set_by_lua) */
   results?: Array<string | undefined>;
+  /** the thread that ended */
+  thread?: LuaThread;
 }
 
 export interface LuaThread {
@@ -31,6 +37,9 @@ export interface LuaThread {
   ref: number;
   exited: boolean;
   exitCode: number;
+  /** ngx.exec's target (exitCode EXEC) */
+  execUri?: string;
+  execArgs?: string;
   /** a host function yielded and waits for the engine (capture, sleep) */
   waiting: boolean;
   /** the thread ended; further resumes are ignored */
@@ -119,6 +128,7 @@ function traceback(co: LuaState): string {
 }
 
 function end(t: LuaThread, e: ThreadEnd): void {
+  e.thread = t;
   t.dead = true;
   lauxlib.luaL_unref(getVm().L, REG, t.ref);
   t.onEnd(e);
