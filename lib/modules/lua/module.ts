@@ -3,6 +3,7 @@ import {
   type Command,
 } from '../../conf/command.js';
 import type { Conf } from '../../conf/parser.js';
+import { ConfError } from '../../conf/errors.js';
 import { flagSlot, mergeValue } from '../../conf/slots.js';
 import { UNSET } from '../../conf/values.js';
 import { httpCoreModule } from '../../http/core/module.js';
@@ -68,7 +69,11 @@ function chunkOf(cf: Conf, cmd: Command, i: number): LuaChunk {
     return { directive: name, code: Buffer.from(code, 'latin1'), name: inlineName(name, where.file, where.line), file: undefined, refs: new Map() };
   }
   const arg = cf.args[i]!;
-  if (arg.length === 0) throw cf.error(`invalid location config: no runnable Lua code`);
+  if (arg.length === 0) {
+    // ngx_lua logs it at [error] level before failing the directive
+    const w = cf.where();
+    throw new ConfError('invalid location config: no runnable Lua code', w.file, w.line, 'error');
+  }
   if (name.endsWith('_file')) {
     return { directive: name, code: undefined, name: '', file: compileComplexValue(cf, arg), refs: new Map() };
   }
@@ -84,7 +89,11 @@ const luaContentHandler: ContentHandler = (req) => {
 function byLua(slot: Slot) {
   return (cf: Conf, cmd: Command): string | undefined => {
     const llcf = conf(cf);
-    if (llcf[slot]) return 'is duplicate';
+    if (llcf[slot]) {
+      // the _block forms fail from ngx_lua's own block parser: the bare words, no directive name
+      if (cmd.name.endsWith('_block')) throw cf.error('is duplicate');
+      return 'is duplicate';
+    }
     llcf[slot] = chunkOf(cf, cmd, 1);
     if (slot === 'content') locConf(cf, httpCoreModule).handler = luaContentHandler;
     return undefined;
