@@ -17,9 +17,15 @@ const skip = !hasNginx || !existsSync(`${MODS}/ngx_http_lua_module.so`) || !exis
   || !existsSync('/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so')
   ? 'Debian nginx with the lua and echo modules, or lua-cjson, not installed' : false;
 
+const FIX = new URL('../fixtures/lua/', import.meta.url).pathname;
+
 const HTTP = `
   default_type text/plain;
   access_log off;
+  lua_shared_dict d 1m;
+  init_by_lua_block {
+    greeting = "hi from init"
+  }
   server {
     listen 127.0.0.1:{port};
     location /sub1 { echo -n "one:$arg_a:$request_method:$echo_request_body"; }
@@ -174,7 +180,7 @@ const HTTP = `
     }
     location /re {
       content_by_lua_block {
-        local m = ngx.re.match("hello 1234 world", [[(\d+)\s+(?<w>\w+)]])
+        local m = ngx.re.match("hello 1234 world", "([0-9]+) +(?<w>[a-z]+)")
         ngx.say(m[0], "|", m[1], "|", m[2], "|", m.w)
         ngx.say(tostring(ngx.re.match("abc", "x")), " ", ngx.re.find("abcabc", "ca"))
         local n = 0
@@ -182,7 +188,7 @@ const HTTP = `
         ngx.say(n)
         ngx.say(ngx.re.sub("hello world", "o", "0"), " ", ngx.re.gsub("hello world", "(o)", "[$1]"))
         ngx.say(ngx.re.gsub("a.b.c", [[\.]], function(c) return "<" .. c[0] .. ">" end))
-        ngx.say(ngx.re.match("HeLLo", "hello", "i")[0], " ", ngx.re.match("ab\ncd", "^cd", "m")[0])
+        ngx.say(ngx.re.match("HeLLo", "hello", "i")[0], " ", ngx.re.match("ab\\ncd", "^cd", "m")[0])
         local ctx = { pos = 3 }
         ngx.say(ngx.re.match("aXbXc", "X", "", ctx)[0], " ", ctx.pos)
       }
@@ -192,6 +198,33 @@ const HTTP = `
     location /bit {
       content_by_lua_block {
         ngx.say(bit.band(0xff, 0x0f), " ", bit.bor(1, 2, 4), " ", bit.bxor(5, 1), " ", bit.lshift(1, 31), " ", bit.rshift(-1, 28), " ", bit.bnot(0), " ", bit.tohex(255), " ", bit.tobit(2^32 + 5))
+      }
+    }
+    location /bf {
+      body_filter_by_lua_block {
+        ngx.arg[1] = string.upper(ngx.arg[1])
+      }
+      echo abc;
+      echo def;
+    }
+    location /logphase {
+      log_by_lua_block { ngx.log(ngx.ERR, "in log phase ", ngx.status) }
+      echo logged;
+    }
+    location /init { content_by_lua 'ngx.say(greeting)'; }
+    location /file { content_by_lua_file ${FIX}hello.lua; }
+    location /filevar { content_by_lua_file ${FIX}$arg_f.lua; }
+    location /dict {
+      content_by_lua_block {
+        local d = ngx.shared.d
+        ngx.say(d:incr("n", 1, 0), " ", d:get("n"))
+      }
+    }
+    location /timer {
+      content_by_lua_block {
+        local ok = ngx.timer.at(0.01, function(premature, k) ngx.shared.d:set(k, "fired") end, "t1")
+        ngx.sleep(0.1)
+        ngx.say(ok, " ", ngx.shared.d:get("t1"))
       }
     }
     location /sleep {
@@ -232,6 +265,15 @@ const CASES: Array<[string, string]> = [
   ['ngx.exec in content', get('/exec')],
   ['ngx.exec in rewrite', get('/exec-rw')],
   ['bit', get('/bit')],
+  ['body_filter_by_lua', get('/bf')],
+  ['log_by_lua', get('/logphase')],
+  ['init_by_lua global', get('/init')],
+  ['content_by_lua_file', get('/file?n=3')],
+  ['content_by_lua_file with a variable', get('/filevar?f=hello')],
+  ['content_by_lua_file missing', get('/filevar?f=nope')],
+  ['shared dict counter 1', get('/dict')],
+  ['shared dict counter 2', get('/dict')],
+  ['ngx.timer.at', get('/timer')],
   ['ngx.re', get('/re')],
 ];
 
@@ -241,13 +283,20 @@ t.test('ngx_lua: redis2d and nginx answer alike', { skip }, async (t) => {
   try {
     ours = await startRedis2d(HTTP, LOAD);
     theirs = await startNginx(HTTP, LOAD);
+    // the cases whose answer is not a 200 (a typo in a config here would make both sides 500 alike)
+    const STATUS: Record<string, string> = {
+      'access_by_lua denies': '403', 'runtime error: 500': '500', 'syntax error: 500': '500', 'ngx.status and ngx.header': '201',
+      'ngx.exit(404)': '404', 'ngx.redirect': '302', 'content_by_lua_file missing': '404',
+    };
     for (const [name, req] of CASES) {
       const [a, b] = await Promise.all([raw(ours.port, req), raw(theirs.port, req)]);
       t.equal(normalize(a, ours.port), normalize(b, theirs.port), name);
+      t.equal(b.slice(9, 12), STATUS[name] ?? '200', `${name}: nginx's status`);
     }
     // the log lines: the same text after the pid and connection number
     const lines = (log: string): string[] => log.split('\n')
       .filter((l) => /\[lua\]|lua entry thread|failed to load/.test(l))
+      .map((l) => l.replaceAll(FIX, 'FIX/'))
       .map((l) => l.replace(/^\S+ \S+ \[(\w+)\] \d+#\d+: \*\d+ /, '[$1] ').replace(/, client: .*$/, ''));
     const ol = lines(ours.errorLog()).join('\n');
     const nl = lines(theirs.errorLog()).join('\n');

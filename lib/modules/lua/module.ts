@@ -189,7 +189,13 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
   log(r) {
     const llcf = r.locConf[luaModule.index] as LuaLocConf | undefined;
     const hr = r as HttpRequest;
-    if (llcf?.log) runSync(hr, 'log', llcf.log, llcf.codeCache !== 0);
+    if (llcf?.log) {
+      // its log lines say `while logging`, as nginx's log phase sets the action
+      const saved = hr.action;
+      hr.action = 'logging request';
+      runSync(hr, 'log', llcf.log, llcf.codeCache !== 0);
+      hr.action = saved;
+    }
     releaseCtx(getVm().L, hr);
   },
   commands: [

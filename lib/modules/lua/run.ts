@@ -21,6 +21,7 @@ import type { LuaState } from './fengari.js';
 export const luaPaths = { prefix: '/' };
 
 /** the chunk's compiled function, or undefined after logging why (500) */
+/** the chunk's function ref; undefined after logging why (500), -404 for a missing file */
 export function load(r: HttpRequest | undefined, chunk: LuaChunk, cache: boolean): number | undefined {
   let key = '';
   let path = '';
@@ -37,8 +38,10 @@ export function load(r: HttpRequest | undefined, chunk: LuaChunk, cache: boolean
     try {
       code = readFileSync(path);
     } catch (e) {
-      r?.log('error', `failed to load external Lua file "${path}": cannot open ${path}${errnoSuffix(e).replace(/^ \((\d+): (.*)\)$/, ': $2')}`);
-      return undefined;
+      const why = /\(\d+: (.*)\)/.exec(errnoSuffix(e))?.[1] ?? String(e);
+      r?.log('error', `failed to load external Lua file "${path}": cannot open ${path}: ${why}`);
+      // ngx_lua answers a missing file with 404, other failures with 500
+      return (e as NodeJS.ErrnoException).code === 'ENOENT' ? -404 : undefined;
     }
     res = compile(code, `@${path}`);
     if (typeof res === 'string') {
@@ -98,6 +101,7 @@ function contentEnd(r: HttpRequest, t: LuaThread, e: ThreadEnd): void {
 export function runContent(r: HttpRequest, chunk: LuaChunk, cache: boolean): number {
   const ref = load(r, chunk, cache);
   if (ref === undefined) return 500;
+  if (ref === -404) return 404;
   spawn(r, 'content', ref, (e) => contentEnd(r, e.thread!, e));
   return DONE;
 }
@@ -134,6 +138,7 @@ function phaseVerdict(r: HttpRequest, e: ThreadEnd): number {
 export function runPhase(r: HttpRequest, phase: 'rewrite' | 'access', chunk: LuaChunk, cache: boolean): number {
   const ref = load(r, chunk, cache);
   if (ref === undefined) return 500;
+  if (ref === -404) return 404;
   let sync = true;
   let verdict: number | undefined;
   spawn(r, phase, ref, (e) => {
@@ -165,7 +170,7 @@ export function runSync(
   pushArgs?: (L: LuaState) => number,
 ): Array<string | undefined> | undefined {
   const ref = load(r, chunk, cache);
-  if (ref === undefined) return undefined;
+  if (ref === undefined || ref === -404) return undefined;
   let out: Array<string | undefined> | undefined;
   const t = spawn(r, phase, ref, (e) => {
     out = e.how === 'error' ? undefined : e.results ?? [];
