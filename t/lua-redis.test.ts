@@ -132,6 +132,19 @@ t.test('captures of redis2 locations parsed with redis.parser', async (t) => {
         ngx.say(t.x)
       }
     }
+    location /slow {
+      content_by_lua_block {
+        ngx.sleep(0.3)
+        local res = ngx.location.capture("/get", { args = { key = "k1" } })
+        ngx.say("late ", res.status)
+      }
+    }
+    location /slowcap {
+      content_by_lua_block {
+        local res = ngx.location.capture("/slow")
+        ngx.say("never ", res.status)
+      }
+    }
     location /hostfail {
       content_by_lua_block {
         ngx.say(pcall(ngx.say, function() end))
@@ -194,6 +207,11 @@ t.test('captures of redis2 locations parsed with redis.parser', async (t) => {
   const boom = await raw(srv.port, get('/boom'));
   t.match(boom, /^HTTP\/1\.1 500 Internal Server Error\r\n/, 'runtime error: 500');
   t.match(srv.errorLog(), /\[error\] \d+#\d+: \*\d+ lua entry thread aborted: runtime error: content_by_lua\(nginx\.conf:\d+\):3: attempt to index a nil value \(local 't'\)\nstack traceback:\ncoroutine 0:\n\tcontent_by_lua\(nginx\.conf:\d+\):3: in main chunk, client: 127\.0\.0\.1/);
+  // clients leaving while their threads wait (a sleep, a capture of a sleeping location): nothing breaks
+  await Promise.all([raw(srv.port, get('/slow'), 50), raw(srv.port, get('/slowcap'), 50), raw(srv.port, get('/slow'), 50)]);
+  await new Promise((r) => setTimeout(r, 500));
+  t.equal(body(await raw(srv.port, get('/require'))), 'hello, lua true\nfalse true\n', 'served after abandoned threads');
+  t.notMatch(srv.errorLog(), /\[(alert|crit|emerg)\]/, 'no alert, crit or emerg in the log');
   const after = await raw(srv.port, get('/hostfail'));
   t.equal(body(after), "falsebad argument #1 to 'say' (string, number, boolean, nil, ngx.null, or array table expected, got function)\nfalseattempt to use zero-length uri\n", 'bad arguments are Lua errors; the worker still serves');
 });

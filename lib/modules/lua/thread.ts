@@ -47,6 +47,8 @@ export interface LuaThread {
   /** the thread ran past its first yield (the caller returned DONE) */
   async: boolean;
   onEnd: (end: ThreadEnd) => void;
+  /** an abort watcher is installed (once per thread) */
+  abortHooked?: boolean;
   /** values returned by the chunk (set_by_lua), as strings */
   results: Array<string | undefined>;
 }
@@ -157,6 +159,15 @@ export function yieldFor(L: LuaState, start: (wake: (push: (co: LuaState) => num
   };
   start(wake);
   yielded = true;
+  // the client went away while the thread waits: it is never resumed; free it
+  if (!t!.abortHooked && t!.r) {
+    t!.abortHooked = true;
+    t!.r.main.onAbort(() => {
+      if (t!.dead) return;
+      t!.dead = true;
+      lauxlib.luaL_unref(getVm().L, REG, t!.ref);
+    });
+  }
   return lua.lua_yield(L, 0);
 }
 
