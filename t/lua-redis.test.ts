@@ -145,6 +145,35 @@ t.test('captures of redis2 locations parsed with redis.parser', async (t) => {
         ngx.say("never ", res.status)
       }
     }
+    location /resty {
+      content_by_lua_block {
+        local redis = require "resty.redis"
+        local red = redis:new()
+        red:set_timeout(1000)
+        local ok, err = red:connect("127.0.0.1", ${redis.port})
+        ngx.say("connect: ", ok, " ", tostring(err))
+        ngx.say(red:set("dog", "an animal"), " ", red:get("dog"), " ", tostring(red:get("cat") == ngx.null))
+        local ok2, e2 = red:lpush("dog", "x")
+        ngx.say(ok2, " ", e2)
+        ngx.say(red:del("cnt"), " ", red:incr("cnt"), " ", red:incrby("cnt", 41))
+        red:init_pipeline()
+        red:set("a", "1")
+        red:get("a")
+        red:lrange("l1", 0, -1)
+        red:get("nokey")
+        local res = red:commit_pipeline()
+        ngx.say(#res, " ", res[1], " ", res[2], " ", table.concat(res[3], ","), " ", tostring(res[4] == ngx.null))
+        ngx.say(red:hmset("h", { f = "v" }), " ", red:hget("h", "f"))
+        ngx.say(red:get_reused_times(), " ", red:set_keepalive(10000, 10))
+        local red2 = redis:new()
+        red2:connect("127.0.0.1", ${redis.port})
+        ngx.say("reused ", red2:get_reused_times(), " ", red2:get("dog"))
+        red2:close()
+        local red3 = redis:new()
+        red3:set_timeout(200)
+        ngx.say(red3:connect("127.0.0.1", 1))
+      }
+    }
     location /hostfail {
       content_by_lua_block {
         ngx.say(pcall(ngx.say, function() end))
@@ -207,6 +236,18 @@ t.test('captures of redis2 locations parsed with redis.parser', async (t) => {
   const boom = await raw(srv.port, get('/boom'));
   t.match(boom, /^HTTP\/1\.1 500 Internal Server Error\r\n/, 'runtime error: 500');
   t.match(srv.errorLog(), /\[error\] \d+#\d+: \*\d+ lua entry thread aborted: runtime error: content_by_lua\(nginx\.conf:\d+\):3: attempt to index a nil value \(local 't'\)\nstack traceback:\ncoroutine 0:\n\tcontent_by_lua\(nginx\.conf:\d+\):3: in main chunk, client: 127\.0\.0\.1/);
+  t.equal(body(await raw(srv.port, get('/resty'))), [
+    'connect: 1 nil',
+    'OK an animal true',
+    'false WRONGTYPE Operation against a key holding the wrong kind of value',
+    '0 1 42',
+    '4 OK 1 a,,c true',
+    'OK v',
+    '0 1',
+    'reused 1 an animal',
+    'nilconnection refused',
+  ].join('\n') + '\n', 'resty.redis over cosockets: commands, errors, pipeline, keepalive pool');
+
   // clients leaving while their threads wait (a sleep, a capture of a sleeping location): nothing breaks
   await Promise.all([raw(srv.port, get('/slow'), 50), raw(srv.port, get('/slowcap'), 50), raw(srv.port, get('/slow'), 50)]);
   await new Promise((r) => setTimeout(r, 500));

@@ -63,6 +63,7 @@ export interface LuaApi {
   LUA_ERRSYNTAX: number;
   LUA_REGISTRYINDEX: number;
   LUA_MULTRET: number;
+  LUA_TNONE: number;
   LUA_TNIL: number;
   LUA_TBOOLEAN: number;
   LUA_TLIGHTUSERDATA: number;

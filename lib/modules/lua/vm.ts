@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getMainLog } from '../../core/error_log.js';
@@ -15,7 +15,12 @@ import { lauxlib, lua, lualib, luaError, pushStr, toStr, u8str, type LuaCFunctio
 
 const REG = lua.LUA_REGISTRYINDEX;
 /** the Lua libraries shipped with redis2d (cjson, resty.*, written for it) */
-export const LUALIB_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lualib');
+export const LUALIB_DIR = ((): string => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // run from the sources (tsx) the folder is beside this file; built, tsc leaves it in lib/
+  const beside = join(here, 'lualib');
+  return existsSync(beside) ? beside : join(here, '../../../../lib/modules/lua/lualib');
+})();
 
 export interface LuaVm {
   L: LuaState;
