@@ -227,6 +227,21 @@ const HTTP = `
         ngx.say(ok, " ", ngx.shared.d:get("t1"))
       }
     }
+    location /authpost {
+      access_by_lua_block {
+        ngx.req.read_body()
+        local args = ngx.req.get_post_args()
+        if args.token ~= "s3cret" then
+          return ngx.exit(ngx.HTTP_FORBIDDEN)
+        end
+      }
+      content_by_lua 'ngx.say("welcome ", ngx.req.get_body_data())';
+    }
+    location /needbody {
+      lua_need_request_body on;
+      rewrite_by_lua 'ngx.ctx.b = ngx.req.get_body_data()';
+      content_by_lua 'ngx.say("rewrite saw ", tostring(ngx.ctx.b))';
+    }
     location /sleep {
       content_by_lua_block {
         ngx.say("a")
@@ -237,6 +252,8 @@ const HTTP = `
   }
 `;
 
+const post = (path: string, body: string): string =>
+  `POST ${path} HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
 const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: h\r\n${extra}Connection: close\r\n\r\n`;
 
 const CASES: Array<[string, string]> = [
@@ -274,6 +291,9 @@ const CASES: Array<[string, string]> = [
   ['shared dict counter 1', get('/dict')],
   ['shared dict counter 2', get('/dict')],
   ['ngx.timer.at', get('/timer')],
+  ['access_by_lua reading the POST body: allowed', post('/authpost', 'token=s3cret&x=1')],
+  ['access_by_lua reading the POST body: denied', post('/authpost', 'token=nope')],
+  ['lua_need_request_body', post('/needbody', 'abc=1')],
   ['ngx.re', get('/re')],
 ];
 
@@ -287,6 +307,7 @@ t.test('ngx_lua: redis2d and nginx answer alike', { skip }, async (t) => {
     const STATUS: Record<string, string> = {
       'access_by_lua denies': '403', 'runtime error: 500': '500', 'syntax error: 500': '500', 'ngx.status and ngx.header': '201',
       'ngx.exit(404)': '404', 'ngx.redirect': '302', 'content_by_lua_file missing': '404',
+      'access_by_lua reading the POST body: denied': '403',
     };
     for (const [name, req] of CASES) {
       const [a, b] = await Promise.all([raw(ours.port, req), raw(theirs.port, req)]);

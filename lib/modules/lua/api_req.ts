@@ -4,7 +4,7 @@ import { parseHttpTime } from '../../http/http_time.js';
 import { decodeArgs, escapeUri } from './codec.js';
 import { lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
 import { NULL_UD, checkPhase, curReq, reqState, setEncodeArgs } from './api_out.js';
-import { EXIT_JUMP, currentThread } from './thread.js';
+import { EXIT_JUMP, currentThread, yieldFor } from './thread.js';
 import { setFn } from './vm.js';
 
 /*
@@ -338,9 +338,20 @@ export function installNgxRequest(L: LuaState): void {
   setFn(L, 'set_header', (L1) => setHeader(L1, false));
   setFn(L, 'clear_header', (L1) => setHeader(L1, true));
   setFn(L, 'read_body', (L1) => {
-    const { t } = curReq(L1, 'read_body');
+    const { t, r } = curReq(L1, 'read_body');
     checkPhase(L1, t, 'read_body', BODY_PHASES);
-    return 0;
+    if (r.bodyState !== 'none') return 0;
+    // the body is read now (rewrite/access run before the engine reads it for content)
+    return yieldFor(L1, (wake) => {
+      r.conn.readBody(r, (status) => {
+        wake((co) => {
+          if (status === 0) return 0;
+          lua.lua_pushnil(co);
+          pushStr(co, `failed to read request body: ${status}`);
+          return 2;
+        });
+      });
+    });
   });
   setFn(L, 'discard_body', () => 0);
   setFn(L, 'get_body_data', (L1) => {

@@ -148,13 +148,13 @@ const rewriteHandler: PhaseHandler = (req) => {
   const r = req as HttpRequest;
   const llcf = r.locConf[luaModule.index] as LuaLocConf | undefined;
   if (!llcf?.rewrite) return DECLINED;
-  return runPhase(r, 'rewrite', llcf.rewrite, llcf.codeCache !== 0);
+  return runPhase(r, 'rewrite', llcf.rewrite, llcf.codeCache !== 0, llcf.needRequestBody === 1);
 };
 const accessHandler: PhaseHandler = (req) => {
   const r = req as HttpRequest;
   const llcf = r.locConf[luaModule.index] as LuaLocConf | undefined;
   if (!llcf?.access) return DECLINED;
-  return runPhase(r, 'access', llcf.access, llcf.codeCache !== 0);
+  return runPhase(r, 'access', llcf.access, llcf.codeCache !== 0, llcf.needRequestBody === 1);
 };
 
 function accepted(name: string, args: number, ctx = ANYWHERE): Command {

@@ -135,7 +135,21 @@ function phaseVerdict(r: HttpRequest, e: ThreadEnd): number {
   return DECLINED;
 }
 
-export function runPhase(r: HttpRequest, phase: 'rewrite' | 'access', chunk: LuaChunk, cache: boolean): number {
+export function runPhase(r: HttpRequest, phase: 'rewrite' | 'access', chunk: LuaChunk, cache: boolean, needBody = false): number {
+  if (needBody && r.bodyState === 'none') {
+    // lua_need_request_body on: the whole body first, then the handler
+    r.conn.readBody(r, (status) => {
+      if (r.finished) return;
+      if (status !== 0) return r.finalize(status);
+      const rc = runPhase(r, phase, chunk, cache, false);
+      if (rc === DONE || r.finished) return;
+      if (rc === DECLINED) {
+        if (phase === 'rewrite') afterRewrite(r);
+        else afterAccess(r);
+      } else r.finalize(rc);
+    });
+    return DONE;
+  }
   const ref = load(r, chunk, cache);
   if (ref === undefined) return 500;
   if (ref === -404) return 404;
