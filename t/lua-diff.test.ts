@@ -242,6 +242,12 @@ const HTTP = `
       rewrite_by_lua 'ngx.ctx.b = ngx.req.get_body_data()';
       content_by_lua 'ngx.say("rewrite saw ", tostring(ngx.ctx.b))';
     }
+    location /global {
+      content_by_lua_block {
+        counter = (counter or 0) + 1
+        ngx.say("counter ", counter)
+      }
+    }
     location /sleep {
       content_by_lua_block {
         ngx.say("a")
@@ -294,6 +300,8 @@ const CASES: Array<[string, string]> = [
   ['access_by_lua reading the POST body: allowed', post('/authpost', 'token=s3cret&x=1')],
   ['access_by_lua reading the POST body: denied', post('/authpost', 'token=nope')],
   ['lua_need_request_body', post('/needbody', 'abc=1')],
+  ['a global written by a request', get('/global')],
+  ['the global kept for the next request', get('/global')],
   ['ngx.re', get('/re')],
 ];
 
@@ -316,7 +324,7 @@ t.test('ngx_lua: redis2d and nginx answer alike', { skip }, async (t) => {
     }
     // the log lines: the same text after the pid and connection number
     const lines = (log: string): string[] => log.split('\n')
-      .filter((l) => /\[lua\]|lua entry thread|failed to load/.test(l))
+      .filter((l) => /\[lua\]|lua entry thread|failed to load|stack traceback|^\t/.test(l))
       .map((l) => l.replaceAll(FIX, 'FIX/'))
       .map((l) => l.replace(/^\S+ \S+ \[(\w+)\] \d+#\d+: \*\d+ /, '[$1] ').replace(/, client: .*$/, ''));
     const ol = lines(ours.errorLog()).join('\n');
