@@ -242,6 +242,14 @@ const HTTP = `
       rewrite_by_lua 'ngx.ctx.b = ngx.req.get_body_data()';
       content_by_lua 'ngx.say("rewrite saw ", tostring(ngx.ctx.b))';
     }
+    location /fmt {
+      content_by_lua_block {
+        ngx.say(string.format("%d|%5d|%-5d|%05d|%+d|%.3d|%x|%X|%#x|%o|%u", 3.7, 42, 42, -42, 7, 5, 255, 255, 255, 8, 3e9))
+        ngx.say(string.format("%g|%g|%g|%g|%.3g|%e|%.2e|%10.4f|%-8.2f|%G", 1e20, 0.0001, 123456789, 0.5, 3.14159, 12345.678, 0.000123, 3.14159, 2.5, 1e-10))
+        ngx.say(string.format("%s|%10s|%-4s|%.2s|%q|%c%c|%%|%s|%s", "x", "right", "l", "abcdef", "a\\"b\\nc\\0", 72, 105, 1e15, 2^53))
+        ngx.say(("%d items"):format(3000000000), " ", string.format("%5.1f%%", 99.44))
+      }
+    }
     location /global {
       content_by_lua_block {
         counter = (counter or 0) + 1
@@ -300,6 +308,7 @@ const CASES: Array<[string, string]> = [
   ['access_by_lua reading the POST body: allowed', post('/authpost', 'token=s3cret&x=1')],
   ['access_by_lua reading the POST body: denied', post('/authpost', 'token=nope')],
   ['lua_need_request_body', post('/needbody', 'abc=1')],
+  ['string.format as LuaJIT', get('/fmt')],
   ['a global written by a request', get('/global')],
   ['the global kept for the next request', get('/global')],
   ['ngx.re', get('/re')],
