@@ -26,6 +26,9 @@ const HTTP = `
   init_by_lua_block {
     greeting = "hi from init"
   }
+  init_worker_by_lua_block {
+    ngx.timer.every(0.02, function() ngx.shared.d:incr("ticks", 1, 0) end)
+  }
   server {
     listen 127.0.0.1:{port};
     location /sub1 { echo -n "one:$arg_a:$request_method:$echo_request_body"; }
@@ -220,6 +223,12 @@ const HTTP = `
         ngx.say(d:incr("n", 1, 0), " ", d:get("n"))
       }
     }
+    location /ticks {
+      content_by_lua_block {
+        local t = ngx.shared.d:get("ticks") or 0
+        ngx.say(t > 3)
+      }
+    }
     location /timer {
       content_by_lua_block {
         local ok = ngx.timer.at(0.01, function(premature, k) ngx.shared.d:set(k, "fired") end, "t1")
@@ -271,6 +280,7 @@ const post = (path: string, body: string): string =>
 const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: h\r\n${extra}Connection: close\r\n\r\n`;
 
 const CASES: Array<[string, string]> = [
+  ['init_worker_by_lua with ngx.timer.every, before any request', get('/ticks')],
   ['number formatting as LuaJIT', get('/nums')],
   ['capture: args, method, body, 404 page', get('/cap')],
   ['capture_multi', get('/multi')],
@@ -320,6 +330,8 @@ t.test('ngx_lua: redis2d and nginx answer alike', { skip }, async (t) => {
   try {
     ours = await startRedis2d(HTTP, LOAD);
     theirs = await startNginx(HTTP, LOAD);
+    // the workers' init_worker timers tick before any request comes
+    await new Promise((r) => setTimeout(r, 300));
     // the cases whose answer is not a 200 (a typo in a config here would make both sides 500 alike)
     const STATUS: Record<string, string> = {
       'access_by_lua denies': '403', 'runtime error: 500': '500', 'syntax error: 500': '500', 'ngx.status and ngx.header': '201',

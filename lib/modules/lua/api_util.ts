@@ -126,28 +126,31 @@ export function installNgxUtil(L: LuaState): void {
 
   // ngx.timer.at(delay, f, ...): f(premature, ...) later, in its own thread
   lua.lua_newtable(L);
-  setFn(L, 'at', (L1) => {
+  const timer = (every: boolean) => (L1: LuaState): number => {
     const delay = lauxlib.luaL_checknumber(L1, 1);
-    if (lua.lua_type(L1, 2) !== lua.LUA_TFUNCTION) luaError(L1, "bad argument #2 to 'at' (function expected)");
+    if (lua.lua_type(L1, 2) !== lua.LUA_TFUNCTION) luaError(L1, `bad argument #2 to '${every ? 'every' : 'at'}' (function expected)`);
+    if (every && delay <= 0) luaError(L1, 'bad argument #1 to \'every\' (delay must be positive)');
     const n = lua.lua_gettop(L1);
-    // keep the function and its arguments in a table until the timer fires
+    // the function and its arguments wait in a table until the timer fires
     lua.lua_createtable(L1, n - 1, 0);
     for (let i = 2; i <= n; i++) {
       lua.lua_pushvalue(L1, i);
       lua.lua_rawseti(L1, -2, i - 1);
     }
     const ref = lauxlib.luaL_ref(L1, lua.LUA_REGISTRYINDEX);
-    const timer = setTimeout(() => {
+    const fire = (): void => {
       const VL = getVm().L;
       lua.lua_rawgeti(VL, lua.LUA_REGISTRYINDEX, ref);
       lua.lua_rawgeti(VL, -1, 1);
       const fref = lauxlib.luaL_ref(VL, lua.LUA_REGISTRYINDEX);
+      lua.lua_pop(VL, 1);
       timersRunning++;
       spawn(undefined, 'timer', fref, (e) => {
         timersRunning--;
         lauxlib.luaL_unref(VL, lua.LUA_REGISTRYINDEX, fref);
-        lauxlib.luaL_unref(VL, lua.LUA_REGISTRYINDEX, ref);
-        if (e.how === 'error') luaLog('error', 'lua entry thread aborted: runtime error in timer');
+        if (!every) lauxlib.luaL_unref(VL, lua.LUA_REGISTRYINDEX, ref);
+        if (e.how === 'error') luaLog('error', 'lua entry thread aborted: runtime error in a timer');
+        if (every) setTimeout(fire, Math.round(delay * 1000)).unref();
       }, (co) => {
         lua.lua_pushboolean(co, false);
         lua.lua_rawgeti(co, lua.LUA_REGISTRYINDEX, ref);
@@ -157,12 +160,13 @@ export function installNgxUtil(L: LuaState): void {
         lua.lua_remove(co, tIdx);
         return m;
       });
-      lua.lua_pop(VL, 1);
-    }, Math.round(delay * 1000));
-    timer.unref();
+    };
+    setTimeout(fire, Math.round(delay * 1000)).unref();
     lua.lua_pushinteger(L1, 1);
     return 1;
-  });
+  };
+  setFn(L, 'at', timer(false));
+  setFn(L, 'every', timer(true));
   setFn(L, 'running_count', (L1) => {
     lua.lua_pushinteger(L1, timersRunning);
     return 1;

@@ -189,6 +189,10 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
     c.needRequestBody = mergeValue(c.needRequestBody, prev.needRequestBody, 0);
   },
   phases: { rewriteTail: rewriteHandler, access: accessHandler },
+  // init_worker_by_lua runs as the worker starts (its timers run without requests), as nginx's
+  initProcess() {
+    if (initChunks.length) getVm();
+  },
   headerFilter,
   log(r) {
     const llcf = r.locConf[luaModule.index] as LuaLocConf | undefined;
