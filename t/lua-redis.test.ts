@@ -174,6 +174,16 @@ t.test('captures of redis2 locations parsed with redis.parser', async (t) => {
         ngx.say(red3:connect("127.0.0.1", 1))
       }
     }
+    location /readtimeout {
+      lua_socket_read_timeout 100ms;
+      content_by_lua_block {
+        local sock = ngx.socket.tcp()
+        local ok, err = sock:connect("127.0.0.1", ${redis.port})
+        sock:send("BLPOP nolist 5\\r\\n")
+        local line, err2 = sock:receive()
+        ngx.say(ok, " ", tostring(line), " ", err2)
+      }
+    }
     location /hostfail {
       content_by_lua_block {
         ngx.say(pcall(ngx.say, function() end))
@@ -247,6 +257,10 @@ t.test('captures of redis2 locations parsed with redis.parser', async (t) => {
     'reused 1 an animal',
     'nilconnection refused',
   ].join('\n') + '\n', 'resty.redis over cosockets: commands, errors, pipeline, keepalive pool');
+
+  const t0 = Date.now();
+  t.equal(body(await raw(srv.port, get('/readtimeout'), 2000)), '1 nil timeout\n', 'lua_socket_read_timeout applies to a cosocket');
+  t.ok(Date.now() - t0 < 1500, 'the read timed out after 100 ms, not 60 s');
 
   // clients leaving while their threads wait (a sleep, a capture of a sleeping location): nothing breaks
   await Promise.all([raw(srv.port, get('/slow'), 50), raw(srv.port, get('/slowcap'), 50), raw(srv.port, get('/slow'), 50)]);

@@ -29,4 +29,8 @@ export interface LuaLocConf {
   /** lua_code_cache (-1 unset) */
   codeCache: number;
   needRequestBody: number;
+  /** lua_socket_connect_timeout / send / read, ms (-1 unset) */
+  socketConnectTimeout: number;
+  socketSendTimeout: number;
+  socketReadTimeout: number;
 }

@@ -4,7 +4,7 @@ import {
 } from '../../conf/command.js';
 import type { Conf } from '../../conf/parser.js';
 import { ConfError } from '../../conf/errors.js';
-import { flagSlot, mergeValue } from '../../conf/slots.js';
+import { flagSlot, mergeValue, msecSlot } from '../../conf/slots.js';
 import { UNSET } from '../../conf/values.js';
 import { httpCoreModule } from '../../http/core/module.js';
 import type { HttpRequest } from '../../http/http_request.js';
@@ -25,7 +25,7 @@ import { installBit, installNgxUtil } from './api_util.js';
 import { openRedisParser } from './redis_parser.js';
 import { openCjson } from './cjson.js';
 import { installNgxRe } from './re.js';
-import { installNgxSocket } from './socket.js';
+import { installNgxSocket, setSocketConfIndex } from './socket.js';
 import { installFormat } from './format.js';
 import { installNgxOutput, installPrint } from './api_out.js';
 import { installNgxRequest } from './api_req.js';
@@ -168,6 +168,7 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
   createMainConf: () => ({ sharedDicts: new Map(), codeCache: true }),
   preConfiguration(cf) {
     setLuaModuleIndex(luaModule.index);
+    setSocketConfIndex(luaModule.index);
     resetSharedDicts();
     luaPaths.prefix = cf.cycle.prefix;
     initChunks.length = 0;
@@ -177,6 +178,7 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
   createLocConf: () => ({
     rewrite: undefined, access: undefined, content: undefined, headerFilter: undefined, bodyFilter: undefined, log: undefined,
     codeCache: UNSET, needRequestBody: UNSET,
+    socketConnectTimeout: UNSET, socketSendTimeout: UNSET, socketReadTimeout: UNSET,
   }),
   mergeLocConf(_cf, prev, c) {
     c.rewrite ??= prev.rewrite;
@@ -187,6 +189,9 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
     c.log ??= prev.log;
     c.codeCache = mergeValue(c.codeCache, prev.codeCache, 1);
     c.needRequestBody = mergeValue(c.needRequestBody, prev.needRequestBody, 0);
+    c.socketConnectTimeout = mergeValue(c.socketConnectTimeout, prev.socketConnectTimeout, 60000);
+    c.socketSendTimeout = mergeValue(c.socketSendTimeout, prev.socketSendTimeout, 60000);
+    c.socketReadTimeout = mergeValue(c.socketReadTimeout, prev.socketReadTimeout, 60000);
   },
   phases: { rewriteTail: rewriteHandler, access: accessHandler },
   // init_worker_by_lua runs as the worker starts (its timers run without requests), as nginx's
@@ -251,9 +256,9 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
     { name: 'lua_shared_dict', ctx: HTTP_MAIN_CONF, args: TAKE2, set: declareSharedDict },
     { name: 'lua_code_cache', ctx: ANYWHERE, args: FLAG, set: flagSlot(conf, 'codeCache') },
     { name: 'lua_need_request_body', ctx: ANYWHERE, args: FLAG, set: flagSlot(conf, 'needRequestBody') },
-    accepted('lua_socket_connect_timeout', TAKE1),
-    accepted('lua_socket_send_timeout', TAKE1),
-    accepted('lua_socket_read_timeout', TAKE1),
+    { name: 'lua_socket_connect_timeout', ctx: ANYWHERE, args: TAKE1, set: msecSlot(conf, 'socketConnectTimeout') },
+    { name: 'lua_socket_send_timeout', ctx: ANYWHERE, args: TAKE1, set: msecSlot(conf, 'socketSendTimeout') },
+    { name: 'lua_socket_read_timeout', ctx: ANYWHERE, args: TAKE1, set: msecSlot(conf, 'socketReadTimeout') },
     accepted('lua_socket_buffer_size', TAKE1),
     accepted('lua_socket_pool_size', TAKE1),
     accepted('lua_socket_keepalive_timeout', TAKE1),

@@ -1,6 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
 import { currentThread, yieldFor } from './thread.js';
+import type { LuaLocConf } from './conf.js';
 import { setFn } from './vm.js';
 
 /*
@@ -136,10 +137,21 @@ function receive(L: LuaState): number {
   });
 }
 
+let confIndex = -1;
+export function setSocketConfIndex(i: number): void {
+  confIndex = i;
+}
+
 function newSocket(L: LuaState, mtRef: number): void {
+  // the location's lua_socket_*_timeout, else nginx's 60 s
+  const r = currentThread()?.r;
+  const llcf = r ? (r.locConf[confIndex] as LuaLocConf | undefined) : undefined;
   const c: Cosocket = {
     sock: undefined, buf: Buffer.alloc(0), closed: true, err: undefined,
-    connectTimeout: 60000, sendTimeout: 60000, readTimeout: 60000, reused: 0, key: '', waiter: undefined,
+    connectTimeout: llcf?.socketConnectTimeout ?? 60000,
+    sendTimeout: llcf?.socketSendTimeout ?? 60000,
+    readTimeout: llcf?.socketReadTimeout ?? 60000,
+    reused: 0, key: '', waiter: undefined,
   };
   lua.lua_createtable(L, 1, 0);
   lua.lua_pushlightuserdata(L, { [SOCK]: c } as Holder);
