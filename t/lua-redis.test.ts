@@ -1,6 +1,7 @@
 import t from 'tap';
 import { startRedis } from './helpers/redis.js';
 import { raw, startRedis2d } from './helpers/server.js';
+import { connect } from 'node:net';
 
 /*
  * Lua next to redis2 against a real redis-server (Debian's nginx has no
@@ -28,6 +29,31 @@ function body(res: string): string {
     rest = rest.slice(nl + 2 + n + 2);
   }
   return out;
+}
+
+/** read the first bytes of a response, stop reading for 500 ms (asking `probe` then), then read the rest */
+function pausedRead(port: number, req: string, probe: () => Promise<number>): Promise<{ bytes: number; printedWhilePaused: number }> {
+  return new Promise((res) => {
+    const c = connect(port, '127.0.0.1');
+    let bytes = 0;
+    let paused = false;
+    let printed = -1;
+    c.on('data', (d: Buffer) => {
+      bytes += d.length;
+      if (paused) return;
+      paused = true;
+      c.pause();
+      setTimeout(() => {
+        void probe().then((n) => {
+          printed = n;
+          c.resume();
+        });
+      }, 500);
+    });
+    c.on('close', () => res({ bytes, printedWhilePaused: printed }));
+    c.on('error', () => {});
+    c.write(req);
+  });
 }
 
 t.test('captures of redis2 locations parsed with redis.parser', async (t) => {
@@ -184,6 +210,18 @@ t.test('captures of redis2 locations parsed with redis.parser', async (t) => {
         ngx.say(ok, " ", tostring(line), " ", err2)
       }
     }
+    location /big {
+      content_by_lua_block {
+        local chunk = string.rep("x", 65536)
+        ngx.shared.counters:set("printed", 0)
+        for i = 1, 512 do
+          ngx.print(chunk)
+          ngx.flush(true)
+          ngx.shared.counters:incr("printed", 1)
+        end
+      }
+    }
+    location /printed { content_by_lua 'ngx.say(ngx.shared.counters:get("printed"))'; }
     location /hostfail {
       content_by_lua_block {
         ngx.say(pcall(ngx.say, function() end))
@@ -261,6 +299,11 @@ t.test('captures of redis2 locations parsed with redis.parser', async (t) => {
   const t0 = Date.now();
   t.equal(body(await raw(srv.port, get('/readtimeout'), 2000)), '1 nil timeout\n', 'lua_socket_read_timeout applies to a cosocket');
   t.ok(Date.now() - t0 < 1500, 'the read timed out after 100 ms, not 60 s');
+
+  // 32 MiB through ngx.print + ngx.flush(true): while the client does not read, the loop waits
+  const big = await pausedRead(srv.port, get('/big'), async () => Number(body(await raw(srv.port, get('/printed')))));
+  t.ok(big.printedWhilePaused >= 0 && big.printedWhilePaused < 256, `the Lua loop waited for the client (${big.printedWhilePaused} of 512 chunks printed while it did not read)`);
+  t.equal(big.bytes > 32 * 1024 * 1024, true, 'then all 32 MiB arrived');
 
   // clients leaving while their threads wait (a sleep, a capture of a sleeping location): nothing breaks
   await Promise.all([raw(srv.port, get('/slow'), 50), raw(srv.port, get('/slowcap'), 50), raw(srv.port, get('/slow'), 50)]);

@@ -2,7 +2,7 @@ import type { LogLevel } from '../../core/error_log.js';
 import { getMainLog } from '../../core/error_log.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import { lauxlib, lua, luaError, pushStr, toStr, u8str, type LuaState } from './fengari.js';
-import { EXIT_EXEC, currentThread, type LuaThread } from './thread.js';
+import { EXIT_EXEC, currentThread, yieldFor, type LuaThread } from './thread.js';
 import { setFn } from './vm.js';
 
 /*
@@ -26,6 +26,8 @@ export interface LuaReqState {
   ctxRef: number;
   /** ngx.eof() was called or the content thread ended */
   eof: boolean;
+  /** the last output met a full socket buffer (ngx.flush(true) waits for it to drain) */
+  congested?: boolean;
 }
 const states = new WeakMap<HttpRequest, LuaReqState>();
 
@@ -113,7 +115,7 @@ function output(L: LuaState, newline: boolean): number {
   const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   sendHeaderIfNeeded(r);
   // a copy: Lua strings are the VM's own bytes
-  if (buf.length && !r.headerOnly) r.send(Buffer.from(buf));
+  if (buf.length && !r.headerOnly) st.congested = !r.send(Buffer.from(buf));
   lua.lua_pushinteger(L, 1);
   return 1;
 }
@@ -213,6 +215,21 @@ export function installNgxOutput(L: LuaState): void {
   setFn(L, 'say', (L1) => output(L1, true));
   setFn(L, 'print', (L1) => output(L1, false));
   setFn(L, 'flush', (L1) => {
+    const { t, r } = curReq(L1, 'flush');
+    checkPhase(L1, t, 'flush', OUT_PHASES);
+    const st = reqState(r);
+    // ngx.flush(true): wait until what was sent has left the buffers (backpressure for loops of ngx.say)
+    if (lua.lua_toboolean(L1, 1) && st.congested && !r.finished) {
+      return yieldFor(L1, (wake) => {
+        r.onDrain(() => {
+          st.congested = false;
+          wake((co) => {
+            lua.lua_pushinteger(co, 1);
+            return 1;
+          });
+        });
+      });
+    }
     lua.lua_pushinteger(L1, 1);
     return 1;
   });
