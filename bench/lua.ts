@@ -84,7 +84,7 @@ interface Row {
 }
 
 async function measure(name: string, start: (dir: string) => Proc, redisPort: number, path: string): Promise<Row> {
-  const dir = mkdtempSync(join(tmpdir(), `bench-lua-${name}-`));
+  const dir = mkdtempSync(join(tmpdir(), `bench-lua-${name.replace(/ /g, "-")}-`));
   mkdirSync(join(dir, 'logs'));
   const port = await freePort();
   writeFileSync(join(dir, 'nginx.conf'), config(dir, port, redisPort, !name.startsWith('nginx')));
