@@ -44,7 +44,7 @@ const TABLE: Array<[string, string]> = [
   ["nginx's ngx_mail_core_module", 'mail'],
   ["nginx's ngx_http_js_module (njs)", 'js_import js_content js_set js_path'],
   // third-party modules
-  ['the third-party lua-nginx-module (ngx_http_lua_module)', 'content_by_lua content_by_lua_block content_by_lua_file access_by_lua access_by_lua_block access_by_lua_file rewrite_by_lua rewrite_by_lua_block rewrite_by_lua_file set_by_lua set_by_lua_block set_by_lua_file header_filter_by_lua header_filter_by_lua_block body_filter_by_lua body_filter_by_lua_block log_by_lua log_by_lua_block init_by_lua init_by_lua_block init_worker_by_lua init_worker_by_lua_block balancer_by_lua_block lua_package_path lua_package_cpath lua_shared_dict lua_code_cache lua_need_request_body lua_socket_log_errors'],
+  ['the third-party lua-nginx-module (ngx_http_lua_module)', 'balancer_by_lua_block balancer_by_lua_file ssl_certificate_by_lua_block ssl_certificate_by_lua_file'],
   ['the third-party headers-more-nginx-module', 'more_set_headers more_clear_headers more_set_input_headers more_clear_input_headers'],
   ['the third-party memc-nginx-module', 'memc_pass memc_cmds_allowed memc_flags_to_last_modified memc_connect_timeout memc_send_timeout memc_read_timeout memc_buffer_size memc_upstream_fail_timeout memc_upstream_max_fails'],
   ['the third-party rds-json-nginx-module', 'rds_json rds_json_ret rds_json_format'],

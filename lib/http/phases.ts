@@ -215,6 +215,15 @@ export function afterAccess(r: HttpRequest): void {
   content(r);
 }
 
+/**
+ * What follows the rewrite phase, for a rewrite handler that returned DONE
+ * and is done (rewrite_by_lua after a capture): the post-rewrite check
+ * (a changed URI searches the locations again), then access and content.
+ */
+export function afterRewrite(r: HttpRequest): void {
+  runPhases(r, P.PostRewrite);
+}
+
 /** ngx_http_update_location_config: keep-alive limits of the location */
 function updateLocationConfig(r: HttpRequest): void {
   // limit_except: a method it does not let through is served under its level

@@ -78,6 +78,11 @@ export class Variables {
     return index;
   }
 
+  /** the index of a referenced variable, without adding one (request-time lookups by name) */
+  indexOf(name: string): number | undefined {
+    return this.byName.get(name.toLowerCase());
+  }
+
   /** ngx_http_variables_init_vars: resolve every reference or fail. */
   initVars(): void {
     for (const v of this.indexed) {

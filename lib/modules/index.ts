@@ -15,6 +15,7 @@ import { eventsModule } from './events/module.js';
 import { headersModule } from './headers/module.js';
 import { headersMoreModule } from './headers_more/module.js';
 import { logModule } from './log/module.js';
+import { luaModule } from './lua/module.js';
 import { mapModule } from './map/module.js';
 import { noopModule } from './noop/module.js';
 import { charsetModule } from './charset/module.js';
@@ -81,6 +82,8 @@ export const modules: Module[] = [
   setMiscModule,
   // an addon filter: after headers in the list, so its header filter runs before add_header's (hooks.ts)
   headersMoreModule,
+  // ngx_lua is an addon loaded after these: its header filter runs before theirs
+  luaModule,
   // after headers-more: its store sees the response before headers-more's changes (nginx loads it later)
   srcacheModule,
 ] as Module[];
