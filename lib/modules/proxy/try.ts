@@ -1,35 +1,17 @@
-import net from 'node:net';
+import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
-import type { HttpRequest } from '../../http/http_request.js';
-import { UpstreamConn, type ConnUser } from '../../upstream/conn.js';
-import { poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
-import {
-  ACTION_BODY,
-  ACTION_CONNECT,
-  ACTION_HEADER,
-  ACTION_SEND,
-  bindFailed,
-  connectFailed,
-  ioFailed,
-  prematurelyClosed,
-  timedOut,
-} from '../../upstream/messages.js';
+import { ConnPhase } from '../../upstream/conn_try.js';
+import { HttpConnTry, type HttpTryRun } from '../../upstream/http_try.js';
+import { poolOf } from '../../upstream/keepalive.js';
+import { ACTION_BODY, ACTION_HEADER } from '../../upstream/messages.js';
 import type { PeerTarget } from '../../upstream/peers.js';
-import { copyResponseHeaders } from '../../upstream/response.js';
-import { STATUS_FAILURE, type Failure } from '../../upstream/run.js';
-import type { LogLevel } from '../../core/error_log.js';
-import type { Request } from '../../http/request.js';
-import type { LocalAddress } from '../../upstream/bind.js';
-import type { UpstreamSrvConf } from '../../upstream/module.js';
-import type { HeaderPolicy } from '../../upstream/response.js';
-import type { TryOwner } from '../../upstream/run.js';
 import type { ProxyLocConf } from './conf.js';
 import { BODY_DONE, BODY_INVALID, Body, BodyReader, HeadParser, type ResponseHead } from './http1.js';
 
 /*
  * One HTTP/1.x exchange with one backend (ngx_http_proxy_module's
- * create_request / process_header / input filters over the generic
- * upstream loop), on the upstream layer's connections: the request head
+ * create_request / process_header / input filters, plugged into the
+ * generic try: lib/upstream/conn_try.ts, http_try.ts): the request head
  * exactly as nginx writes it (request line with proxy_http_version, the
  * header lines in nginx's order and spelling) and the body in one write;
  * the response head parsed within proxy_buffer_size (http1.ts), the body
@@ -49,16 +31,9 @@ export interface ProxyRequest {
 }
 
 /** What a try needs from its run (handler.ts ProxyRun): the request, its conf, and the loop's callbacks. */
-export interface ProxyRun extends TryOwner {
-  readonly r: Request;
+export interface ProxyRun extends HttpTryRun {
   readonly plcf: ProxyLocConf;
   readonly req: ProxyRequest;
-  readonly policy: HeaderPolicy;
-  readonly upstream: UpstreamSrvConf;
-  readonly bind: LocalAddress | undefined;
-  log(level: LogLevel, msg: string): void;
-  wouldRetry(failure: Failure, sent: boolean): boolean;
-  started(status: number): void;
 }
 
 /** the request's bytes: request line, header lines, blank line, body (built once per request) */
@@ -77,68 +52,32 @@ function requestBytes(req: ProxyRequest, version: number): Buffer {
   return b;
 }
 
-const enum Phase {
-  Connecting,
-  Sending,
-  Header,
-  Body,
-  Done,
-}
-
 /** a comma-separated header value holds `token` (case-insensitive) */
 function hasToken(value: string, token: string): boolean {
   for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
   return false;
 }
 
-export class ProxyTry implements ConnUser {
-  private readonly run: ProxyRun;
-  private readonly peer: PeerTarget;
-  private readonly pool: ConnectionPool;
-  private readonly key: string;
-  private readonly conn: UpstreamConn;
-  private readonly cached: boolean;
-  private readonly t0 = performance.now();
+export class ProxyTry extends HttpConnTry<ProxyRun> {
   private readonly head: HeadParser;
   private body: BodyReader | undefined = undefined;
-  private phase = Phase.Connecting;
-  private connectTime: number | undefined = undefined;
-  private started = false;
-  private sent = false;
-  private writeSeq = 0;
   /** the backend asked to close (Connection: close, or an HTTP/1.0 response) */
   private closeAfter = false;
-  /** the client pushed back: reading waits for its drain */
-  private waiting = false;
-  private readonly onDrained = (): void => {
-    this.waiting = false;
-    if (this.phase === Phase.Done) return;
-    this.conn.arm(this.run.plcf.readTimeout);
-    this.conn.socket.resume();
-  };
   private readonly out = (data: Buffer): void => this.emit(data);
 
   constructor(run: ProxyRun, peer: PeerTarget) {
-    this.run = run;
-    this.peer = peer;
+    super(run, peer, run.plcf);
     this.head = new HeadParser(Math.max(run.plcf.bufferSize, 64));
-    const pool = (this.pool = poolOf(run.upstream));
-    this.key = run.req.tls ? `${peer.name}|tls` : peer.name;
     // a bound connection is the request's own (its local address is part of what it asked for)
-    const reused = run.bind === undefined ? pool.acquire(this.key) : undefined;
-    this.cached = reused !== undefined;
-    if (reused !== undefined) {
-      this.conn = reused;
-      reused.user = this;
-      this.connectTime = 0;
-      this.send();
-      return;
-    }
-    const b = run.bind;
-    let sock: net.Socket;
-    if (run.req.tls) {
+    this.begin(poolOf(run.upstream), run.req.tls ? `${peer.name}|tls` : peer.name, run.bind === undefined);
+  }
+
+  protected openSocket(): Socket {
+    const peer = this.peer;
+    const b = this.run.bind;
+    if (this.run.req.tls) {
       // proxy_ssl_verify and proxy_ssl_server_name are off by default: no check, no SNI
-      sock = tls.connect({
+      return tls.connect({
         host: peer.host,
         port: peer.port ?? 443,
         path: peer.path,
@@ -146,131 +85,28 @@ export class ProxyTry implements ConnUser {
         servername: '',
         localAddress: b?.host,
       } as tls.ConnectionOptions);
-    } else {
-      sock =
-        peer.path !== undefined
-          ? net.connect({ path: peer.path })
-          : net.connect({ host: peer.host, port: peer.port ?? 80, localAddress: b?.host, localPort: b?.port || undefined });
     }
-    const conn = (this.conn = new UpstreamConn(sock));
-    pool.opened?.(this.key, conn);
-    conn.user = this;
-    conn.arm(run.plcf.connectTimeout);
+    return peer.path !== undefined
+      ? net.connect({ path: peer.path })
+      : net.connect({ host: peer.host, port: peer.port ?? 80, localAddress: b?.host, localPort: b?.port || undefined });
   }
 
-  action(): string {
-    switch (this.phase) {
-      case Phase.Connecting:
-        return ACTION_CONNECT;
-      case Phase.Sending:
-        return ACTION_SEND;
-      case Phase.Header:
-        return ACTION_HEADER;
-      default:
-        return ACTION_BODY;
-    }
+  protected request(): Buffer {
+    return requestBytes(this.run.req, this.run.plcf.httpVersion);
   }
 
-  private settle(status: number, complete: boolean, reusable: boolean, failure: Failure | undefined, aborted: boolean): void {
-    if (this.phase === Phase.Done) return;
-    const action = this.action();
-    this.phase = Phase.Done;
-    const conn = this.conn;
-    conn.user = undefined;
-    conn.disarm();
-    if (reusable) {
-      if (conn.socket.isPaused()) conn.socket.resume();
-      this.pool.release(this.key, conn, true);
-    } else conn.destroy();
-    this.run.tryDone({
-      status,
-      started: this.started,
-      complete,
-      reusable,
-      failure,
-      aborted,
-      cached: this.cached,
-      sent: this.sent,
-      action,
-      connectTime: this.connectTime,
-      responseTime: performance.now() - this.t0,
-    });
-  }
-
-  private fail(status: number, failure: Failure, msg: string): void {
-    if (msg) this.run.log('error', msg);
-    this.settle(this.started ? 200 : status, false, false, failure, false);
-  }
-
-  /** the client went away: close the backend connection */
-  abort(): void {
-    if (this.phase === Phase.Done) return;
-    this.settle(this.started ? this.run.r.status : 499, false, false, undefined, true);
-  }
-
-  private send(): void {
-    this.phase = Phase.Sending;
-    this.sent = true;
-    this.conn.arm(this.run.plcf.sendTimeout);
-    this.writeSeq = this.conn.write(requestBytes(this.run.req, this.run.plcf.httpVersion));
-  }
-
-  // ---- ConnUser
-
-  connConnect(): void {
-    this.connectTime = performance.now() - this.t0;
-    this.send();
-  }
-
-  connWritten(_c: UpstreamConn, seq: number, err: Error | null | undefined): void {
-    if (seq !== this.writeSeq || err || this.phase !== Phase.Sending) return;
-    this.phase = Phase.Header;
-    this.conn.arm(this.run.plcf.readTimeout);
-  }
-
-  connTimeout(): void {
-    if (this.phase === Phase.Done) return;
-    this.fail(504, 'timeout', timedOut(this.action()));
-  }
-
-  connError(_c: UpstreamConn, err: NodeJS.ErrnoException): void {
-    if (this.phase === Phase.Done) return;
-    if (this.phase === Phase.Connecting) {
-      if (err.syscall === 'bind') {
-        // nginx cannot even start the connection: 500, no next upstream
-        const line = bindFailed(this.run.bind?.text, err);
-        this.run.log(line.level, line.msg);
-        this.settle(500, false, false, 'error', false);
-        return;
-      }
-      const line = connectFailed(this.peer, err);
-      this.run.log(line.level, line.msg);
-      this.settle(502, false, false, 'error', false);
-      return;
-    }
-    this.fail(502, 'error', ioFailed(this.phase !== Phase.Sending, err, this.action()));
-  }
-
-  connEnd(): void {
-    if (this.phase === Phase.Done) return;
+  protected override onEnd(): void {
     const body = this.body;
-    if (this.phase === Phase.Body && body !== undefined && body.kind === Body.Close) {
+    if (this.phase === ConnPhase.Body && body !== undefined && body.kind === Body.Close) {
       // a body delimited by the close: complete
       this.settle(this.run.r.status, true, false, undefined, false);
       return;
     }
-    this.fail(502, 'error', prematurelyClosed(this.action()));
+    super.onEnd();
   }
 
-  connClose(): void {
-    if (this.phase !== Phase.Done) this.connEnd();
-  }
-
-  connData(_c: UpstreamConn, chunk: Buffer): void {
-    if (this.phase === Phase.Done) return;
-    if (this.phase === Phase.Sending) this.phase = Phase.Header;
-    this.conn.arm(this.run.plcf.readTimeout);
-    if (this.phase === Phase.Header) {
+  protected onData(chunk: Buffer): void {
+    if (this.phase === ConnPhase.Header) {
       const res = this.head.feed(chunk);
       if (res.state === 'more') return;
       if (res.state === 'error') {
@@ -291,18 +127,8 @@ export class ProxyTry implements ConnUser {
 
   /** the head is complete: next upstream, intercept, or the client's header */
   private header(head: ResponseHead): boolean {
-    const run = this.run;
-    const r = run.r as HttpRequest;
     const status = head.status;
-    const failure = STATUS_FAILURE.get(status);
-    if (failure !== undefined && run.wouldRetry(failure, true)) {
-      this.settle(status, false, false, failure, false);
-      return false;
-    }
-    if (run.plcf.interceptErrors && status >= 300 && r.loc.errorPages?.some((p) => p.status === status)) {
-      this.settle(status, false, false, undefined, false);
-      return false;
-    }
+    if (this.diverted(status, this.run.plcf.interceptErrors !== 0)) return false;
     // how the body is delimited (RFC 2616 4.4, as ngx_http_proxy_input_filter_init)
     let chunked = false;
     let length = -1;
@@ -317,24 +143,13 @@ export class ProxyTry implements ConnUser {
       }
     }
     let kind: Body;
-    if (status === 204 || status === 304 || run.req.method === 'HEAD') kind = Body.None;
+    if (status === 204 || status === 304 || this.run.req.method === 'HEAD') kind = Body.None;
     else if (chunked) kind = Body.Chunked;
     else if (length === 0) kind = Body.None;
     else if (length > 0) kind = Body.Length;
     else kind = Body.Close;
     this.body = new BodyReader(kind, length);
-
-    copyResponseHeaders(r, status, head.reason, head.headers, run.policy);
-    this.started = true;
-    this.phase = Phase.Body;
-    run.started(status);
-    r.sendHeader();
-    // a HEAD answer, or a client already gone, may have ended the try inside sendHeader
-    return !this.isDone();
-  }
-
-  private isDone(): boolean {
-    return this.phase === Phase.Done;
+    return this.passHead(status, head.reason, head.headers);
   }
 
   private readBody(chunk: Buffer): void {
@@ -364,14 +179,7 @@ export class ProxyTry implements ConnUser {
   }
 
   private emit(data: Buffer): void {
-    if (data.length === 0) return;
-    const r = this.run.r;
-    if (r.send(data) || r.aborted || this.waiting) return;
-    // the client is slow: stop reading until it drains (its socket buffer bounds the memory)
-    this.waiting = true;
-    this.conn.socket.pause();
-    this.conn.disarm();
-    r.onDrain(this.onDrained);
+    if (data.length !== 0) this.toClient(this.run.r, data);
   }
 }
 
