@@ -79,7 +79,7 @@ export abstract class ConnTry implements ConnUser, UpstreamTryHandle {
   protected phase = ConnPhase.Connecting;
   /** status and headers went to the client (protocols whose reader knows it override isStarted) */
   protected started = false;
-  /** the connect phase logs `SSL handshaking to upstream` once TCP is up */
+  /** the connect phase logs `SSL handshaking to upstream` once TCP is up (set before begin()) */
   protected sslAction = false;
   /** the client pushed back: reading waits for its drain (toClient) */
   protected waiting = false;
@@ -118,7 +118,7 @@ export abstract class ConnTry implements ConnUser, UpstreamTryHandle {
     return this.started;
   }
 
-  /** $upstream_status of a try that ends after the response started */
+  /** $upstream_status of a try whose client left after the response started */
   protected startedStatus(): number {
     return 200;
   }
