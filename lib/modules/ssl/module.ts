@@ -16,7 +16,6 @@ import { readFileSync } from 'node:fs';
 import { errnoSuffix } from '../../core/errno.js';
 import { httpCoreModule, type CoreMainConf } from '../../http/core/module.js';
 import { defineHttpModule, srvConf, type HttpCtx } from '../../http/module.js';
-import { noteNoEffect } from '../noop/module.js';
 import { parsePasswords } from './certs.js';
 import {
   BITMASK_SET,
@@ -285,9 +284,7 @@ function mergeSessions(c: SslSrvConf, prev: SslSrvConf): void {
 /**
  * ngx_http_ssl_init: each TLS address's default server needs a certificate
  * (or ssl_reject_handshake, then every server of it does). Then each
- * server's settings are hung on its core conf for the connection side,
- * and `http2` on a plain listen is noted: HTTP/2 with prior knowledge is
- * not implemented (those connections are read as HTTP/1.x).
+ * server's settings are hung on its core conf for the connection side.
  */
 function postConfiguration(cf: Conf): void {
   const ctx = cf.ctx as HttpCtx;
@@ -295,8 +292,6 @@ function postConfiguration(cf: Conf): void {
   for (const cscf of cmcf.servers) cscf.ssl = (cscf.ctx.srv[sslModule.index] as SslSrvConf).server;
   for (const port of cmcf.ports) {
     for (const addr of port.addrs) {
-      // HTTP/2 is served on TLS (ALPN h2, lib/http/h2.ts); the prior-knowledge kind on a plain listen is not
-      if (addr.opt.http2 && !addr.opt.ssl) noteNoEffect(cf.cycle, 'listen ... http2');
       if (!addr.opt.ssl) continue;
       const dflt = addr.defaultServer.ctx.srv[sslModule.index] as SslSrvConf;
       if (dflt.certificates) continue;
