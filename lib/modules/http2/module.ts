@@ -50,8 +50,8 @@ const MSL = MS | HTTP_LOC_CONF;
 const STATE_BUFFER = 16;
 const MAX_WINDOW = 2147483647;
 const MAX_FRAME_SIZE = 16777215;
-/** NGX_MIN_POOL_SIZE and NGX_POOL_ALIGNMENT on 64-bit Linux */
-const MIN_POOL_SIZE = 80;
+/** NGX_MIN_POOL_SIZE (a pool header and two large-block links, aligned) and NGX_POOL_ALIGNMENT on 64-bit Linux */
+const MIN_POOL_SIZE = 112;
 const POOL_ALIGNMENT = 16;
 
 const main = (cf: Conf): H2Main => mainConf(cf, http2Module);
