@@ -399,6 +399,8 @@ export class HttpConnection {
     raw.unshift(b);
     raw.removeListener('end', HttpConnection.sockEnd);
     raw.removeListener('drain', HttpConnection.sockDrain);
+    // the client's FIN ends the connection (ngx_http_v2_read_handler: recv() 0 finalizes it); the socket is half-open otherwise
+    raw.once('end', () => raw.end());
     this.h2Adopted();
     startH2c(raw, this.addr, {
       secure: () => {},
