@@ -32,8 +32,9 @@ http {
 const srv = servers[0]!;
 const check = (loc: string, peer: string | undefined) => {
   const r = request(srv, location(srv, loc), '/x');
-  // undefined: a unix-domain connection (no remote address)
-  (r as unknown as { socket: { remoteAddress: string | undefined } }).socket = { remoteAddress: peer };
+  // undefined: a unix-domain connection (`unix:`, as the connection names it); the handler reads the
+  // connection's address, which realip may have replaced
+  (r as unknown as { conn: { remoteAddr: string } }).conn = { remoteAddr: peer ?? 'unix:' };
   return { rc: accessModule.phases!.access!(r), logs: r.logs };
 };
 

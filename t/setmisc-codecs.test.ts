@@ -1,17 +1,22 @@
 import t from 'tap';
 import {
   decodeBase64,
+  decodeBase64url,
   decodeHex,
   encodeBase64,
+  encodeBase64url,
   encodeHex,
   escapeUri,
   hashKeyLc,
   quoteJson,
+  quotePgsql,
   quoteSql,
   unescapeUri,
 } from '../lib/modules/set_misc/codecs.js';
 import { hashedUpstreamPick } from '../lib/modules/set_misc/filters.js';
-import { strftimeGmt } from '../lib/modules/set_misc/time.js';
+import { DEFAULT_BASE32_ALPHABET, decodeBase32, decodeTable, encodeBase32 } from '../lib/modules/set_misc/base32.js';
+import { strftimeGmt, strftimeLocal } from '../lib/modules/set_misc/time.js';
+import { parsePosixTz } from '../lib/modules/set_misc/tz.js';
 
 /*
  * set_misc's transforms without a server (the differential tests in
@@ -101,4 +106,57 @@ t.test('strftime in the C locale, UTC', async (t) => {
   t.equal(strftimeGmt('%Q %', d), '%Q %', 'unknown conversions copied');
   t.equal(strftimeGmt('x'.repeat(255), d), 'x'.repeat(255));
   t.equal(strftimeGmt('x'.repeat(256), d), undefined, 'no room for the NUL: strftime returns 0');
+});
+
+t.test('base32: the module coding, padding and alphabets', async (t) => {
+  const hex = decodeTable(DEFAULT_BASE32_ALPHABET);
+  const RFC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const rfc = decodeTable(RFC);
+  t.equal(encodeBase32('hello', true, DEFAULT_BASE32_ALPHABET), 'd1imor3f');
+  t.same(['a', 'ab', 'abc', 'abcd', 'abcde'].map((s) => encodeBase32(s, true, DEFAULT_BASE32_ALPHABET)), ['c4======', 'c5h0====', 'c5h66===', 'c5h66p0=', 'c5h66p35'], '1-4 byte tails pad to 8');
+  t.equal(encodeBase32('abcd', false, DEFAULT_BASE32_ALPHABET), 'c5h66p0', 'no padding');
+  t.equal(encodeBase32('hello!', true, RFC), 'NBSWY3DPEE======', 'RFC 4648 with its alphabet');
+  t.equal(encodeBase32('', true, RFC), '');
+  t.equal(decodeBase32('c5h66p35', hex), 'abcde');
+  t.equal(decodeBase32('c5h66p0=', hex), 'abcd', 'stops at =');
+  t.equal(decodeBase32('c5h66p0', hex), 'abcd', 'padding optional');
+  t.equal(decodeBase32('NBSWY3DPEE', rfc), 'hello!');
+  for (const n of [1, 3, 6]) t.equal(decodeBase32('0'.repeat(8 + n), hex), undefined, `${n} digits over 8: no whole bytes`);
+  t.equal(decodeBase32('!!!!!!!!', hex), '\0\0\0\0\0', 'bytes outside the alphabet decode as 0 (nginx never refuses them)');
+  t.equal(decodeBase32('C5H66P35', hex), '\x01@c\0e', 'case matters: upper-case letters are outside [0-9a-v], so 0');
+  for (let n = 0; n < 12; n++) {
+    let s = '';
+    for (let i = 0; i < n; i++) s += String.fromCharCode((i * 97 + 13) & 255);
+    t.equal(decodeBase32(encodeBase32(s, n % 2 === 0, RFC), rfc), s, `round trip of ${n} bytes`);
+  }
+});
+
+t.test('base64url and pgsql quoting', async (t) => {
+  t.equal(encodeBase64url('\xff\xfe\xfd?'), '__79Pw', 'no padding, - and _');
+  t.equal(decodeBase64url('__79Pw'), '\xff\xfe\xfd?');
+  t.equal(decodeBase64url('Xy1hYg=='), '_-ab');
+  t.equal(decodeBase64url('+/'), undefined, '+ and / are not in the URL alphabet');
+  t.equal(decodeBase64url('a'), undefined);
+  t.equal(quotePgsql(''), "''", 'empty: no E');
+  t.equal(quotePgsql("it's"), "E'it\\'s'");
+  t.equal(quotePgsql(utf8('é')), `E'${utf8('é')}'`, 'valid UTF-8 as is');
+  t.equal(quotePgsql("\xff'"), "E'\\\\377\\''", 'not UTF-8: high bytes as \\\\ooo');
+  t.equal(quotePgsql('\xc3'), "E'\\\\303'", 'a truncated sequence');
+  t.equal(quotePgsql('\xc0\x80'), `E'\xc0\x80'`, 'the module checks only the continuation byte of a 2-byte sequence');
+  t.equal(quotePgsql('\xf8\x80\x80\x80\x80'), "E'\\\\370\\\\200\\\\200\\\\200\\\\200'", '5-byte sequences are refused');
+});
+
+t.test('strftime on local time; zone names from the TZ rule', async (t) => {
+  t.same(parsePosixTz('CET-1CEST,M3.5.0,M10.5.0/3'), { std: 'CET', stdOff: 3600, dst: 'CEST' });
+  t.same(parsePosixTz('<+04>-4'), { std: '+04', stdOff: 14400, dst: undefined });
+  t.same(parsePosixTz('EST5EDT,M3.2.0,M11.1.0'), { std: 'EST', stdOff: -18000, dst: 'EDT' });
+  t.same(parsePosixTz('<+0530>-5:30'), { std: '+0530', stdOff: 19800, dst: undefined });
+  t.equal(parsePosixTz('UTC'), null, 'a name without an offset is no rule');
+  const d = new Date(Date.UTC(2024, 6, 15, 12, 30, 0));
+  const local = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')} ${String(d.getHours()).padStart(2, '0')}`;
+  t.equal(strftimeLocal('%Y-%m-%d %H', d), local, 'the process time zone');
+  const off = -d.getTimezoneOffset();
+  const z = `${off < 0 ? '-' : '+'}${String(Math.floor(Math.abs(off) / 60)).padStart(2, '0')}${String(Math.abs(off) % 60).padStart(2, '0')}`;
+  t.equal(strftimeLocal('%z', d), z, '%z: the local offset');
+  t.equal(strftimeLocal('%s', d), String(d.getTime() / 1000));
 });

@@ -207,6 +207,83 @@ export class Lexer {
       }
     }
   }
+
+  /**
+   * The raw text of a block whose inside is Lua code (ngx_lua's
+   * *_by_lua_block): from just after the `{` to the `}` that closes it,
+   * with Lua's strings, long brackets and comments skipped so braces in
+   * them do not count. The closing `}` is consumed.
+   */
+  readLuaBlock(): string {
+    const buf = this.buf;
+    const len = buf.length;
+    const start = this.pos;
+    let depth = 0;
+    while (this.pos < len) {
+      const ch = buf[this.pos]!;
+      if (ch === CH_LF) {
+        this.line++;
+        this.pos++;
+        continue;
+      }
+      if (ch === CH_LBRACE) depth++;
+      else if (ch === CH_RBRACE) {
+        if (depth === 0) {
+          const text = buf.toString('latin1', start, this.pos);
+          this.pos++;
+          return text;
+        }
+        depth--;
+      } else if (ch === CH_DQ || ch === CH_SQ) {
+        this.pos++;
+        while (this.pos < len && buf[this.pos] !== ch) {
+          if (buf[this.pos] === CH_BSLASH) this.pos++;
+          else if (buf[this.pos] === CH_LF) this.line++;
+          this.pos++;
+        }
+      } else if (ch === 0x5b /* [ */ && this.longBracket()) {
+        continue;
+      } else if (ch === 0x2d /* - */ && buf[this.pos + 1] === 0x2d) {
+        this.pos += 2;
+        if (buf[this.pos] === 0x5b && this.longBracket()) continue;
+        while (this.pos < len && buf[this.pos] !== CH_LF) this.pos++;
+        continue;
+      }
+      this.pos++;
+    }
+    this.fail('unexpected end of file, expecting "}"');
+  }
+
+  /** skip a Lua long bracket ([[...]], [==[...]==]) at pos; false when `[` opens none */
+  private longBracket(): boolean {
+    const buf = this.buf;
+    let p = this.pos + 1;
+    let level = 0;
+    while (buf[p] === 0x3d) {
+      level++;
+      p++;
+    }
+    if (buf[p] !== 0x5b) return false;
+    p++;
+    for (; p < buf.length; p++) {
+      const c = buf[p]!;
+      if (c === CH_LF) this.line++;
+      else if (c === 0x5d) {
+        let q = p + 1;
+        let l = 0;
+        while (buf[q] === 0x3d) {
+          l++;
+          q++;
+        }
+        if (l === level && buf[q] === 0x5d) {
+          this.pos = q + 1;
+          return true;
+        }
+      }
+    }
+    this.pos = p;
+    return true;
+  }
 }
 
 /** The copy loop of ngx_conf_read_token: `\" \' \\` drop the backslash, `\t \r \n` become controls. */
@@ -239,4 +316,5 @@ function unescapeWord(buf: Buffer, from: number, to: number): string {
     out.push(buf[src++]!);
   }
   return Buffer.from(out).toString('latin1');
+
 }

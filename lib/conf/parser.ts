@@ -151,6 +151,11 @@ export class Conf {
     return { file: this.lexer?.file ?? 'command line', line: this.lexer?.line ?? 0 };
   }
 
+  /** the raw inside of the block the current directive opened (Lua code: *_by_lua_block) */
+  readLuaBlock(): string {
+    return this.lexer!.readLuaBlock();
+  }
+
   /** Parse a whole file in the current context (the main file, or `include`). */
   parseFile(path: string): void {
     let content: Buffer;

@@ -168,8 +168,9 @@ export class HttpConnection {
   tls: TlsConn | undefined = undefined;
   /** the server a request without a better name gets: the default one, or the one the SNI name chose */
   private connSrv: CoreSrvConf;
-  readonly remoteAddr: string;
-  readonly remotePort: number;
+  /** the client's address; realip replaces it for one request (and puts it back after) */
+  remoteAddr: string;
+  remotePort: number;
   readonly localAddr: string;
   readonly localPort: number;
   readonly addr: AddrConf;
@@ -1082,6 +1083,8 @@ export class HttpConnection {
   private headDone(): void {
     const head = this.head!;
     const headerLength = this.lineStart - this.headStart;
+    // the head's bytes as sent (a view, no copy: $echo_client_request_headers reads them)
+    const rawHead = this.buf.subarray(this.headStart, this.lineStart);
     // nginx's header buffer as the next pipelined head finds it (next())
     const hb = this.hst!;
     this.carryStart = hb.start - this.lineStart;
@@ -1097,6 +1100,7 @@ export class HttpConnection {
 
     const r = this.newRequest(head, head.line);
     r.headerLength = headerLength;
+    r.rawHead = rawHead;
     r.srv = this.defaultSrv();
     const sloc = coreLoc(r.srv.ctx.loc);
     r.loc = sloc;
@@ -1357,6 +1361,9 @@ export class HttpConnection {
   /** the response is complete (or was cut short: `close`) */
   requestDone(r: HttpRequest, close = false): void {
     if (r !== this.current || this.state === St.Closed) return;
+    // a handler that discards the body after its response (echo) answers Expect: 100-continue
+    // then, after the response, as nginx does; closing or not
+    if (!close && r.discardAfter && r.bodyState === 'none') this.testExpect(r);
     runLogPhase(r);
     if (close || !r.keepalive || exiting) {
       this.closeAfterWrite(close);
@@ -1423,6 +1430,12 @@ export class HttpConnection {
 function runLogPhase(r: HttpRequest): void {
   const list = hooks.log;
   for (let i = 0; i < list.length; i++) list[i]!(r);
+  // then the request's cleanups (nginx frees the request pool after logging it)
+  const cl = r.cleanups;
+  if (cl !== undefined) {
+    r.cleanups = undefined;
+    for (let i = cl.length - 1; i >= 0; i--) cl[i]!();
+  }
 }
 
 export { getMainLog };

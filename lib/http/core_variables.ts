@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { NGINX_VERSION } from '../core/version.js';
+import { basicCredentials } from './auth_user.js';
 import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
 import type { Request } from './request.js';
@@ -75,7 +76,7 @@ const G: Record<string, (r: R, name: string) => string | undefined> = {
   content_type: (r) => r.req.byName.get('content-type'),
   remote_addr: (r) => r.conn.remoteAddr,
   remote_port: (r) => (r.conn.remotePort ? String(r.conn.remotePort) : ''),
-  binary_remote_addr: (r) => Buffer.from(r.conn.remoteAddr.split('.').map(Number)).toString('latin1'),
+  binary_remote_addr: (r) => binaryAddr(r.conn.remoteAddr),
   server_addr: (r) => r.conn.localAddr,
   server_port: (r) => (r.conn.localPort ? String(r.conn.localPort) : ''),
   server_name: (r) => r.serverName,
@@ -99,7 +100,8 @@ const G: Record<string, (r: R, name: string) => string | undefined> = {
   realpath_root: (r) => (r.loc.rootValue ? evalComplexValue(r, r.loc.rootValue) : r.loc.root),
   request_filename: (r) => mapUriToPath(r),
   request_completion: (r) => (r.finished && !r.aborted ? 'OK' : ''),
-  remote_user: () => undefined,
+  // ngx_http_variable_remote_user: the user of Authorization: Basic
+  remote_user: (r) => basicCredentials(r)?.user.toString('latin1'),
   upstream_addr: (r) => r.upstreamAddrList ?? r.upstreamAddr?.replace(/^redis2:\/\//, ''),
   upstream_status: (r) => r.upstreamStatus,
   upstream_response_time: (r) => r.upstreamResponseTime,
@@ -182,4 +184,37 @@ export function attachCoreVariables(vars: Variables): void {
     const p = vars.prefixes.find((d) => def.name.startsWith(d.name));
     if (p?.get) def.get = p.get;
   }
+}
+
+/**
+ * ngx_http_variable_binary_remote_addr: 4 bytes for IPv4, 16 for IPv6
+ * (the address text as the connection, or realip, has it), `unix:` as is.
+ */
+export function binaryAddr(a: string): string {
+  if (a.indexOf(':') === -1) return String.fromCharCode(...a.split('.').map(Number));
+  if (a === 'unix:') return a;
+  const pct = a.indexOf('%');
+  let text = pct === -1 ? a : a.slice(0, pct);
+  // an embedded dotted quad (::ffff:1.2.3.4) is the last two words
+  const dot = text.lastIndexOf('.');
+  if (dot !== -1) {
+    const colon = text.lastIndexOf(':');
+    const q = text.slice(colon + 1).split('.').map(Number);
+    text = `${text.slice(0, colon + 1)}${((q[0]! << 8) | q[1]!).toString(16)}:${((q[2]! << 8) | q[3]!).toString(16)}`;
+  }
+  const gap = text.indexOf('::');
+  const words = (p: string): number[] => (p === '' ? [] : p.split(':').map((x) => parseInt(x, 16)));
+  let all: number[];
+  if (gap === -1) all = words(text);
+  else {
+    const h = words(text.slice(0, gap));
+    const t = words(text.slice(gap + 2));
+    all = [...h, ...Array<number>(Math.max(0, 8 - h.length - t.length)).fill(0), ...t];
+  }
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    const w = all[i] ?? 0;
+    out += String.fromCharCode(w >> 8, w & 0xff);
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 import type { Request } from './request.js';
 import { PartKind, type ComplexValue } from './script.js';
-import { VAR_NOCACHEABLE } from './variables.js';
+import { VAR_CHANGEABLE, VAR_NOCACHEABLE } from './variables.js';
 
 /*
  * Request-time side of variables and complex values (ngx_http_get_indexed_
@@ -56,4 +56,44 @@ export function captureValue(r: Request, n: number): string {
   if (caps === undefined || n >= caps.length) return '';
   const v = caps[n];
   return v === undefined ? '' : v;
+}
+
+/**
+ * ngx_http_get_variable: a variable by name at request time (ngx.var.NAME);
+ * undefined when no such variable exists or it has no value.
+ */
+export function getVariableByName(r: Request, name: string): string | undefined {
+  const vars = r.variables;
+  const key = name.toLowerCase();
+  const idx = vars.indexOf(key);
+  if (idx !== undefined) {
+    const cached = r.vars[idx];
+    if (cached !== undefined) return cached;
+    const def = vars.indexed[idx]!.def;
+    if (def === undefined || def.get === undefined) return undefined;
+    return def.get(r, key);
+  }
+  const def = vars.defs.get(key) ?? vars.prefixes.find((p) => key.startsWith(p.name));
+  if (def === undefined || def.get === undefined) return undefined;
+  return def.get(r, key);
+}
+
+/**
+ * ngx.var.NAME = value: through the variable's set hook, else into its
+ * indexed slot; 'notfound' / 'readonly' as nginx refuses.
+ */
+export function setVariableByName(r: Request, name: string, value: string): 'ok' | 'notfound' | 'readonly' {
+  const vars = r.variables;
+  const key = name.toLowerCase();
+  const def = vars.defs.get(key);
+  if (def === undefined) return 'notfound';
+  if (!(def.flags & VAR_CHANGEABLE)) return 'readonly';
+  if (def.set !== undefined) {
+    def.set(r, value);
+    return 'ok';
+  }
+  const idx = vars.indexOf(key);
+  if (idx === undefined) return 'readonly';
+  r.vars[idx] = value;
+  return 'ok';
 }

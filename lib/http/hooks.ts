@@ -15,8 +15,10 @@ import type { PhaseHandler } from './request.js';
  */
 
 export interface HookTables {
+  postRead: PhaseHandler[];
   serverRewrite: PhaseHandler[];
   rewrite: PhaseHandler[];
+  preAccess: PhaseHandler[];
   access: PhaseHandler[];
   /** content handlers of locations without their own (autoindex, gzip_static): reverse list order, as nginx runs them */
   content: PhaseHandler[];
@@ -24,15 +26,19 @@ export interface HookTables {
   log: Array<(r: HttpRequest) => void>;
 }
 
-export const hooks: HookTables = { serverRewrite: [], rewrite: [], access: [], content: [], headerFilter: [], log: [] };
+const empty = (): HookTables => ({ postRead: [], serverRewrite: [], rewrite: [], preAccess: [], access: [], content: [], headerFilter: [], log: [] });
+
+export const hooks: HookTables = empty();
 
 export function buildHooks(modules: readonly HttpModule[]): void {
-  const t: HookTables = { serverRewrite: [], rewrite: [], access: [], content: [], headerFilter: [], log: [] };
+  const t = empty();
   const tails: PhaseHandler[] = [];
   for (const m of modules) {
+    if (m.phases?.postRead) t.postRead.push(m.phases.postRead);
     if (m.phases?.serverRewrite) t.serverRewrite.push(m.phases.serverRewrite);
     if (m.phases?.rewrite) t.rewrite.push(m.phases.rewrite);
     if (m.phases?.rewriteTail) tails.push(m.phases.rewriteTail);
+    if (m.phases?.preAccess) t.preAccess.push(m.phases.preAccess);
     if (m.phases?.access) t.access.push(m.phases.access);
     if (m.phases?.content) t.content.push(m.phases.content);
     if (m.headerFilter) t.headerFilter.push(m.headerFilter.bind(m));

@@ -79,6 +79,12 @@ export class HttpRequest implements Request {
   locConf: unknown[] = NO_CONF;
   uriChanged = false;
   uriChanges = 11;
+  /**
+   * bumped by every internal redirect and named location: nginx clears the
+   * modules' request contexts (r->ctx) there; a module keeping a context
+   * per request compares it to see whether its own is still valid
+   */
+  ctxEpoch = 0;
   internal = false;
   validLocation = true;
   captures: string[] | undefined;
@@ -139,6 +145,8 @@ export class HttpRequest implements Request {
   readonly conn: HttpConnection;
   /** request line + headers bytes ($request_length before the body) */
   headerLength = 0;
+  /** those bytes as the client sent them, once the head was read whole */
+  rawHead: Buffer | undefined = undefined;
   /** Content-Length of the request body (-1 none) */
   contentLengthIn = -1;
   /** the exact Content-Length when it is past 2^53 (contentLengthIn is then rounded) */
@@ -165,6 +173,12 @@ export class HttpRequest implements Request {
   /** set once the body was read or discarding started */
   bodyState: 'none' | 'reading' | 'read' | 'discard' = 'none';
   expectTested = false;
+  /**
+   * the content handler discards the body only after its last output
+   * (echo's run_cmds): the engine answers Expect: 100-continue as the
+   * response ends, keep-alive or not
+   */
+  discardAfter = false;
   /** the top of this request's body filter chain (undefined: straight to the wire) */
   filter: BodyFilter | undefined;
   /**
@@ -185,6 +199,13 @@ export class HttpRequest implements Request {
   gzipVary = false;
   /** finish() was called while a filter still holds output back */
   ending = false;
+  /** the phase and handler index a suspended phase handler resumes at (phases.ts suspendPhase) */
+  phaseAt = 0;
+  phaseIndex = 0;
+  /** a refusal kept by `satisfy any` for post-access (r->access_code) */
+  accessCode = 0;
+  /** run once the request is over, after its log phase (nginx's request pool cleanups) */
+  cleanups: Array<() => void> | undefined = undefined;
   /** the client's request (r->main); a subrequest's parent (r->parent) */
   main: HttpRequest = this;
   parent: HttpRequest | undefined;

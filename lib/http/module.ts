@@ -34,6 +34,8 @@ export interface HttpModule<M = unknown, S = unknown, L = unknown> extends Modul
    * cmcf->phases).
    */
   phases?: {
+    /** NGX_HTTP_POST_READ_PHASE: once per client request, before server rewrite (realip) */
+    postRead?: PhaseHandler;
     serverRewrite?: PhaseHandler;
     rewrite?: PhaseHandler;
     /**
@@ -42,6 +44,15 @@ export interface HttpModule<M = unknown, S = unknown, L = unknown> extends Modul
      * run time (headers-more's more_set_input_headers) do.
      */
     rewriteTail?: PhaseHandler;
+    /**
+     * NGX_HTTP_PREACCESS_PHASE: after the location is final, before access
+     * (limit_req, limit_conn, realip's location-level pass); subrequests run it too
+     */
+    preAccess?: PhaseHandler;
+    /**
+     * NGX_HTTP_ACCESS_PHASE (main requests only): OK admits, 403/401
+     * refuse; `satisfy` combines the answers (phases.ts runAccess)
+     */
     access?: PhaseHandler;
     /**
      * A content handler for locations without one of their own (nginx's

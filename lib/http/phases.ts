@@ -3,23 +3,35 @@ import { setCaptures } from './regex_exec.js';
 import { coreLoc, type CoreLocConf } from './core/module.js';
 import type { HttpRequest } from './http_request.js';
 import { findLocation, locationLevel, type FoundLocation } from './locations.js';
-import { DECLINED, DONE, OK, type PhaseHandler } from './request.js';
+import { DECLINED, DONE, OK, type ContentHandler, type PhaseHandler } from './request.js';
 import { staticHandler, tryFiles } from './static.js';
 import { escapeUriPath } from './unescape.js';
 
 /*
- * The phase engine (ngx_http_core_run_phases): server rewrite → find
- * location → rewrite → post-rewrite (a changed URI searches again, at most
- * 10 times) → access → try_files → content. Internal redirects restart at
- * server rewrite, named locations at rewrite, as nginx's.
+ * The phase engine (ngx_http_core_run_phases): post-read (a new request
+ * only) → server rewrite → find location → rewrite → post-rewrite (a
+ * changed URI searches again, at most 10 times) → pre-access → access
+ * (satisfy all/any) → post-access → try_files → content. Internal
+ * redirects restart at server rewrite, named locations at rewrite, as
+ * nginx's.
+ *
+ * A post-read, pre-access or access handler may go asynchronous: it
+ * returns DONE after calling suspendPhase(r), and later resumePhases(r)
+ * runs the same handler again (nginx's NGX_AGAIN then
+ * ngx_http_core_run_phases at r->phase_handler): limit_req's delay, a
+ * zone lookup over IPC. The handler sees its own state on the request and
+ * declines the second time.
  */
 
-const enum P {
+export const enum P {
+  PostRead,
   ServerRewrite,
   FindConfig,
   Rewrite,
   PostRewrite,
+  PreAccess,
   Access,
+  PostAccess,
   Content,
 }
 
@@ -30,13 +42,57 @@ function setLoc(r: HttpRequest, loc: CoreLocConf): void {
 }
 
 /** run a phase's handlers; returns DECLINED to go on, else what to finalize with */
-function runHandlers(r: HttpRequest, list: PhaseHandler[]): number {
-  for (const h of list) {
-    const rc = h(r);
+function runHandlers(r: HttpRequest, list: PhaseHandler[], from = 0): number {
+  for (let i = from; i < list.length; i++) {
+    r.phaseIndex = i;
+    const rc = list[i]!(r);
     if (rc === DECLINED || rc === OK) continue;
     return rc;
   }
   return DECLINED;
+}
+
+/**
+ * ngx_http_core_access_phase over the access handlers: under `satisfy all`
+ * the first refusal ends the request; under `satisfy any` the first OK
+ * lets it through (dropping a WWW-Authenticate an earlier handler added)
+ * and refusals (403, 401: 401 wins) wait for post-access.
+ */
+function runAccess(r: HttpRequest, from: number): number {
+  const list = hooks.access;
+  const any = r.loc.satisfy === 1;
+  for (let i = from; i < list.length; i++) {
+    r.phaseIndex = i;
+    const rc = list[i]!(r);
+    if (rc === DECLINED) continue;
+    if (rc === DONE) return rc;
+    if (!any) {
+      if (rc === OK) continue;
+      return rc;
+    }
+    if (rc === OK) {
+      r.accessCode = 0;
+      r.headersOut = r.headersOut.filter((h) => h[0] !== 'WWW-Authenticate');
+      return DECLINED;
+    }
+    if (rc === 403 || rc === 401) {
+      if (r.accessCode !== 401) r.accessCode = rc;
+      continue;
+    }
+    return rc;
+  }
+  return DECLINED;
+}
+
+/** mark the request as suspended in `phase` at its current handler (the handler then returns DONE) */
+export function suspendPhase(r: HttpRequest, phase: P): void {
+  r.phaseAt = phase;
+}
+
+/** run the suspended handler again and go on from there (ngx_http_core_run_phases) */
+export function resumePhases(r: HttpRequest): void {
+  if (r.finished || r.aborted) return;
+  runPhases(r, r.phaseAt, r.phaseIndex);
 }
 
 /** a phase hook's verdict: a `return CODE TEXT` body, an error page, or nothing */
@@ -53,10 +109,20 @@ function finalizeFromPhase(r: HttpRequest, rc: number): void {
 
 const found: FoundLocation = { loc: undefined as unknown as CoreLocConf, captures: undefined, redirect: false };
 
-export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
+export function runPhases(r: HttpRequest, start: P = P.PostRead, from = 0): void {
   let phase = start;
   for (;;) {
     switch (phase) {
+      case P.PostRead: {
+        // a client request only: subrequests and internal redirects start at server rewrite;
+        // the server's configuration applies (nginx's r->loc_conf before the location is found)
+        if (from === 0) setLoc(r, coreLoc(r.srv.ctx.loc));
+        const rc = r.main === r ? runHandlers(r, hooks.postRead, from) : DECLINED;
+        from = 0;
+        if (rc !== DECLINED) return finalizeFromPhase(r, rc);
+        phase = P.ServerRewrite;
+        break;
+      }
       case P.ServerRewrite: {
         setLoc(r, coreLoc(r.srv.ctx.loc));
         const rc = runHandlers(r, hooks.serverRewrite);
@@ -97,7 +163,7 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
       }
       case P.PostRewrite:
         if (!r.uriChanged) {
-          phase = P.Access;
+          phase = P.PreAccess;
           break;
         }
         if (--r.uriChanges === 0) {
@@ -106,13 +172,24 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
         }
         phase = P.FindConfig;
         break;
+      case P.PreAccess: {
+        const rc = runHandlers(r, hooks.preAccess, from);
+        from = 0;
+        if (rc !== DECLINED) return finalizeFromPhase(r, rc);
+        phase = P.Access;
+        break;
+      }
       case P.Access: {
         // ngx_http_core_access_phase: subrequests skip access checks
-        const rc = r.main === r ? runHandlers(r, hooks.access) : DECLINED;
+        const rc = r.main === r ? runAccess(r, from) : DECLINED;
+        from = 0;
         // DONE: a handler went asynchronous (srcache's fetch) and resumes with afterAccess()
         if (rc !== DECLINED) return finalizeFromPhase(r, rc);
-        return afterAccess(r);
+        phase = P.PostAccess;
+        break;
       }
+      case P.PostAccess:
+        return afterAccess(r);
       case P.Content:
         return content(r);
     }
@@ -120,19 +197,38 @@ export function runPhases(r: HttpRequest, start: P = P.ServerRewrite): void {
 }
 
 /**
- * What follows the access phase (try_files, then content); an access
+ * What follows the access phase (post-access, try_files, then content); an access
  * handler that returned DONE calls it when it is done and lets the request
  * go on (nginx's ngx_http_core_run_phases after NGX_AGAIN).
  */
 export function afterAccess(r: HttpRequest): void {
+  // ngx_http_core_post_access_phase: the refusal `satisfy any` kept
+  const code = r.accessCode;
+  if (code) {
+    r.accessCode = 0;
+    if (code === 403) r.log('error', 'access forbidden by rule');
+    return r.finalize(code);
+  }
   if (r.loc.tryFiles && !r.loc.handler) {
     if (!tryFiles(r)) return;
   }
   content(r);
 }
 
+/**
+ * What follows the rewrite phase, for a rewrite handler that returned DONE
+ * and is done (rewrite_by_lua after a capture): the post-rewrite check
+ * (a changed URI searches the locations again), then access and content.
+ */
+export function afterRewrite(r: HttpRequest): void {
+  runPhases(r, P.PostRewrite);
+}
+
 /** ngx_http_update_location_config: keep-alive limits of the location */
 function updateLocationConfig(r: HttpRequest): void {
+  // limit_except: a method it does not let through is served under its level
+  const lmt = r.loc.limitExcept;
+  if (lmt !== undefined && !lmt.allowed.has(r.method)) setLoc(r, lmt.loc);
   const clcf = r.loc;
   if (r.keepalive) {
     if (clcf.keepaliveTimeout === 0) r.keepalive = false;
@@ -149,29 +245,38 @@ function content(r: HttpRequest): void {
     if (rc !== DONE) r.finalize(rc);
     return;
   }
+  // a handler that decides itself whether to read the body (echo) runs at once
+  if (handler.ownBody) {
+    runContent(r, handler);
+    return;
+  }
   r.conn.readBody(r, (status) => {
     if (status !== OK) {
       r.finalize(status);
       return;
     }
-    let rc: number | Promise<number>;
-    try {
-      rc = handler(r);
-    } catch (e) {
-      r.log('alert', `content handler failed: ${(e as Error).stack ?? e}`);
-      r.finalize(500);
-      return;
-    }
-    if (typeof rc === 'number') contentDone(r, rc);
-    else
-      rc.then(
-        (v) => contentDone(r, v),
-        (e: unknown) => {
-          r.log('alert', `content handler failed: ${(e as Error).stack ?? e}`);
-          r.finalize(r.headerSent ? 502 : 500);
-        },
-      );
+    runContent(r, handler);
   });
+}
+
+function runContent(r: HttpRequest, handler: ContentHandler): void {
+  let rc: number | Promise<number>;
+  try {
+    rc = handler(r);
+  } catch (e) {
+    r.log('alert', `content handler failed: ${(e as Error).stack ?? e}`);
+    r.finalize(500);
+    return;
+  }
+  if (typeof rc === 'number') contentDone(r, rc);
+  else
+    rc.then(
+      (v) => contentDone(r, v),
+      (e: unknown) => {
+        r.log('alert', `content handler failed: ${(e as Error).stack ?? e}`);
+        r.finalize(r.headerSent ? 502 : 500);
+      },
+    );
 }
 
 function contentDone(r: HttpRequest, rc: number): void {
@@ -191,6 +296,7 @@ export function internalRedirect(r: HttpRequest, uri: string, args: string): voi
   r.uri = uri;
   r.args = args;
   r.internal = true;
+  r.ctxEpoch++;
   // ngx_http_handler: no log action yet (the static handler's "sending response to client" goes),
   // and the redirected request's gzip tests start afresh
   r.action = undefined;
@@ -217,6 +323,7 @@ export function namedLocation(r: HttpRequest, name: string): void {
     return;
   }
   r.internal = true;
+  r.ctxEpoch++;
   setLoc(r, loc);
   updateLocationConfig(r);
   runPhases(r, P.Rewrite);

@@ -219,4 +219,12 @@ export type PhaseHandler = (r: Request) => number;
  * makes the engine send that status's error page; DONE means the handler
  * called r.finish()/r.finalize() itself (or will).
  */
-export type ContentHandler = (r: Request) => number | Promise<number>;
+export interface ContentHandler {
+  (r: Request): number | Promise<number>;
+  /**
+   * the handler reads (or leaves) the request body itself, as nginx's own
+   * handlers do (echo's echo_read_request_body); unset: the engine reads the
+   * whole body before the handler runs
+   */
+  ownBody?: boolean;
+}

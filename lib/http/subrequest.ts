@@ -57,6 +57,12 @@ export interface SubrequestOptions {
   inMemory?: boolean;
   captureLimit?: number;
   /**
+   * the capture ends where the child is first finalized with a special
+   * status (ngx_lua's post-subrequest handler copies the body then): an
+   * error page made after that is not captured
+   */
+  captureUntilFinalize?: boolean;
+  /**
    * started as the main request ends (srcache's store): it outlives the
    * client connection (nginx's main request waits for it; here it runs on
    * alone), so the client leaving does not abort it
@@ -76,6 +82,9 @@ export class SubRequest extends HttpRequest {
   capturedLength = 0;
   capturedOver = false;
   private readonly captureLimit: number;
+  private readonly captureUntilFinalize: boolean;
+  /** the capture was closed by a special-status finalize (captureUntilFinalize) */
+  private captureClosed = false;
 
   constructor(parent: HttpRequest, uri: string, args: string, opts: SubrequestOptions, depth: number) {
     let head: RequestHead = parent.req;
@@ -93,6 +102,7 @@ export class SubRequest extends HttpRequest {
     this.onDone = opts.done;
     this.captured = opts.inMemory ? [] : undefined;
     this.captureLimit = opts.captureLimit ?? Number.MAX_SAFE_INTEGER;
+    this.captureUntilFinalize = opts.captureUntilFinalize === true;
     this.requestUri = parent.requestUri;
     this.method = opts.method ?? 'GET';
     this.serverName = parent.serverName;
@@ -139,7 +149,7 @@ export class SubRequest extends HttpRequest {
     const main = this.main;
     const cap = this.captured;
     if (cap !== undefined) {
-      if (this.capturedOver || chunk.length === 0) return true;
+      if (this.capturedOver || this.captureClosed || chunk.length === 0) return true;
       if (this.capturedLength + chunk.length > this.captureLimit) {
         this.capturedOver = true;
         return true;
@@ -165,6 +175,11 @@ export class SubRequest extends HttpRequest {
     flush(this.main);
     const done = this.onDone;
     if (done) process.nextTick(() => done(this));
+  }
+
+  override finalize(rc: number): void {
+    if (this.captureUntilFinalize && rc >= 300 && !this.headerSent && !this.finished) this.captureClosed = true;
+    super.finalize(rc);
   }
 
   /** an error after the child's output started: nginx terminates the whole request */

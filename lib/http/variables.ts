@@ -78,17 +78,32 @@ export class Variables {
     return index;
   }
 
+  /** the index of a referenced variable, without adding one (request-time lookups by name) */
+  indexOf(name: string): number | undefined {
+    return this.byName.get(name.toLowerCase());
+  }
+
   /** ngx_http_variables_init_vars: resolve every reference or fail. */
   initVars(): void {
     for (const v of this.indexed) {
       const exact = this.defs.get(v.name);
-      if (exact) {
+      // a weak definition (`set $arg_x`, NDK's set_var on $arg_x) leaves the
+      // name to a prefix variable when one matches, the longest prefix
+      // winning, as ngx_http_variables_init_vars does
+      if (exact && !(exact.flags & VAR_WEAK)) {
         v.def = exact;
         continue;
       }
-      const prefix = this.prefixes.find((p) => v.name.startsWith(p.name));
+      let prefix: VariableDef | undefined;
+      for (const p of this.prefixes) {
+        if (v.name.startsWith(p.name) && (prefix === undefined || p.name.length > prefix.name.length)) prefix = p;
+      }
       if (prefix) {
         v.def = prefix;
+        continue;
+      }
+      if (exact) {
+        v.def = exact;
         continue;
       }
       throw new ConfError(`unknown "${v.name}" variable`);

@@ -4,6 +4,10 @@ import { httpCoreModule } from '../http/core/module.js';
 import { upstreamModule } from '../upstream/module.js';
 import { accessModule } from './access/module.js';
 import { autoindexModule } from './autoindex/module.js';
+import { authBasicModule } from './auth_basic/module.js';
+import { limitReqModule } from './limit_req/module.js';
+import { realipModule } from './realip/module.js';
+import { limitConnModule } from './limit_conn/module.js';
 import { coreModule } from './core/module.js';
 import { echoModule } from './echo/module.js';
 import { emptyGifModule } from './empty_gif/module.js';
@@ -12,6 +16,7 @@ import { headersModule } from './headers/module.js';
 import { http2Module } from './http2/module.js';
 import { headersMoreModule } from './headers_more/module.js';
 import { logModule } from './log/module.js';
+import { luaModule } from './lua/module.js';
 import { mapModule } from './map/module.js';
 import { noopModule } from './noop/module.js';
 import { charsetModule } from './charset/module.js';
@@ -68,11 +73,20 @@ export const modules: Module[] = [
   fastcgiModule,
   echoModule,
   accessModule,
+  // after access: allow/deny is asked first, as nginx runs the access phase's handlers
+  authBasicModule,
+  // the pre-access handlers run in this order (nginx runs a phase's handlers last-registered first:
+  // realip, limit_req, limit_conn)
+  realipModule,
+  limitReqModule,
+  limitConnModule,
   mapModule,
   rewriteModule,
   setMiscModule,
   // an addon filter: after headers in the list, so its header filter runs before add_header's (hooks.ts)
   headersMoreModule,
+  // ngx_lua is an addon loaded after these: its header filter runs before theirs
+  luaModule,
   // after headers-more: its store sees the response before headers-more's changes (nginx loads it later)
   srcacheModule,
 ] as Module[];

@@ -11,6 +11,8 @@ import { movePidFile, removePidFile, writePidFile } from './pidfile.js';
 import { LEAD_ENV } from './worker.js';
 import { TLS_SEED_ENV } from '../http/tls.js';
 import { randomBytes } from 'node:crypto';
+import { installMasterZones } from './zones.js';
+import { zoneReuseError } from '../http/zones.js';
 
 /*
  * The master process (ngx_master_process_cycle). It holds no request
@@ -108,6 +110,8 @@ export async function runMaster(opts: CliOptions, prefix: string, confFile: stri
   // what ps shows, as nginx's master: its name and the command line it was started with
   process.title = `${PROGRAM}: master process ${[PROGRAM, ...process.argv.slice(2)].join(' ')}`;
   cluster.schedulingPolicy = cluster.SCHED_NONE;
+  // the shared zones of a generation with several workers live here (zones.ts)
+  installMasterZones(() => l.cycle);
   cluster.setupPrimary({ exec: process.argv[1], args: process.argv.slice(2), silent: false });
 
   let exiting = false;
@@ -186,6 +190,12 @@ export async function runMaster(opts: CliOptions, prefix: string, confFile: stri
     const got = rereadCycle(opts, prefix, confFile, log, startupPath);
     if (!got) return;
     const [next, nextLog] = got;
+    // a zone kept across the reload keeps its key (ngx_http_limit_req_init_zone's check)
+    const bad = zoneReuseError(l.cycle, next.cycle);
+    if (bad !== undefined) {
+      nextLog.write('emerg', 0, bad);
+      return;
+    }
     const old = generation;
     const gen = ++generation;
     snapshots.set(gen, snapshotOf(next.cycle));

@@ -5,6 +5,7 @@ import { rereadCycle, type Loaded } from './cycle.js';
 import { movePidFile, removePidFile, writePidFile } from './pidfile.js';
 import { fastStop, gracefulStop, serveCycle } from './serve.js';
 import { reportStartup } from './daemon.js';
+import { zoneReuseError } from '../http/zones.js';
 
 /*
  * `master_process off` (ngx_single_process_cycle): one process serves.
@@ -49,6 +50,12 @@ export async function runSingle(opts: CliOptions, prefix: string, confFile: stri
     const got = rereadCycle(opts, prefix, confFile, log, startupPath);
     if (!got) return;
     const [next, nextLog] = got;
+    // a zone kept across the reload keeps its key (ngx_http_limit_req_init_zone's check)
+    const bad = zoneReuseError(l.cycle, next.cycle);
+    if (bad !== undefined) {
+      nextLog.write('emerg', 0, bad);
+      return;
+    }
     if (!(await serveCycle(next, nextLog, nextLog))) return;
     movePidFile(l.pidPath, next.pidPath, nextLog);
     l = next;

@@ -8,6 +8,7 @@ import { prefixed } from './paths.js';
 import { fastStop, gracefulStop, serveCycle } from './serve.js';
 import { installWorkerStats } from './stats.js';
 import { switchWorkerUser } from './user.js';
+import { installWorkerZones } from './zones.js';
 
 /*
  * A worker process (node:cluster worker). It parses the configuration the
@@ -68,6 +69,8 @@ export async function runWorker(opts: CliOptions, prefix: string, confFile: stri
   process.on('SIGINT', fast);
 
   installWorkerStats();
+  // one worker owns its zones; several share the master's (zones.ts)
+  if (l.workers > 1) installWorkerZones();
   if (!(await serveCycle(l, mainLog, lead ? mainLog : undefined))) process.exit(2);
   setUseStderr(false);
   process.send?.({ redis2d: 'ready' });

@@ -284,4 +284,6 @@ export const coreValueCommands: Command[] = [
   { name: 'absolute_redirect', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'absoluteRedirect') },
   { name: 'server_name_in_redirect', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'serverNameInRedirect') },
   { name: 'port_in_redirect', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'portInRedirect') },
+  // 0 all, 1 any (ngx_http_core_access_phase: phases.ts)
+  { name: 'satisfy', ctx: MSL, args: TAKE1, set: enumSlot(clcfOf, 'satisfy', { all: 0, any: 1 }) },
 ];

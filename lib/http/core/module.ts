@@ -1,5 +1,6 @@
 import {
   BLOCK,
+  HTTP_LMT_CONF,
   HTTP_LOC_CONF,
   HTTP_MAIN_CONF,
   HTTP_SRV_CONF,
@@ -200,6 +201,16 @@ export interface CoreLocConf {
   serverNameInRedirect: number;
   /** `port_in_redirect`: that Location carries the port unless it is 80 (default 1) */
   portInRedirect: number;
+  /** `satisfy`: 0 all, 1 any (the access phase, phases.ts) */
+  satisfy: number;
+  /**
+   * `limit_except METHOD ... { }`: the methods it lets through as they are
+   * (GET brings HEAD) and the unnamed level every other method is served
+   * under (nginx's limit_except_loc_conf; phases.ts updateLocationConfig)
+   */
+  limitExcept: { allowed: Set<string>; loc: CoreLocConf } | undefined;
+  /** this level is a limit_except block (nginx's lmt_excpt) */
+  lmtExcept: boolean;
 
   /** the content handler a module installed here (redis2_pass, echo, return's default, ...) */
   handler: ContentHandler | undefined;
@@ -255,6 +266,39 @@ export function addIfLocation(cf: Conf): HttpCtx {
   clcf.locConf = loc;
   coreLoc(parent.loc).locations.push(clcf);
   return { main: parent.main, srv: parent.srv, loc };
+}
+
+/** the methods limit_except knows (ngx_methods_names) */
+const LIMIT_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 'OPTIONS', 'PROPFIND', 'PROPPATCH', 'LOCK', 'UNLOCK', 'PATCH']);
+
+/**
+ * ngx_http_core_limit_except: an unnamed level under the location (merged
+ * from it, as an `if` level is) holding the directives of the block, which
+ * may only be those allowed in limit_except (HTTP_LMT_CONF: allow/deny,
+ * auth_basic, proxy_pass...); requests with another method are served
+ * under it.
+ */
+function limitExceptBlock(cf: Conf): string | undefined {
+  const pctx = cf.ctx as HttpCtx;
+  const pclcf = coreLoc(pctx.loc);
+  if (pclcf.limitExcept) return 'is duplicate';
+  const allowed = new Set<string>();
+  for (let i = 1; i < cf.args.length; i++) {
+    const m = cf.args[i]!.toUpperCase();
+    if (!LIMIT_METHODS.has(m)) throw cf.error(`invalid method "${cf.args[i]}"`);
+    allowed.add(m);
+  }
+  if (allowed.has('GET')) allowed.add('HEAD');
+  const loc = createConfs(cf, 'loc');
+  const clcf = coreLoc(loc);
+  clcf.locConf = loc;
+  clcf.name = pclcf.name;
+  clcf.noname = true;
+  clcf.lmtExcept = true;
+  pclcf.limitExcept = { allowed, loc: clcf };
+  pclcf.locations.push(clcf);
+  cf.parseBlock(HTTP_LMT_CONF, { main: pctx.main, srv: pctx.srv, loc });
+  return undefined;
 }
 
 function locationBlock(cf: Conf): string | undefined {
@@ -428,6 +472,9 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     absoluteRedirect: UNSET,
     serverNameInRedirect: UNSET,
     portInRedirect: UNSET,
+    satisfy: UNSET,
+    limitExcept: undefined,
+    lmtExcept: false,
     handler: undefined,
     autoRedirect: false,
     file: '',
@@ -474,10 +521,12 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     conf.absoluteRedirect = mergeValue(conf.absoluteRedirect, prev.absoluteRedirect, 1);
     conf.serverNameInRedirect = mergeValue(conf.serverNameInRedirect, prev.serverNameInRedirect, 0);
     conf.portInRedirect = mergeValue(conf.portInRedirect, prev.portInRedirect, 1);
+    conf.satisfy = mergeValue(conf.satisfy, prev.satisfy, 0);
   },
   commands: [
     { name: 'server', ctx: HTTP_MAIN_CONF, args: BLOCK | NOARGS, set: serverBlock },
     { name: 'location', ctx: HTTP_SRV_CONF | HTTP_LOC_CONF, args: BLOCK | TAKE12, set: locationBlock },
+    { name: 'limit_except', ctx: HTTP_LOC_CONF, args: BLOCK | MORE1, set: limitExceptBlock },
     {
       name: 'internal',
       ctx: HTTP_LOC_CONF,

@@ -1,5 +1,6 @@
 import { HTTP_LMT_CONF, HTTP_LOC_CONF, HTTP_MAIN_CONF, HTTP_SRV_CONF, TAKE1, } from '../../conf/command.js';
 import type { Conf } from '../../conf/parser.js';
+import type { HttpRequest } from '../../http/http_request.js';
 import { DECLINED, OK, type Request } from '../../http/request.js';
 import { locConf, defineHttpModule } from '../../http/module.js';
 import { inetAddr, inet6Addr, ptocidr } from './cidr.js';
@@ -66,7 +67,8 @@ function accessRule(cf: Conf): undefined {
 
 function found(r: Request, deny: boolean): number {
   if (deny) {
-    r.log('error', 'access forbidden by rule');
+    // under `satisfy any` the post-access phase logs it, if no other handler lets the request in
+    if (r.loc.satisfy === 0) r.log('error', 'access forbidden by rule');
     return 403;
   }
   return OK;
@@ -93,8 +95,9 @@ function check6(r: Request, rules: Rule6[], p: Uint8Array): number {
 export function accessHandler(r: Request): number {
   const alcf = r.locConf[accessModule.index] as AccessLocConf | undefined;
   if (alcf === undefined) return DECLINED;
-  const peer = r.socket.remoteAddress;
-  if (peer === undefined) {
+  // the connection's address as realip may have set it
+  const peer = (r as HttpRequest).conn.remoteAddr;
+  if (peer === 'unix:') {
     // a unix-domain connection
     if (alcf.rulesUn !== undefined && alcf.rulesUn.length) return found(r, alcf.rulesUn[0]!);
     return DECLINED;

@@ -18,6 +18,13 @@ export type EchoOpcode =
   | 'echo_subrequest'
   | 'echo_duplicate'
   | 'echo_read_request_body'
+  | 'echo_flush'
+  | 'echo_blocking_sleep'
+  | 'echo_reset_timer'
+  | 'echo_foreach_split'
+  | 'echo_end'
+  | 'echo_abort_parent'
+  | 'echo_exec'
   /**
    * inserted before the first echo_location* / echo_subrequest* of a
    * location that has no output yet (the module's echo_opcode_echo_sync)
@@ -39,6 +46,8 @@ export interface EchoLocConf {
   seenLeadingOutput: boolean;
   /** echo_status, default 200 after merge */
   status: number;
+  /** the http block's echo main conf (whether the filters exist at all) */
+  main: EchoMainConf;
 }
 
 export interface EchoMainConf {

@@ -4,13 +4,13 @@ import { numSlot, mergeValue } from '../../conf/slots.js';
 import { UNSET } from '../../conf/values.js';
 import type { ContentHandler } from '../../http/request.js';
 import { compileComplexValue, type ComplexValue } from '../../http/script.js';
-import { VAR_NOCACHEABLE, httpVariables } from '../../http/variables.js';
-import { locConf, mainConf, defineHttpModule } from '../../http/module.js';
+import { locConf, defineHttpModule } from '../../http/module.js';
 import { httpCoreModule } from '../../http/core/module.js';
 
 import { echoPaths, type EchoCmd, type EchoLocConf, type EchoMainConf, type EchoOpcode } from './conf.js';
 import { echoHeaderFilter } from './filter.js';
 import { echoContentHandler } from './handler.js';
+import { addEchoVariables } from './vars.js';
 /*
  * The echo module's configuration side (openresty/echo-nginx-module,
  * ngx_http_echo_module.c): each directive appends a command with its
@@ -22,6 +22,8 @@ export type { EchoCmd, EchoLocConf, EchoMainConf, EchoOpcode };
 
 /** the location's content handler: runs its command list (handler.ts) */
 const echoHandler: ContentHandler = (r) => echoContentHandler(r, r.locConf[echoModule.index] as EchoLocConf);
+// the body is read by echo_read_request_body (or before a subrequest), not before the handler
+echoHandler.ownBody = true;
 
 const conf = (cf: Conf): EchoLocConf => locConf(cf, echoModule);
 
@@ -34,7 +36,7 @@ function addCmd(cf: Conf, op: EchoOpcode, list: ListKey): void {
   if (!cmds) {
     cmds = elcf[list] = [];
     if (list === 'handlerCmds') locConf(cf, httpCoreModule).handler = echoHandler;
-    else mainConf(cf, echoModule).requiresFilter = true;
+    else elcf.main.requiresFilter = true;
   }
   const args: ComplexValue[] = [];
   for (let i = 1; i < cf.args.length; i++) args.push(compileComplexValue(cf, cf.args[i]!));
@@ -74,22 +76,26 @@ const LOC = HTTP_LOC_CONF | HTTP_LIF_CONF;
 
 export const echoModule = defineHttpModule<EchoMainConf, unknown, EchoLocConf>({
   name: 'echo',
-  createMainConf: () => ({ requiresFilter: false }),
+  createMainConf(cf) {
+    const emcf: EchoMainConf = { requiresFilter: false };
+    // the loc confs keep it (the http level's loc conf is made before cf.ctx is the http one)
+    cf.cycle.state.set('echo.main', emcf);
+    return emcf;
+  },
   headerFilter(r) {
     echoHeaderFilter(r, r.locConf[echoModule.index] as EchoLocConf | undefined);
   },
   preConfiguration(cf) {
     echoPaths.prefix = cf.cycle.prefix;
-    // $echo_request_body: the request body read so far, as bytes
-    const v = httpVariables(cf).add(cf, 'echo_request_body', VAR_NOCACHEABLE);
-    v.get = (r) => (r.body ? Buffer.concat(r.body).toString('latin1') : undefined);
+    addEchoVariables(cf);
   },
-  createLocConf: () => ({
+  createLocConf: (cf): EchoLocConf => ({
     handlerCmds: undefined,
     beforeBodyCmds: undefined,
     afterBodyCmds: undefined,
     seenLeadingOutput: false,
     status: UNSET,
+    main: cf.cycle.state.get('echo.main') as EchoMainConf,
   }),
   mergeLocConf(_cf, prev, c) {
     if (!c.handlerCmds) {
@@ -113,5 +119,12 @@ export const echoModule = defineHttpModule<EchoMainConf, unknown, EchoLocConf>({
     { name: 'echo_duplicate', ctx: LOC, args: MORE2, set: output('echo_duplicate') },
     { name: 'echo_read_request_body', ctx: LOC, args: NOARGS, set: plain('echo_read_request_body') },
     { name: 'echo_status', ctx: LOC, args: TAKE1, set: numSlot(conf, 'status') },
+    { name: 'echo_flush', ctx: LOC, args: NOARGS, set: output('echo_flush') },
+    { name: 'echo_blocking_sleep', ctx: LOC, args: TAKE1, set: plain('echo_blocking_sleep') },
+    { name: 'echo_reset_timer', ctx: LOC, args: NOARGS, set: plain('echo_reset_timer') },
+    { name: 'echo_foreach_split', ctx: LOC, args: MORE2, set: plain('echo_foreach_split') },
+    { name: 'echo_end', ctx: LOC, args: NOARGS, set: plain('echo_end') },
+    { name: 'echo_abort_parent', ctx: LOC, args: NOARGS, set: plain('echo_abort_parent') },
+    { name: 'echo_exec', ctx: LOC, args: TAKE12, set: plain('echo_exec') },
   ],
 });

@@ -1,4 +1,6 @@
+import { errorLogFor, getMainLog, type ErrorLog } from '../../core/error_log.js';
 import { evalComplexValue } from '../../http/eval.js';
+import type { HttpRequest } from '../../http/http_request.js';
 import type { Request } from '../../http/request.js';
 import { unescapeUri } from '../../http/unescape.js';
 import type { EchoCmd } from './conf.js';
@@ -9,6 +11,26 @@ import type { EchoCmd } from './conf.js';
  * echo's size and sleep-duration parsers, and nginx's unsafe-URI check
  * for subrequest targets.
  */
+
+/** the error log a request writes to (its location's error_log, else the main one) */
+function logOf(r: HttpRequest): ErrorLog {
+  const specs = r.loc?.errorLog;
+  return specs ? errorLogFor(specs) : getMainLog();
+}
+
+/** a debug request's error log takes it: callers skip building messages otherwise */
+export function debugOn(r: HttpRequest): boolean {
+  return logOf(r).enabled('debug');
+}
+
+/**
+ * ngx_log_debug: a `[debug]` line; nginx writes these without the
+ * request's context (client, server, request...)
+ */
+export function echoDebug(r: HttpRequest, msg: string): void {
+  const log = logOf(r);
+  if (log.enabled('debug')) log.write('debug', r.connectionId, msg);
+}
 
 export interface EchoArgs {
   args: string[];
@@ -98,16 +120,24 @@ function hasDotDot(p: string): boolean {
   return false;
 }
 
+export interface ParsedUri {
+  /** the path; when unsafe, the URI as nginx's debug line shows it */
+  uri: string;
+  args: string | undefined;
+  unsafe: boolean;
+}
+
 /**
  * ngx_http_parse_unsafe_uri: split `uri?args`, refuse `..` segments and
- * NUL bytes (before and after percent-decoding); undefined when unsafe.
+ * NUL bytes (before and after percent-decoding).
  */
-export function parseUnsafeUri(uri: string): { uri: string; args: string | undefined } | undefined {
-  if (uri.length === 0 || uri[0] === '?') return undefined;
+export function parseUnsafeUri(uri: string): ParsedUri {
+  const bad = (shown: string): ParsedUri => ({ uri: shown, args: undefined, unsafe: true });
+  if (uri.length === 0 || uri[0] === '?') return bad(uri);
   let args: string | undefined;
   let quoted = false;
   let path = uri;
-  if (uri.length > 1 && uri[0] === '.' && uri[1] === '.' && (uri.length === 2 || uri[2] === '/')) return undefined;
+  if (uri.length > 1 && uri[0] === '.' && uri[1] === '.' && (uri.length === 2 || uri[2] === '/')) return bad(uri);
   for (let i = 0; i < uri.length; i++) {
     const ch = uri.charCodeAt(i);
     if (ch === 0x25) {
@@ -120,13 +150,13 @@ export function parseUnsafeUri(uri: string): { uri: string; args: string | undef
       path = uri.slice(0, i);
       break;
     }
-    if (ch === 0) return undefined;
+    if (ch === 0) return bad(uri);
     const len = uri.length - i;
-    if (ch === 0x2f && len > 2 && uri[i + 1] === '.' && uri[i + 2] === '.' && (len === 3 || uri[i + 3] === '/')) return undefined;
+    if (ch === 0x2f && len > 2 && uri[i + 1] === '.' && uri[i + 2] === '.' && (len === 3 || uri[i + 3] === '/')) return bad(uri);
   }
   if (quoted) {
     path = unescapeUri(path, false); // ngx_unescape_uri type 0: no `+` rule
-    if (hasDotDot(path)) return undefined;
+    if (hasDotDot(path)) return bad(path);
   }
-  return { uri: path, args };
+  return { uri: path, args, unsafe: false };
 }

@@ -127,6 +127,8 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     shareable: boolean,
   ) {
     super(r, us, 'redis2', rlcf.nextUpstream);
+    // the module hard-codes ignore_client_abort on: a half-closed client is answered
+    this.ignoreClientAbort = true;
     this.rlcf = rlcf;
     const pool = (this.pool = poolOf(us));
     const tag = pool === noPool || stateless ? '' : stateTag(query);

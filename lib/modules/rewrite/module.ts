@@ -59,7 +59,7 @@ export function addRewriteHandler(cf: Conf, run: ScriptHandler): void {
 }
 
 /** `set`-defined variables read before any `set`: empty, with nginx's warning. */
-function uninitializedGetter(r: Request, name: string): string {
+export function uninitializedGetter(r: Request, name: string): string {
   const lcf = r.locConf[rewriteModule.index] as RewriteLocConf | undefined;
   if (lcf !== undefined && lcf.uninitWarn === 1) r.log('warn', `using uninitialized "${name}" variable`);
   return '';

@@ -61,6 +61,55 @@ export function quoteSql(s: string): string {
   return out + "'";
 }
 
+/**
+ * The module's UTF-8 check for set_quote_pgsql_str (ngx_http_pg_utf_islegal),
+ * kept as it is: a lead byte's sequence length comes from its high bits
+ * (up to 6), only the last byte of a 3- or 4-byte sequence is checked, a
+ * 2-byte one checks its second byte, 5- and 6-byte ones are refused, and
+ * so are lone bytes 0x80-0xc1 and 0xf5-0xff.
+ */
+function pgUtfLegal(s: string): boolean {
+  let i = 0;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    const mblen = (c & 0x80) === 0 ? 1 : (c & 0xe0) === 0xc0 ? 2 : (c & 0xf0) === 0xe0 ? 3 : (c & 0xf8) === 0xf0 ? 4 : (c & 0xfc) === 0xf8 ? 5 : (c & 0xfe) === 0xfc ? 6 : 1;
+    if (s.length - i < mblen) return false;
+    let a: number;
+    switch (mblen) {
+      case 4:
+      case 3:
+      case 2:
+        a = s.charCodeAt(i + mblen - 1);
+        if (a < 0x80 || a > 0xbf) return false;
+        break;
+      case 1:
+        if ((c >= 0x80 && c < 0xc2) || c > 0xf4) return false;
+        break;
+      default:
+        return false;
+    }
+    i += mblen;
+  }
+  return true;
+}
+
+/**
+ * set_quote_pgsql_str: set_quote_sql_str's quoting after an `E`; when the
+ * result is not UTF-8 (by the module's check) every byte >= 0x80 becomes
+ * `\\` and three octal digits. Empty → '' (no E).
+ */
+export function quotePgsql(s: string): string {
+  if (s.length === 0) return "''";
+  const q = 'E' + quoteSql(s);
+  if (pgUtfLegal(q)) return q;
+  let out = '';
+  for (let i = 0; i < q.length; i++) {
+    const c = q.charCodeAt(i);
+    out += c & 0x80 ? '\\\\' + (c >> 6) + ((c >> 3) & 7) + (c & 7) : q[i];
+  }
+  return out;
+}
+
 /** set_quote_json_str: a JSON string literal; bytes >= 0x80 pass through; empty → null */
 export function quoteJson(s: string): string {
   if (s.length === 0) return 'null';
@@ -86,30 +135,48 @@ export function encodeBase64(s: string): string {
   return Buffer.from(s, 'latin1').toString('base64');
 }
 
-const B64 = new Uint8Array(256).fill(77);
-{
-  const a = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-  for (let i = 0; i < 64; i++) B64[a.charCodeAt(i)] = i;
+/** ngx_encode_base64url: `-` and `_` for `+` and `/`, no padding */
+export function encodeBase64url(s: string): string {
+  return Buffer.from(s, 'latin1').toString('base64url');
 }
 
-/** ngx_decode_base64: stops at `=`, refuses bytes outside the alphabet and a lone trailing sextet */
-export function decodeBase64(s: string): string | undefined {
+function decodeTableOf(alphabet: string): Uint8Array {
+  const t = new Uint8Array(256).fill(77);
+  for (let i = 0; i < 64; i++) t[alphabet.charCodeAt(i)] = i;
+  return t;
+}
+
+const B64 = decodeTableOf('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+const B64URL = decodeTableOf('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_');
+
+/** ngx_decode_base64_internal: stops at `=`, refuses bytes outside the alphabet and a lone trailing sextet */
+function decodeWith(s: string, table: Uint8Array): string | undefined {
   let len = 0;
   for (; len < s.length; len++) {
     const c = s.charCodeAt(len);
     if (c === 0x3d) break;
-    if (B64[c] === 77) return undefined;
+    if (c > 255 || table[c] === 77) return undefined;
   }
   if (len % 4 === 1) return undefined;
   let out = '';
   let i = 0;
-  const b = (k: number): number => B64[s.charCodeAt(k)]!;
+  const b = (k: number): number => table[s.charCodeAt(k)]!;
   for (; len > 3; len -= 4, i += 4) {
     out += String.fromCharCode(((b(i) << 2) | (b(i + 1) >> 4)) & 255, ((b(i + 1) << 4) | (b(i + 2) >> 2)) & 255, ((b(i + 2) << 6) | b(i + 3)) & 255);
   }
   if (len > 1) out += String.fromCharCode(((b(i) << 2) | (b(i + 1) >> 4)) & 255);
   if (len > 2) out += String.fromCharCode(((b(i + 1) << 4) | (b(i + 2) >> 2)) & 255);
   return out;
+}
+
+/** ngx_decode_base64 */
+export function decodeBase64(s: string): string | undefined {
+  return decodeWith(s, B64);
+}
+
+/** ngx_decode_base64url: the URL alphabet; `+` and `/` are refused */
+export function decodeBase64url(s: string): string | undefined {
+  return decodeWith(s, B64URL);
 }
 
 /** ngx_hex_dump: lowercase */

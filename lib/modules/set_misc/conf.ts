@@ -13,6 +13,22 @@ export interface SetMiscMainConf {
   upstreamLists: UpstreamList[];
 }
 
+/** ngx_http_set_misc_loc_conf_t */
+export interface SetMiscLocConf {
+  /** set_base32_padding (and the deprecated set_misc_base32_padding): UNSET, 0, 1 */
+  base32Padding: number;
+  /** set_base32_alphabet: 32 bytes, or undefined until merged */
+  base32Alphabet: string | undefined;
+  /** the decoding table of base32Alphabet, built as the conf is merged */
+  basis32: Uint8Array;
+  /**
+   * set_rotate's last value in this location (UNSET at first); the module
+   * keeps it in the location's conf, so it lives as long as the worker
+   * and is shared by every set_rotate of the location
+   */
+  current: number;
+}
+
 /** One compiled set_* directive. */
 export interface SetMiscStep {
   /** the directive name, which selects the transform */
@@ -29,5 +45,11 @@ export interface SetMiscStep {
  * A transform: the evaluated values in, the new variable value out
  * (undefined = NGX_ERROR: the request fails with 500).
  */
-export type SetMiscFilter = (r: Request, values: string[], step: SetMiscStep, lists: UpstreamList[]) => string | undefined;
+export type SetMiscFilter = (
+  r: Request,
+  values: string[],
+  step: SetMiscStep,
+  lists: UpstreamList[],
+  lcf: SetMiscLocConf,
+) => string | undefined;
 

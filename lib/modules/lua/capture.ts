@@ -1,0 +1,193 @@
+import type { HttpRequest } from '../../http/http_request.js';
+import { SubRequest, createSubrequest } from '../../http/subrequest.js';
+import { setVariableByName } from '../../http/eval.js';
+import { lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
+import { curReq, checkPhase, HTTP_METHODS } from './api_out.js';
+import { adoptCtx, encodeArgs, releaseCtx } from './api_req.js';
+import { yieldFor } from './thread.js';
+import { setFn } from './vm.js';
+
+/*
+ * ngx.location.capture / capture_multi (ngx_http_lua_subrequest.c): each
+ * request is an in-memory subrequest of the engine (its body kept, not
+ * sent); the calling thread yields until all of them have ended, then
+ * gets one { status, body, header, truncated } table per request.
+ */
+
+interface CaptureSpec {
+  uri: string;
+  args: string;
+  method: string;
+  body: Buffer | undefined;
+  vars: Array<[string, string]>;
+  share: boolean;
+  copy: boolean;
+  /** index of the ctx table on the caller's stack, or 0 */
+  ctxIdx: number;
+}
+
+const METHOD_BY_NUM = new Map(Object.entries(HTTP_METHODS).map(([k, v]) => [v, k]));
+
+function field(L: LuaState, t: number, k: string): number {
+  return lua.lua_getfield(L, t, k);
+}
+
+/** read `{uri, opts}` at stack positions (uri at `ui`, options table at `oi` or 0) */
+function readSpec(L: LuaState, ui: number, oi: number): CaptureSpec {
+  let uri = toStr(L, ui);
+  if (!uri) luaError(L, 'attempt to use zero-length uri');
+  let args = '';
+  const q = uri!.indexOf('?');
+  if (q !== -1) {
+    args = uri!.slice(q + 1);
+    uri = uri!.slice(0, q);
+  }
+  const spec: CaptureSpec = { uri: uri!, args, method: 'GET', body: undefined, vars: [], share: false, copy: false, ctxIdx: 0 };
+  if (!oi || lua.lua_type(L, oi) === lua.LUA_TNIL) return spec;
+  if (lua.lua_type(L, oi) !== lua.LUA_TTABLE) luaError(L, 'options must be a table');
+  // args: string or table (encoded as ngx.encode_args); joined to the URI's own
+  const at = field(L, oi, 'args');
+  if (at === lua.LUA_TTABLE) {
+    const a = encodeArgs(L, -1);
+    spec.args = spec.args ? `${spec.args}&${a}` : a;
+  } else if (at === lua.LUA_TSTRING || at === lua.LUA_TNUMBER) {
+    const a = toStr(L, -1)!;
+    spec.args = spec.args ? `${spec.args}&${a}` : a;
+  } else if (at !== lua.LUA_TNIL) luaError(L, 'Bad args option value');
+  lua.lua_pop(L, 1);
+  if (field(L, oi, 'method') === lua.LUA_TNUMBER) {
+    const m = METHOD_BY_NUM.get(lua.lua_tointeger(L, -1));
+    if (!m) luaError(L, `unsupported HTTP method: ${lua.lua_tointeger(L, -1)}`);
+    spec.method = m!;
+  }
+  lua.lua_pop(L, 1);
+  const bt = field(L, oi, 'body');
+  if (bt === lua.LUA_TSTRING || bt === lua.LUA_TNUMBER) spec.body = Buffer.from(lua.lua_tolstring(L, -1)!);
+  lua.lua_pop(L, 1);
+  if (field(L, oi, 'vars') === lua.LUA_TTABLE) {
+    lua.lua_pushnil(L);
+    while (lua.lua_next(L, -2) !== 0) {
+      spec.vars.push([toStr(L, -2) ?? '', toStr(L, -1) ?? '']);
+      lua.lua_pop(L, 1);
+    }
+  }
+  lua.lua_pop(L, 1);
+  field(L, oi, 'share_all_vars');
+  spec.share = lua.lua_toboolean(L, -1);
+  lua.lua_pop(L, 1);
+  field(L, oi, 'copy_all_vars');
+  spec.copy = lua.lua_toboolean(L, -1);
+  lua.lua_pop(L, 1);
+  if (field(L, oi, 'ctx') === lua.LUA_TTABLE) spec.ctxIdx = lua.lua_gettop(L);
+  else lua.lua_pop(L, 1);
+  return spec;
+}
+
+/** push a finished capture's result table */
+function pushResult(L: LuaState, sr: SubRequest): void {
+  lua.lua_createtable(L, 0, 4);
+  const status = sr.errStatus || sr.status || 200;
+  lua.lua_pushinteger(L, status);
+  lua.lua_setfield(L, -2, 'status');
+  const body = sr.captured && sr.captured.length ? Buffer.concat(sr.captured) : Buffer.alloc(0);
+  lua.lua_pushstring(L, body);
+  lua.lua_setfield(L, -2, 'body');
+  // header: the child's response headers (repeated names as arrays)
+  lua.lua_newtable(L);
+  const all: Array<[string, string]> = [];
+  if (sr.contentType !== undefined) all.push(['Content-Type', sr.contentType]);
+  if (sr.contentLength >= 0) all.push(['Content-Length', String(sr.contentLength)]);
+  if (sr.location !== undefined) all.push(['Location', sr.location]);
+  for (const h of sr.headersOut) all.push(h);
+  for (const [k, v] of all) {
+    lua.lua_getfield(L, -1, k);
+    const ty = lua.lua_type(L, -1);
+    if (ty === lua.LUA_TNIL) {
+      lua.lua_pop(L, 1);
+      pushStr(L, v);
+      lua.lua_setfield(L, -2, k);
+    } else if (ty === lua.LUA_TTABLE) {
+      pushStr(L, v);
+      lua.lua_rawseti(L, -2, lua.lua_rawlen(L, -2) + 1);
+      lua.lua_pop(L, 1);
+    } else {
+      lua.lua_createtable(L, 2, 0);
+      lua.lua_insert(L, -2);
+      lua.lua_rawseti(L, -2, 1);
+      pushStr(L, v);
+      lua.lua_rawseti(L, -2, 2);
+      lua.lua_setfield(L, -2, k);
+    }
+  }
+  lua.lua_setfield(L, -2, 'header');
+  lua.lua_pushboolean(L, sr.capturedOver);
+  lua.lua_setfield(L, -2, 'truncated');
+}
+
+function start(L: LuaState, r: HttpRequest, spec: CaptureSpec, done: (sr: SubRequest) => void): SubRequest {
+  const sr = createSubrequest(r, spec.uri, spec.args, {
+    method: spec.method,
+    body: spec.body,
+    ownVariables: !spec.share,
+    inMemory: true,
+    captureUntilFinalize: true,
+    done,
+  });
+  if (!sr) luaError(L, 'failed to issue subrequest');
+  // copy_all_vars: the parent's values so far; vars: named values (after the copy, as ngx_lua)
+  if (spec.copy && !spec.share) sr!.vars = r.vars.slice();
+  for (const [k, v] of spec.vars) {
+    const rc = setVariableByName(sr!, k, v);
+    if (rc === 'notfound') luaError(L, `variable "${k}" not found`);
+    if (rc === 'readonly') luaError(L, `variable "${k}" not changeable`);
+  }
+  if (spec.ctxIdx) adoptCtx(sr!, L, spec.ctxIdx);
+  return sr!;
+}
+
+function capture(L: LuaState, specs: CaptureSpec[]): number {
+  const { r } = curReq(L, 'location.capture');
+  const srs: SubRequest[] = [];
+  let left = specs.length;
+  return yieldFor(L, (wake) => {
+    const done = (): void => {
+      if (--left > 0) return;
+      wake((co) => {
+        for (const sr of srs) {
+          pushResult(co, sr);
+          releaseCtx(co, sr);
+        }
+        return srs.length;
+      });
+    };
+    for (const s of specs) srs.push(start(L, r, s, done));
+  });
+}
+
+/** fill the ngx table on top of the stack */
+export function installNgxLocation(L: LuaState): void {
+  lua.lua_newtable(L);
+  setFn(L, 'capture', (L1) => {
+    const { t } = curReq(L1, 'location.capture');
+    checkPhase(L1, t, 'location.capture', ['rewrite', 'access', 'content']);
+    const spec = readSpec(L1, 1, lua.lua_gettop(L1) >= 2 ? 2 : 0);
+    return capture(L1, [spec]);
+  });
+  setFn(L, 'capture_multi', (L1) => {
+    const { t } = curReq(L1, 'location.capture_multi');
+    checkPhase(L1, t, 'location.capture_multi', ['rewrite', 'access', 'content']);
+    if (lua.lua_type(L1, 1) !== lua.LUA_TTABLE) luaError(L1, "bad argument #1 to 'capture_multi' (table expected)");
+    const n = lua.lua_rawlen(L1, 1);
+    if (n === 0) luaError(L1, 'at least one subrequest should be specified');
+    const specs: CaptureSpec[] = [];
+    for (let i = 1; i <= n; i++) {
+      lua.lua_rawgeti(L1, 1, i);
+      const top = lua.lua_gettop(L1);
+      lua.lua_rawgeti(L1, top, 1);
+      lua.lua_rawgeti(L1, top, 2);
+      specs.push(readSpec(L1, top + 1, lua.lua_type(L1, top + 2) === lua.LUA_TNIL ? 0 : top + 2));
+    }
+    return capture(L1, specs);
+  });
+  lua.lua_setfield(L, -2, 'location');
+}
