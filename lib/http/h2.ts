@@ -15,7 +15,7 @@ import {
 import * as tls from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import type { AddrConf } from './servers.js';
-import { ALPN_H2, anyVerifies, chooseServer } from './tls.js';
+import { ALPN_H2, anyVerifies, bindSessionEvents, chooseServer } from './tls.js';
 
 /*
  * HTTP/2 on a `listen ... ssl http2` address (ALPN h2), through node:http2.
@@ -317,6 +317,8 @@ function serverFor(ac: AddrConf): Http2SecureServer {
     },
   });
   (srv as unknown as ServerInternals)._sharedCreds = dflt;
+  const sessions = ac.defaultServer.ssl!.sessions;
+  if (sessions !== undefined) bindSessionEvents(srv, sessions);
   // nginx's ALPN list on an http2 address: h2, then HTTP/1.x (which comes back to HttpConnection)
   (tls as unknown as { convertALPNProtocols(p: string[], out: object): void }).convertALPNProtocols(ALPN_H2, srv);
   srv.on('secureConnection', (sock: TLSSocket) => ownerOf(sock)?.secure(sock));

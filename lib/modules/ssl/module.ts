@@ -29,6 +29,11 @@ import {
   type SslSrvConf,
 } from './conf.js';
 import { buildContext } from './context.js';
+import { BUILTIN_DEFAULT, BuiltinCache, SharedCache, registerSessionOps } from './sessions.js';
+import { sharedZoneAdd } from '../../http/zones.js';
+import type { SslServer } from '../../http/tls.js';
+
+registerSessionOps();
 import { defineSslVariables } from './variables.js';
 
 /*
@@ -115,7 +120,10 @@ function setSessionCache(cf: Conf): string | undefined {
       const n = parseSize(colon === -1 ? '' : v.slice(colon + 1));
       if (n === -1) throw cf.error(`invalid session cache "${v}"`);
       if (n < 8 * 4096) throw cf.error(`session cache "${v}" is too small`);
-      c.sharedCache = name;
+      c.sharedCache = sharedZoneAdd(cf, name, n, 'ssl');
+      // the zone's ngx_ssl_session_cache_t (rbtree, sentinel, expire queue) and its log context
+      c.sharedCache.reserved = [80, 27 + name.length];
+      c.sharedCache.label = 'ssl_session_cache';
     } else throw cf.error(`invalid session cache "${v}"`);
   }
   if (c.sharedCache !== undefined && c.builtinSessionCache === UNSET) c.builtinSessionCache = NO_BUILTIN_SCACHE;
@@ -271,7 +279,17 @@ function merge(cf: Conf, prev: SslSrvConf, c: SslSrvConf): void {
     verify: c.verify,
     rejectHandshake: c.rejectHandshake === 1,
     bufferSize: c.bufferSize,
+    sessions: sessionCache(c),
   };
+}
+
+/** ssl_session_cache as the connection side uses it: shared (across workers), else builtin, else none */
+function sessionCache(c: SslSrvConf): SslServer['sessions'] {
+  const timeout = c.sessionTimeout * 1000;
+  if (c.sharedCache !== undefined) return new SharedCache(c.sharedCache, timeout);
+  if (c.builtinSessionCache === DFLT_BUILTIN_SCACHE) return new BuiltinCache(BUILTIN_DEFAULT, timeout);
+  if (c.builtinSessionCache >= 0) return new BuiltinCache(c.builtinSessionCache, timeout);
+  return undefined;
 }
 
 function mergeSessions(c: SslSrvConf, prev: SslSrvConf): void {
