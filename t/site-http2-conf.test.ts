@@ -87,10 +87,10 @@ t.test('http2 directives at -t, as nginx judges them', { skip }, async (t) => {
 
 t.test("redis2d's notes: what node:http2 cannot apply, and nothing for what it does", async (t) => {
   const file = join(dir, 'notes.conf');
-  writeFileSync(file, confOf('http2_recv_buffer_size 1m;', 'http2_pool_size 8k; http2_max_concurrent_streams 4; http2_body_preread_size 1k;', 'http2_push /a.css;'));
+  writeFileSync(file, confOf('http2_recv_buffer_size 1m;', 'http2_pool_size 8k; http2_max_concurrent_streams 4; http2_body_preread_size 1k; http2_max_concurrent_pushes 3;', 'http2_push /a.css; http2_chunk_size 4k; http2_push_preload on;'));
   const r = await redis2d(['-t', '-p', `${prefix}/`, '-c', file]);
   t.equal(r.status, 0);
-  for (const name of ['http2_recv_buffer_size', 'http2_pool_size', 'http2_push']) {
+  for (const name of ['http2_recv_buffer_size', 'http2_pool_size', 'http2_push', 'http2_chunk_size', 'http2_push_preload', 'http2_max_concurrent_pushes']) {
     t.match(r.stderr, new RegExp(`\\[warn\\] the "${name}" directive has no effect in redis2d`), name);
   }
   t.notMatch(r.stderr, /http2_max_concurrent_streams|http2_body_preread_size|listen \.\.\. http2/, 'applied ones are not noted');

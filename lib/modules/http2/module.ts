@@ -164,11 +164,18 @@ function postConfiguration(cf: Conf): void {
     const s = cscf.ctx.srv[http2Module.index] as H2Srv;
     if (s.poolSize !== 4096) noteNoEffect(cf.cycle, 'http2_pool_size');
     if (s.streamsIndexSize !== 32) noteNoEffect(cf.cycle, 'http2_streams_index_size');
+    if (s.concurrentPushes !== 10) noteNoEffect(cf.cycle, 'http2_max_concurrent_pushes');
   }
-  if (pushUsed.has(cf.cycle)) noteNoEffect(cf.cycle, 'http2_push');
+  for (const name of locUsed.get(cf.cycle) ?? []) noteNoEffect(cf.cycle, name);
 }
 
-const pushUsed = new WeakSet<object>();
+/** location-level directives set to other than their defaults somewhere (noted after the http block) */
+const locUsed = new WeakMap<object, Set<string>>();
+function usedAt(cf: Conf, name: string): void {
+  let set = locUsed.get(cf.cycle);
+  if (set === undefined) locUsed.set(cf.cycle, (set = new Set()));
+  set.add(name);
+}
 
 function settingsOf(cscf: CoreSrvConf): H2Conf {
   const s = cscf.ctx.srv[http2Module.index] as H2Srv;
@@ -209,7 +216,9 @@ export const http2Module = defineHttpModule<H2Main, H2Srv, H2Loc>({
     c.push = mergeValue(c.push, prev.push, 1);
     if (c.push && c.pushes === 0) c.pushes = prev.pushes;
     c.pushPreload = mergeValue(c.pushPreload, prev.pushPreload, 0);
-    if (c.pushes > 0 || c.pushPreload === 1) pushUsed.add(cf.cycle);
+    if (c.pushes > 0) usedAt(cf, 'http2_push');
+    if (c.pushPreload === 1) usedAt(cf, 'http2_push_preload');
+    if (c.chunkSize !== 8 * 1024) usedAt(cf, 'http2_chunk_size');
   },
   postConfiguration,
 });
