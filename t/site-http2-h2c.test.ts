@@ -250,3 +250,21 @@ t.test('SETTINGS and keepalive_requests', { skip }, async (t) => {
   t.same(a, await run(theirs.port), 'the same SETTINGS, answers and GOAWAY');
   t.same(a, { streams: 3, window: 1024, frame: 16777215, out: ['200 ok\n', '200 ok\n', 'closed'], goaway: '0 3' });
 });
+
+t.test('keepalive_timeout 0: GOAWAY after the first stream', { skip }, async (t) => {
+  const conf = `server { listen 127.0.0.1:{port} http2; keepalive_timeout 0; access_log off; location / { return 200 "ok\\n"; } }`;
+  const [ours, theirs] = await both(conf);
+  const run = async (port: number): Promise<unknown> => {
+    const s = session(port, false);
+    let goaway = 'none';
+    s.on('goaway', (code, last) => (goaway = `${code} ${last}`));
+    const out = [await req(s, { ':path': '/1' })];
+    await sleep(100);
+    out.push(s.closed || s.destroyed ? 'closed' : await req(s, { ':path': '/2' }));
+    s.destroy();
+    return { out, goaway };
+  };
+  const a = await run(ours.port);
+  t.same(a, await run(theirs.port), 'as nginx');
+  t.same(a, { out: ['200 ok\n', 'closed'], goaway: '0 1' });
+});

@@ -358,10 +358,10 @@ function serveStreams(srv: Http2SecureServer | Http2Server, ac: AddrConf): void 
       stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
       return;
     }
-    // keepalive_requests: the last stream allowed is answered, then GOAWAY (ngx_http_v2_state_headers)
+    // keepalive_requests (and keepalive_timeout 0): this stream is answered, then GOAWAY (ngx_http_v2_state_headers)
     const n = (streamCount.get(session) ?? 0) + 1;
     streamCount.set(session, n);
-    if (n >= conf.maxRequests) session.close();
+    if (n >= conf.maxRequests || conf.idleTimeout === 0) session.close();
     const endStream = (flags & h2c.NGHTTP2_FLAG_END_STREAM) !== 0;
     const { head, chunked, isHead } = requestHead(headers, endStream);
     const s = new StreamSocket(stream, { remoteAddress: sock.remoteAddress, remotePort: sock.remotePort, localAddress: sock.localAddress, localPort: sock.localPort }, isHead);
