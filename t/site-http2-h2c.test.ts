@@ -268,3 +268,24 @@ t.test('keepalive_timeout 0: GOAWAY after the first stream', { skip }, async (t)
   t.same(a, await run(theirs.port), 'as nginx');
   t.same(a, { out: ['200 ok\n', 'closed'], goaway: '0 1' });
 });
+
+t.test('keepalive_timeout: an idle HTTP/2 connection ends with GOAWAY', { skip }, async (t) => {
+  const conf = `server { listen 127.0.0.1:{port} http2; keepalive_timeout 1s; access_log off; location / { return 200 "ok\\n"; } }`;
+  const [ours, theirs] = await both(conf);
+  const run = async (port: number): Promise<unknown> => {
+    const s = session(port, false);
+    const ends = new Promise<string>((resolve) => {
+      s.on('goaway', (code, last) => resolve(`goaway ${code} ${last}`));
+      s.on('close', () => resolve('closed without GOAWAY'));
+      setTimeout(() => resolve('still open'), 3000).unref();
+    });
+    const out = [await req(s, { ':path': '/1' }), await req(s, { ':path': '/2' })];
+    const early = await Promise.race([ends, sleep(500).then(() => 'open at 0.5 s')]);
+    const end = await ends;
+    s.destroy();
+    return { out, early, end };
+  };
+  const a = await run(ours.port);
+  t.same(a, await run(theirs.port), 'as nginx');
+  t.same(a, { out: ['200 ok\n', '200 ok\n'], early: 'open at 0.5 s', end: 'goaway 0 3' });
+});
