@@ -12,8 +12,8 @@ import { makeCerts, tlsRaw } from './helpers/tls.js';
  * (Date and Server aside) and body bytes, for echo, return, redirects,
  * error pages, HEAD, request bodies (with and without content-length), a
  * large body, many streams at once on one connection; HTTP/1.1 through
- * ALPN and plain HTTP (497) on the same port; a plain `listen ... http2`
- * (prior knowledge, not implemented) noted once.
+ * ALPN and plain HTTP (497) on the same port. A plain `listen ... http2`
+ * (prior knowledge, h2c) is t/site-http2-h2c.test.ts.
  */
 
 const MODS = '/usr/lib/nginx/modules';
@@ -144,13 +144,6 @@ t.test('HTTP/2 against nginx over HTTP/2', { skip }, async (t) => {
     const plain = 'GET / HTTP/1.1\r\nHost: h.test\r\n\r\n';
     t.equal(normalize(await raw(ours.port, plain), ours.port), normalize(await raw(theirs.port, plain), theirs.port), '497 page');
   });
-});
-
-t.test('http2 on a plain listen: prior knowledge is not implemented, noted', async (t) => {
-  const srv = await startRedis2d('access_log off; server { listen 127.0.0.1:{port} http2; location / { return 200 "plain\\n"; } }');
-  t.teardown(() => srv.stop());
-  t.match(srv.stderr() + srv.errorLog(), /the "listen \.\.\. http2" directive has no effect in redis2d/);
-  t.match(await raw(srv.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 OK\r\n[^]*plain\n$/, 'read as HTTP/1.1');
 });
 
 /** status and body over HTTP/1.1 with ALPN http/1.1 */

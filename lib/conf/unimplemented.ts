@@ -39,7 +39,6 @@ const TABLE: Array<[string, string]> = [
   ["nginx's ngx_http_browser_module", 'ancient_browser modern_browser'],
   ["nginx's ngx_http_random_index_module", 'random_index'],
   ["nginx's ngx_http_core_module", 'limit_rate limit_rate_after'],
-  ["nginx's ngx_http_v2_module", 'http2_push http2_max_concurrent_streams'],
   ["nginx's ngx_stream_core_module", 'stream'],
   ["nginx's ngx_mail_core_module", 'mail'],
   ["nginx's ngx_http_js_module (njs)", 'js_import js_content js_set js_path'],

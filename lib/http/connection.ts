@@ -15,7 +15,7 @@ import { addrFor, findVirtualServer, type AddrConf, type ListenSocket } from './
 import { holdSlot, makeRoom, releaseSlot, setIdleDrain, slotCapacity } from '../core/slots.js';
 import { parseComplexUri } from './uri.js';
 import type { TLSSocket } from 'node:tls';
-import { closeH2Sessions, startH2Tls } from './h2.js';
+import { DEFAULT_H2, closeH2Sessions, prefaceCheck, prefaceRefusal, startH2Tls, startH2c } from './h2.js';
 import { TlsConn, UNRECOGNIZED_NAME_ALERT, addrIsSsl, clientVerify, looksLikeTls, opensslErrorText, preselect, readVerify, wrapTls } from './tls.js';
 
 /*
@@ -145,8 +145,23 @@ const enum St {
   Closed,
 }
 
+/** an HTTP/2 stream's request: the connection it came on, and which HTTP/2 ($http2) */
+export interface H2Of {
+  parent: HttpConnection;
+  kind: 'h2' | 'h2c';
+}
+
 export class HttpConnection {
-  readonly id = nextConnectionNumber();
+  /** $connection: an HTTP/2 stream's is its connection's */
+  readonly id: number;
+  /** `h2` or `h2c` for an HTTP/2 stream's request (nginx's r->stream), else undefined */
+  readonly h2: 'h2' | 'h2c' | undefined;
+  /** HTTP/2 streams of this connection being processed (nginx's h2c->processing) */
+  private h2Streams = 0;
+  /** a plain http2 address's connection before its preface was read (h2c) */
+  private prefacing = false;
+  /** the HTTP/2 connection a stream's request came on */
+  private readonly h2Parent: HttpConnection | undefined;
   /** the accepted socket; on a TLS address, the TLS socket wrapping it once the handshake starts */
   socket: Socket;
   /** the TLS state of a connection to a TLS address (undefined on plain ones) */
@@ -222,9 +237,12 @@ export class HttpConnection {
   /** the listening socket it came from (an HTTP/2 stream's request is served under it too) */
   private readonly listen: ListenSocket;
 
-  /** `tls`: an HTTP/2 stream's request, on its connection's TLS (no handshake of its own) */
-  constructor(socket: Socket, listen: ListenSocket, tls?: TlsConn) {
+  /** `h2`: an HTTP/2 stream's request, on its connection (no handshake, no accept of its own) */
+  constructor(socket: Socket, listen: ListenSocket, h2?: H2Of) {
     this.listen = listen;
+    this.id = h2 === undefined ? nextConnectionNumber() : h2.parent.id;
+    this.h2 = h2?.kind;
+    this.h2Parent = h2?.parent;
     this.listenText = listen.opt.family === 'unix' ? `unix:${listen.opt.path}` : listen.opt.text;
     this.socket = socket;
     live.add(this);
@@ -242,20 +260,33 @@ export class HttpConnection {
     this.variables = listen.variables;
     socket.setNoDelay(true);
     (socket as ConnSocket)[CONN] = this;
-    if (tls !== undefined) {
-      this.tls = tls;
-      if (tls.sniServer !== undefined) this.connSrv = tls.sniServer;
+    if (h2 !== undefined) {
+      const p = h2.parent;
+      this.tls = p.tls;
+      this.connSrv = p.connSrv;
       socket.on('data', HttpConnection.sockData);
     } else if (addrIsSsl(this.addr)) {
       // the first byte tells a TLS hello from plain HTTP (nginx peeks at it)
       this.tls = new TlsConn();
       socket.on('data', HttpConnection.sockPeek);
+    } else if (this.addr.http2) {
+      // a plain http2 address speaks HTTP/2 with prior knowledge only (nginx 1.22)
+      this.prefacing = true;
+      socket.on('data', HttpConnection.sockPreface);
     } else socket.on('data', HttpConnection.sockData);
     // the server is allowHalfOpen: a FIN ends only the client's side (onEnd)
     socket.on('end', HttpConnection.sockEnd);
     socket.on('error', HttpConnection.sockClose);
     socket.on('close', HttpConnection.sockClose);
     socket.on('drain', HttpConnection.sockDrain);
+    if (h2 !== undefined) {
+      // a stream is a request of its connection: stub_status counts it from its first byte (reading, requests)
+      const p = h2.parent;
+      this.requests = p.requests++;
+      if (p.h2Streams++ === 0 && p.state !== St.Closed) p.stat = statMove(p.stat, ConnStat.None);
+      this.startHead(false);
+      return;
+    }
     counters.accepted++;
     counters.handled++;
     counters.active++;
@@ -271,6 +302,9 @@ export class HttpConnection {
   }
   private static sockPeek(this: ConnSocket, d: Buffer): void {
     this[CONN]!.onPeek(d);
+  }
+  private static sockPreface(this: ConnSocket, d: Buffer): void {
+    this[CONN]!.onPreface(d);
   }
   private static sockSecure(this: ConnSocket): void {
     this[CONN]!.onSecure();
@@ -344,6 +378,68 @@ export class HttpConnection {
     sock.once('secure', HttpConnection.sockSecure);
   }
 
+  /**
+   * The first bytes on a plain http2 address (ngx_http_v2_state_preface):
+   * the client preface hands the socket to the address's h2c server;
+   * anything else gets nginx's SETTINGS, WINDOW_UPDATE and GOAWAY, its
+   * info line, and the connection closes.
+   */
+  private onPreface(d: Buffer): void {
+    const raw = this.socket;
+    const b = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    const seen = prefaceCheck(b);
+    if (seen === 'more') {
+      this.buf = b;
+      return;
+    }
+    this.buf = EMPTY;
+    raw.removeListener('data', HttpConnection.sockPreface);
+    if (seen === 'no') return this.prefaceFailed('invalid connection preface', true);
+    this.prefacing = false;
+    raw.pause();
+    raw.unshift(b);
+    raw.removeListener('end', HttpConnection.sockEnd);
+    raw.removeListener('drain', HttpConnection.sockDrain);
+    // the client's FIN ends the connection (ngx_http_v2_read_handler: recv() 0 finalizes it); the socket is half-open otherwise
+    raw.once('end', () => raw.end());
+    this.h2Adopted();
+    startH2c(raw, this.addr, {
+      secure: () => {},
+      error: () => {},
+      stream: (st) => void new HttpConnection(st as unknown as Socket, this.listen, { parent: this, kind: 'h2c' }),
+    });
+  }
+
+  /**
+   * No preface (ngx_http_v2_read_handler): `why` at info, then nginx's
+   * SETTINGS, WINDOW_UPDATE and GOAWAY (PROTOCOL_ERROR) when `goaway`, and
+   * the connection closes. A client that closes before any byte is not logged.
+   */
+  private prefaceFailed(why: string | undefined, goaway: boolean): void {
+    this.prefacing = false;
+    const raw = this.socket;
+    raw.removeListener('data', HttpConnection.sockPreface);
+    const log = this.connLog();
+    if (why !== undefined && log.enabled('info')) {
+      log.write('info', this.id, `${why} while processing HTTP/2 connection, client: ${this.remoteAddr}, server: ${this.listenText}`);
+    }
+    if (goaway && !raw.destroyed) raw.write(prefaceRefusal(this.addr.defaultServer.http2 ?? DEFAULT_H2));
+    this.buf = EMPTY;
+    this.closeAfterWrite(true);
+  }
+
+  /** node:http2 reads the socket now: this connection holds its slot and counters until it closes */
+  private h2Adopted(): void {
+    this.stopTimer();
+    reusable.delete(this);
+    this.state = St.Busy;
+  }
+
+  /** one of this HTTP/2 connection's streams ended: without others, the connection is idle (waiting) again */
+  private h2StreamDone(): void {
+    if (--this.h2Streams === 0 && this.state !== St.Closed) this.stat = statMove(this.stat, ConnStat.Waiting);
+  }
+
   /** ssl_reject_handshake: the alert, nginx's info line, closed */
   private rejectHandshake(raw: Socket): void {
     const log = this.connLog();
@@ -369,7 +465,7 @@ export class HttpConnection {
     startH2Tls(raw, this.addr, {
       secure: (sock) => this.adoptTls(sock),
       error: (err) => this.onTlsError(err),
-      stream: (st) => void new HttpConnection(st as unknown as Socket, this.listen, tc),
+      stream: (st) => void new HttpConnection(st as unknown as Socket, this.listen, { parent: this, kind: 'h2' }),
     });
   }
 
@@ -391,10 +487,7 @@ export class HttpConnection {
     tc.verifyCode = readVerify(sock);
     if (tc.sniServer !== undefined) this.connSrv = tc.sniServer;
     if (sock.alpnProtocol === 'h2') {
-      // node:http2 reads the socket; this connection holds its slot and counters until it closes
-      this.stopTimer();
-      reusable.delete(this);
-      this.state = St.Busy;
+      this.h2Adopted();
       return;
     }
     sock.on('data', HttpConnection.sockData);
@@ -454,6 +547,11 @@ export class HttpConnection {
       this.timerAt = this.deadline;
       this.timer = setTimeout(HttpConnection.timerFired, left, this).unref();
       return;
+    }
+    if (this.prefacing) {
+      // ngx_http_v2_init runs on the timer too (its SETTINGS go out), then the read handler's timeout
+      this.deadline = 0;
+      return this.prefaceFailed('client timed out (110: Connection timed out)', true);
     }
     // nginx closes silently: header, body, send and keep-alive timeouts alike;
     // a request timed out while its body was read is logged 408 (not the 499 of a client that left)
@@ -527,6 +625,7 @@ export class HttpConnection {
   private onEnd(): void {
     if (this.eof) return;
     this.eof = true;
+    if (this.prefacing) return this.prefaceFailed(this.buf.length ? 'client prematurely closed connection' : undefined, false);
     switch (this.state) {
       case St.Head:
         // complete pipelined heads may wait in buf: parse them; an unfinished one ends there
@@ -602,7 +701,8 @@ export class HttpConnection {
     this.stopTimer();
     live.delete(this);
     this.stat = statMove(this.stat, ConnStat.None);
-    counters.active--;
+    if (this.h2Parent === undefined) counters.active--;
+    else this.h2Parent.h2StreamDone();
     reusable.delete(this);
     this.dropHead();
     const r = this.current;
@@ -961,6 +1061,13 @@ export class HttpConnection {
 
   private newRequest(head: Head, line: string): HttpRequest {
     this.requests++;
+    if (this.h2 !== undefined) {
+      // nginx's HTTP/2 request: r->http_protocol and the request line it constructs say HTTP/2.0
+      head.version = 2000;
+      head.protocol = 'HTTP/2.0';
+      if (line.endsWith(' HTTP/1.1')) line = `${line.slice(0, -9)} HTTP/2.0`;
+      head.line = line;
+    }
     const r = new HttpRequest(this, head, line, Date.now(), '');
     this.current = r;
     return r;
@@ -1302,7 +1409,8 @@ export class HttpConnection {
     this.stopTimer();
     live.delete(this);
     this.stat = statMove(this.stat, ConnStat.None);
-    counters.active--;
+    if (this.h2Parent === undefined) counters.active--;
+    else this.h2Parent.h2StreamDone();
     reusable.delete(this);
     this.dropHead();
     if (reset) {

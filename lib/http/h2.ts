@@ -1,9 +1,12 @@
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import {
+  createServer as createPlainServer,
   createSecureServer,
   constants as h2c,
   type Http2SecureServer,
+  type Http2Server,
+  type Settings,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
   type ServerHttp2Session,
@@ -12,7 +15,7 @@ import {
 import * as tls from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import type { AddrConf } from './servers.js';
-import { ALPN_H2, anyVerifies, chooseServer } from './tls.js';
+import { ALPN_H2, anyVerifies, bindSessionEvents, chooseServer } from './tls.js';
 
 /*
  * HTTP/2 on a `listen ... ssl http2` address (ALPN h2), through node:http2.
@@ -27,10 +30,38 @@ import { ALPN_H2, anyVerifies, chooseServer } from './tls.js';
  * body framed by its content-length, else chunked), and the engine's
  * HTTP/1.1 response is read back into the stream's :status, headers
  * (without the hop-by-hop ones) and DATA, with backpressure both ways.
- * So every module, phase and variable runs unchanged; what differs from
- * nginx's HTTP/2: $server_protocol and the request line in logs say
- * HTTP/1.1, and each stream counts as a connection in stub_status.
+ * So every module, phase and variable runs unchanged; the engine marks
+ * such a request HTTP/2.0 ($server_protocol, $request, $http2) and counts
+ * it as a request of its connection (stub_status, $connection).
+ * A plain `listen ... http2` speaks HTTP/2 with prior knowledge (h2c):
+ * the connection's first bytes are checked against the client preface and
+ * the socket handed to one plain Http2Server per address
+ * (docs/behaviour.md §11).
  */
+
+/**
+ * ngx_http_v2_module's settings for an address (its default server's),
+ * hung on CoreSrvConf.http2 by the http2 module (lib/modules/http2).
+ */
+export interface H2Conf {
+  /** http2_max_concurrent_streams */
+  maxConcurrentStreams: number;
+  /** http2_body_preread_size: nginx's SETTINGS_INITIAL_WINDOW_SIZE */
+  prereadSize: number;
+  /** large_client_header_buffers' size: the largest header field (and list) nginx takes */
+  maxHeaderListSize: number;
+  /** keepalive_timeout of the default server (nginx 1.19.7+: the idle timeout of HTTP/2 too), ms */
+  idleTimeout: number;
+  /** keepalive_requests: after this many streams the connection says GOAWAY */
+  maxRequests: number;
+}
+
+export const DEFAULT_H2: H2Conf = { maxConcurrentStreams: 128, prereadSize: 65536, maxHeaderListSize: 4 * 8192, idleTimeout: 75000, maxRequests: 1000 };
+
+/** the SETTINGS nginx sends (ngx_http_v2_send_settings): streams, window, and its largest frame size */
+function settingsOf(c: H2Conf): Settings {
+  return { maxConcurrentStreams: c.maxConcurrentStreams, initialWindowSize: c.prereadSize, maxFrameSize: 16777215, maxHeaderListSize: c.maxHeaderListSize };
+}
 
 /** what a stream's socket pretends to be: the TLS connection's addresses */
 interface Peer {
@@ -256,10 +287,15 @@ export interface H2Owner {
 }
 
 const servers = new WeakMap<AddrConf, Http2SecureServer>();
-const owners = new WeakMap<Socket, H2Owner>();
+const plainServers = new WeakMap<AddrConf, Http2Server>();
 
-/** the accepted socket a TLS socket of the server wraps */
-const parentOf = (s: unknown): Socket | undefined => (s as { _parent?: Socket })._parent;
+/** the connection that owns an accepted socket (read through a TLS socket's or a session's proxy too) */
+const OWNER = Symbol('redis2d.h2owner');
+type Owned = { [OWNER]?: H2Owner; _parent?: Owned };
+const ownerOf = (s: unknown): H2Owner | undefined => {
+  const o = s as Owned | undefined;
+  return o?.[OWNER] ?? o?._parent?.[OWNER];
+};
 
 interface ServerInternals {
   /** tls.Server's default context: the address's default server's */
@@ -274,38 +310,58 @@ function serverFor(ac: AddrConf): Http2SecureServer {
     allowHTTP1: false,
     requestCert: anyVerifies(ac),
     rejectUnauthorized: false,
-    settings: { maxConcurrentStreams: 128 },
+    settings: settingsOf(ac.defaultServer.http2 ?? DEFAULT_H2),
     SNICallback: (name, cb) => {
       const chosen = chooseServer(ac, name);
       cb(null, chosen?.srv.ssl?.context ?? dflt);
     },
   });
   (srv as unknown as ServerInternals)._sharedCreds = dflt;
+  const sessions = ac.defaultServer.ssl!.sessions;
+  if (sessions !== undefined) bindSessionEvents(srv, sessions);
   // nginx's ALPN list on an http2 address: h2, then HTTP/1.x (which comes back to HttpConnection)
   (tls as unknown as { convertALPNProtocols(p: string[], out: object): void }).convertALPNProtocols(ALPN_H2, srv);
-  srv.on('secureConnection', (sock: TLSSocket) => {
-    const raw = parentOf(sock);
-    if (raw !== undefined) owners.get(raw)?.secure(sock);
-  });
+  srv.on('secureConnection', (sock: TLSSocket) => ownerOf(sock)?.secure(sock));
   srv.on('unknownProtocol', () => {});
-  srv.on('tlsClientError', (err: Error, sock: TLSSocket) => {
-    const raw = parentOf(sock);
-    if (raw !== undefined) owners.get(raw)?.error(err);
-  });
+  srv.on('tlsClientError', (err: Error, sock: TLSSocket) => ownerOf(sock)?.error(err));
+  serveStreams(srv, ac);
+  servers.set(ac, srv);
+  return srv;
+}
+
+/** the plain (h2c, prior knowledge) server of an address */
+function plainServerFor(ac: AddrConf): Http2Server {
+  let srv = plainServers.get(ac);
+  if (srv !== undefined) return srv;
+  srv = createPlainServer({ settings: settingsOf(ac.defaultServer.http2 ?? DEFAULT_H2) });
+  serveStreams(srv, ac);
+  plainServers.set(ac, srv);
+  return srv;
+}
+
+/** sessions and streams, alike for h2 and h2c */
+function serveStreams(srv: Http2SecureServer | Http2Server, ac: AddrConf): void {
+  const conf = ac.defaultServer.http2 ?? DEFAULT_H2;
   srv.on('session', (session: ServerHttp2Session) => {
     session.on('error', () => {});
     sessions.add(session);
+    // keepalive_timeout: an HTTP/2 connection without streams closes (GOAWAY) when it runs out
+    if (conf.idleTimeout > 0) session.setTimeout(conf.idleTimeout, () => session.close());
     session.once('close', () => sessions.delete(session));
     if (closing) session.close();
   });
   srv.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => {
-    const raw = parentOf(stream.session?.socket);
-    const owner = raw === undefined ? undefined : owners.get(raw);
-    const sock = stream.session?.socket;
-    if (owner === undefined || sock === undefined) {
+    const session = stream.session;
+    const sock = session?.socket;
+    const owner = ownerOf(sock);
+    if (owner === undefined || sock === undefined || session === undefined) {
       stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
       return;
     }
+    // keepalive_requests (and keepalive_timeout 0): this stream is answered, then GOAWAY (ngx_http_v2_state_headers)
+    const n = (streamCount.get(session) ?? 0) + 1;
+    streamCount.set(session, n);
+    if (n >= conf.maxRequests || conf.idleTimeout === 0) session.close();
     const endStream = (flags & h2c.NGHTTP2_FLAG_END_STREAM) !== 0;
     const { head, chunked, isHead } = requestHead(headers, endStream);
     const s = new StreamSocket(stream, { remoteAddress: sock.remoteAddress, remotePort: sock.remotePort, localAddress: sock.localAddress, localPort: sock.localPort }, isHead);
@@ -319,9 +375,9 @@ function serverFor(ac: AddrConf): Http2SecureServer {
     });
     owner.stream(s);
   });
-  servers.set(ac, srv);
-  return srv;
 }
+
+const streamCount = new WeakMap<object, number>();
 
 const sessions = new Set<ServerHttp2Session>();
 let closing = false;
@@ -334,6 +390,58 @@ export function closeH2Sessions(): void {
 
 /** hand an accepted socket (its first bytes put back) to the address's HTTP/2 TLS server */
 export function startH2Tls(raw: Socket, ac: AddrConf, owner: H2Owner): void {
-  owners.set(raw, owner);
+  (raw as Owned)[OWNER] = owner;
   serverFor(ac).emit('connection', raw);
+}
+
+/** hand an accepted socket whose first bytes are the client preface (put back) to the address's h2c server */
+export function startH2c(raw: Socket, ac: AddrConf, owner: H2Owner): void {
+  (raw as Owned)[OWNER] = owner;
+  plainServerFor(ac).emit('connection', raw);
+}
+
+/** the client connection preface (RFC 9113 3.4) */
+export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/**
+ * Does `b` (the first bytes of an h2c connection) still agree with the
+ * preface? nginx compares its first 16 bytes once it has them, then the
+ * other 8: 'more' until it can tell.
+ */
+export function prefaceCheck(b: Buffer): 'yes' | 'no' | 'more' {
+  const first = 16;
+  if (b.length < first) return 'more';
+  if (b.compare(PREFACE, 0, first, 0, first) !== 0) return 'no';
+  if (b.length < PREFACE.length) return 'more';
+  return b.compare(PREFACE, first, PREFACE.length, first, PREFACE.length) === 0 ? 'yes' : 'no';
+}
+
+/**
+ * What nginx sends a client whose first bytes are not the preface: its
+ * SETTINGS (already queued by ngx_http_v2_init), the connection WINDOW_UPDATE
+ * and GOAWAY with PROTOCOL_ERROR; then it closes.
+ */
+export function prefaceRefusal(c: H2Conf): Buffer {
+  const b = Buffer.alloc(9 + 18 + 9 + 4 + 9 + 8);
+  let p = 0;
+  const frame = (len: number, type: number): void => {
+    b.writeUIntBE(len, p, 3);
+    b[p + 3] = type;
+    b[p + 4] = 0;
+    b.writeUInt32BE(0, p + 5);
+    p += 9;
+  };
+  frame(18, 0x4);
+  for (const [id, v] of [[3, c.maxConcurrentStreams], [4, c.prereadSize], [5, 16777215]] as const) {
+    b.writeUInt16BE(id, p);
+    b.writeUInt32BE(v, p + 2);
+    p += 6;
+  }
+  frame(4, 0x8);
+  b.writeUInt32BE(0x7fffffff - 65535, p);
+  p += 4;
+  frame(8, 0x7);
+  b.writeUInt32BE(0, p);
+  b.writeUInt32BE(h2c.NGHTTP2_PROTOCOL_ERROR, p + 4);
+  return b;
 }

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { CoreSrvConf } from './core/module.js';
@@ -39,6 +40,44 @@ export interface SslServer {
   rejectHandshake: boolean;
   /** ssl_buffer_size: the largest TLS record sent (node's setMaxSendFragment, 512 to 16384) */
   bufferSize: number;
+  /** ssl_session_cache builtin or shared: where session IDs are kept (undefined: off / none) */
+  sessions: SessionCache | undefined;
+}
+
+/** a server-side TLS session cache keyed by session ID (lib/modules/ssl/sessions.ts) */
+export interface SessionCache {
+  /** the session's DER, or null; `cb` may run at once or later (a zone in the master) */
+  get(id: Buffer, cb: (data: Buffer | null) => void): void;
+  set(id: Buffer, data: Buffer): void;
+}
+
+const emitters = new WeakMap<SessionCache, EventEmitter>();
+
+/**
+ * node:tls asks a TLSSocket's `server` for sessions by ID ('newSession',
+ * 'resumeSession', as tls.Server does); this stands in for it. OpenSSL
+ * looks sessions up in the context the handshake started with: the
+ * address's default server's, so its ssl_session_cache is the one used,
+ * as in nginx.
+ */
+export function sessionEvents(cache: SessionCache): EventEmitter {
+  let e = emitters.get(cache);
+  if (e !== undefined) return e;
+  e = new EventEmitter();
+  bindSessionEvents(e, cache);
+  emitters.set(cache, e);
+  return e;
+}
+
+/** the listeners node:tls calls (on a stand-in, or on an http2 address's TLS server) */
+export function bindSessionEvents(e: EventEmitter, cache: SessionCache): void {
+  e.on('newSession', (id: Buffer, data: Buffer, done: () => void) => {
+    cache.set(id, data);
+    done();
+  });
+  e.on('resumeSession', (id: Buffer, done: (err: Error | null, data: Buffer | null) => void) => {
+    cache.get(id, (data) => done(null, data));
+  });
 }
 
 /** the TLS state of a connection accepted on a TLS address */
@@ -85,9 +124,11 @@ export function wrapTls(raw: Socket, ac: AddrConf, tc: TlsConn, hello: Buffer): 
   const dflt = ac.defaultServer.ssl!;
   const context = pre;
   const requestCert = anyVerifies(ac);
+  const sessions = dflt.sessions;
   const sock = new TLSSocket(raw, {
     isServer: true,
     secureContext: context,
+    ...(sessions !== undefined ? { server: sessionEvents(sessions) as never } : {}),
     requestCert,
     rejectUnauthorized: false,
     ALPNProtocols: ALPN_HTTP1,

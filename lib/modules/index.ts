@@ -13,6 +13,7 @@ import { echoModule } from './echo/module.js';
 import { emptyGifModule } from './empty_gif/module.js';
 import { eventsModule } from './events/module.js';
 import { headersModule } from './headers/module.js';
+import { http2Module } from './http2/module.js';
 import { headersMoreModule } from './headers_more/module.js';
 import { logModule } from './log/module.js';
 import { luaModule } from './lua/module.js';
@@ -46,6 +47,8 @@ export const modules: Module[] = [
   httpCoreModule,
   // nginx's ngx_http_ssl_module comes right after the core modules (its merge loads certificates)
   sslModule,
+  // nginx's ngx_http_v2_module follows the ssl module
+  http2Module,
   noopModule,
   // before headers: its range header filter (force_ranges) runs after add_header's, as nginx's range filter
   redisModule,

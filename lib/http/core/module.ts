@@ -13,6 +13,7 @@ import type { Conf } from '../../conf/parser.js';
 import type { CompiledRegex } from '../../conf/regex.js';
 import { httpRegexCompile } from '../regex_exec.js';
 import type { SslServer } from '../tls.js';
+import type { H2Conf } from '../h2.js';
 import { mergeValue } from '../../conf/slots.js';
 import { UNSET } from '../../conf/values.js';
 import { PartKind, type ComplexValue } from '../script.js';
@@ -59,7 +60,7 @@ export interface ListenOpt {
   soKeepalive: string | undefined;
   /** `ssl`: connections start with a TLS handshake (OR-ed over the servers sharing the address) */
   ssl: boolean;
-  /** `http2` (HTTP/2 is not implemented: see lib/http/tls.ts) */
+  /** `http2`: HTTP/2 through ALPN on TLS, with prior knowledge (h2c) on plain listens (lib/http/h2.ts) */
   http2: boolean;
   /** where the listen directive stands, for conflicts reported later */
   file: string;
@@ -115,6 +116,8 @@ export interface CoreSrvConf {
   maxHeaders: number;
   /** TLS settings of this server (the ssl module sets them after the http block is merged) */
   ssl: SslServer | undefined;
+  /** HTTP/2 settings of this server (the http2 module sets them after the http block is merged) */
+  http2: H2Conf | undefined;
   /** the file and line of the `server {` directive */
   file: string;
   line: number;
@@ -416,6 +419,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     largeClientHeaderBuffers: { num: UNSET, size: UNSET },
     maxHeaders: UNSET,
     ssl: undefined,
+    http2: undefined,
     file: '',
     line: 0,
   }),

@@ -1,5 +1,6 @@
 import { UNSET } from '../../conf/values.js';
 import type { SslServer } from '../../http/tls.js';
+import type { ShmZone } from '../../http/zones.js';
 
 /*
  * ngx_http_ssl_srv_conf_t: one server level's TLS settings. Numbers are
@@ -38,8 +39,8 @@ export interface SslSrvConf {
   crl: string | undefined;
   preferServerCiphers: number;
   builtinSessionCache: number;
-  /** ssl_session_cache shared:NAME:SIZE was given */
-  sharedCache: string | undefined;
+  /** ssl_session_cache shared:NAME:SIZE: its zone */
+  sharedCache: ShmZone | undefined;
   sessionTickets: number;
   sessionTicketKeys: string[] | null;
   sessionTimeout: number;

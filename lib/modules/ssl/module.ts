@@ -16,7 +16,6 @@ import { readFileSync } from 'node:fs';
 import { errnoSuffix } from '../../core/errno.js';
 import { httpCoreModule, type CoreMainConf } from '../../http/core/module.js';
 import { defineHttpModule, srvConf, type HttpCtx } from '../../http/module.js';
-import { noteNoEffect } from '../noop/module.js';
 import { parsePasswords } from './certs.js';
 import {
   BITMASK_SET,
@@ -30,6 +29,11 @@ import {
   type SslSrvConf,
 } from './conf.js';
 import { buildContext } from './context.js';
+import { BUILTIN_DEFAULT, BuiltinCache, SharedCache, registerSessionOps } from './sessions.js';
+import { sharedZoneAdd } from '../../http/zones.js';
+import type { SslServer } from '../../http/tls.js';
+
+registerSessionOps();
 import { defineSslVariables } from './variables.js';
 
 /*
@@ -116,7 +120,10 @@ function setSessionCache(cf: Conf): string | undefined {
       const n = parseSize(colon === -1 ? '' : v.slice(colon + 1));
       if (n === -1) throw cf.error(`invalid session cache "${v}"`);
       if (n < 8 * 4096) throw cf.error(`session cache "${v}" is too small`);
-      c.sharedCache = name;
+      c.sharedCache = sharedZoneAdd(cf, name, n, 'ssl');
+      // the zone's ngx_ssl_session_cache_t (rbtree, sentinel, expire queue) and its log context
+      c.sharedCache.reserved = [80, 27 + name.length];
+      c.sharedCache.label = 'ssl_session_cache';
     } else throw cf.error(`invalid session cache "${v}"`);
   }
   if (c.sharedCache !== undefined && c.builtinSessionCache === UNSET) c.builtinSessionCache = NO_BUILTIN_SCACHE;
@@ -272,7 +279,17 @@ function merge(cf: Conf, prev: SslSrvConf, c: SslSrvConf): void {
     verify: c.verify,
     rejectHandshake: c.rejectHandshake === 1,
     bufferSize: c.bufferSize,
+    sessions: sessionCache(c),
   };
+}
+
+/** ssl_session_cache as the connection side uses it: shared (across workers), else builtin, else none */
+function sessionCache(c: SslSrvConf): SslServer['sessions'] {
+  const timeout = c.sessionTimeout * 1000;
+  if (c.sharedCache !== undefined) return new SharedCache(c.sharedCache, timeout);
+  if (c.builtinSessionCache === DFLT_BUILTIN_SCACHE) return new BuiltinCache(BUILTIN_DEFAULT, timeout);
+  if (c.builtinSessionCache >= 0) return new BuiltinCache(c.builtinSessionCache, timeout);
+  return undefined;
 }
 
 function mergeSessions(c: SslSrvConf, prev: SslSrvConf): void {
@@ -285,9 +302,7 @@ function mergeSessions(c: SslSrvConf, prev: SslSrvConf): void {
 /**
  * ngx_http_ssl_init: each TLS address's default server needs a certificate
  * (or ssl_reject_handshake, then every server of it does). Then each
- * server's settings are hung on its core conf for the connection side,
- * and `http2` on a plain listen is noted: HTTP/2 with prior knowledge is
- * not implemented (those connections are read as HTTP/1.x).
+ * server's settings are hung on its core conf for the connection side.
  */
 function postConfiguration(cf: Conf): void {
   const ctx = cf.ctx as HttpCtx;
@@ -295,8 +310,6 @@ function postConfiguration(cf: Conf): void {
   for (const cscf of cmcf.servers) cscf.ssl = (cscf.ctx.srv[sslModule.index] as SslSrvConf).server;
   for (const port of cmcf.ports) {
     for (const addr of port.addrs) {
-      // HTTP/2 is served on TLS (ALPN h2, lib/http/h2.ts); the prior-knowledge kind on a plain listen is not
-      if (addr.opt.http2 && !addr.opt.ssl) noteNoEffect(cf.cycle, 'listen ... http2');
       if (!addr.opt.ssl) continue;
       const dflt = addr.defaultServer.ctx.srv[sslModule.index] as SslSrvConf;
       if (dflt.certificates) continue;
