@@ -140,6 +140,11 @@ export class ZoneStore {
     return e;
   }
 
+  /** pages no chunk uses (ngx_slab's pfree) */
+  freePages(): number {
+    return this.pages - this.usedPages;
+  }
+
   /** room for an entry of `bytes` (a chunk size)? (no eviction: the caller decides what to drop) */
   fits(bytes: number): boolean {
     return this.usedPages + this.morePages(slabChunk(bytes)) <= this.pages;
