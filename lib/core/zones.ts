@@ -90,13 +90,15 @@ export class ZoneStore {
   readonly map = new Map<string, ZoneEntry>();
   /** module state that is not an entry (nginx keeps it in the zone's own header) */
   readonly meta = new Map<string, ZoneValue>();
+  /** what the module allocates first did not fit (nginx: `ngx_slab_alloc() failed: no memory` as the zone starts) */
+  readonly short: boolean = false;
 
   /** `reserved`: the byte sizes of what the module allocates in the zone before any entry */
   constructor(name: string, size: number, reserved: number[] = []) {
     this.name = name;
     this.size = size;
     this.pages = zonePages(size);
-    for (const r of reserved) this.take(slabChunk(r));
+    for (const r of reserved) if (!this.take(slabChunk(r))) this.short = true;
   }
 
   /** pages one more chunk of this size would add */
