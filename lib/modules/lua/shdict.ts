@@ -49,21 +49,18 @@ export function resetSharedDicts(): void {
   declared.clear();
 }
 
-const zones = new Map<string, Zone>();
-
+/**
+ * The dict's zone: the dict table holds its declaration at [1] (a light
+ * userdata, as resty.core keeps the zone pointer there), so no name is
+ * looked up per call.
+ */
 function checkDict(L: LuaState): Zone {
   if (lua.lua_type(L, 1) !== lua.LUA_TTABLE) luaError(L, 'bad "zone" argument');
-  lua.lua_getfield(L, 1, '__name');
-  const name = toStr(L, -1);
+  lua.lua_rawgeti(L, 1, 1);
+  const decl = lua.lua_touserdata(L, -1) as ShmZone | null;
   lua.lua_pop(L, 1);
-  const decl = name === undefined ? undefined : declared.get(name);
-  if (decl === undefined) luaError(L, 'bad "zone" argument');
-  let z = zones.get(name!);
-  if (z === undefined || z !== decl.zone) {
-    z = runtimeZone(decl);
-    zones.set(name!, z);
-  }
-  return z;
+  if (decl === null || typeof decl !== 'object' || !('reserved' in decl)) luaError(L, 'bad "zone" argument');
+  return decl.zone ?? runtimeZone(decl);
 }
 
 /** the key at 2, or pushes nil and the error (resty.core answers, it does not raise) */
@@ -290,10 +287,10 @@ export function installNgxShared(L: LuaState): void {
   lua.lua_pushvalue(L, -1);
   lua.lua_setfield(L, -2, '__index');
   const mtRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
-  for (const name of declared.keys()) {
+  for (const [name, decl] of declared) {
     lua.lua_newtable(L);
-    pushStr(L, name);
-    lua.lua_setfield(L, -2, '__name');
+    lua.lua_pushlightuserdata(L, decl);
+    lua.lua_rawseti(L, -2, 1);
     lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, mtRef);
     lua.lua_setmetatable(L, -2);
     lua.lua_setfield(L, -2, name);
