@@ -29,6 +29,7 @@ const HTTP = `
   lua_shared_dict d 1m;
   lua_shared_dict small 12k;
   lua_shared_dict tiny 16k;
+  lua_shared_dict small2 20k;
   server {
     listen 127.0.0.1:{port};
     location /ops {
@@ -116,6 +117,68 @@ const HTTP = `
         ngx.say(d:set("e3", "after"), " ", d:get("e3"), " ", #d:get_keys(0))
       }
     }
+    location /lists {
+      content_by_lua_block {
+        local d = ngx.shared.d
+        local function show(...)
+          local n = select("#", ...)
+          local out = {}
+          for i = 1, n do
+            local v = select(i, ...)
+            out[#out + 1] = type(v) .. ":" .. tostring(v)
+          end
+          ngx.say(table.concat(out, " "))
+        end
+        show(d:rpush("l", "a"))
+        show(d:rpush("l", 2))
+        show(d:lpush("l", "z"))
+        show(d:llen("l"))
+        show(d:get("l"))
+        show(d:get_stale("l"))
+        show(d:incr("l", 1))
+        show(d:lpop("l"))
+        show(d:rpop("l"))
+        show(d:rpop("l"))
+        show(d:rpop("l"))
+        show(d:llen("l"))
+        show(d:llen("nolist"))
+        show(d:set("str", "s"))
+        show(d:lpush("str", 1))
+        show(d:lpop("str"))
+        show(d:llen("str"))
+        show(d:lpush("b", true))
+        show(d:lpush(nil, 1))
+        show(pcall(d.lpush, d, "x"))
+        show(pcall(d.llen, d))
+        show(d:rpush("l2", "x"))
+        show(d:expire("l2", 0.05))
+        show(d:ttl("l2") > 0)
+        ngx.sleep(0.1)
+        show(d:llen("l2"))
+        show(d:rpush("l2", "y"))
+        show(d:ttl("l2"))
+        show(d:lpop("l2"))
+        show(d:rpush("l3", 1))
+        show(d:set("l3", "over"))
+        show(d:get("l3"))
+        local keys = d:get_keys(0)
+        table.sort(keys)
+        show(table.concat(keys, ","))
+        local s = ngx.shared.small2
+        local v = string.rep("x", 200)
+        local i = 0
+        while i < 200 do
+          i = i + 1
+          local len, err = s:rpush("big", v)
+          if not len then show(i, len, err) break end
+        end
+        show(s:llen("big"), s:free_space())
+        show(s:rpush("other", v))
+        show(s:set("k", "v"))
+        show(s:lpop("big") == v, s:llen("big"))
+        show(s:rpush("other", v))
+      }
+    }
     location /full {
       content_by_lua_block {
         local d = ngx.shared[ngx.var.arg_dict]
@@ -149,7 +212,7 @@ t.test('ngx.shared.DICT, one worker: the answers of nginx', { skip }, async (t) 
   try {
     theirs = await startNginx(HTTP, LOAD);
     ours = await startRedis2d(HTTP);
-    const paths = ['/ops', '/expiry', '/full?dict=small&len=100', '/full?dict=tiny&len=20', '/full?dict=small&len=1000', '/full?dict=d&len=3000'];
+    const paths = ['/ops', '/expiry', '/lists', '/full?dict=small&len=100', '/full?dict=tiny&len=20', '/full?dict=small&len=1000', '/full?dict=d&len=3000'];
     for (const p of paths) {
       const req = `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
       const [a, b] = await Promise.all([raw(ours.port, req, 600), raw(theirs.port, req, 600)]);

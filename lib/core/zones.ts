@@ -142,6 +142,16 @@ export class ZoneStore {
     return e;
   }
 
+  /** take a chunk for `bytes` that is not an entry (a list's element); false when it does not fit */
+  alloc(bytes: number): boolean {
+    return this.take(slabChunk(bytes));
+  }
+
+  /** give back a chunk alloc() took */
+  free(bytes: number): void {
+    this.give(slabChunk(bytes));
+  }
+
   /** pages no chunk uses (ngx_slab's pfree) */
   freePages(): number {
     return this.pages - this.usedPages;

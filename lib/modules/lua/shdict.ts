@@ -169,7 +169,8 @@ function getter(stale: boolean) {
         lua.lua_pushnil(co);
         return 1;
       }
-      const [v, flags, isStale] = res as [ShValue, number, boolean];
+      const [v, flags, isStale, err] = res as [ShValue, number, boolean, string | undefined];
+      if (err !== undefined) return pushErr(co, err);
       pushValue(co, v);
       if (stale) {
         if (flags !== 0) lua.lua_pushinteger(co, flags);
@@ -214,6 +215,49 @@ function incr(L: LuaState): number {
     lua.lua_pushboolean(co, forcible);
     return 3;
   }, [null, 'pending', false]);
+}
+
+/** the list methods (ngx_http_lua_shdict.c's own C functions): exact argument counts */
+function argc(L: LuaState, n: number): void {
+  const seen = lua.lua_gettop(L);
+  if (seen !== n) luaError(L, `expecting ${n} arguments, but only seen ${seen}`);
+}
+
+/** push [value] / [null|false, err] results */
+const pushList = (co: LuaState, res: ZoneValue): number => {
+  const r = res as Array<ShValue | null>;
+  if (r.length === 2) {
+    pushValue(co, r[0]!);
+    pushStr(co, r[1] as string);
+    return 2;
+  }
+  pushValue(co, r[0]!);
+  return 1;
+};
+
+function pusher(left: boolean) {
+  return (L: LuaState): number => {
+    argc(L, 3);
+    const zone = checkDict(L);
+    const key = checkKey(L);
+    if (typeof key === 'number') return key;
+    const ty = lua.lua_type(L, 3);
+    let v: ShValue;
+    if (ty === lua.LUA_TSTRING) v = toStr(L, 3)!;
+    else if (ty === lua.LUA_TNUMBER) v = lua.lua_tonumber(L, 3);
+    else return pushErr(L, 'bad value type');
+    return call(L, zone, 'shdict.push', key, { left, v }, pushList, [null, 'pending']);
+  };
+}
+
+function popper(left: boolean) {
+  return (L: LuaState): number => {
+    argc(L, 2);
+    const zone = checkDict(L);
+    const key = checkKey(L);
+    if (typeof key === 'number') return key;
+    return call(L, zone, 'shdict.pop', key, left, pushList);
+  };
 }
 
 /** fill the ngx table on top of the stack */
@@ -273,6 +317,17 @@ export function installNgxShared(L: LuaState): void {
       lua.lua_pushboolean(co, true);
       return 1;
     }, true);
+  });
+  setFn(L, 'lpush', pusher(true));
+  setFn(L, 'rpush', pusher(false));
+  setFn(L, 'lpop', popper(true));
+  setFn(L, 'rpop', popper(false));
+  setFn(L, 'llen', (L1) => {
+    argc(L1, 2);
+    const zone = checkDict(L1);
+    const key = checkKey(L1);
+    if (typeof key === 'number') return key;
+    return call(L1, zone, 'shdict.llen', key, null, pushList);
   });
   setFn(L, 'capacity', (L1) => {
     lua.lua_pushnumber(L1, checkDict(L1).size);

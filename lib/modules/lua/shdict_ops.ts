@@ -23,8 +23,20 @@ import { zoneOp, type ZoneEntry, type ZoneStore, type ZoneValue } from '../../co
 
 export type ShValue = string | number | boolean;
 
-/** an entry's value in the store: [value, flags] */
-type Stored = [ShValue, number];
+/** an entry's value in the store: [value, flags]; a list's value is its elements */
+type Stored = [ShValue | ShValue[], number];
+
+/** a list element's chunk: ngx_http_lua_shdict_list_node_t's head (queue, length, type) + the value */
+const elemBytes = (v: ShValue): number => 21 + valueLen(v);
+
+/** remove an entry, giving back its list elements' chunks too */
+function drop(z: ZoneStore, key: string): void {
+  const e = z.map.get(key);
+  if (e === undefined) return;
+  const v = (e.value as Stored)[0];
+  if (Array.isArray(v)) for (const x of v) z.free(elemBytes(x));
+  z.remove(key);
+}
 
 const NODE_HEAD = 32 + 36;
 
@@ -50,7 +62,7 @@ function reclaim(z: ZoneStore, n: number, now: number): number {
     if (k === undefined) return freed;
     const e = z.map.get(k)!;
     if (n++ !== 0 && !expired(e, now)) return freed;
-    z.remove(k);
+    drop(z, k);
     freed++;
   }
   return freed;
@@ -70,7 +82,7 @@ function lookup(z: ZoneStore, key: string, now: number): { e: ZoneEntry; stale: 
  * allocate an entry: at once, or (unless `safe`) after dropping old
  * entries; [allocated, forcible]
  */
-function insert(z: ZoneStore, key: string, value: Stored, expires: number, safe: boolean, now: number): [boolean, boolean] {
+function insert(z: ZoneStore, key: string, value: [ShValue, number], expires: number, safe: boolean, now: number): [boolean, boolean] {
   const bytes = entryBytes(key, value[0]);
   if (z.fits(bytes)) return [z.put(key, value, expires, bytes), false];
   if (safe) return [false, false];
@@ -115,7 +127,7 @@ export function registerShdictOps(): void {
     const found = lookup(z, key, now);
     if (op & REPLACE && (found === undefined || found.stale)) return [false, 'not found', false];
     if (op & ADD && found !== undefined && !found.stale) return [false, 'exists', false];
-    if (found !== undefined) z.remove(key);
+    if (found !== undefined) drop(z, key);
     if (v === null) return [true, null, false];
     const [ok, forcible] = insert(z, key, [v, flags], ttl > 0 ? now + ttl : 0, (op & SAFE) !== 0, now);
     return ok ? [true, null, forcible] : [false, 'no memory', forcible];
@@ -127,6 +139,7 @@ export function registerShdictOps(): void {
     const found = lookup(z, key, now);
     if (found === undefined || (found.stale && stale !== true)) return null;
     const [v, flags] = found.e.value as Stored;
+    if (Array.isArray(v)) return [null, 0, false, 'value is a list'];
     return [v, flags, found.stale];
   });
 
@@ -142,7 +155,7 @@ export function registerShdictOps(): void {
       return [s[0], null, false];
     }
     if (init === null) return [null, 'not found', false];
-    if (found !== undefined) z.remove(key);
+    if (found !== undefined) drop(z, key);
     const v = init + delta;
     const [ok, forcible] = insert(z, key, [v, 0], ttl > 0 ? now + ttl : 0, false, now);
     return ok ? [v, null, forcible] : [null, 'no memory', forcible];
@@ -160,7 +173,7 @@ export function registerShdictOps(): void {
     let freed = 0;
     for (const [k, e] of z.map) {
       if (!expired(e, now)) continue;
-      z.remove(k);
+      drop(z, k);
       if (++freed === max) break;
     }
     return freed;
@@ -194,4 +207,65 @@ export function registerShdictOps(): void {
 
   /** free_space: the zone's free pages, in bytes (ngx_lua: pfree * pagesize) */
   zoneOp('shdict.free_space', (z) => z.freePages() * 4096);
+
+  /** lpush / rpush (ngx_http_lua_shdict_push_helper): [length] or [null|false, err] */
+  zoneOp('shdict.push', (z, key, a, now) => {
+    const { left, v } = a as { left: boolean; v: ShValue };
+    reclaim(z, 1, now);
+    const found = lookup(z, key, now);
+    let list: ShValue[] | undefined;
+    if (found !== undefined) {
+      const s = found.e.value as Stored;
+      if (!Array.isArray(s[0])) {
+        if (!found.stale) return [null, 'value not a list'];
+        drop(z, key);
+      } else {
+        list = s[0];
+        if (found.stale) {
+          // an expired list is emptied and reused, made the most recent
+          for (const x of list) z.free(elemBytes(x));
+          list.length = 0;
+          found.e.expires = 0;
+          z.map.delete(key);
+          z.map.set(key, found.e);
+        }
+      }
+    }
+    if (list === undefined) {
+      list = [];
+      const head = NODE_HEAD + key.length + 16;
+      if (!z.fits(head)) return [false, 'no memory'];
+      z.put(key, [list, 0], 0, head);
+    }
+    if (!z.alloc(elemBytes(v))) {
+      if (list.length === 0) drop(z, key);
+      return [null, 'no memory'];
+    }
+    if (left) list.unshift(v);
+    else list.push(v);
+    return [list.length];
+  });
+
+  /** lpop / rpop: [value] ([null] when absent) or [null, err] */
+  zoneOp('shdict.pop', (z, key, left, now) => {
+    reclaim(z, 1, now);
+    const found = lookup(z, key, now);
+    if (found === undefined || found.stale) return [null];
+    const list = (found.e.value as Stored)[0];
+    if (!Array.isArray(list)) return [null, 'value not a list'];
+    const v = left === true ? list.shift()! : list.pop()!;
+    z.free(elemBytes(v));
+    if (list.length === 0) drop(z, key);
+    return [v];
+  });
+
+  /** llen: [length] (0 when absent) or [null, err] */
+  zoneOp('shdict.llen', (z, key, _a, now) => {
+    reclaim(z, 1, now);
+    const found = lookup(z, key, now);
+    if (found === undefined || found.stale) return [0];
+    const list = (found.e.value as Stored)[0];
+    if (!Array.isArray(list)) return [null, 'value not a list'];
+    return [list.length];
+  });
 }
