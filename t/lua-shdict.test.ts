@@ -1,11 +1,11 @@
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers/proc.js';
 import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
-import { request, startWorkers } from './helpers/site.js';
+import { request, sleep, startWorkers } from './helpers/site.js';
 
 /*
  * ngx.shared.DICT against Debian's nginx with ngx_lua 0.10.23 (its dict
@@ -242,12 +242,14 @@ const COUNTER = `
         ngx.say(ngx.worker.pid(), " ", v, " ", d:get("hits") >= v, " ", #keys >= 2)
       }
       log_by_lua_block { ngx.shared.c:incr("logged", 1, 0) }
+      rewrite_by_lua_block { ngx.ctx.r = ngx.shared.c:incr("rw", 1, 0) }
+      access_by_lua_block { if type(ngx.shared.c:incr("acc", 1, 0)) ~= "number" or ngx.ctx.r < 1 then ngx.exit(500) end }
     }
     location /total {
       content_by_lua_block {
         local d = ngx.shared.c
         local keys = d:get_keys(0)
-        ngx.say(d:get("hits"), " ", d:get("logged"), " ", #keys)
+        ngx.say(d:get("hits"), " ", d:get("logged"), " ", d:get("rw"), " ", d:get("acc"), " ", #keys)
         d:flush_all()
         ngx.say(tostring(d:get("hits")), " ", #d:get_keys(0))
       }
@@ -292,8 +294,9 @@ t.test('two workers increment one counter: exact, as nginx', { skip }, async (t)
   t.same(ng.values, expect(ng), 'nginx: every incr value once, 1..N');
   t.same(rd.values, expect(rd), 'redis2d: every incr value once, 1..N');
   // log_by_lua cannot yield: its incr is sent without waiting, and still counts once per request
-  t.equal(rd.total, `${rd.values.length} ${rd.values.length} 4\nnil 0\n`, 'redis2d: the totals and the keys (hits, logged, one per worker), then flushed');
-  t.equal(ng.total, `${ng.values.length} ${ng.values.length} 4\nnil 0\n`, 'nginx: the same');
+  const n = (c: Counted): number => c.values.length;
+  t.equal(rd.total, `${n(rd)} ${n(rd)} ${n(rd)} ${n(rd)} 6\nnil 0\n`, 'redis2d: the totals (content, log, rewrite, access) and the keys (those four, one per worker), then flushed');
+  t.equal(ng.total, `${n(ng)} ${n(ng)} ${n(ng)} ${n(ng)} 6\nnil 0\n`, 'nginx: the same');
 });
 
 /*
@@ -334,4 +337,52 @@ t.test('lua_shared_dict at -t, as nginx judges it', { skip }, async (t) => {
     t.equal(ours.status, n.status, `${name}: exit code`);
     t.same(lines(ours.stderr, 'redis2d').filter((l) => !l.includes('load_module')), lines(n.stderr, 'nginx'), `${name}: messages`);
   }
+});
+
+/*
+ * A reload keeps a dict whose name and size are unchanged (nginx reuses
+ * the shared memory: the values live on); a new size is a new, empty zone.
+ */
+const RELOAD = `
+  default_type text/plain;
+  access_log off;
+  lua_shared_dict r 1m;
+  server {
+    listen 127.0.0.1:{port};
+    location /set { content_by_lua_block { ngx.say(ngx.shared.r:set("k", ngx.var.arg_v)) } }
+    location /get { content_by_lua_block { ngx.say(tostring(ngx.shared.r:get("k")), " ", ngx.shared.r:capacity()) } }
+  }
+`;
+
+async function reloads(kind: 'nginx' | 'redis2d'): Promise<string[]> {
+  const s = await startWorkers(kind, RELOAD, 2, kind === 'nginx' ? LOAD : '');
+  try {
+    const body = async (path: string): Promise<string> => (await request(s.port, `GET ${path} HTTP/1.0\r\nHost: x\r\n\r\n`)).raw.split('\r\n\r\n')[1] ?? '';
+    const out = [await body('/set?v=one'), await body('/get')];
+    const conf = join(s.dir, 'nginx.conf');
+    const text = readFileSync(conf, 'latin1');
+    // a reload is over when the two old workers have exited (they stop accepting as they go)
+    const exits = (): number => (s.errorLog().match(/worker process \d+ exited/g) ?? []).length;
+    const reload = async (next: string): Promise<void> => {
+      const before = exits();
+      writeFileSync(conf, next);
+      process.kill(s.pid, 'SIGHUP');
+      for (let i = 0; i < 100 && exits() < before + 2; i++) await sleep(100);
+      await sleep(300);
+    };
+    await reload(text.replace('location /set', 'location /other { return 204; }\n    location /set'));
+    out.push(await body('/get'), await body('/get'));
+    await reload(text.replace('lua_shared_dict r 1m;', 'lua_shared_dict r 2m;'));
+    out.push(await body('/get'), await body('/get'));
+    return out;
+  } finally {
+    await s.stop();
+  }
+}
+
+t.test('two workers: a reload keeps a dict of the same size, not one resized', { skip }, async (t) => {
+  const ng = await reloads('nginx');
+  const rd = await reloads('redis2d');
+  t.same(ng, ['truenilfalse\n', 'one 1048576\n', 'one 1048576\n', 'one 1048576\n', 'nil 2097152\n', 'nil 2097152\n'], 'nginx');
+  t.same(rd, ng, 'redis2d as nginx');
 });
