@@ -90,13 +90,15 @@ export class ZoneStore {
   readonly map = new Map<string, ZoneEntry>();
   /** module state that is not an entry (nginx keeps it in the zone's own header) */
   readonly meta = new Map<string, ZoneValue>();
+  /** what the module allocates first did not fit (nginx: `ngx_slab_alloc() failed: no memory` as the zone starts) */
+  readonly short: boolean = false;
 
   /** `reserved`: the byte sizes of what the module allocates in the zone before any entry */
   constructor(name: string, size: number, reserved: number[] = []) {
     this.name = name;
     this.size = size;
     this.pages = zonePages(size);
-    for (const r of reserved) this.take(slabChunk(r));
+    for (const r of reserved) if (!this.take(slabChunk(r))) this.short = true;
   }
 
   /** pages one more chunk of this size would add */
@@ -138,6 +140,21 @@ export class ZoneStore {
     this.map.delete(key);
     this.map.set(key, e);
     return e;
+  }
+
+  /** take a chunk for `bytes` that is not an entry (a list's element); false when it does not fit */
+  alloc(bytes: number): boolean {
+    return this.take(slabChunk(bytes));
+  }
+
+  /** give back a chunk alloc() took */
+  free(bytes: number): void {
+    this.give(slabChunk(bytes));
+  }
+
+  /** pages no chunk uses (ngx_slab's pfree) */
+  freePages(): number {
+    return this.pages - this.usedPages;
   }
 
   /** room for an entry of `bytes` (a chunk size)? (no eviction: the caller decides what to drop) */

@@ -1,6 +1,6 @@
 import type { Conf, Cycle } from '../conf/parser.js';
 import { ConfError } from '../conf/errors.js';
-import { Zone } from '../core/zones.js';
+import { Zone, ZoneStore } from '../core/zones.js';
 
 /*
  * The configuration side of shared zones (ngx_shared_memory_add and the
@@ -62,6 +62,12 @@ export function checkZones(cycle: Cycle): void {
   for (const z of zonesOf(cycle)) {
     if (z.size === 0) {
       const e = new ConfError(`zero size shared memory zone "${z.name}"`);
+      e.afterParse = true;
+      throw e;
+    }
+    // the zone's own header must fit in it (ngx_init_zone_pool, then the module's init_zone)
+    if (new ZoneStore(z.name, z.size, z.reserved).short) {
+      const e = new ConfError('ngx_slab_alloc() failed: no memory', undefined, undefined, 'crit');
       e.afterParse = true;
       throw e;
     }

@@ -20,6 +20,7 @@ import { inlineName, luaPaths, runContent, runPhase, runSync } from './run.js';
 import { releaseCtx } from './api_req.js';
 import { headerFilter, setLuaModuleIndex } from './filters.js';
 import { declareSharedDict, resetSharedDicts } from './shdict.js';
+import { registerShdictOps } from './shdict_ops.js';
 import { installNgxLocation } from './capture.js';
 import { installBit, installNgxUtil } from './api_util.js';
 import { openRedisParser } from './redis_parser.js';
@@ -158,6 +159,8 @@ const accessHandler: PhaseHandler = (req) => {
   if (!llcf?.access) return DECLINED;
   return runPhase(r, 'access', llcf.access, llcf.codeCache !== 0, llcf.needRequestBody === 1);
 };
+
+registerShdictOps();
 
 function accepted(name: string, args: number, ctx = ANYWHERE): Command {
   return { name, ctx, args, set: () => undefined };
