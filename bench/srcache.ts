@@ -1,6 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
+import { formatSummary, summarise } from './profile-summary.js';
 import { NGINX, ROOT } from './targets.js';
 import { freePort, readCpu, redisCommand, sampleMem, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
 import { runWrk } from './wrk.js';
@@ -17,6 +19,10 @@ import { runWrk } from './wrk.js';
  *
  *   [NGINX_HTTPREDIS_MODULE=/path/ngx_http_redis_module.so] \
  *   node --import tsx bench/srcache.ts [--duration 5] [--rounds 2] [--conns 50]
+ *
+ * With --cpu-prof, no comparison: redis2d alone serves the redis_pass HIT
+ * under `node --cpu-prof` for one run and the profile's summary (self time
+ * by function, bench/profile-summary.ts) is printed; --top N rows.
  */
 
 const argv = process.argv.slice(2);
@@ -106,10 +112,33 @@ async function measure(name: string, start: (dir: string, port: number) => Proc,
 const redis2d = (dir: string): Proc => startProc(process.execPath, [join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
 const nginx = (dir: string): Proc => startProc(NGINX, ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
 
+/* redis2d under node --cpu-prof on the redis_pass HIT: the summary of its profile */
+async function profile(redisPort: number, dir: string): Promise<void> {
+  const profDir = join(dir, 'prof');
+  mkdirSync(profDir);
+  const prof = (d: string): Proc =>
+    startProc(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=250', join(ROOT, 'bin/redis2d'), '-p', d, '-c', join(d, 'nginx.conf')]);
+  const row = await measure('redis2d', prof, redisPort, '/rpage');
+  process.stderr.write(`profile: redis2d redis_pass HIT/${conns}: ${Math.round(row.rps)} req/s, ${row.cpuUs.toFixed(1)} µs/req (profiler on)\n`);
+  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length !== 1) throw new Error(`expected one .cpuprofile in ${profDir}, found ${files.length}`);
+  const summary = summarise(JSON.parse(readFileSync(join(profDir, files[0]!), 'utf8')));
+  process.stdout.write(`${formatSummary(summary, opt('--top', 25), false)}\n`);
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-srcache-redis-'));
   const redis = await startRedis(dir);
   await redisCommand(redis.port, ['SET', 'page', ENTRY]);
+  if (argv.includes('--cpu-prof')) {
+    try {
+      await profile(redis.port, dir);
+    } finally {
+      await redis.proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const rows: Row[] = [];
   try {
     for (let i = 0; i < rounds; i++) {
