@@ -79,6 +79,8 @@ export interface PipelinedEntry {
   /** Redis has read its query (for the log's `while ...` and ioFailed) */
   reading(): boolean;
   action(): string;
+  /** the client went away (the upstream run's handle) */
+  abort(): void;
 }
 
 /** What a request needs from the shared connection it is on. */

@@ -2,11 +2,14 @@ import { evalComplexValue, getVariable } from '../../http/eval.js';
 import type { Request } from '../../http/request.js';
 import { localAddress, type LocalAddress } from '../../upstream/bind.js';
 import { poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
+import type { UpstreamLocConf } from '../../upstream/pipeline.js';
+import { joinPipelined, pipelinedGroupsOf, type PipelineOptions, type PipelinedGroups } from '../../upstream/pipelined_conn.js';
 import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import { UpstreamRun, type UpstreamTryHandle } from '../../upstream/run.js';
 import { buildCommand, type RedisCommand } from './command.js';
 import type { RedisLocConf } from './conf.js';
+import { RedisPipeTry } from './pipelined.js';
 import { RedisTry } from './try.js';
 
 /*
@@ -23,9 +26,18 @@ import { RedisTry } from './try.js';
  * nginx's keepalive cache would hand it to any request of the upstream,
  * e.g. a redis2 query that then reads the wrong database.
  *
+ * **extension** (redis2d_pipeline, on by default): requests to the same
+ * peer with the same $redis_db/$redis_auth share connections, their
+ * commands written together once per event-loop turn (pipelined.ts,
+ * lib/upstream/pipelined_conn.ts); `redis2d_pipeline off` and redis_bind
+ * give each request a connection of its own, as nginx.
+ *
  * The engine has read any request body before calling us (nginx checks
  * the method first and discards the body: the bytes sent are the same).
  */
+
+/* requests of a location that run exclusive after one of its shared replies was large */
+const BIG_REPLY_SKIP = 64;
 
 function resolveTarget(r: Request, rlcf: RedisLocConf): UpstreamSrvConf | number {
   const t = rlcf.target;
@@ -60,8 +72,8 @@ export function redisContentHandler(r: Request, rlcf: RedisLocConf): number {
   return new RedisRun(r, rlcf, us, cmd).run();
 }
 
-/** One request's run through the upstream loop (lib/upstream/run.ts) with redis's try. */
-export class RedisRun extends UpstreamRun {
+/** One request's run through the upstream loop (lib/upstream/run.ts) with redis's try; also the options of a pipelined one. */
+export class RedisRun extends UpstreamRun implements PipelineOptions {
   readonly rlcf: RedisLocConf;
   readonly cmd: RedisCommand;
   readonly pool: ConnectionPool;
@@ -69,6 +81,14 @@ export class RedisRun extends UpstreamRun {
   readonly bind: LocalAddress | undefined;
   /** the keepalive key of the current try: peer name, NUL, the state commands */
   poolKey = '';
+  readonly query: Buffer;
+  readonly connectTimeout: number;
+  readonly sendTimeout: number;
+  readonly readTimeout: number;
+  /** the location's redis2d_pipeline (lib/upstream/pipeline.ts) */
+  private readonly ulcf: UpstreamLocConf;
+  /** redis2d_pipeline on and no redis_bind: the upstream's shared connections; else undefined */
+  private readonly groups: PipelinedGroups | undefined;
 
   constructor(r: Request, rlcf: RedisLocConf, us: UpstreamSrvConf, cmd: RedisCommand) {
     super(r, us, 'redis', { mask: rlcf.nextUpstream, tries: rlcf.nextUpstreamTries, timeout: rlcf.nextUpstreamTimeout });
@@ -76,11 +96,36 @@ export class RedisRun extends UpstreamRun {
     this.cmd = cmd;
     this.pool = poolOf(us);
     this.bind = localAddress(r, rlcf.bind);
+    this.query = cmd.bytes;
+    this.connectTimeout = rlcf.connectTimeout;
+    this.sendTimeout = rlcf.sendTimeout;
+    this.readTimeout = rlcf.readTimeout;
+    const ulcf = (this.ulcf = r.locConf[upstreamModule.index] as UpstreamLocConf);
+    // a bound connection is the request's own (its local address is part of what it asked for)
+    let share = ulcf.pipeline === 1 && this.bind === undefined;
+    if (share && ulcf.pipelineSkip > 0) {
+      ulcf.pipelineSkip--;
+      share = false;
+    }
+    this.groups = share ? pipelinedGroupsOf(us) : undefined;
   }
 
   protected startTry(peer: PeerTarget): UpstreamTryHandle {
     this.poolKey = `${peer.name}\0${this.cmd.state}`;
+    if (this.groups !== undefined) {
+      const t = joinPipelined(this.groups, this.poolKey, this.ulcf.pipelineConns, this.pool, this, (host) => new RedisPipeTry(this, host));
+      if (t !== undefined) return t;
+    }
     return new RedisTry(this, peer);
+  }
+
+  /**
+   * A reply on a shared connection was a large value: whoever joins behind
+   * it waits for all of it, so this location's next requests run on
+   * connections of their own for a while (then try sharing again).
+   */
+  bigReply(): void {
+    this.ulcf.pipelineSkip = BIG_REPLY_SKIP;
   }
 
   started(status: number): void {
