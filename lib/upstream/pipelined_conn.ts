@@ -44,6 +44,8 @@ export interface PipelineOptions {
   readonly connectTimeout: number;
   readonly sendTimeout: number;
   readonly readTimeout: number;
+  /** SO_KEEPALIVE on a connection it opens (redis_socket_keepalive) */
+  readonly socketKeepalive?: boolean;
 }
 
 /** One request on a shared connection, as the connection drives it (redis2's PipelinedTry, redis's RedisPipeTry). */
@@ -143,6 +145,7 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
     }
     const peer = o.peer;
     const sock = peer.path !== undefined ? net.connect({ path: peer.path }) : net.connect({ host: peer.host, port: peer.port ?? 0 });
+    if (o.socketKeepalive === true) sock.setKeepAlive(true);
     const conn = (this.conn = new UpstreamConn(sock));
     this.connected = false;
     pool.opened?.(key, conn);

@@ -85,6 +85,7 @@ export class RedisRun extends UpstreamRun implements PipelineOptions {
   readonly connectTimeout: number;
   readonly sendTimeout: number;
   readonly readTimeout: number;
+  readonly socketKeepalive: boolean;
   /** the location's redis2d_pipeline (lib/upstream/pipeline.ts) */
   private readonly ulcf: UpstreamLocConf;
   /** redis2d_pipeline on and no redis_bind: the upstream's shared connections; else undefined */
@@ -100,6 +101,7 @@ export class RedisRun extends UpstreamRun implements PipelineOptions {
     this.connectTimeout = rlcf.connectTimeout;
     this.sendTimeout = rlcf.sendTimeout;
     this.readTimeout = rlcf.readTimeout;
+    this.socketKeepalive = rlcf.socketKeepalive === 1;
     const ulcf = (this.ulcf = r.locConf[upstreamModule.index] as UpstreamLocConf);
     // a bound connection is the request's own (its local address is part of what it asked for)
     let share = ulcf.pipeline === 1 && this.bind === undefined;
