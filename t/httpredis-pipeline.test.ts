@@ -64,8 +64,21 @@ t.test('several clients at once: few connections, each request its own answer, t
   });
   t.equal(wrong, 0, "every request got exactly its own key's value");
   t.ok(n >= 1 && n <= 8, `120 concurrent requests opened ${n} connection(s)`);
-  const nOff = await opened(redis, () => Promise.all(Array.from({ length: 120 }, (_, i) => request(off.port, `/k?k=k${i}`))));
-  t.ok(nOff > 8, `redis2d_pipeline off: ${nOff} connections (one per request in flight, as nginx)`);
+  // Redis stopped while the requests arrive: all of them are in flight at once
+  const pid = redis.proc!.pid!;
+  const burst = async (port: number): Promise<number> =>
+    opened(redis, async () => {
+      process.kill(pid, 'SIGSTOP');
+      const pending = Promise.all(Array.from({ length: 120 }, (_, i) => request(port, `/k?k=k${i}`)));
+      await sleep(300);
+      process.kill(pid, 'SIGCONT');
+      const all = await pending;
+      t.ok(all.every((r, i) => r.status === 200 && r.body === valueOf(i)), 'a stopped Redis: 120 answers once it goes on');
+    });
+  const nOn = await burst(on.port);
+  t.ok(nOn <= 1, `pipelining on: ${nOn} new connection(s) for 120 requests in flight (the idle one is reused)`);
+  const nOff = await burst(off.port);
+  t.ok(nOff > 100, `redis2d_pipeline off: ${nOff} new connections (one per request in flight, as nginx)`);
 
   // a mix of hits, misses, HEAD, ranges, another database, an error_page fallback and a WRONGTYPE error
   const mix = (i: number): [string, { method?: string; headers?: string[] }] => {
@@ -246,4 +259,56 @@ t.test('a big value among small ones: every answer exact', async (t) => {
     });
     t.equal(wrong, 0, `round ${round}: 4 values of 1 MiB among 36 small ones, every body exact`);
   }
+});
+
+t.test('a client leaving mid-value among others on the connection: the others get their answers, the connection goes on', async (t) => {
+  const redis = await startRedis(t);
+  const big = 'L'.repeat(2 << 20);
+  await redis.command(['SET', 'big', big]);
+  for (let i = 0; i < 20; i++) await redis.command(['SET', `k${i}`, valueOf(i)]);
+  const srv = await startRedis2d(conf(redis.addr, 'on'));
+  t.teardown(() => srv.stop());
+  const n = await opened(redis, async () => {
+    // the leaver's GET and the others' go out in the same turn, on one connection
+    const leaver = new Promise<void>((resolve) => {
+      const c = net.connect(srv.port, '127.0.0.1');
+      let got = 0;
+      c.on('data', (d) => {
+        got += d.length;
+        if (got > 100000) {
+          c.destroy();
+          resolve();
+        }
+      });
+      c.on('error', () => resolve());
+      c.on('close', () => resolve());
+      c.write('GET /k?k=big HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    const others = Promise.all(Array.from({ length: 20 }, (_, i) => request(srv.port, `/k?k=k${i}`)));
+    await leaver;
+    const all = await others;
+    t.ok(all.every((r, i) => r.status === 200 && r.body === valueOf(i)), 'the 20 others got their values');
+  });
+  t.ok(n >= 1 && n <= 8, `${n} connection(s)`);
+  const after = await Promise.all(Array.from({ length: 10 }, (_, i) => request(srv.port, `/k?k=k${i}`)));
+  t.ok(after.every((r, i) => r.status === 200 && r.body === valueOf(i)), 'later requests are answered');
+});
+
+t.test('redis_next_upstream not_found on shared connections: each peer its own connection, the key found on the second', async (t) => {
+  const a = await startRedis(t);
+  const b = await startRedis(t);
+  for (let i = 0; i < 30; i++) await b.command(['SET', `k${i}`, valueOf(i)]);
+  await a.command(['SET', 'k0', 'from a']);
+  const srv = await startRedis2d(`
+    error_log {dir}/error.log info;
+    upstream two { server ${a.addr}; server ${b.addr}; keepalive 8; }
+    server { listen 127.0.0.1:{port};
+      location /k { set $redis_key $arg_k; redis_next_upstream not_found; redis_pass two; } }`);
+  t.teardown(() => srv.stop());
+  const all = await Promise.all(Array.from({ length: 30 }, (_, i) => request(srv.port, `/k?k=k${i}`)));
+  t.ok(
+    all.every((r, i) => r.status === 200 && r.body === (i === 0 ? 'from a' : valueOf(i)) || (i === 0 && r.body === valueOf(0))),
+    'every key answered, from a or else from b',
+  );
+  t.ok(all.slice(1).every((r, i) => r.body === valueOf(i + 1)), 'keys only on b answered from b');
 });
