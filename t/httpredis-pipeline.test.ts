@@ -158,14 +158,15 @@ t.test('Redis killed mid-burst: every request gets a complete answer or the excl
 
 t.test('Redis killed while values stream: each answer complete, cut short or 502, each incomplete one with its log line', async (t) => {
   const redis = await startRedis(t);
-  const big = 'b'.repeat(4 << 20);
+  // larger than what the paused clients' socket buffers can absorb: the values are still streaming at the kill
+  const big = 'b'.repeat(24 << 20);
   await redis.command(['SET', 'big', big]);
   const srv = await startRedis2d(conf(redis.addr, 'on'));
   t.teardown(() => srv.stop());
   // slow readers keep the values in flight while Redis dies
   const socks: net.Socket[] = [];
   const got: number[] = [];
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 3; i++) {
     const s = net.connect(srv.port, '127.0.0.1');
     s.on('error', () => {});
     s.pause();
@@ -184,11 +185,11 @@ t.test('Redis killed while values stream: each answer complete, cut short or 502
   const full = got.filter((n) => n > big.length).length;
   const bad = got.filter((n) => n > 0 && n < 1000).length;
   const short = got.filter((n) => n >= 1000 && n < big.length).length;
-  t.equal(full + bad + short, 6, `every client got a complete value, a 502 page or a value cut short: ${got.join(',')}`);
+  t.equal(full + bad + short, 3, `every client got a complete value, a 502 page or a value cut short: ${got.join(',')}`);
   t.ok(short + bad > 0, 'the kill reached some');
   await sleep(100);
   const lines = errorLines(srv.errorLog(), redis.port).filter((l) => l.startsWith('[error]'));
-  t.equal(lines.length, 6 - full, 'one error line per request not answered in full');
+  t.equal(lines.length, 3 - full, 'one error line per request not answered in full');
   t.equal(
     lines.filter((l) => /^\[error\] (recv\(\) failed \(104: Connection reset by peer\)|upstream prematurely closed connection) while reading upstream, /.test(l)).length,
     short,
