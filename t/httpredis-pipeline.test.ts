@@ -269,8 +269,8 @@ t.test('a client leaving mid-value among others on the connection: the others ge
   for (let i = 0; i < 20; i++) await redis.command(['SET', `k${i}`, valueOf(i)]);
   const srv = await startRedis2d(conf(redis.addr, 'on'));
   t.teardown(() => srv.stop());
-  const n = await opened(redis, async () => {
-    // the leaver's GET and the others' go out in the same turn, on one connection
+  {
+    // the leaver's GET and the others' arrive together; the others join it or, once the big value streams, go elsewhere
     const leaver = new Promise<void>((resolve) => {
       const c = net.connect(srv.port, '127.0.0.1');
       let got = 0;
@@ -289,8 +289,7 @@ t.test('a client leaving mid-value among others on the connection: the others ge
     await leaver;
     const all = await others;
     t.ok(all.every((r, i) => r.status === 200 && r.body === valueOf(i)), 'the 20 others got their values');
-  });
-  t.ok(n >= 1 && n <= 8, `${n} connection(s)`);
+  }
   const after = await Promise.all(Array.from({ length: 10 }, (_, i) => request(srv.port, `/k?k=k${i}`)));
   t.ok(after.every((r, i) => r.status === 200 && r.body === valueOf(i)), 'later requests are answered');
 });
