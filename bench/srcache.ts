@@ -1,6 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
+import { formatSummary, summarise } from './profile-summary.js';
 import { NGINX, ROOT } from './targets.js';
 import { freePort, readCpu, redisCommand, sampleMem, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
 import { runWrk } from './wrk.js';
@@ -12,11 +14,16 @@ import { runWrk } from './wrk.js';
  * subrequest, parsing the stored response, sending it. The issue's target
  * row serves the same entry from a real Redis through redis_pass: redis2d,
  * and nginx too when NGINX_HTTPREDIS_MODULE names a build of ngx_http_redis
- * for Debian's nginx (not packaged by Debian). Alternating rounds in one
- * run; CPU per request from /proc.
+ * for Debian's nginx (not packaged by Debian); redis2d also with
+ * `redis2d_pipeline off` (a Redis connection per request, nginx's model).
+ * Alternating rounds in one run; CPU per request from /proc.
  *
  *   [NGINX_HTTPREDIS_MODULE=/path/ngx_http_redis_module.so] \
  *   node --import tsx bench/srcache.ts [--duration 5] [--rounds 2] [--conns 50]
+ *
+ * With --cpu-prof, no comparison: redis2d alone serves the redis_pass HIT
+ * under `node --cpu-prof` for one run and the profile's summary (self time
+ * by function, bench/profile-summary.ts) is printed; --top N rows.
  */
 
 const argv = process.argv.slice(2);
@@ -35,10 +42,15 @@ const HTTPREDIS = process.env.NGINX_HTTPREDIS_MODULE;
 const PAGE = 'x'.repeat(10 * 1024);
 const ENTRY = `HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n${PAGE}`;
 
-function config(dir: string, port: number, redisPort: number, withRedis: boolean, load = ''): string {
+function config(dir: string, port: number, redisPort: number, withRedis: boolean, load: string, isNginx: boolean): string {
   const redisLocations = withRedis
     ? `location = /redis-fetch { internal; set $redis_key $args; redis_pass rds; }
         location = /rpage { srcache_fetch GET /redis-fetch page; echo "miss"; }`
+    : '';
+  // redis2d only: the same through redis_pass on a connection per request (nginx's model; before redis_pass pipelining)
+  const exclusive = !isNginx
+    ? `location = /redis-fetch-x { internal; redis2d_pipeline off; set $redis_key $args; redis_pass rds; }
+        location = /rpage-x { srcache_fetch GET /redis-fetch-x page; echo "miss"; }`
     : '';
   return `${MODULES}
 ${load}
@@ -56,6 +68,7 @@ http {
         location = /entry { internal; echo -n "HTTP/1.1 200 OK\\r\\nContent-Type: text/html\\r\\n\\r\\n"; echo_duplicate ${PAGE.length} "x"; }
         location = /page { srcache_fetch GET /entry $uri; echo "miss"; }
         ${redisLocations}
+        ${exclusive}
     }
 }
 `;
@@ -77,7 +90,7 @@ async function measure(name: string, start: (dir: string, port: number) => Proc,
   const port = await freePort();
   const isNginx = name.startsWith('nginx');
   const withRedis = !isNginx || HTTPREDIS !== undefined;
-  writeFileSync(join(dir, 'nginx.conf'), config(dir, port, redisPort, withRedis, isNginx && HTTPREDIS ? `load_module ${HTTPREDIS};` : ''));
+  writeFileSync(join(dir, 'nginx.conf'), config(dir, port, redisPort, withRedis, isNginx && HTTPREDIS ? `load_module ${HTTPREDIS};` : '', isNginx));
   const proc = start(dir, port);
   try {
     await waitPort(port, proc);
@@ -106,10 +119,33 @@ async function measure(name: string, start: (dir: string, port: number) => Proc,
 const redis2d = (dir: string): Proc => startProc(process.execPath, [join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
 const nginx = (dir: string): Proc => startProc(NGINX, ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
 
+/* redis2d under node --cpu-prof on the redis_pass HIT: the summary of its profile */
+async function profile(redisPort: number, dir: string): Promise<void> {
+  const profDir = join(dir, 'prof');
+  mkdirSync(profDir);
+  const prof = (d: string): Proc =>
+    startProc(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=250', join(ROOT, 'bin/redis2d'), '-p', d, '-c', join(d, 'nginx.conf')]);
+  const row = await measure('redis2d', prof, redisPort, '/rpage');
+  process.stderr.write(`profile: redis2d redis_pass HIT/${conns}: ${Math.round(row.rps)} req/s, ${row.cpuUs.toFixed(1)} µs/req (profiler on)\n`);
+  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length !== 1) throw new Error(`expected one .cpuprofile in ${profDir}, found ${files.length}`);
+  const summary = summarise(JSON.parse(readFileSync(join(profDir, files[0]!), 'utf8')));
+  process.stdout.write(`${formatSummary(summary, opt('--top', 25), false)}\n`);
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-srcache-redis-'));
   const redis = await startRedis(dir);
   await redisCommand(redis.port, ['SET', 'page', ENTRY]);
+  if (argv.includes('--cpu-prof')) {
+    try {
+      await profile(redis.port, dir);
+    } finally {
+      await redis.proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const rows: Row[] = [];
   try {
     for (let i = 0; i < rounds; i++) {
@@ -117,6 +153,7 @@ async function main(): Promise<void> {
       rows.push(await measure('nginx', nginx, redis.port, '/page'));
       rows.push({ ...(await measure('redis2d', redis2d, redis.port, '/rpage')), server: 'redis2d (Redis)' });
       if (HTTPREDIS) rows.push({ ...(await measure('nginx', nginx, redis.port, '/rpage')), server: 'nginx (Redis)' });
+      rows.push({ ...(await measure('redis2d', redis2d, redis.port, '/rpage-x')), server: 'redis2d (Redis, pipeline off)' });
       await sleep(200);
     }
   } finally {
@@ -137,6 +174,8 @@ async function main(): Promise<void> {
   if (HTTPREDIS) {
     const r = (k: keyof Row): string => (pick('redis2d (Redis)', k) / pick('nginx (Redis)', k)).toFixed(2);
     process.stdout.write(`medians, redis2d / nginx (redis_pass from Redis): req/s ${r('rps')}x, p99 ${r('p99')}x, CPU per request ${r('cpuUs')}x\n`);
+    const x = (k: keyof Row): string => (pick('redis2d (Redis, pipeline off)', k) / pick('nginx (Redis)', k)).toFixed(2);
+    process.stdout.write(`medians, redis2d with redis2d_pipeline off / nginx (redis_pass from Redis): req/s ${x('rps')}x, p99 ${x('p99')}x, CPU per request ${x('cpuUs')}x\n`);
   } else process.stdout.write('(set NGINX_HTTPREDIS_MODULE for the nginx row through redis_pass)\n');
 }
 

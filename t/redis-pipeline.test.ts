@@ -9,7 +9,7 @@ import { startRedis2d } from './helpers/server.js';
 import { request, type Reply } from './helpers/http_redis.js';
 
 /*
- * redis2d_pipeline (extension, lib/modules/redis2/pipelined_conn.ts): shareable requests
+ * redis2d_pipeline (extension, lib/upstream/pipelined_conn.ts): shareable requests
  * arriving together share few Redis connections, each gets exactly its own
  * replies, failures reach every request with the exclusive path's status
  * and log line, a slow client stalls only what README documents, and

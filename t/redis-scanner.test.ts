@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { ReplyScanner, ScanResult, isReplyType } from '../lib/modules/redis2/scanner.js';
+import { ReplyScanner, ScanResult, isReplyType } from '../lib/upstream/resp_scanner.js';
 
 interface Outcome {
   result: 'more' | 'done' | 'invalid';

@@ -1,4 +1,4 @@
-import { BLOCK, HTTP_MAIN_CONF, HTTP_UPS_CONF, MORE1, TAKE1, } from '../conf/command.js';
+import { BLOCK, HTTP_LOC_CONF, HTTP_MAIN_CONF, HTTP_SRV_CONF, HTTP_UPS_CONF, MORE1, TAKE1, TAKE12 } from '../conf/command.js';
 import { ConfError } from '../conf/errors.js';
 import { mallocFails } from '../core/memory.js';
 import type { Conf, Cycle } from '../conf/parser.js';
@@ -20,7 +20,8 @@ import {
 } from './conf.js';
 import { parseUrl, type ParsedUrl } from './url.js';
 import { clusterStateOf } from './cluster/state.js';
-import { defineHttpModule } from '../http/module.js';
+import { defineHttpModule, locConf } from '../http/module.js';
+import { createUpstreamLocConf, mergeUpstreamLocConf, pipelineDirective, type UpstreamLocConf } from './pipeline.js';
 
 export * from './conf.js';
 
@@ -253,9 +254,15 @@ function initPeers(us: UpstreamSrvConf): void {
   };
 }
 
-export const upstreamModule = defineHttpModule<UpstreamMainConf, unknown, unknown>({
+function redis2dPipeline(cf: Conf, cmd: { name: string }): string | undefined {
+  return pipelineDirective(locConf<UpstreamLocConf>(cf, upstreamModule), cf, cmd);
+}
+
+export const upstreamModule = defineHttpModule<UpstreamMainConf, unknown, UpstreamLocConf>({
   name: 'upstream',
   createMainConf: () => ({ upstreams: [] }),
+  createLocConf: createUpstreamLocConf,
+  mergeLocConf: (_cf, prev, c) => mergeUpstreamLocConf(prev, c),
   initMainConf(_cf, umcf) {
     for (const us of umcf.upstreams) {
       initPeers(us);
@@ -280,6 +287,13 @@ export const upstreamModule = defineHttpModule<UpstreamMainConf, unknown, unknow
     { name: 'upstream', ctx: HTTP_MAIN_CONF, args: BLOCK | TAKE1, set: upstreamBlock },
     { name: 'server', ctx: HTTP_UPS_CONF, args: MORE1, set: serverDirective },
     ...balancerCommands(upsConf),
+    // **extension**: cross-request pipelining of the Redis modules (pipeline.ts, pipelined_conn.ts), README "redis2d_pipeline"
+    {
+      name: 'redis2d_pipeline',
+      ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF | HTTP_LOC_CONF,
+      args: TAKE12,
+      set: redis2dPipeline,
+    },
   ],
 });
 

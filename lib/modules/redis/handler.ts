@@ -2,6 +2,8 @@ import { evalComplexValue, getVariable } from '../../http/eval.js';
 import type { Request } from '../../http/request.js';
 import { localAddress, type LocalAddress } from '../../upstream/bind.js';
 import { poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
+import type { UpstreamLocConf } from '../../upstream/pipeline.js';
+import { joinPipelined, pipelinedGroupsOf, type PipelineOptions, type PipelinedGroups } from '../../upstream/pipelined_conn.js';
 import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import { UpstreamRun, type UpstreamOutcome, type UpstreamTryHandle } from '../../upstream/run.js';
@@ -9,6 +11,7 @@ import type { ClusterRoute } from '../../upstream/cluster/route.js';
 import type { SslRuntime } from '../../upstream/ssl.js';
 import { buildCommand, type RedisCommand } from './command.js';
 import type { RedisLocConf } from './conf.js';
+import { RedisPipeTry } from './pipelined.js';
 import { RedisTry } from './try.js';
 import { ASKING, READONLY, clusterPrefix, useTlsControl } from '../../upstream/cluster/route.js';
 
@@ -26,9 +29,18 @@ import { ASKING, READONLY, clusterPrefix, useTlsControl } from '../../upstream/c
  * nginx's keepalive cache would hand it to any request of the upstream,
  * e.g. a redis2 query that then reads the wrong database.
  *
+ * **extension** (redis2d_pipeline, on by default): requests to the same
+ * peer with the same $redis_db/$redis_auth share connections, their
+ * commands written together once per event-loop turn (pipelined.ts,
+ * lib/upstream/pipelined_conn.ts); `redis2d_pipeline off` and redis_bind
+ * give each request a connection of its own, as nginx.
+ *
  * The engine has read any request body before calling us (nginx checks
  * the method first and discards the body: the bytes sent are the same).
  */
+
+/* requests of a location that run exclusive after one of its shared replies was large */
+const BIG_REPLY_SKIP = 64;
 
 function resolveTarget(r: Request, rlcf: RedisLocConf): UpstreamSrvConf | number {
   const t = rlcf.target;
@@ -63,7 +75,6 @@ export function redisContentHandler(r: Request, rlcf: RedisLocConf): number {
   return new RedisRun(r, rlcf, us, cmd).run();
 }
 
-
 /** the module's command with READONLY first (on a replica) and ASKING before the GET (after -ASK) */
 function clusterCommand(cmd: RedisCommand, route: ClusterRoute): Buffer {
   const parts: Buffer[] = [];
@@ -75,8 +86,8 @@ function clusterCommand(cmd: RedisCommand, route: ClusterRoute): Buffer {
   return Buffer.concat(parts);
 }
 
-/** One request's run through the upstream loop (lib/upstream/run.ts) with redis's try. */
-export class RedisRun extends UpstreamRun {
+/** One request's run through the upstream loop (lib/upstream/run.ts) with redis's try; also the options of a pipelined one. */
+export class RedisRun extends UpstreamRun implements PipelineOptions {
   readonly rlcf: RedisLocConf;
   readonly cmd: RedisCommand;
   readonly pool: ConnectionPool;
@@ -85,7 +96,7 @@ export class RedisRun extends UpstreamRun {
   /** the keepalive key of the current try: peer name, NUL, the state commands */
   poolKey = '';
   /** what the current try writes: the command, after ASKING / READONLY on a cluster */
-  bytes: Buffer;
+  query: Buffer;
   /** `redis_cluster` upstreams: the request's route; replies to drop before the module's own; a redirect seen */
   readonly route: ClusterRoute | undefined;
   skip = 0;
@@ -93,12 +104,20 @@ export class RedisRun extends UpstreamRun {
   /** redis_ssl on (lib/upstream/ssl.ts) and the name checked / sent as SNI */
   readonly ssl: SslRuntime | undefined;
   readonly sslName: string;
+  readonly connectTimeout: number;
+  readonly sendTimeout: number;
+  readonly readTimeout: number;
+  readonly socketKeepalive: boolean;
+  /** the location's redis2d_pipeline (lib/upstream/pipeline.ts) */
+  private readonly ulcf: UpstreamLocConf;
+  /** redis2d_pipeline on and no redis_bind: the upstream's shared connections (per node on a cluster); else undefined */
+  private readonly groups: PipelinedGroups | undefined;
 
   constructor(r: Request, rlcf: RedisLocConf, us: UpstreamSrvConf, cmd: RedisCommand) {
     super(r, us, 'redis', { mask: rlcf.nextUpstream, tries: rlcf.nextUpstreamTries, timeout: rlcf.nextUpstreamTimeout });
     this.rlcf = rlcf;
     this.cmd = cmd;
-    this.bytes = cmd.bytes;
+    this.query = cmd.bytes;
     this.pool = poolOf(us);
     this.bind = localAddress(r, rlcf.bind);
     const route = (this.route = this.picker.cluster);
@@ -106,6 +125,18 @@ export class RedisRun extends UpstreamRun {
     const ssl = (this.ssl = rlcf.ssl.rt);
     this.sslName = ssl === undefined ? '' : ssl.name !== undefined ? evalComplexValue(r, ssl.name) : us.host;
     if (ssl !== undefined && route !== undefined) useTlsControl(route, ssl, this.sslName);
+    this.connectTimeout = rlcf.connectTimeout;
+    this.sendTimeout = rlcf.sendTimeout;
+    this.readTimeout = rlcf.readTimeout;
+    this.socketKeepalive = rlcf.socketKeepalive === 1;
+    const ulcf = (this.ulcf = r.locConf[upstreamModule.index] as UpstreamLocConf);
+    // a bound connection is the request's own (its local address is part of what it asked for)
+    let share = ulcf.pipeline === 1 && this.bind === undefined;
+    if (share && ulcf.pipelineSkip > 0) {
+      ulcf.pipelineSkip--;
+      share = false;
+    }
+    this.groups = share ? pipelinedGroupsOf(us) : undefined;
   }
 
   protected startTry(peer: PeerTarget): UpstreamTryHandle {
@@ -117,7 +148,11 @@ export class RedisRun extends UpstreamRun {
       this.skip = p.skip;
       this.redirect = false;
       // ASKING holds for the one command after it: it goes right before the GET, after AUTH / SELECT
-      this.bytes = p.skip === 0 ? this.cmd.bytes : clusterCommand(this.cmd, route);
+      this.query = p.skip === 0 ? this.cmd.bytes : clusterCommand(this.cmd, route);
+    }
+    if (this.groups !== undefined) {
+      const t = joinPipelined(this.groups, this.poolKey, this.ulcf.pipelineConns, this.pool, this, (host) => new RedisPipeTry(this, host));
+      if (t !== undefined) return t;
     }
     return new RedisTry(this, peer);
   }
@@ -130,6 +165,15 @@ export class RedisRun extends UpstreamRun {
     const r = this.redirect;
     this.redirect = false;
     return r && !this.r.aborted;
+  }
+
+  /**
+   * A reply on a shared connection was a large value: whoever joins behind
+   * it waits for all of it, so this location's next requests run on
+   * connections of their own for a while (then try sharing again).
+   */
+  bigReply(): void {
+    this.ulcf.pipelineSkip = BIG_REPLY_SKIP;
   }
 
   started(status: number): void {

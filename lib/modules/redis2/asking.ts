@@ -1,4 +1,4 @@
-import { ReplyScanner, ScanResult } from './scanner.js';
+import { ReplyScanner, ScanResult } from '../../upstream/resp_scanner.js';
 
 /*
  * A request of several commands redirected by -ASK: ASKING covers only the

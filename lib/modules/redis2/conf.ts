@@ -40,18 +40,8 @@ export interface Redis2LocConf {
   nextUpstream: number;
   /** redis2_bind: undefined = unset (merged to null), null = off */
   bind: UpstreamLocal | null | undefined;
-  /** **extension** redis2d_pipeline: 1 on, 0 off (pipelined_conn.ts) */
-  pipeline: number;
-  /** redis2d_pipeline's optional N: shared connections per peer */
-  pipelineConns: number;
   /** **extension** redis2d_output: OUTPUT_RAW or OUTPUT_JSON (json.ts) */
   output: number;
-  /**
-   * Run state, not config: requests of this location still to run on
-   * exclusive connections because one of its replies was a large value
-   * (handler.ts)
-   */
-  pipelineSkip: number;
   /** **extension** redis2_ssl_* (lib/upstream/ssl.ts) */
   ssl: UpstreamSslConf;
 }

@@ -2,6 +2,7 @@ import type { Request } from '../../http/request.js';
 import { evalComplexValue } from '../../http/eval.js';
 import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
 import { localAddress } from '../../upstream/bind.js';
+import type { UpstreamLocConf } from '../../upstream/pipeline.js';
 import { noPool, poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import { UpstreamRun, type UpstreamOutcome, type UpstreamTryHandle } from '../../upstream/run.js';
@@ -15,7 +16,8 @@ import type { SslRuntime } from '../../upstream/ssl.js';
 import { OUTPUT_JSON, type Redis2LocConf } from './conf.js';
 import { buildQuery } from './query.js';
 import { stateTag } from './conn_state.js';
-import { joinPipelined, pipelinedGroupsOf, type PipelinedGroups } from './pipelined_conn.js';
+import { joinPipelined, pipelinedGroupsOf, type PipelinedGroups } from '../../upstream/pipelined_conn.js';
+import { PipelinedTry } from './pipelined_try.js';
 import { ExclusiveTry, type ReplySink, type TryOptions } from './exclusive.js';
 
 /*
@@ -74,7 +76,7 @@ const BIG_REPLY_SKIP = 64;
 /*
  * One request's run (the generic loop: lib/upstream/run.ts) with redis2's
  * try: the query on an exclusive connection (exclusive.ts), or joined to a
- * pipelined one (pipelined_conn.ts). One fixed-shape object is the
+ * pipelined one (lib/upstream/pipelined_conn.ts). One fixed-shape object is the
  * options, the sink and the owner of every try.
  */
 class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
@@ -114,7 +116,9 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   /** redis2_ssl on: TLS settings and the name checked / sent as SNI (nginx's u->ssl_name) */
   readonly ssl: SslRuntime | undefined;
   readonly sslName: string;
-  /** redis2d_pipeline on and the query may share a connection (pipelined_conn.ts); else undefined */
+  /** the location's redis2d_pipeline (lib/upstream/pipeline.ts) */
+  readonly ulcf: UpstreamLocConf;
+  /** redis2d_pipeline on and the query may share a connection (lib/upstream/pipelined_conn.ts); else undefined */
   readonly groups: PipelinedGroups | undefined;
 
   constructor(
@@ -146,9 +150,10 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     this.bufferSize = rlcf.bufferSize;
     this.bind = localAddress(r, rlcf.bind);
     // a bound connection is the request's own (its local address is part of what it asked for)
-    let share = rlcf.pipeline === 1 && shareable && this.bind === undefined;
-    if (share && rlcf.pipelineSkip > 0) {
-      rlcf.pipelineSkip--;
+    const ulcf = (this.ulcf = r.locConf[upstreamModule.index] as UpstreamLocConf);
+    let share = ulcf.pipeline === 1 && shareable && this.bind === undefined;
+    if (share && ulcf.pipelineSkip > 0) {
+      ulcf.pipelineSkip--;
       share = false;
     }
     this.groups = share ? pipelinedGroupsOf(us) : undefined;
@@ -160,7 +165,7 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
    * exclusive connections for a while (then try sharing again).
    */
   bigReply(): void {
-    this.rlcf.pipelineSkip = BIG_REPLY_SKIP;
+    this.ulcf.pipelineSkip = BIG_REPLY_SKIP;
   }
 
   protected startTry(peer: PeerTarget): UpstreamTryHandle {
@@ -188,7 +193,7 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     this.poolKey = this.tagSuffix === '' ? peer.name : peer.name + this.tagSuffix;
     if (this.ssl !== undefined) this.poolKey += this.ssl.poolTag + this.sslName;
     if (this.groups !== undefined) {
-      const t = joinPipelined(this.groups, this.poolKey, this.rlcf.pipelineConns, this.pool, this, this, this);
+      const t = joinPipelined(this.groups, this.poolKey, this.ulcf.pipelineConns, this.pool, this, (host) => new PipelinedTry(this, this, this, host));
       if (t !== undefined) return t;
     }
     return new ExclusiveTry(this, this, this);

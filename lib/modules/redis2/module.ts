@@ -5,11 +5,10 @@ import {
   HTTP_SRV_CONF,
   MORE1,
   TAKE1,
-  TAKE12,
   TAKE2, } from '../../conf/command.js';
 import type { Conf } from '../../conf/parser.js';
 import { bitmaskSlot, enumSlot, mergeValue, msecSlot, sizeSlot } from '../../conf/slots.js';
-import { UNSET, atoi, parseFlag } from '../../conf/values.js';
+import { UNSET } from '../../conf/values.js';
 import type { ContentHandler } from '../../http/request.js';
 import { PartKind, compileComplexValue, countVariables, type ComplexValue } from '../../http/script.js';
 import { locConf, defineHttpModule } from '../../http/module.js';
@@ -35,29 +34,6 @@ import { redis2ContentHandler } from './handler.js';
  */
 
 export type { Redis2LocConf } from './conf.js';
-
-/*
- * redis2d_pipeline's default is on; tests run the conformance suite both
- * ways by starting redis2d with REDIS2D_PIPELINE_DEFAULT=off (read once).
- */
-const PIPELINE_DEFAULT = process.env.REDIS2D_PIPELINE_DEFAULT === 'off' ? 0 : 1;
-/** shared connections per peer when redis2d_pipeline names no N */
-export const PIPELINE_CONNS_DEFAULT = 1;
-
-/** `redis2d_pipeline on|off [N]` (our own directive, not the module's) */
-function redis2dPipeline(cf: Conf, cmd: { name: string }): string | undefined {
-  const rlcf = conf(cf);
-  if (rlcf.pipeline !== UNSET) return 'is duplicate';
-  const v = parseFlag(cf.args[1]!);
-  if (v === undefined) throw cf.error(`invalid value "${cf.args[1]}" in "${cmd.name}" directive, it must be "on" or "off"`);
-  rlcf.pipeline = v ? 1 : 0;
-  if (cf.args.length > 2) {
-    const n = atoi(cf.args[2]!);
-    if (n <= 0) throw cf.error(`invalid number of connections "${cf.args[2]}" in "${cmd.name}" directive`);
-    rlcf.pipelineConns = n;
-  }
-  return undefined;
-}
 
 /** What clcf.handler is set to by redis2_pass: the location's conf goes with the request. */
 export const redis2Handler: ContentHandler = (r) => redis2ContentHandler(r, r.locConf[redis2Module.index] as Redis2LocConf);
@@ -191,9 +167,6 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
     bufferSize: UNSET,
     nextUpstream: 0,
     bind: undefined,
-    pipeline: UNSET,
-    pipelineConns: UNSET,
-    pipelineSkip: 0,
     ssl: createSslConf(),
     output: UNSET,
   }),
@@ -212,10 +185,6 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
     c.literalQuery ??= prev.literalQuery;
     // beyond: the module never merges (nor accepts) redis2_bind; we inherit it as proxy_bind does
     if (c.bind === undefined) c.bind = prev.bind === undefined ? null : prev.bind;
-    if (c.pipeline === UNSET) {
-      c.pipeline = mergeValue(c.pipeline, prev.pipeline, PIPELINE_DEFAULT);
-      c.pipelineConns = mergeValue(c.pipelineConns, prev.pipelineConns, PIPELINE_CONNS_DEFAULT);
-    } else c.pipelineConns = mergeValue(c.pipelineConns, UNSET, PIPELINE_CONNS_DEFAULT);
     mergeSslConf(cf, 'redis2', prev.ssl, c.ssl, c.target !== undefined);
   },
   commands: [
@@ -241,8 +210,6 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
         off: NEXT_UPSTREAM_OFF,
       }),
     },
-    // **extension**: cross-request pipelining (pipelined_conn.ts), README "redis2d_pipeline"
-    { name: 'redis2d_pipeline', ctx: ALL, args: TAKE12, set: redis2dPipeline },
     // **extension**: replies as JSON (json.ts), README "redis2d_output"
     { name: 'redis2d_output', ctx: ALL, args: TAKE1, set: enumSlot(conf, 'output', { raw: OUTPUT_RAW, json: OUTPUT_JSON }) },
     // **extension**: TLS to Redis, nginx's proxy_ssl_* family (lib/upstream/ssl.ts)

@@ -1,13 +1,14 @@
 import type { LogLevel } from '../../core/error_log.js';
 import { ACTION_BODY, ACTION_CONNECT, ACTION_HEADER, ACTION_SEND } from '../../upstream/messages.js';
+import type { PipelinedEntry, PipelinedHost } from '../../upstream/pipelined_conn.js';
 import type { Failure, TryOwner } from '../../upstream/run.js';
 import type { TryOptions } from './exclusive.js';
 import { ACTION_SSL } from '../../upstream/ssl.js';
 import { Read, ReplyReader, type ReaderOwner, type ReplySink } from './reply_reader.js';
-import { ScanResult } from './scanner.js';
+import { ScanResult } from '../../upstream/resp_scanner.js';
 
 /*
- * One request on a pipelined connection (pipelined_conn.ts): the exclusive
+ * One request on a pipelined connection (lib/upstream/pipelined_conn.ts): the exclusive
  * try's reading (reply_reader.ts) applied to its own slice of the
  * connection's reply stream. Its replies are framed by its own scanner with
  * its own reply count; nginx's fixed buffer of redis2_buffer_size bytes is
@@ -27,27 +28,12 @@ import { ScanResult } from './scanner.js';
 /*
  * A reply this large takes several socket reads and, for a slow client,
  * several window drains: requests joining behind it would wait for all of
- * it (pipelined_conn.ts stops taking joiners, handler.ts sends the
+ * it (lib/upstream/pipelined_conn.ts stops taking joiners, handler.ts sends the
  * location's next requests to exclusive connections for a while).
  */
 const BIG_REPLY = 128 * 1024;
 
-/** What a request needs from the shared connection it is on (pipelined_conn.ts PipelinedConn). */
-export interface PipelinedHost {
-  readonly connected: boolean;
-  /** TCP is still connecting (before a TLS handshake) */
-  readonly tcpConnecting: boolean;
-  readonly fromCache: boolean;
-  readonly dead: boolean;
-  /** the last write Redis has read (its callback fired) */
-  readonly ackedSeq: number;
-  /** the request's client left: drop its replies as they come */
-  abandon(t: PipelinedTry): void;
-  /** the request's client drained: go on reading */
-  resumeFor(t: PipelinedTry): void;
-}
-
-export class PipelinedTry implements ReaderOwner {
+export class PipelinedTry implements ReaderOwner, PipelinedEntry {
   readonly o: TryOptions;
   private readonly owner: TryOwner;
   private readonly sc: PipelinedHost;

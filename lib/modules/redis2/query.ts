@@ -15,7 +15,7 @@ import { isShareableName, isStatefulName } from './conn_state.js';
 
 /**
  * `stateless`: known at config time to change no connection state (conn_state.ts: its tag is '');
- * `shareable`: may also share a connection with other requests' queries (pipelined_conn.ts)
+ * `shareable`: may also share a connection with other requests' queries (lib/upstream/pipelined_conn.ts)
  */
 export type BuiltQuery =
   | { ok: true; query: Buffer; expected: number; stateless: boolean; shareable: boolean }

@@ -1,6 +1,6 @@
 import type { LogLevel } from '../../core/error_log.js';
 import { ACTION_HEADER } from '../../upstream/messages.js';
-import { ReplyScanner, ScanResult, isReplyType } from './scanner.js';
+import { ReplyScanner, ScanResult, isReplyType } from '../../upstream/resp_scanner.js';
 
 /*
  * Reading one request's replies, the same on an exclusive connection

@@ -2,7 +2,7 @@
  * A small whole-value RESP2/RESP3 parser for the cluster's control
  * connection (CLUSTER SHARDS / CLUSTER SLOTS / COMMAND replies): those
  * replies are read whole before they are used, unlike client replies which
- * are only framed and streamed (lib/modules/redis2/scanner.ts).
+ * are only framed and streamed (lib/upstream/resp_scanner.ts).
  */
 
 export class RespError {

@@ -1,24 +1,24 @@
-import { makeRoom } from '../../core/slots.js';
-import { UpstreamConn, type ConnUser } from '../../upstream/conn.js';
-import { openUpstreamSocket } from '../../upstream/ssl.js';
-import type { ConnectionPool } from '../../upstream/keepalive.js';
-import { connectFailed, ioFailed, prematurelyClosed, timedOut } from '../../upstream/messages.js';
-import type { UpstreamSrvConf } from '../../upstream/module.js';
-import type { TryOwner } from '../../upstream/run.js';
-import type { TryOptions } from './exclusive.js';
-import { PipelinedTry, type PipelinedHost } from './pipelined_try.js';
-import type { ReplySink } from './reply_reader.js';
+import type { LogLevel } from '../core/error_log.js';
+import { makeRoom } from '../core/slots.js';
+import { UpstreamConn, type ConnUser } from './conn.js';
+import type { ConnectionPool } from './keepalive.js';
+import { connectFailed, ioFailed, prematurelyClosed, timedOut } from './messages.js';
+import type { UpstreamSrvConf } from './module.js';
+import type { PeerAddress } from './peers.js';
+import type { Failure } from './run.js';
+import { openUpstreamSocket, type SslRuntime } from './ssl.js';
 
 /*
- * **extension** (redis2d_pipeline): cross-request pipelining. nginx gives
- * every request a Redis connection of its own for the whole exchange, one
- * round trip each. Here requests whose queries are safe to share (query.ts
- * `shareable`: constant command names that set no connection state, never
- * block, and answer with exactly one reply each) join a connection that
+ * **extension** (redis2d_pipeline): cross-request pipelining, for the
+ * Redis modules (redis2's pipelined_try.ts, redis's pipelined.ts). nginx
+ * gives every request a Redis connection of its own for the whole exchange,
+ * one round trip each. Here requests whose commands are safe to share
+ * (redis2's query.ts `shareable`; redis_pass's GET, whose SELECT/AUTH state
+ * is in the connection's key) join a connection that
  * other requests are using right now: their queries are queued, written
  * together once per event-loop turn (setImmediate, after every socket read
  * of this turn was handled), and the reply stream is split back by each
- * request's reply count, first come first served.
+ * request's own framing (its reply count), first come first served.
  *
  * The connection comes from, and goes back to, the upstream's keepalive
  * cache (pool.ts) exactly as an exclusive one: it is taken when a request
@@ -36,6 +36,73 @@ import type { ReplySink } from './reply_reader.js';
  * if N allows, else the exclusive path. See pipelined_try.ts for one request.
  */
 
+/** What the connection reads from a request's options. */
+export interface PipelineOptions {
+  readonly peer: PeerAddress;
+  /** the request's bytes to Redis */
+  readonly query: Buffer;
+  readonly connectTimeout: number;
+  readonly sendTimeout: number;
+  readonly readTimeout: number;
+  /** SO_KEEPALIVE on a connection it opens (redis_socket_keepalive) */
+  readonly socketKeepalive?: boolean;
+  /** TLS on (redis2_ssl / redis_ssl): the location's settings (ssl.ts) and the name to check / send as SNI */
+  readonly ssl?: SslRuntime;
+  readonly sslName?: string;
+}
+
+/** One request on a shared connection, as the connection drives it (redis2's PipelinedTry, redis's RedisPipeTry). */
+export interface PipelinedEntry {
+  readonly o: PipelineOptions;
+  readonly t0: number;
+  connectTime: number | undefined;
+  /** the outcome went to the owner */
+  readonly done: boolean;
+  /** the client left: replies are read and dropped (set by the connection) */
+  discard: boolean;
+  /** every expected reply was read */
+  readonly replied: boolean;
+  /** a malformed reply: the stream cannot be followed past it */
+  readonly broke: boolean;
+  /** the query went into a write */
+  readonly sent: boolean;
+  /** a large value is streaming: joiners go elsewhere */
+  readonly big: boolean;
+  sentBy(seq: number): void;
+  /**
+   * Take this request's bytes from `chunk[off..n)`: how many were its own,
+   * or -1 when its client pushes back (nothing taken; resumeFor() later).
+   * `last`: nothing behind it was sent (bytes after its replies are extra).
+   */
+  feed(chunk: Buffer, off: number, n: number, last: boolean): number;
+  /** the connection failed under it */
+  fail(status: number, failure: Failure, msg: string, level?: LogLevel): void;
+  /** Redis closed the connection inside its reply */
+  cut(): void;
+  /** its response started */
+  started(): boolean;
+  /** Redis has read its query (for the log's `while ...` and ioFailed) */
+  reading(): boolean;
+  action(): string;
+  /** the client went away (the upstream run's handle) */
+  abort(): void;
+}
+
+/** What a request needs from the shared connection it is on. */
+export interface PipelinedHost {
+  readonly connected: boolean;
+  /** TCP is still connecting (before a TLS handshake) */
+  readonly tcpConnecting: boolean;
+  readonly fromCache: boolean;
+  readonly dead: boolean;
+  /** the last write Redis has read (its callback fired) */
+  readonly ackedSeq: number;
+  /** the request's client left: drop its replies as they come */
+  abandon(t: PipelinedEntry): void;
+  /** the request's client drained: go on reading */
+  resumeFor(t: PipelinedEntry): void;
+}
+
 const enum Timer {
   None,
   Connect,
@@ -52,7 +119,7 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
   /** the connection came from the keepalive cache (a failure then refunds the try, as nginx's peer.cached) */
   readonly fromCache: boolean;
   /** requests in reply order; the head is reading */
-  readonly queue: PipelinedTry[] = [];
+  readonly queue: PipelinedEntry[] = [];
   /** requests in the queue whose client is still there */
   live = 0;
   /** queries not written yet (the last `out.length` requests of the queue) */
@@ -69,7 +136,7 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
   ackedSeq = 0;
   private timer = Timer.None;
 
-  constructor(o: TryOptions, pool: ConnectionPool, key: string, list: PipelinedConn[]) {
+  constructor(o: PipelineOptions, pool: ConnectionPool, key: string, list: PipelinedConn[]) {
     this.pool = pool;
     this.key = key;
     this.list = list;
@@ -83,6 +150,7 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
     }
     const peer = o.peer;
     const sock = openUpstreamSocket(peer, undefined, o.ssl, o.sslName ?? '');
+    if (o.socketKeepalive === true) sock.setKeepAlive(true);
     const conn = (this.conn = new UpstreamConn(sock));
     this.connected = false;
     pool.opened?.(key, conn);
@@ -97,15 +165,16 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
 
   /**
    * May one more request join? Not while paused or dying, nor while a large
-   * value streams (pipelined_try.ts BIG_REPLY) (a joiner would wait behind all of it: it is better off on
+   * value streams (the entry's `big`) (a joiner would wait behind all of it: it is better off on
    * a connection of its own), and only within keepalive_requests/time.
    */
   accepts(): boolean {
     return !this.stalled && !this.dead && !this.queue[0]?.big && this.pool.canJoin(this.conn);
   }
 
-  add(o: TryOptions, sink: ReplySink, owner: TryOwner): PipelinedTry {
-    const t = new PipelinedTry(o, sink, owner, this);
+  add<T extends PipelinedEntry>(make: (host: PipelinedHost) => T): T {
+    const t = make(this);
+    const o = t.o;
     this.queue.push(t);
     this.live++;
     this.out.push(o.query);
@@ -152,7 +221,7 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
   }
 
   /** close the connection; requests still on it hear `fail` (each one's own outcome) */
-  kill(fail?: (t: PipelinedTry) => void): void {
+  kill(fail?: (t: PipelinedEntry) => void): void {
     if (this.dead) return;
     this.dead = true;
     this.retire();
@@ -225,7 +294,7 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
     while (off < n) {
       const t = q[0];
       if (t === undefined || !t.sent) {
-        // more replies than requests (pipelined_try.ts logs them as nginx does)
+        // more replies than requests (the last request logs them as nginx does)
         this.kill((x) => x.fail(502, 'error', prematurelyClosed(x.action())));
         return;
       }
@@ -263,7 +332,7 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
   }
 
   /** the head's client can take data again (or left) */
-  resumeFor(t: PipelinedTry): void {
+  resumeFor(t: PipelinedEntry): void {
     if (this.dead || !this.stalled || this.queue[0] !== t) return;
     this.stalled = false;
     const rest = this.rest;
@@ -274,7 +343,7 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
   }
 
   /** a request's client left: drop its replies as they come, or close if nobody else needs the connection */
-  abandon(t: PipelinedTry): void {
+  abandon(t: PipelinedEntry): void {
     if (!t.discard) {
       t.discard = true;
       this.live--;
@@ -327,15 +396,14 @@ export function pipelinedGroupsOf(us: UpstreamSrvConf): PipelinedGroups {
  * `maxConns` of them); undefined: all are paused for slow clients, so the
  * caller runs the request on an exclusive connection.
  */
-export function joinPipelined(
+export function joinPipelined<T extends PipelinedEntry>(
   groups: PipelinedGroups,
   key: string,
   maxConns: number,
   pool: ConnectionPool,
-  o: TryOptions,
-  sink: ReplySink,
-  owner: TryOwner,
-): PipelinedTry | undefined {
+  o: PipelineOptions,
+  make: (host: PipelinedHost) => T,
+): T | undefined {
   let list = groups.get(key);
   if (list === undefined) {
     list = [];
@@ -357,12 +425,12 @@ export function joinPipelined(
   // up to maxConns connections share the load: a busy one gets a sibling while there is room
   if (best !== undefined && (best.queue.length === 0 || list.length >= maxConns)) {
     best.conn.requests++;
-    return best.add(o, sink, owner);
+    return best.add(make);
   }
   if (list.length >= maxConns) return undefined;
   // no room for another connection (worker_connections): the exclusive path reports it as nginx does
   if (!makeRoom()) return undefined;
   const sc = new PipelinedConn(o, pool, key, list);
   list.push(sc);
-  return sc.add(o, sink, owner);
+  return sc.add(make);
 }
