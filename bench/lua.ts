@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NGINX, ROOT } from './targets.js';
-import { freePort, readCpu, redisCommand, sampleMem, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
-import { runWrk } from './wrk.js';
+import { freePort, redisCommand, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
+import { measureRun } from './procs.js';
 
 /*
  * Lua benchmark (issue 16). Debian's nginx has no redis2 module, so the
@@ -92,20 +92,7 @@ async function measure(name: string, start: (dir: string) => Proc, redisPort: nu
   try {
     await waitPort(port, proc);
     const url = `http://127.0.0.1:${port}${path}`;
-    await runWrk(url, conns, 1, 2); // warm-up (and the VM's first compile)
-    const mem = sampleMem(proc.pid);
-    const c0 = readCpu(proc.pid)!;
-    const res = await runWrk(url, conns, duration, 2);
-    const c1 = readCpu(proc.pid)!;
-    const m = mem.stop();
-    return {
-      server: name,
-      rps: res.rps,
-      p99: res.p99ms,
-      cpuUs: (c1.user + c1.sys - c0.user - c0.sys) / res.requests,
-      rssMiB: m.maxRss / 1024,
-      errors: res.errors,
-    };
+    return { server: name, ...(await measureRun(proc.pid, url, conns, duration, 1)) };
   } finally {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { runWrk } from './wrk.js';
 import { connect, createServer } from 'node:net';
 
 /*
@@ -247,4 +248,38 @@ export async function startRedis(dir: string): Promise<Redis> {
     if (Date.now() > until) throw new Error('redis-server did not answer PING');
     await sleep(30);
   }
+}
+
+/** What one measured wrk run against a server gives (the figures every side-by-side bench reports). */
+export interface Measured {
+  rps: number;
+  p99: number;
+  /** server CPU (user+sys, /proc) per completed request, µs */
+  cpuUs: number;
+  userUs: number;
+  /** largest VmRSS sampled during the run, MiB */
+  rssMiB: number;
+  errors: number;
+}
+
+/**
+ * A warm-up run, then the measured one: wrk against `url` while the
+ * server's CPU time and RSS are read around it. Shared by the
+ * side-by-side benches (proxy, srcache, tls, lua).
+ */
+export async function measureRun(pid: number, url: string, conns: number, duration: number, warmup = 1): Promise<Measured> {
+  if (warmup > 0) await runWrk(url, conns, warmup, 2);
+  const mem = sampleMem(pid);
+  const c0 = readCpu(pid)!;
+  const res = await runWrk(url, conns, duration, 2);
+  const c1 = readCpu(pid)!;
+  const m = mem.stop();
+  return {
+    rps: res.rps,
+    p99: res.p99ms,
+    cpuUs: (c1.user + c1.sys - c0.user - c0.sys) / res.requests,
+    userUs: (c1.user - c0.user) / res.requests,
+    rssMiB: m.maxRss / 1024,
+    errors: res.errors,
+  };
 }

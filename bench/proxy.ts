@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NGINX, ROOT } from './targets.js';
-import { freePort, readCpu, sampleMem, sleep, startProc, waitPort, type Proc } from './procs.js';
-import { runWrk } from './wrk.js';
+import { freePort, sleep, startProc, waitPort, type Proc } from './procs.js';
+import { measureRun } from './procs.js';
 
 /*
  * proxy_pass benchmark (issue 13): a keep-alive Node backend answering
@@ -66,21 +66,7 @@ async function measure(name: string, start: (dir: string, port: number) => Proc,
   try {
     await waitPort(port, proc);
     const url = `http://127.0.0.1:${port}/`;
-    await runWrk(url, conns, 1, 2); // warm-up
-    const mem = sampleMem(proc.pid);
-    const c0 = readCpu(proc.pid)!;
-    const res = await runWrk(url, conns, duration, 2);
-    const c1 = readCpu(proc.pid)!;
-    const m = mem.stop();
-    return {
-      server: name,
-      rps: res.rps,
-      p99: res.p99ms,
-      cpuUs: (c1.user + c1.sys - c0.user - c0.sys) / res.requests,
-      userUs: (c1.user - c0.user) / res.requests,
-      rssMiB: m.maxRss / 1024,
-      errors: res.errors,
-    };
+    return { server: name, ...(await measureRun(proc.pid, url, conns, duration, 1)) };
   } finally {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });

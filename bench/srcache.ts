@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { readFileSync, readdirSync } from 'node:fs';
 import { formatSummary, summarise } from './profile-summary.js';
 import { NGINX, ROOT } from './targets.js';
-import { freePort, readCpu, redisCommand, sampleMem, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
-import { runWrk } from './wrk.js';
+import { freePort, redisCommand, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
+import { measureRun } from './procs.js';
 
 /*
  * srcache cache-hit benchmark (issue 14): every request is a HIT of a
@@ -95,21 +95,7 @@ async function measure(name: string, start: (dir: string, port: number) => Proc,
   try {
     await waitPort(port, proc);
     const url = `http://127.0.0.1:${port}${path}`;
-    await runWrk(url, conns, 1, 2); // warm-up
-    const mem = sampleMem(proc.pid);
-    const c0 = readCpu(proc.pid)!;
-    const res = await runWrk(url, conns, duration, 2);
-    const c1 = readCpu(proc.pid)!;
-    const m = mem.stop();
-    return {
-      server: name,
-      rps: res.rps,
-      p99: res.p99ms,
-      cpuUs: (c1.user + c1.sys - c0.user - c0.sys) / res.requests,
-      userUs: (c1.user - c0.user) / res.requests,
-      rssMiB: m.maxRss / 1024,
-      errors: res.errors,
-    };
+    return { server: name, ...(await measureRun(proc.pid, url, conns, duration, 1)) };
   } finally {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });

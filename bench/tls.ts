@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NGINX, ROOT, SMALL_VALUE } from './targets.js';
-import { freePort, readCpu, redisCommand, sampleMem, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
-import { runWrk } from './wrk.js';
+import { freePort, redisCommand, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
+import { measureRun } from './procs.js';
 
 /*
  * Workload A over TLS (issue 17): GET of a 10-byte value through a
@@ -74,21 +74,7 @@ async function measure(name: string, nginx: boolean, tls: boolean, base: string,
   try {
     await waitPort(port, proc);
     const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}/get?key=k`;
-    await runWrk(url, conns, 2, 2); // warm-up
-    const mem = sampleMem(proc.pid);
-    const c0 = readCpu(proc.pid)!;
-    const res = await runWrk(url, conns, duration, 2);
-    const c1 = readCpu(proc.pid)!;
-    const m = mem.stop();
-    return {
-      server: name,
-      rps: res.rps,
-      p99: res.p99ms,
-      cpuUs: (c1.user + c1.sys - c0.user - c0.sys) / res.requests,
-      userUs: (c1.user - c0.user) / res.requests,
-      rssMiB: m.maxRss / 1024,
-      errors: res.errors,
-    };
+    return { server: name, ...(await measureRun(proc.pid, url, conns, duration, 2)) };
   } finally {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });
