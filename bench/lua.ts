@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NGINX, ROOT } from './targets.js';
 import { freePort, redisCommand, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
-import { measureRun } from './procs.js';
+import { measureRun, type Measured } from './procs.js';
 
 /*
  * Lua benchmark (issue 16). Debian's nginx has no redis2 module, so the
@@ -74,13 +74,8 @@ http {
 `;
 }
 
-interface Row {
+interface Row extends Measured {
   server: string;
-  rps: number;
-  p99: number;
-  cpuUs: number;
-  rssMiB: number;
-  errors: number;
 }
 
 async function measure(name: string, start: (dir: string) => Proc, redisPort: number, path: string): Promise<Row> {

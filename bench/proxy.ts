@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NGINX, ROOT } from './targets.js';
 import { freePort, sleep, startProc, waitPort, type Proc } from './procs.js';
-import { measureRun } from './procs.js';
+import { measureRun, type Measured } from './procs.js';
 
 /*
  * proxy_pass benchmark (issue 13): a keep-alive Node backend answering
@@ -47,14 +47,8 @@ http {
 `;
 }
 
-interface Row {
+interface Row extends Measured {
   server: string;
-  rps: number;
-  p99: number;
-  cpuUs: number;
-  userUs: number;
-  rssMiB: number;
-  errors: number;
 }
 
 async function measure(name: string, start: (dir: string, port: number) => Proc, backend: number): Promise<Row> {

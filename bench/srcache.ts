@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { formatSummary, summarise } from './profile-summary.js';
 import { NGINX, ROOT } from './targets.js';
 import { freePort, redisCommand, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
-import { measureRun } from './procs.js';
+import { measureRun, type Measured } from './procs.js';
 
 /*
  * srcache cache-hit benchmark (issue 14): every request is a HIT of a
@@ -74,14 +74,8 @@ http {
 `;
 }
 
-interface Row {
+interface Row extends Measured {
   server: string;
-  rps: number;
-  p99: number;
-  cpuUs: number;
-  userUs: number;
-  rssMiB: number;
-  errors: number;
 }
 
 async function measure(name: string, start: (dir: string, port: number) => Proc, redisPort: number, path: string): Promise<Row> {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NGINX, ROOT, SMALL_VALUE } from './targets.js';
 import { freePort, redisCommand, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
-import { measureRun } from './procs.js';
+import { measureRun, type Measured } from './procs.js';
 
 /*
  * Workload A over TLS (issue 17): GET of a 10-byte value through a
@@ -53,14 +53,8 @@ http {
 `;
 }
 
-interface Row {
+interface Row extends Measured {
   server: string;
-  rps: number;
-  p99: number;
-  cpuUs: number;
-  userUs: number;
-  rssMiB: number;
-  errors: number;
 }
 
 async function measure(name: string, nginx: boolean, tls: boolean, base: string, redisPort: number): Promise<Row> {
