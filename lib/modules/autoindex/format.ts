@@ -1,3 +1,5 @@
+import { utf8Decode } from '../../core/utf8.js';
+
 /*
  * The listing bodies of ngx_http_autoindex_module, byte for byte: HTML
  * (names cut at 50 characters with `..&gt;`, dates, exact or rounded
@@ -73,64 +75,38 @@ function escapeJson(s: string): string {
   return out;
 }
 
-/** ngx_utf8_decode: the code point at p and the bytes it takes; cp > 0x10ffff when invalid */
-function utf8Decode(s: string, p: number): { cp: number; next: number } {
-  let u = s.charCodeAt(p);
-  let len: number;
-  let valid: number;
-  if (u >= 0xf0) {
-    u &= 0x07;
-    valid = 0xffff;
-    len = 3;
-  } else if (u >= 0xe0) {
-    u &= 0x0f;
-    valid = 0x7ff;
-    len = 2;
-  } else if (u >= 0xc2) {
-    u &= 0x1f;
-    valid = 0x7f;
-    len = 1;
-  } else return { cp: 0xffffffff, next: p + 1 };
-  if (s.length - p - 1 < len) return { cp: 0xfffffffe, next: p };
-  let q = p + 1;
-  while (len) {
-    const i = s.charCodeAt(q++);
-    if (i < 0x80) return { cp: 0xffffffff, next: q };
-    u = (u << 6) | (i & 0x3f);
-    len--;
-  }
-  return { cp: u > valid ? u : 0xffffffff, next: q };
-}
-
 /** ngx_utf8_length: characters, or the byte length when the name is not valid UTF-8 */
 function utf8Length(s: string): number {
+  const b = Buffer.from(s, 'latin1');
   let n = 0;
-  for (let p = 0; p < s.length; n++) {
-    if (s.charCodeAt(p) < 0x80) {
+  for (let p = 0; p < b.length; n++) {
+    if (b[p]! < 0x80) {
       p++;
       continue;
     }
-    const d = utf8Decode(s, p);
-    if (d.cp > 0x10ffff) return s.length;
-    p = d.next;
+    if (utf8Decode(b, p, b.length, step) > 0x10ffff) return s.length;
+    p = step.next;
   }
   return n;
 }
 
 /** ngx_utf8_cpystrn: at most n - 1 characters of s, stopping at invalid UTF-8 */
 function utf8Prefix(s: string, n: number): string {
+  const b = Buffer.from(s, 'latin1');
   let p = 0;
-  while (--n > 0 && p < s.length) {
-    if (s.charCodeAt(p) < 0x80) {
+  while (--n > 0 && p < b.length) {
+    if (b[p]! < 0x80) {
       p++;
       continue;
     }
-    const d = utf8Decode(s, p);
-    if (d.cp > 0x10ffff) break;
-    p = d.next;
+    if (utf8Decode(b, p, b.length, step) > 0x10ffff) break;
+    p = step.next;
   }
   return s.slice(0, p);
 }
+
+/** where utf8Decode stopped */
+const step = { next: 0 };
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
 const padLeft = (s: string, w: number): string => (s.length >= w ? s : ' '.repeat(w - s.length) + s);

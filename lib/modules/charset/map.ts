@@ -1,5 +1,6 @@
 import type { Conf } from '../../conf/parser.js';
 import type { CharsetMainConf, MapBlock, Table } from './conf.js';
+import { UTF8_INVALID, utf8Decode } from '../../core/utf8.js';
 
 /*
  * charset_map SRC DST { XX YY; ... } (ngx_http_charset_map_block): the
@@ -22,33 +23,6 @@ export function addCharset(m: CharsetMainConf, name: string): number {
 function hextoi(s: string): number {
   if (s.length === 0 || !/^[0-9a-fA-F]+$/.test(s)) return -1;
   return parseInt(s, 16);
-}
-
-/** ngx_utf8_decode of a whole sequence: the code point, or > 0xffff when invalid or too big */
-function decodeSeq(b: Buffer): number {
-  let u = b[0]!;
-  let len: number;
-  let valid: number;
-  if (u >= 0xf0) {
-    u &= 0x07;
-    valid = 0xffff;
-    len = 3;
-  } else if (u >= 0xe0) {
-    u &= 0x0f;
-    valid = 0x7ff;
-    len = 2;
-  } else if (u >= 0xc2) {
-    u &= 0x1f;
-    valid = 0x7f;
-    len = 1;
-  } else return 0xffffffff;
-  if (b.length - 1 < len) return 0xfffffffe;
-  for (let q = 1; len; len--, q++) {
-    const i = b[q]!;
-    if (i < 0x80) return 0xffffffff;
-    u = ((u << 6) | (i & 0x3f)) >>> 0;
-  }
-  return u > valid ? u : 0xffffffff;
 }
 
 export function charsetMapBlock(cf: Conf, m: CharsetMainConf): string | undefined {
@@ -93,7 +67,7 @@ export function charsetMapBlock(cf: Conf, m: CharsetMainConf): string | undefine
         bytes.push(d);
       }
       const seq = Buffer.from(bytes);
-      const n = seq.length ? decodeSeq(seq) : 0xffffffff;
+      const n = seq.length ? utf8Decode(seq, 0, seq.length, { next: 0 }) : UTF8_INVALID;
       if (n > 0xffff) throw cf.error(`invalid value "${v}"`);
       src2dst.map[from] = seq;
       dst2src.map.set(n, from);

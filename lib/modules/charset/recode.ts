@@ -1,5 +1,6 @@
 import { nextBody, nextLast, type BodyFilter, type HttpRequest } from '../../http/http_request.js';
 import type { Table } from './conf.js';
+import { UTF8_INCOMPLETE, utf8Decode } from '../../core/utf8.js';
 
 /*
  * The charset filter's body side (ngx_http_charset_body_filter): each
@@ -10,37 +11,8 @@ import type { Table } from './conf.js';
  * does: a character the table lacks becomes `&#N;`, invalid UTF-8 `?`.
  */
 
-const INCOMPLETE = 0xfffffffe;
-const INVALID = 0xffffffff;
-
-/** ngx_utf8_decode on b[p..end): the code point and where decoding stopped */
-function decode(b: Buffer, p: number, end: number): { n: number; next: number } {
-  let u = b[p]!;
-  let len: number;
-  let valid: number;
-  if (u >= 0xf0) {
-    u &= 0x07;
-    valid = 0xffff;
-    len = 3;
-  } else if (u >= 0xe0) {
-    u &= 0x0f;
-    valid = 0x7ff;
-    len = 2;
-  } else if (u >= 0xc2) {
-    u &= 0x1f;
-    valid = 0x7f;
-    len = 1;
-  } else return { n: INVALID, next: p + 1 };
-  if (end - p - 1 < len) return { n: INCOMPLETE, next: p };
-  let q = p + 1;
-  while (len) {
-    const i = b[q++]!;
-    if (i < 0x80) return { n: INVALID, next: q };
-    u = ((u << 6) | (i & 0x3f)) >>> 0;
-    len--;
-  }
-  return { n: u > valid ? u : INVALID, next: q };
-}
+/** where utf8Decode stopped; one per module, the filter runs to completion */
+const step = { next: 0 };
 
 export class CharsetFilter implements BodyFilter {
   next: BodyFilter | undefined;
@@ -92,19 +64,19 @@ export class CharsetFilter implements BodyFilter {
       // complete the character the last piece ended in
       const take = Math.min(4 - saved.length, chunk.length);
       const buf = Buffer.concat([saved, chunk.subarray(0, take)]);
-      const d = decode(buf, 0, buf.length);
-      if (d.n === INCOMPLETE && buf.length < 4) {
+      const n = utf8Decode(buf, 0, buf.length, step);
+      if (n === UTF8_INCOMPLETE && buf.length < 4) {
         this.saved = buf;
         return Buffer.alloc(0);
       }
-      const c = d.n < 0x10000 ? (map.get(d.n) ?? 0) : 0;
-      let used = d.next;
+      const c = n < 0x10000 ? (map.get(n) ?? 0) : 0;
+      let used = step.next;
       if (c) text += String.fromCharCode(c);
-      else if (d.n === INCOMPLETE) {
+      else if (n === UTF8_INCOMPLETE) {
         text += '?';
         used = 4;
-      } else if (d.n > 0x10ffff) text += '?';
-      else text += `&#${d.n};`;
+      } else if (n > 0x10ffff) text += '?';
+      else text += `&#${n};`;
       src = used - saved.length;
       this.saved = undefined;
     }
@@ -116,20 +88,20 @@ export class CharsetFilter implements BodyFilter {
         continue;
       }
       if (src > run) text += chunk.toString('latin1', run, src);
-      const d = decode(chunk, src, end);
-      if (d.n === INCOMPLETE) {
+      const n = utf8Decode(chunk, src, end, step);
+      if (n === UTF8_INCOMPLETE) {
         this.saved = Buffer.from(chunk.subarray(src));
         run = end;
         src = end;
         break;
       }
-      src = d.next;
+      src = step.next;
       run = src;
-      if (d.n < 0x10000) {
-        const c = map.get(d.n);
-        text += c ? String.fromCharCode(c) : `&#${d.n};`;
-      } else if (d.n > 0x10ffff) text += '?';
-      else text += `&#${d.n};`;
+      if (n < 0x10000) {
+        const c = map.get(n);
+        text += c ? String.fromCharCode(c) : `&#${n};`;
+      } else if (n > 0x10ffff) text += '?';
+      else text += `&#${n};`;
     }
     if (run < end) text += chunk.toString('latin1', run, end);
     return Buffer.from(text, 'latin1');
