@@ -114,16 +114,7 @@ function fileHandler(r: HttpRequest): number {
     return 301;
   }
   if (r.method === 'POST') return 405;
-  r.status = 200;
-  r.contentLength = st.size;
-  r.lastModifiedTime = Math.floor(st.mtimeMs / 1000);
-  // ngx_http_set_etag: "mtime-size" in hex
-  if (r.loc.etag) {
-    const etag: [string, string] = ['ETag', `"${r.lastModifiedTime.toString(16)}-${st.size.toString(16)}"`];
-    r.headersOut.push(etag);
-    r.etag = etag;
-  }
-  r.contentType = r.defaultContentType();
+  fileHeaders(r, st);
   r.allowRanges = true;
   // ngx_http_static_handler's log->action from here on
   r.action = 'sending response to client';
@@ -141,6 +132,24 @@ function fileHandler(r: HttpRequest): number {
 }
 
 /** the file's bytes of each part, each after its head (multipart boundaries), then `tail` */
+/**
+ * A file's answer as ngx_http_static_handler sets it: 200, its length and
+ * mtime, the ETag ngx_http_set_etag makes ("mtime-size" in hex, under
+ * `etag on`) and the type from the extension. gzip_static sets the same
+ * for the .gz it sends.
+ */
+export function fileHeaders(r: HttpRequest, st: Stats): void {
+  r.status = 200;
+  r.contentLength = st.size;
+  r.lastModifiedTime = Math.floor(st.mtimeMs / 1000);
+  if (r.loc.etag) {
+    const etag: [string, string] = ['ETag', `"${r.lastModifiedTime.toString(16)}-${st.size.toString(16)}"`];
+    r.headersOut.push(etag);
+    r.etag = etag;
+  }
+  r.contentType = r.defaultContentType();
+}
+
 export function sendFile(r: HttpRequest, path: string, parts: BodyRange[], tail: string): void {
   let i = 0;
   let stream: ReadStream | undefined;

@@ -6,7 +6,7 @@ import { errnoSuffix } from '../../core/errno.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import { defineHttpModule, locConf } from '../../http/module.js';
 import { DECLINED, DONE, OK, type Request } from '../../http/request.js';
-import { mapUriToPath, sendFile } from '../../http/static.js';
+import { fileHeaders, mapUriToPath, sendFile } from '../../http/static.js';
 import type { GzipLocConf } from '../gzip/conf.js';
 import { gzipModule } from '../gzip/module.js';
 import { gzipOk } from '../gzip/ok.js';
@@ -68,16 +68,8 @@ function gzipStaticHandler(req: Request): number {
   const rc = r.discardBody();
   if (rc !== OK) return rc;
   r.action = 'sending response to client';
-  r.status = 200;
-  r.contentLength = st.size;
-  r.lastModifiedTime = Math.floor(st.mtimeMs / 1000);
-  // ngx_http_set_etag: "mtime-size" of the .gz
-  if (r.loc.etag) {
-    const etag: [string, string] = ['ETag', `"${r.lastModifiedTime.toString(16)}-${st.size.toString(16)}"`];
-    r.headersOut.push(etag);
-    r.etag = etag;
-  }
-  r.contentType = r.defaultContentType();
+  // length, mtime and ETag are the .gz file's
+  fileHeaders(r, st);
   r.headersOut.push(['Content-Encoding', 'gzip']);
   const replaced = r.filterFinalized;
   r.sendHeader();
