@@ -328,3 +328,45 @@ export function namedLocation(r: HttpRequest, name: string): void {
   updateLocationConfig(r);
   runPhases(r, P.Rewrite);
 }
+
+/**
+ * The life of a phase handler that may reach its verdict inside the call or
+ * later (a zone owned by another process answers over IPC, a delay's timer):
+ * end(rc) either becomes the handler's return value, or, once the handler
+ * has returned DONE with the phase suspended, resumes the phases (DECLINED:
+ * the handler runs again and goes on) or finalizes the request with rc.
+ * limit_req and limit_conn run on it.
+ */
+export class PhaseRun {
+  readonly r: HttpRequest;
+  private readonly phase: P;
+  /** the verdict reached before the handler returned (undefined: still waiting) */
+  private result: number | undefined = undefined;
+  /** true while the handler has not returned yet */
+  protected sync = true;
+
+  constructor(r: HttpRequest, phase: P) {
+    this.r = r;
+    this.phase = phase;
+  }
+
+  /** the verdict: DECLINED goes on, a status ends the request, DONE waits on */
+  end(rc: number): void {
+    if (this.sync) {
+      this.result = rc;
+      return;
+    }
+    const r = this.r;
+    if (r.finished || r.aborted) return;
+    if (rc === DECLINED) resumePhases(r);
+    else if (rc !== DONE) r.finalize(rc);
+  }
+
+  /** what the handler returns: its verdict, or DONE with the phase suspended until end() */
+  returned(): number {
+    this.sync = false;
+    if (this.result !== undefined && this.result !== DONE) return this.result;
+    suspendPhase(this.r, this.phase);
+    return DONE;
+  }
+}

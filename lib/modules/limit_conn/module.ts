@@ -7,8 +7,8 @@ import { ASYNC, slabChunk, zoneOp, type ZoneValue } from '../../core/zones.js';
 import { evalComplexValue } from '../../http/eval.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import { defineHttpModule, locConf, type HttpModule } from '../../http/module.js';
-import { P, resumePhases, suspendPhase } from '../../http/phases.js';
-import { DECLINED, DONE, type Request } from '../../http/request.js';
+import { P, PhaseRun } from '../../http/phases.js';
+import { DECLINED, type Request } from '../../http/request.js';
 import { compileComplexValue, type ComplexValue } from '../../http/script.js';
 import { VAR_NOCACHEABLE, httpVariables } from '../../http/variables.js';
 import { checkZones, runtimeZone, sharedZoneAdd, type ShmZone } from '../../http/zones.js';
@@ -117,28 +117,14 @@ function release(zone: ShmZone, key: string): void {
   runtimeZone(zone).run('limit_conn_release', key, null, () => {});
 }
 
-class ConnRun {
-  readonly r: HttpRequest;
+class ConnRun extends PhaseRun {
   readonly conf: LimitConnLocConf;
   /** counters taken so far (ngx_http_limit_conn_cleanup_all gives them back on a refusal) */
   readonly taken: Array<[ShmZone, string]> = [];
-  result: number | undefined;
-  sync = true;
 
   constructor(r: HttpRequest, conf: LimitConnLocConf) {
-    this.r = r;
+    super(r, P.PreAccess);
     this.conf = conf;
-  }
-
-  end(rc: number): void {
-    if (this.sync) {
-      this.result = rc;
-      return;
-    }
-    const r = this.r;
-    if (r.finished || r.aborted) return;
-    if (rc === DECLINED) resumePhases(r);
-    else r.finalize(rc);
   }
 
   refuse(): void {
@@ -219,10 +205,7 @@ export function limitConnHandler(req: Request): number {
   if (conf === undefined || conf.limits === undefined || conf.limits.length === 0) return DECLINED;
   const run = new ConnRun(r, conf);
   run.step(0);
-  run.sync = false;
-  if (run.result !== undefined) return run.result;
-  suspendPhase(r, P.PreAccess);
-  return DONE;
+  return run.returned();
 }
 
 const ALL = HTTP_MAIN_CONF | HTTP_SRV_CONF | HTTP_LOC_CONF;

@@ -2,7 +2,7 @@ import { ASYNC, type ZoneValue } from '../../core/zones.js';
 import { getMainLog } from '../../core/error_log.js';
 import { evalComplexValue } from '../../http/eval.js';
 import type { HttpRequest } from '../../http/http_request.js';
-import { P, resumePhases, suspendPhase } from '../../http/phases.js';
+import { P, PhaseRun } from '../../http/phases.js';
 import { DECLINED, DONE, type Request } from '../../http/request.js';
 import { runtimeZone } from '../../http/zones.js';
 import { LEVELS, limitReqModule, type LimitReqLimit, type LimitReqLocConf, type LimitReqZoneData } from './module.js';
@@ -48,32 +48,16 @@ function call(limit: LimitReqLimit, op: string, key: string, arg: ZoneValue, k: 
   if (res !== ASYNC) k(res);
 }
 
-class LimitRun {
-  readonly r: HttpRequest;
+class LimitRun extends PhaseRun {
   readonly conf: LimitReqLocConf;
   readonly limits: LimitReqLimit[];
   readonly held: Held[] = [];
-  /** what the handler returns when it ends before returning (undefined: it went asynchronous) */
-  result: number | undefined;
-  sync = true;
   timer: NodeJS.Timeout | undefined;
 
   constructor(r: HttpRequest, conf: LimitReqLocConf, limits: LimitReqLimit[]) {
-    this.r = r;
+    super(r, P.PreAccess);
     this.conf = conf;
     this.limits = limits;
-  }
-
-  /** the end of the handler: DECLINED goes on, a status ends the request, DONE waits */
-  end(rc: number): void {
-    if (this.sync) {
-      this.result = rc;
-      return;
-    }
-    const r = this.r;
-    if (r.finished || r.aborted) return;
-    if (rc === DECLINED) resumePhases(r);
-    else if (rc !== DONE) r.finalize(rc);
   }
 
   /** the lookup loop from limit n (rc: the last lookup's result, DECLINED before any) */
@@ -177,7 +161,6 @@ class LimitRun {
     let waiting = true;
     this.timer = setTimeout(() => {
       waiting = false;
-      this.sync = false;
       this.end(DECLINED);
     }, ms);
     // ngx_http_test_reading meanwhile: a client that closes ends the request (499)
@@ -205,9 +188,6 @@ export function limitReqHandler(req: Request): number {
   if (conf === undefined || limits === undefined || limits.length === 0) return DECLINED;
   const run = new LimitRun(r, conf, limits);
   run.lookup(0, DECLINED, 0);
-  run.sync = false;
-  if (run.result !== undefined && run.result !== DONE) return run.result;
-  // waiting: a zone's answer or the delay's timer
-  suspendPhase(r, P.PreAccess);
-  return DONE;
+  // DONE while waiting: a zone's answer or the delay's timer
+  return run.returned();
 }
