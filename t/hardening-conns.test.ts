@@ -97,9 +97,11 @@ t.test('an upstream connection needs a slot too: 500 and the alert', async (t) =
   const fp = (fake.address() as net.AddressInfo).port;
   const srv = await startRedis2d(`server { listen 127.0.0.1:{port};
       location /p { redis2_query get a; redis2_pass 127.0.0.1:${fp}; }
-      location /x { redis2d_pipeline off; redis2_query get a; redis2_pass 127.0.0.1:${fp}; } }`, '', 'worker_connections 2;');
+      location /x { redis2d_pipeline off; redis2_query get a; redis2_pass 127.0.0.1:${fp}; }
+      location /rp { set $redis_key a; redis_pass 127.0.0.1:${fp}; }
+      location /rx { redis2d_pipeline off; set $redis_key a; redis_pass 127.0.0.1:${fp}; } }`, '', 'worker_connections 2;');
   t.teardown(() => srv.stop());
-  for (const path of ['/p', '/x']) {
+  for (const path of ['/p', '/x', '/rp', '/rx']) {
     // (the previous client's slot is free once the server saw it close)
     await new Promise((r) => setTimeout(r, 100));
     const out = await raw(srv.port, `GET ${path} HTTP/1.0\r\n\r\n`, 2000);
@@ -109,6 +111,15 @@ t.test('an upstream connection needs a slot too: 500 and the alert', async (t) =
     logLines(srv).find((l) => l.startsWith('[alert]')) ?? '',
     /^\[alert\] 2 worker_connections are not enough while connecting to upstream, client: 127\.0\.0\.1, server: , request: "GET \/p HTTP\/1\.0", upstream: "redis2:\/\/127\.0\.0\.1:\d+"$/,
   );
+  // redis_pass, shared and exclusive connections alike
+  const alerts = logLines(srv).filter((l) => l.startsWith('[alert]'));
+  t.equal(alerts.length, 4, 'one alert a request');
+  for (const path of ['/rp', '/rx']) {
+    t.ok(
+      alerts.some((l) => l.includes(`request: "GET ${path} HTTP/1.0", upstream: "redis://127.0.0.1:${fp}"`) && l.startsWith('[alert] 2 worker_connections are not enough while connecting to upstream')),
+      `${path}: the alert`,
+    );
+  }
   if (hasNginx && existsSync(MEMC)) {
     // nginx's own upstream says the same (memc: the same hard-coded upstream settings as redis2)
     const ngx = await startNginx(`server { listen 127.0.0.1:{port}; location /m { set $memc_cmd get; set $memc_key a; memc_pass 127.0.0.1:${fp}; } }`, `load_module ${MEMC};`, 'worker_connections 2;');
