@@ -4,6 +4,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { CoreSrvConf } from './core/module.js';
 import { validateHost } from './parse.js';
 import { findVirtualServer, type AddrConf } from './servers.js';
+import { x509VerifyError } from '../core/x509.js';
 
 /*
  * The connection side of TLS termination (nginx's ngx_http_ssl_handshake,
@@ -271,29 +272,6 @@ export function opensslErrorText(err: Error): string | undefined {
   return `error:${m[1]}:${m[2]}::${m[3]}`;
 }
 
-/** OpenSSL's X509_V_ERR numbers and texts (X509_verify_cert_error_string) by node's code */
-const VERIFY_ERRORS: Record<string, [number, string]> = {
-  UNABLE_TO_GET_ISSUER_CERT: [2, 'unable to get issuer certificate'],
-  UNABLE_TO_DECRYPT_CERT_SIGNATURE: [4, "unable to decrypt certificate's signature"],
-  UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: [6, 'unable to decode issuer public key'],
-  CERT_SIGNATURE_FAILURE: [7, 'certificate signature failure'],
-  CERT_NOT_YET_VALID: [9, 'certificate is not yet valid'],
-  CERT_HAS_EXPIRED: [10, 'certificate has expired'],
-  ERROR_IN_CERT_NOT_BEFORE_FIELD: [13, "format error in certificate's notBefore field"],
-  ERROR_IN_CERT_NOT_AFTER_FIELD: [14, "format error in certificate's notAfter field"],
-  DEPTH_ZERO_SELF_SIGNED_CERT: [18, 'self-signed certificate'],
-  SELF_SIGNED_CERT_IN_CHAIN: [19, 'self-signed certificate in certificate chain'],
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: [20, 'unable to get local issuer certificate'],
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: [21, 'unable to verify the first certificate'],
-  CERT_CHAIN_TOO_LONG: [22, 'certificate chain too long'],
-  CERT_REVOKED: [23, 'certificate revoked'],
-  INVALID_CA: [24, 'invalid CA certificate'],
-  PATH_LENGTH_EXCEEDED: [25, 'path length constraint exceeded'],
-  INVALID_PURPOSE: [26, 'unsupported certificate purpose'],
-  CERT_UNTRUSTED: [27, 'certificate not trusted'],
-  CERT_REJECTED: [28, 'certificate rejected'],
-};
-
 /** ngx_ssl_verify_error_optional: what `optional_no_ca` lets through */
 const OPTIONAL = new Set([18, 19, 20, 27, 21]);
 
@@ -312,7 +290,7 @@ export function clientVerify(tc: TlsConn): ClientVerify {
   const peer = tc.socket!.getPeerX509Certificate();
   const code = peer === undefined ? undefined : tc.verifyCode;
   if (code === undefined) return { cert: peer !== undefined, error: undefined, reason: undefined, optional: false };
-  const known = VERIFY_ERRORS[code] ?? [0, String(code).toLowerCase().replace(/_/g, ' ')];
+  const known = x509VerifyError(code) ?? [0, String(code).toLowerCase().replace(/_/g, ' ')];
   return { cert: true, error: `${known[0]}:${known[1]}`, reason: known[1], optional: OPTIONAL.has(known[0]) };
 }
 

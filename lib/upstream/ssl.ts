@@ -9,6 +9,7 @@ import { UNSET } from '../conf/values.js';
 import { compileComplexValue, type ComplexValue } from '../http/script.js';
 import type { LogLine } from './messages.js';
 import type { PeerAddress } from './peers.js';
+import { x509VerifyError } from '../core/x509.js';
 
 /*
  * **extension** TLS to an upstream, as nginx's proxy_ssl_* family does it
@@ -195,24 +196,6 @@ export function sslCommands(prefix: string, get: (cf: Conf) => UpstreamSslConf):
   ];
 }
 
-/** an X509 verify result as nginx prints it: `(20:unable to get local issuer certificate)` */
-const X509: Record<string, [number, string]> = {
-  UNABLE_TO_GET_ISSUER_CERT: [2, 'unable to get issuer certificate'],
-  UNABLE_TO_GET_CRL: [3, 'unable to get certificate CRL'],
-  CERT_SIGNATURE_FAILURE: [7, 'certificate signature failure'],
-  CERT_NOT_YET_VALID: [9, 'certificate is not yet valid'],
-  CERT_HAS_EXPIRED: [10, 'certificate has expired'],
-  DEPTH_ZERO_SELF_SIGNED_CERT: [18, 'self-signed certificate'],
-  SELF_SIGNED_CERT_IN_CHAIN: [19, 'self-signed certificate in certificate chain'],
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: [20, 'unable to get local issuer certificate'],
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: [21, 'unable to verify the first certificate'],
-  CERT_CHAIN_TOO_LONG: [22, 'certificate chain too long'],
-  CERT_REVOKED: [23, 'certificate revoked'],
-  INVALID_CA: [24, 'invalid CA certificate'],
-  CERT_UNTRUSTED: [27, 'certificate not trusted'],
-  CERT_REJECTED: [28, 'certificate rejected'],
-};
-
 /** a TLS failure nginx logs in its own words (ngx_http_upstream_ssl_handshake) */
 export class UpstreamSslError extends Error {
   readonly code = 'EUPSTREAMSSL';
@@ -248,7 +231,8 @@ export function openUpstreamSocket(
     s.once('secureConnect', () => {
       if (!s.authorized) {
         const code = String((s.authorizationError as unknown as { code?: string } | undefined)?.code ?? s.authorizationError ?? '');
-        const [n, text] = X509[code] ?? [0, code];
+        // an X509 verify result as nginx prints it: `(20:unable to get local issuer certificate)`
+        const [n, text] = x509VerifyError(code) ?? [0, code];
         s.destroy(new UpstreamSslError(`upstream SSL certificate verify error: (${n}:${text})`));
         return;
       }
