@@ -1,9 +1,8 @@
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './helpers/proc.js';
+import { NGINX, judgeBoth, judgeRedis2d, verdictLines, type Verdict } from './helpers/judge.js';
 
 /*
  * ngx_http_v2_module's directives at -t (lib/modules/http2), judged by
@@ -13,7 +12,6 @@ import { ROOT } from './helpers/proc.js';
  * are set aside, and checked where they are the point.
  */
 
-const NGINX = '/usr/sbin/nginx';
 const skip = !existsSync(NGINX) ? `${NGINX} is not installed` : false;
 
 const dir = mkdtempSync(join(tmpdir(), 'r2d-h2conf-'));
@@ -53,42 +51,24 @@ function confOf(http: string, srv: string, loc: string): string {
   return `events {}\nhttp {\n  ${http}\n  server {\n    listen 127.0.0.1:18941 http2;\n    ${srv}\n    location / {\n      ${loc}\n    }\n  }\n}\n`;
 }
 
-function redis2d(args: string[]): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(ROOT, 'bin/redis2d'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString('latin1')));
-    c.on('close', (status) => resolve({ status, stderr }));
-  });
-}
-
-const messages = (stderr: string, program: string): string[] =>
-  stderr
-    .split('\n')
-    .filter((l) => /^\S+: \[(emerg|alert|crit|warn|notice)\] /.test(l))
-    .filter((l) => !l.endsWith('has no effect in redis2d'))
-    .map((l) => l.slice(program.length + 2));
-
-async function judge(name: string, conf: string): Promise<{ ours: { status: number | null; stderr: string }; theirs: { status: number | null; stderr: string } }> {
+async function judge(name: string, conf: string): Promise<{ ours: Verdict; theirs: Verdict }> {
   const file = join(dir, `${name.replace(/[^a-z0-9]+/gi, '-')}.conf`);
   writeFileSync(file, conf);
-  const ours = await redis2d(['-t', '-p', `${prefix}/`, '-c', file]);
-  const n = spawnSync(NGINX, ['-t', '-e', '/dev/null', '-p', `${prefix}/`, '-c', file], { encoding: 'latin1' });
-  return { ours, theirs: { status: n.status, stderr: n.stderr } };
+  return judgeBoth(file, prefix);
 }
 
 t.test('http2 directives at -t, as nginx judges them', { skip }, async (t) => {
   for (const [name, http, srv, loc] of CASES) {
     const { ours, theirs } = await judge(name, confOf(http, srv, loc));
     t.equal(ours.status, theirs.status, `${name}: exit code`);
-    t.same(messages(ours.stderr, 'redis2d'), messages(theirs.stderr, 'nginx'), `${name}: messages`);
+    t.same(verdictLines(ours.stderr, 'redis2d'), verdictLines(theirs.stderr, 'nginx'), `${name}: messages`);
   }
 });
 
 t.test("redis2d's notes: what node:http2 cannot apply, and nothing for what it does", async (t) => {
   const file = join(dir, 'notes.conf');
   writeFileSync(file, confOf('http2_recv_buffer_size 1m;', 'http2_pool_size 8k; http2_max_concurrent_streams 4; http2_body_preread_size 1k; http2_max_concurrent_pushes 3;', 'http2_push /a.css; http2_chunk_size 4k; http2_push_preload on;'));
-  const r = await redis2d(['-t', '-p', `${prefix}/`, '-c', file]);
+  const r = await judgeRedis2d(file, prefix);
   t.equal(r.status, 0);
   for (const name of ['http2_recv_buffer_size', 'http2_pool_size', 'http2_push', 'http2_chunk_size', 'http2_push_preload', 'http2_max_concurrent_pushes']) {
     t.match(r.stderr, new RegExp(`\\[warn\\] the "${name}" directive has no effect in redis2d`), name);
@@ -97,7 +77,7 @@ t.test("redis2d's notes: what node:http2 cannot apply, and nothing for what it d
   // a plain http2 listen is served (h2c): no note
   const plain = join(dir, 'plain.conf');
   writeFileSync(plain, confOf('', '', ''));
-  const p = await redis2d(['-t', '-p', `${prefix}/`, '-c', plain]);
+  const p = await judgeRedis2d(plain, prefix);
   t.equal(p.status, 0);
   t.notMatch(p.stderr, /has no effect/);
 });

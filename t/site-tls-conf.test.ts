@@ -1,8 +1,8 @@
 import t from 'tap';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './helpers/proc.js';
+import { NGINX, judgeBoth, judgeRedis2d, verdictLines, type Verdict } from './helpers/judge.js';
 import { makeCerts } from './helpers/tls.js';
 
 /*
@@ -16,7 +16,6 @@ import { makeCerts } from './helpers/tls.js';
  * are set aside, and checked where they are the point.
  */
 
-const NGINX = '/usr/sbin/nginx';
 const skip = !existsSync(NGINX) ? `${NGINX} is not installed` : false;
 
 const certs = makeCerts(['a.test', 'b.test']);
@@ -94,35 +93,17 @@ function confOf(body: string, listen = 'listen 127.0.0.1:18931 ssl;'): string {
   return `events {}\nhttp {\n  server {\n    ${listen}\n    ${body}\n  }\n  server { listen 127.0.0.1:18932; }\n}\n`;
 }
 
-function redis2d(args: string[]): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(ROOT, 'bin/redis2d'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString('latin1')));
-    c.on('close', (status) => resolve({ status, stderr }));
-  });
-}
-
-const messages = (stderr: string, program: string): string[] =>
-  stderr
-    .split('\n')
-    .filter((l) => /^\S+: \[(emerg|alert|crit|warn|notice)\] /.test(l))
-    .filter((l) => !l.endsWith('has no effect in redis2d'))
-    .map((l) => l.slice(program.length + 2));
-
-async function judge(name: string, conf: string): Promise<{ ours: { status: number | null; stderr: string }; theirs: { status: number | null; stderr: string } }> {
+async function judge(name: string, conf: string): Promise<{ ours: Verdict; theirs: Verdict }> {
   const file = join(C, `${name.replace(/[^a-z0-9]+/gi, '-')}.conf`);
   writeFileSync(file, conf);
-  const ours = await redis2d(['-t', '-p', `${prefix}/`, '-c', file]);
-  const n = spawnSync(NGINX, ['-t', '-e', '/dev/null', '-p', `${prefix}/`, '-c', file], { encoding: 'latin1' });
-  return { ours, theirs: { status: n.status, stderr: n.stderr } };
+  return judgeBoth(file, prefix);
 }
 
 t.test('ssl directives at -t, as nginx judges them', { skip }, async (t) => {
   for (const [name, body] of CASES) {
     const { ours, theirs } = await judge(name, confOf(body));
     t.equal(ours.status, theirs.status, `${name}: exit code`);
-    t.same(messages(ours.stderr, 'redis2d'), messages(theirs.stderr, 'nginx'), `${name}: messages`);
+    t.same(verdictLines(ours.stderr, 'redis2d'), verdictLines(theirs.stderr, 'nginx'), `${name}: messages`);
   }
 });
 
@@ -138,14 +119,14 @@ t.test('listen parameters', { skip }, async (t) => {
       : confOf(extra, listen);
     const { ours, theirs } = await judge(name, conf);
     t.equal(ours.status, theirs.status, `${name}: exit code`);
-    t.same(messages(ours.stderr, 'redis2d'), messages(theirs.stderr, 'nginx'), `${name}: messages`);
+    t.same(verdictLines(ours.stderr, 'redis2d'), verdictLines(theirs.stderr, 'nginx'), `${name}: messages`);
   }
 });
 
 t.test("redis2d's notes for what node:tls cannot do", async (t) => {
   const file = join(C, 'notes.conf');
   writeFileSync(file, confOf(`${PAIR} ssl_early_data on; ssl_conf_command Options PrioritizeChaCha;`, 'listen 127.0.0.1:18931 ssl http2;'));
-  const r = await redis2d(['-t', '-p', `${prefix}/`, '-c', file]);
+  const r = await judgeRedis2d(file, prefix);
   t.equal(r.status, 0);
   t.match(r.stderr, /\[warn\] the "ssl_early_data" directive has no effect in redis2d/);
   t.match(r.stderr, /\[warn\] the "ssl_conf_command" directive has no effect in redis2d/);
