@@ -1,10 +1,12 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
+import { waitFor } from './helpers/proc.js';
 import { LOAD_ECHO, logLines, skipEcho } from './helpers/site.js';
 
 /*
@@ -147,4 +149,86 @@ t.test('auth_basic: every hash kind, satisfy, realms and files, as nginx', { ski
   t.ok(ng.out.filter((o) => o.startsWith('HTTP/1.1 200')).length >= users.length + 4, 'passes');
   t.ok(ng.out.filter((o) => o.startsWith('HTTP/1.1 401')).length >= users.length + 6, 'refusals');
   t.ok(ng.out.filter((o) => o.startsWith('HTTP/1.1 403')).length >= 3, 'limit_except refusals');
+});
+
+/*
+ * auth_delay: a 401 of the access phase is answered after the delay (the
+ * same bytes), a good password at once; under `satisfy any` the post-access
+ * 401 waits too; a client that half-closes while it waits ends the request
+ * as 499 with nginx's info line.
+ */
+const DELAY_HTTP = `
+  log_format delay '$request $status';
+  access_log {dir}/access.log delay;
+  default_type text/plain;
+  server {
+    listen 127.0.0.1:{port};
+    location /d { auth_basic "D"; auth_basic_user_file ${dir}/htpasswd; auth_delay 1s; echo "in [$remote_user]"; }
+    location /dany { satisfy any; deny all; auth_basic "D"; auth_basic_user_file ${dir}/htpasswd; auth_delay 1s; echo "any in"; }
+    location /dnone { auth_basic "D"; auth_basic_user_file ${dir}/htpasswd; echo "no delay"; }
+  }
+`;
+
+/** one request; the answer, how long it took, and (with `halfCloseMs`) the client's FIN sent that early */
+function timed(port: number, req: string, halfCloseMs?: number): Promise<{ out: string; ms: number }> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const c = connect(port, '127.0.0.1');
+    let out = '';
+    c.on('data', (d) => (out += d.toString('latin1')));
+    c.on('error', () => {});
+    c.on('close', () => resolve({ out, ms: Date.now() - t0 }));
+    c.write(req);
+    if (halfCloseMs !== undefined) setTimeout(() => c.end(), halfCloseMs);
+  });
+}
+
+t.test('auth_delay: refusals wait, a good password does not, a leaving client is 499, as nginx', { skip: skipEcho }, async (t) => {
+  const wrong = get('/d', `Basic ${b64('plain:bad')}`);
+  const right = get('/d', `Basic ${b64('sha:pw-sha')}`);
+  for (const [name, start] of [
+    ['nginx', (h: string) => startNginx(h, LOAD_ECHO)],
+    ['redis2d', (h: string) => startRedis2d(h)],
+  ] as const) {
+    const s = await start(DELAY_HTTP);
+    try {
+      const [w, r, any, none, left] = await Promise.all([
+        timed(s.port, wrong),
+        timed(s.port, right),
+        timed(s.port, get('/dany')),
+        timed(s.port, get('/dnone')),
+        timed(s.port, wrong, 200),
+      ]);
+      t.match(normalize(w.out, s.port), /^HTTP\/1\.1 401 Unauthorized\r\n[^]*WWW-Authenticate: Basic realm="D"\r\n/, `${name}: wrong password: 401`);
+      t.ok(w.ms >= 950, `${name}: wrong password answered after the delay (${w.ms} ms)`);
+      t.match(r.out, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nin \[sha\]\n$/, `${name}: right password: 200`);
+      t.ok(r.ms < 900, `${name}: right password answered at once (${r.ms} ms)`);
+      t.match(any.out, /^HTTP\/1\.1 401 /, `${name}: satisfy any: 401`);
+      t.ok(any.ms >= 950, `${name}: satisfy any's 401 waits too (${any.ms} ms)`);
+      t.match(none.out, /^HTTP\/1\.1 401 /, `${name}: no auth_delay: 401`);
+      t.ok(none.ms < 900, `${name}: no auth_delay: at once (${none.ms} ms)`);
+      t.equal(left.out, '', `${name}: the client left: nothing sent`);
+      t.ok(left.ms < 900, `${name}: the client left: the connection closed at once (${left.ms} ms)`);
+      await waitFor('access log lines', () => readFileSync(join(s.dir, 'access.log'), 'latin1').split('\n').length > 5);
+      const access = readFileSync(join(s.dir, 'access.log'), 'latin1').split('\n').filter(Boolean).sort();
+      t.same(access, ['GET /d HTTP/1.0 200', 'GET /d HTTP/1.0 401', 'GET /d HTTP/1.0 499', 'GET /dany HTTP/1.0 401', 'GET /dnone HTTP/1.0 401'], `${name}: access log`);
+      const log = logLines(s, ['error', 'warn', 'info']).map((l) => l.replace(/, client: .*$/, '').replace(/ \*\d+ /, ' ')).sort();
+      t.same(
+        log,
+        [
+          'error user "plain": password mismatch',
+          'error user "plain": password mismatch',
+          'info client prematurely closed connection',
+          'info delaying unauthorized request',
+          'info delaying unauthorized request',
+          'info delaying unauthorized request',
+          'info no user/password was provided for basic authentication',
+          'info no user/password was provided for basic authentication',
+        ],
+        `${name}: error log`,
+      );
+    } finally {
+      await s.stop();
+    }
+  }
 });

@@ -184,6 +184,7 @@ export function runPhases(r: HttpRequest, start: P = P.PostRead, from = 0): void
         const rc = r.main === r ? runAccess(r, from) : DECLINED;
         from = 0;
         // DONE: a handler went asynchronous (srcache's fetch) and resumes with afterAccess()
+        if (rc === 401) return authDelay(r);
         if (rc !== DECLINED) return finalizeFromPhase(r, rc);
         phase = P.PostAccess;
         break;
@@ -207,7 +208,7 @@ export function afterAccess(r: HttpRequest): void {
   if (code) {
     r.accessCode = 0;
     if (code === 403) r.log('error', 'access forbidden by rule');
-    return r.finalize(code);
+    return code === 401 ? authDelay(r) : r.finalize(code);
   }
   if (r.loc.tryFiles && !r.loc.handler) {
     if (!tryFiles(r)) return;
@@ -222,6 +223,30 @@ export function afterAccess(r: HttpRequest): void {
  */
 export function afterRewrite(r: HttpRequest): void {
   runPhases(r, P.PostRewrite);
+}
+
+/**
+ * ngx_http_core_auth_delay: a 401 of the access phase (auth_basic, an
+ * access handler's own) is answered after `auth_delay`, so a wrong password
+ * takes as long as any other. Meanwhile the client closing ends the request
+ * (ngx_http_test_reading: 499, `client prematurely closed connection`).
+ */
+function authDelay(r: HttpRequest): void {
+  const ms = r.loc.authDelay;
+  if (ms === 0) return r.finalize(401);
+  r.log('info', 'delaying unauthorized request');
+  let waiting = true;
+  const timer = setTimeout(() => {
+    waiting = false;
+    if (!r.finished && !r.aborted) r.finalize(401);
+  }, ms);
+  r.checkBroken(() => {
+    if (!waiting) return false;
+    waiting = false;
+    clearTimeout(timer);
+    r.log('info', 'client prematurely closed connection');
+    return true;
+  });
 }
 
 /** ngx_http_update_location_config: keep-alive limits of the location */

@@ -286,4 +286,5 @@ export const coreValueCommands: Command[] = [
   { name: 'port_in_redirect', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'portInRedirect') },
   // 0 all, 1 any (ngx_http_core_access_phase: phases.ts)
   { name: 'satisfy', ctx: MSL, args: TAKE1, set: enumSlot(clcfOf, 'satisfy', { all: 0, any: 1 }) },
+  { name: 'auth_delay', ctx: MSL, args: TAKE1, set: msecSlot(clcfOf, 'authDelay') },
 ];

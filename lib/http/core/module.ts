@@ -169,6 +169,8 @@ export interface CoreLocConf {
   clientBodyTimeout: number;
   /** default 60000 */
   sendTimeout: number;
+  /** auth_delay: a 401 from the access phase waits this long (ms, default 0) */
+  authDelay: number;
   /** default 75000; 0 disables keepalive */
   keepaliveTimeout: number;
   /** seconds, `Keep-Alive: timeout=N` header; 0 = no header (default) */
@@ -456,6 +458,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     clientBodyBufferSize: UNSET,
     clientBodyTimeout: UNSET,
     sendTimeout: UNSET,
+    authDelay: UNSET,
     keepaliveTimeout: UNSET,
     keepaliveHeaderTimeout: UNSET,
     keepaliveRequests: UNSET,
@@ -507,6 +510,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     conf.clientBodyBufferSize = mergeValue(conf.clientBodyBufferSize, prev.clientBodyBufferSize, 2 * 4096);
     conf.clientBodyTimeout = mergeValue(conf.clientBodyTimeout, prev.clientBodyTimeout, 60000);
     conf.sendTimeout = mergeValue(conf.sendTimeout, prev.sendTimeout, 60000);
+    conf.authDelay = mergeValue(conf.authDelay, prev.authDelay, 0);
     conf.keepaliveTimeout = mergeValue(conf.keepaliveTimeout, prev.keepaliveTimeout, 75000);
     conf.keepaliveHeaderTimeout = mergeValue(conf.keepaliveHeaderTimeout, prev.keepaliveHeaderTimeout, 0);
     conf.keepaliveRequests = mergeValue(conf.keepaliveRequests, prev.keepaliveRequests, 1000);
