@@ -19,6 +19,7 @@ import { logModule } from './log/module.js';
 import { luaModule } from './lua/module.js';
 import { mapModule } from './map/module.js';
 import { noopModule } from './noop/module.js';
+import { noopCoreModule } from './noop/main.js';
 import { charsetModule } from './charset/module.js';
 import { gzipModule } from './gzip/module.js';
 import { gzipStaticModule } from './gzip_static/module.js';
@@ -43,6 +44,7 @@ import { subModule } from './sub/module.js';
 export const modules: Module[] = [
   coreModule,
   eventsModule,
+  noopCoreModule,
   httpModule,
   httpCoreModule,
   // nginx's ngx_http_ssl_module comes right after the core modules (its merge loads certificates)

@@ -116,6 +116,22 @@ function setOpenLogFileCache(cf: Conf): string | undefined {
   return undefined;
 }
 
+/** ngx_http_core_pool_size: NGX_MIN_POOL_SIZE and NGX_POOL_ALIGNMENT of a 64-bit build */
+function setPoolSize(cf: Conf): string | undefined {
+  const n = parseSize(cf.args[1]!);
+  if (n === -1) return 'invalid value';
+  if (n < 112) throw cf.error('the pool size must be no less than 112');
+  if (n % 16 !== 0) throw cf.error('the pool size must be a multiple of 16');
+  return undefined;
+}
+
+/** ngx_http_core_lowat_check: Linux has no SO_SNDLOWAT in nginx's build, so nginx itself ignores it */
+function setSendLowat(cf: Conf): string | undefined {
+  if (parseSize(cf.args[1]!) === -1) return 'invalid value';
+  cf.warn('"send_lowat" is not supported, ignored');
+  return undefined;
+}
+
 const TABLE: Noop[] = [
   { name: 'sendfile', ctx: MSL | HTTP_LIF_CONF, args: FLAG, level: 'loc', kind: { t: 'flag' } },
   { name: 'tcp_nopush', ctx: MSL, args: FLAG, level: 'loc', kind: { t: 'flag' } },
@@ -138,6 +154,19 @@ const TABLE: Noop[] = [
   { name: 'postpone_output', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
   { name: 'aio', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'custom', set: setAio } },
   { name: 'directio', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'custom', set: setDirectio } },
+  // memory and kernel tuning of nginx's own (docs/behaviour.md §3): Node has nothing to set for them
+  { name: 'variables_hash_max_size', ctx: HTTP_MAIN_CONF, args: TAKE1, level: 'main', kind: { t: 'num' } },
+  { name: 'variables_hash_bucket_size', ctx: HTTP_MAIN_CONF, args: TAKE1, level: 'main', kind: { t: 'num' } },
+  { name: 'connection_pool_size', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: TAKE1, level: 'srv', kind: { t: 'custom', set: setPoolSize } },
+  { name: 'request_pool_size', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: TAKE1, level: 'srv', kind: { t: 'custom', set: setPoolSize } },
+  { name: 'send_lowat', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'custom', set: setSendLowat } },
+  { name: 'read_ahead', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
+  { name: 'directio_alignment', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
+  { name: 'sendfile_max_chunk', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
+  { name: 'subrequest_output_buffer_size', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
+  { name: 'client_body_in_single_buffer', ctx: MSL, args: FLAG, level: 'loc', kind: { t: 'flag' } },
+  { name: 'proxy_headers_hash_max_size', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'num' } },
+  { name: 'proxy_headers_hash_bucket_size', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'num' } },
 ];
 
 /** kinds whose nginx slot refuses a second value at the same level */
