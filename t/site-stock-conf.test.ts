@@ -65,6 +65,10 @@ const CASES: Case[] = [
   ['directio_alignment bad', '', '', 'directio_alignment 1x;', '', ''],
   ['sendfile_max_chunk twice', '', '', '', '', 'sendfile_max_chunk 1m; sendfile_max_chunk 2m;'],
   ['single buffer bad', '', '', '', '', 'client_body_in_single_buffer x;'],
+  ['request parsing flags', '', '', 'merge_slashes off; underscores_in_headers on; ignore_invalid_headers off;', 'merge_slashes on; underscores_in_headers off; ignore_invalid_headers on;', ''],
+  ['merge_slashes in location', '', '', '', '', 'merge_slashes off;'],
+  ['underscores bad flag', '', '', 'underscores_in_headers yes;', '', ''],
+  ['ignore_invalid twice', '', '', '', 'ignore_invalid_headers on; ignore_invalid_headers off;', ''],
   ['proxy headers hash bad', '', '', '', '', 'proxy_headers_hash_bucket_size 64k;'],
 ];
 

@@ -851,7 +851,7 @@ export class HttpConnection {
       if (rc === HL_LINE) {
         const start = this.lineStart;
         this.lineStart = hs.pos;
-        const added = parseHeaderLine(buf, start, hs.pos - 1, head);
+        const added = parseHeaderLine(buf, start, hs.pos - 1, head, srv.underscoresInHeaders === 1, srv.ignoreInvalidHeaders === 1);
         this.lastHeaderStart = start;
         if (added === HeaderLine.Added) {
           if (!this.checkHeader(head, srv)) return;
@@ -997,7 +997,7 @@ export class HttpConnection {
     }
     // $request_uri starts at the path: `http://h?a` gives `?a`, `http://h` gives `/`
     const pq = h.pathQuery.length ? h.pathQuery : '/';
-    const parsed = parseComplexUri(pq, pq.charCodeAt(0) === 0x3f);
+    const parsed = parseComplexUri(pq, pq.charCodeAt(0) === 0x3f, this.defaultSrv().mergeSlashes === 1);
     if (!parsed) {
       this.headError(400, 'client sent invalid request', h, undefined, this.headAction(), true);
       return false;

@@ -114,7 +114,22 @@ const G: Record<string, (r: R, name: string) => string | undefined> = {
 };
 
 function headerIn(r: R, name: string): string | undefined {
+  if (r.req.oddNames) return oddHeaderIn(r, name);
   return r.req.byName.get(name.replace(/_/g, '-'));
+}
+
+/**
+ * ngx_http_variable_unknown_header when names may hold `_` (or other odd
+ * bytes): the first header whose lowercased name, `-` read as `_`, is the
+ * variable's; Cookie and X-Forwarded-For still come joined, as headers_in has them
+ */
+function oddHeaderIn(r: R, name: string): string | undefined {
+  const dashed = name.replace(/_/g, '-');
+  if (dashed === 'cookie' || dashed === 'x-forwarded-for') return r.req.byName.get(dashed);
+  for (const [n, v] of r.req.headers) {
+    if (n.length === name.length && n.toLowerCase().replace(/-/g, '_') === name) return v;
+  }
+  return undefined;
 }
 
 const PREFIX_GETTERS: Record<string, (r: R, name: string) => string | undefined> = {

@@ -94,6 +94,8 @@ export class Head implements RequestHead {
   version = 0;
   protocol = '';
   headers: Array<[string, string]> = [];
+  /** a name holds `_` or another odd byte: $http_NAME then scans the lines (core_variables.ts) */
+  oddNames = false;
   /** first values of the known headers (undefined: not sent) */
   host: string | undefined = undefined;
   contentLength: string | undefined = undefined;

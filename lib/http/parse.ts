@@ -530,13 +530,15 @@ export const enum HeaderLine {
 
 /**
  * The header line in buf[s, e) (e at its LF; the CRs before it are stripped here),
- * added to h when valid. Invalid = NGX_HTTP_PARSE_INVALID_HEADER (400).
+ * added to h when valid (a name with `_` is valid under underscores_in_headers; one
+ * with another odd byte is kept too when ignore_invalid_headers is off). Invalid = NGX_HTTP_PARSE_INVALID_HEADER (400).
  */
-export function parseHeaderLine(buf: Buffer, s: number, e: number, h: Head): HeaderLine {
+export function parseHeaderLine(buf: Buffer, s: number, e: number, h: Head, underscores = false, ignoreInvalid = true): HeaderLine {
   // nginx's sw_almost_done takes any number of CRs before the LF
   let len = e;
   while (len > s && buf[len - 1] === 0x0d) len--;
   let invalid = false;
+  let odd = false;
   let i = s;
   const first = buf[s]!;
   if (first <= 0x20 || first === 0x7f || first === 0x3a) return HeaderLine.Invalid;
@@ -544,6 +546,10 @@ export function parseHeaderLine(buf: Buffer, s: number, e: number, h: Head): Hea
     const c = buf[i]!;
     if (c === 0x3a) break;
     if (nameChar(c)) continue;
+    if (c === 0x5f && underscores) {
+      odd = true;
+      continue;
+    }
     if (c <= 0x20 || c === 0x7f) return HeaderLine.Invalid;
     invalid = true;
   }
@@ -562,7 +568,8 @@ export function parseHeaderLine(buf: Buffer, s: number, e: number, h: Head): Hea
     vs = i;
     ve = end;
   }
-  if (invalid) return HeaderLine.Ignored;
+  if (invalid && ignoreInvalid) return HeaderLine.Ignored;
+  if (invalid || odd) h.oddNames = true;
   const known = knownHeader(buf, s, nameEnd);
   h.addHeader(known === 0 ? buf.toString('latin1', s, nameEnd) : knownName(buf, s, nameEnd, known), vs === ve ? '' : buf.toString('latin1', vs, ve), known);
   return HeaderLine.Added;

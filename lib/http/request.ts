@@ -50,6 +50,8 @@ export interface RequestHead {
   headers: Array<[string, string]>;
   /** lowercased name → first value (nginx's headers_in lookups) */
   byName: Map<string, string>;
+  /** a header name holds `_` or another odd byte (underscores_in_headers on, ignore_invalid_headers off) */
+  oddNames?: boolean;
 }
 
 export interface Request {

@@ -43,10 +43,11 @@ function isSimple(path: string): boolean {
 
 /**
  * `raw` is the URI from the request line starting at its path (`/...`);
- * `emptyPath` adds the `/` an absolute URI like `http://h?x` lacks.
+ * `emptyPath` adds the `/` an absolute URI like `http://h?x` lacks;
+ * `mergeSlashes` is merge_slashes.
  * Returns undefined when nginx answers 400.
  */
-export function parseComplexUri(raw: string, emptyPath = false): ParsedUri | undefined {
+export function parseComplexUri(raw: string, emptyPath = false, mergeSlashes = true): ParsedUri | undefined {
   const q = raw.indexOf('?');
   const pathPart = q === -1 ? raw : raw.slice(0, q);
   if (!emptyPath && isSimple(pathPart) && raw.indexOf('#') === -1) {
@@ -92,7 +93,8 @@ export function parseComplexUri(raw: string, emptyPath = false): ParsedUri | und
         break;
       case S.Slash:
         if (ch === SLASH) {
-          /* merged */
+          // merge_slashes off keeps every `/`
+          if (!mergeSlashes) out.push(ch);
         } else if (ch === DOT) {
           state = S.Dot;
           out.push(ch);

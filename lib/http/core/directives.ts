@@ -267,6 +267,10 @@ export const coreValueCommands: Command[] = [
   },
   { name: 'large_client_header_buffers', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: TAKE2, set: setLargeBuffers },
   { name: 'client_header_buffer_size', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: TAKE1, set: sizeSlot(cscfOf, 'clientHeaderBufferSize') },
+  // request parsing (lib/http/parse.ts, uri.ts): read from the address's default server, as nginx's docs say
+  { name: 'merge_slashes', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: FLAG, set: flagSlot(cscfOf, 'mergeSlashes') },
+  { name: 'underscores_in_headers', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: FLAG, set: flagSlot(cscfOf, 'underscoresInHeaders') },
+  { name: 'ignore_invalid_headers', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: FLAG, set: flagSlot(cscfOf, 'ignoreInvalidHeaders') },
   { name: 'max_headers', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: TAKE1, set: numSlot(cscfOf, 'maxHeaders') },
   { name: 'client_body_temp_path', ctx: MSL, args: TAKE1234, set: pathSlot() },
   { name: 'proxy_temp_path', ctx: MSL, args: TAKE1234, set: pathSlot() },

@@ -114,6 +114,12 @@ export interface CoreSrvConf {
   largeClientHeaderBuffers: { num: number; size: number };
   /** `max_headers N` (Debian's nginx 1.22.1 backports it): more header lines are 494; default 1000 */
   maxHeaders: number;
+  /** merge_slashes (default on): `//` in a URI is one `/`; flags 1/0, -1 unset */
+  mergeSlashes: number;
+  /** underscores_in_headers (default off): `_` is a valid header name byte */
+  underscoresInHeaders: number;
+  /** ignore_invalid_headers (default on): a header whose name has a byte nginx does not allow is dropped */
+  ignoreInvalidHeaders: number;
   /** TLS settings of this server (the ssl module sets them after the http block is merged) */
   ssl: SslServer | undefined;
   /** HTTP/2 settings of this server (the http2 module sets them after the http block is merged) */
@@ -420,6 +426,9 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     clientHeaderBufferSize: UNSET,
     largeClientHeaderBuffers: { num: UNSET, size: UNSET },
     maxHeaders: UNSET,
+    mergeSlashes: UNSET,
+    underscoresInHeaders: UNSET,
+    ignoreInvalidHeaders: UNSET,
     ssl: undefined,
     http2: undefined,
     file: '',
@@ -432,6 +441,9 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     conf.clientHeaderTimeout = mergeValue(conf.clientHeaderTimeout, prev.clientHeaderTimeout, 60000);
     conf.clientHeaderBufferSize = mergeValue(conf.clientHeaderBufferSize, prev.clientHeaderBufferSize, 1024);
     conf.maxHeaders = mergeValue(conf.maxHeaders, prev.maxHeaders, 1000);
+    conf.mergeSlashes = mergeValue(conf.mergeSlashes, prev.mergeSlashes, 1);
+    conf.underscoresInHeaders = mergeValue(conf.underscoresInHeaders, prev.underscoresInHeaders, 0);
+    conf.ignoreInvalidHeaders = mergeValue(conf.ignoreInvalidHeaders, prev.ignoreInvalidHeaders, 1);
     if (conf.largeClientHeaderBuffers.num === UNSET) {
       conf.largeClientHeaderBuffers =
         prev.largeClientHeaderBuffers.num === UNSET ? { num: 4, size: 8192 } : { ...prev.largeClientHeaderBuffers };
