@@ -69,6 +69,9 @@ const CASES: Case[] = [
   ['merge_slashes in location', '', '', '', '', 'merge_slashes off;'],
   ['underscores bad flag', '', '', 'underscores_in_headers yes;', '', ''],
   ['ignore_invalid twice', '', '', '', 'ignore_invalid_headers on; ignore_invalid_headers off;', ''],
+  ['recursive_error_pages', '', '', 'recursive_error_pages on;', 'recursive_error_pages off;', 'recursive_error_pages on;'],
+  ['recursive_error_pages bad', '', '', '', '', 'recursive_error_pages 1;'],
+  ['recursive_error_pages twice', '', '', 'recursive_error_pages on; recursive_error_pages on;', '', ''],
   ['proxy headers hash bad', '', '', '', '', 'proxy_headers_hash_bucket_size 64k;'],
 ];
 

@@ -31,6 +31,24 @@ const HTTP = `
     ignore_invalid_headers off;
     location / { return 200 "$uri|$http_x_foo|$http_x_a_b|$http_x_bad_\\n"; }
   }
+  server {
+    listen 127.0.0.1:{port4};
+    recursive_error_pages on;
+    error_page 404 /e404;
+    error_page 403 /e403;
+    location = /e404 { return 403; }
+    location = /e403 { return 200 "the 403 page of $request_uri\\n"; }
+    location /loop/ { error_page 404 /loop/again; return 404; }
+    location /off/ { recursive_error_pages off; error_page 404 /e404; return 404; }
+  }
+  server {
+    listen 127.0.0.1:{port5};
+    error_page 404 /e404;
+    error_page 403 /e403;
+    location = /e404 { return 403; }
+    location = /e403 { return 200 "the 403 page\\n"; }
+    location /loop/ { error_page 404 /loop/again; return 404; }
+  }
 `;
 
 const get = (path: string, ...headers: string[]): string =>
@@ -47,10 +65,19 @@ const CASES: Array<[string, string]> = [
   ['odd byte, empty value', get('/h', 'X@Y:')],
 ];
 
+const ERROR_CASES: Array<[string, string]> = [
+  ['an error page that errs', get('/missing')],
+  ['an error page that errs, HEAD', get('/missing').replace('GET', 'HEAD')],
+  ['error_page to itself', get('/loop/x')],
+  ['recursive_error_pages off in a location', get('/off/x')],
+];
+
 async function both(http: string): Promise<[Running, Running]> {
   const ports = async (s: string): Promise<string> => {
     const { freePort } = await import('./helpers/server.js');
-    return s.replaceAll('{port2}', String(await freePort())).replaceAll('{port3}', String(await freePort()));
+    let out = s;
+    for (const n of [2, 3, 4, 5]) out = out.replaceAll(`{port${n}}`, String(await freePort()));
+    return out;
   };
   const ng = await startNginx(await ports(http));
   const rd = await startRedis2d(await ports(http));
@@ -67,8 +94,8 @@ t.test('merge_slashes, underscores_in_headers, ignore_invalid_headers against ng
   };
   const pn = portsOf(ng);
   const pr = portsOf(rd);
-  for (let i = 0; i < 3; i++) {
-    for (const [name, req] of CASES) {
+  for (let i = 0; i < 5; i++) {
+    for (const [name, req] of i < 3 ? CASES : ERROR_CASES) {
       const a = normalize(await raw(pn[i]!, req, 2000), pn[i]!);
       const b = normalize(await raw(pr[i]!, req, 2000), pr[i]!);
       t.equal(b, a, `server ${i + 1}: ${name}`);
@@ -80,6 +107,11 @@ t.test('merge_slashes, underscores_in_headers, ignore_invalid_headers against ng
   const want = lines(ng, pn);
   t.ok(want.length >= 4, 'nginx logged the dropped headers');
   t.same(lines(rd, pr), want, 'the info lines of dropped headers');
+  const cycles = (s: Running): string[] =>
+    s.errorLog().split('\n').filter((l) => l.includes('[error]')).map((l) => l.replace(/^.*?\[error\] \d+#\d+: \*\d+ /, '').replace(/:\d+/g, ':PORT').replace(/\/tmp\/srv-(nginx|redis2d)-\w+/g, 'DIR'));
+  const wantCycles = cycles(ng);
+  t.ok(wantCycles.some((l) => l.includes('rewrite or internal redirection cycle')), 'nginx logged the cycle');
+  t.same(cycles(rd), wantCycles, 'the error lines (redirection cycles)');
 });
 
 import { readFileSync } from 'node:fs';

@@ -615,7 +615,8 @@ export class HttpRequest implements Request {
     this.contentType = undefined;
     const clcf = this.loc;
     if (!this.errorPage && clcf && clcf.errorPages && this.uriChanges !== 0) {
-      this.errorPage = true;
+      // recursive_error_pages: the page's own error may be redirected again (until uri_changes runs out)
+      if (clcf.recursiveErrorPages !== 1) this.errorPage = true;
       for (const page of clcf.errorPages) {
         if (page.status === error) {
           this.sendErrorPage(page.overwrite, evalComplexValue(this, page.value), page.value.constant !== undefined ? page.args : undefined);

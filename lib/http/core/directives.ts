@@ -250,6 +250,7 @@ export const coreValueCommands: Command[] = [
   { name: 'keepalive_requests', ctx: MSL, args: TAKE1, set: numSlot(clcfOf, 'keepaliveRequests') },
   { name: 'server_tokens', ctx: MSL, args: TAKE1, set: enumSlot(clcfOf, 'serverTokens', { off: 0, on: 1, build: 2 }) },
   { name: 'error_page', ctx: MSL | HTTP_LIF_CONF, args: MORE2, set: setErrorPage },
+  { name: 'recursive_error_pages', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'recursiveErrorPages') },
   {
     name: 'error_log',
     ctx: MSL,

@@ -177,6 +177,8 @@ export interface CoreLocConf {
   sendTimeout: number;
   /** auth_delay: a 401 from the access phase waits this long (ms, default 0) */
   authDelay: number;
+  /** recursive_error_pages (default off): an error page's own error may go through error_page again */
+  recursiveErrorPages: number;
   /** default 75000; 0 disables keepalive */
   keepaliveTimeout: number;
   /** seconds, `Keep-Alive: timeout=N` header; 0 = no header (default) */
@@ -471,6 +473,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     clientBodyTimeout: UNSET,
     sendTimeout: UNSET,
     authDelay: UNSET,
+    recursiveErrorPages: UNSET,
     keepaliveTimeout: UNSET,
     keepaliveHeaderTimeout: UNSET,
     keepaliveRequests: UNSET,
@@ -523,6 +526,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     conf.clientBodyTimeout = mergeValue(conf.clientBodyTimeout, prev.clientBodyTimeout, 60000);
     conf.sendTimeout = mergeValue(conf.sendTimeout, prev.sendTimeout, 60000);
     conf.authDelay = mergeValue(conf.authDelay, prev.authDelay, 0);
+    conf.recursiveErrorPages = mergeValue(conf.recursiveErrorPages, prev.recursiveErrorPages, 0);
     conf.keepaliveTimeout = mergeValue(conf.keepaliveTimeout, prev.keepaliveTimeout, 75000);
     conf.keepaliveHeaderTimeout = mergeValue(conf.keepaliveHeaderTimeout, prev.keepaliveHeaderTimeout, 0);
     conf.keepaliveRequests = mergeValue(conf.keepaliveRequests, prev.keepaliveRequests, 1000);
