@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net, { type Socket } from 'node:net';
 import tls, { type SecureContext, type SecureVersion } from 'node:tls';
@@ -46,6 +47,10 @@ export interface UpstreamSslConf {
   protocols: number;
   ciphers: string | undefined;
   sessionReuse: number;
+  /** PREFIX_ssl_crl (proxy): checked with the peer's chain when verifying */
+  crl?: string;
+  /** PREFIX_ssl_password_file (proxy): the key's passwords, tried in order */
+  passwords?: string[];
   /** built at merge when enabled */
   rt: SslRuntime | undefined;
 }
@@ -131,9 +136,11 @@ export function mergeSslConf(cf: Conf, prefix: string, prev: UpstreamSslConf, c:
   c.trusted ??= prev.trusted ?? '';
   c.certificate ??= prev.certificate;
   c.certificateKey ??= prev.certificateKey;
+  c.crl ??= prev.crl;
+  c.passwords ??= prev.passwords;
   // nginx checks and builds the context where the location passes to an upstream
   if (!c.enable || !passes) return;
-  if (prev.rt !== undefined && c.certificate === prev.certificate && c.trusted === prev.trusted && c.protocols === prev.protocols && c.ciphers === prev.ciphers && c.verify === prev.verify && c.name === prev.name && c.serverName === prev.serverName && c.certificateKey === prev.certificateKey && c.sessionReuse === prev.sessionReuse) {
+  if (prev.rt !== undefined && c.certificate === prev.certificate && c.trusted === prev.trusted && c.protocols === prev.protocols && c.ciphers === prev.ciphers && c.verify === prev.verify && c.name === prev.name && c.serverName === prev.serverName && c.certificateKey === prev.certificateKey && c.sessionReuse === prev.sessionReuse && c.crl === prev.crl && c.passwords === prev.passwords) {
     // an inherited context is shared, as nginx shares the parent's SSL_CTX
     c.rt = prev.rt;
     return;
@@ -144,11 +151,16 @@ export function mergeSslConf(cf: Conf, prefix: string, prev: UpstreamSslConf, c:
       throw new ConfError(`no "${prefix}_ssl_certificate_key" is defined for certificate "${c.certificate}"`);
     }
     opts.cert = loadFile(cf, 'cannot load certificate', c.certificate, 'BIO_new_file');
-    opts.key = loadFile(cf, 'cannot load certificate key', c.certificateKey, 'BIO_new_file');
+    const key = loadFile(cf, 'cannot load certificate key', c.certificateKey, 'BIO_new_file');
+    opts.key = c.passwords === undefined ? key : [{ pem: key, passphrase: keyPassword(key, c.passwords) }];
   }
   if (c.verify) {
     if (c.trusted === '') throw new ConfError(`no ${prefix}_ssl_trusted_certificate for ${prefix}_ssl_verify`);
-    opts.ca = loadFile(cf, 'cannot load trusted certificates', c.trusted, 'SSL_CTX_load_verify_locations');
+    opts.ca = loadLookup(cf, 'SSL_CTX_load_verify_locations', c.trusted, 'CERTIFICATE');
+    // ngx_ssl_crl: only with verification, as nginx loads it
+    if (c.crl !== undefined && c.crl !== '') {
+      opts.crl = loadLookup(cf, 'X509_LOOKUP_load_file', c.crl, 'X509 CRL');
+    }
   }
   let ctx: SecureContext;
   try {
@@ -158,8 +170,41 @@ export function mergeSslConf(cf: Conf, prefix: string, prev: UpstreamSslConf, c:
     throw new ConfError(`cannot load certificate "${c.certificate ?? c.trusted}": PEM_read_bio_X509_AUX() failed (SSL: ${opensslText(e as Error)})`);
   }
   // locations with the same settings share pooled connections (the request's name is added to the key)
-  const tag = ['\0tls', c.certificate, c.certificateKey, c.trusted, c.protocols, c.ciphers, c.verify, c.serverName, c.sessionReuse, ''].join('|');
+  const tag = ['\0tls', c.certificate, c.certificateKey, c.trusted, c.protocols, c.ciphers, c.verify, c.serverName, c.sessionReuse, c.crl, c.passwords?.join('\n'), ''].join('|');
   c.rt = new SslRuntime(tag, ctx, c.verify === 1, c.serverName === 1, c.name, c.sessionReuse === 1);
+}
+
+/**
+ * A PEM file OpenSSL's X509 lookup reads (trusted certificates, CRLs), with
+ * nginx's message when it cannot: the fopen() error queue, or no PEM block
+ * of the kind in it
+ */
+function loadLookup(cf: Conf, fn: string, path: string, label: string): Buffer {
+  const full = cf.cycle.confFullName(path);
+  let data: Buffer;
+  try {
+    data = readFileSync(full);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message;
+    throw new ConfError(`${fn}("${full}") failed (SSL: error:80000002:system library::${code}:calling fopen(${full}, r) error:10000080:BIO routines::no such file error:05880002:x509 certificate routines::system lib)`);
+  }
+  if (!data.includes(`-----BEGIN ${label}-----`) && !(label === 'CERTIFICATE' && data.includes('-----BEGIN TRUSTED CERTIFICATE-----'))) {
+    throw new ConfError(`${fn}("${full}") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)`);
+  }
+  return data;
+}
+
+/** the first of `passwords` that opens the key (nginx tries them in order); the last when none does (the load then fails) */
+function keyPassword(key: Buffer, passwords: string[]): string {
+  for (const p of passwords) {
+    try {
+      createPrivateKey({ key, format: 'pem', passphrase: p });
+      return p;
+    } catch {
+      // the next one
+    }
+  }
+  return passwords[passwords.length - 1] ?? '';
 }
 
 /** the directives `PREFIX_ssl`, `PREFIX_ssl_name`, ... writing to the conf `get` returns */

@@ -45,4 +45,6 @@ export interface FastcgiLocConf {
   passRequestBody: number;
   bind: UpstreamLocal | null | undefined;
   ignoreClientAbort: number;
+  /** PREFIX_socket_keepalive: SO_KEEPALIVE on new upstream sockets */
+  socketKeepalive: number;
 }

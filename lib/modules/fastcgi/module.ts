@@ -163,6 +163,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
     passRequestBody: UNSET,
     bind: undefined,
     ignoreClientAbort: UNSET,
+    socketKeepalive: UNSET,
   }),
   mergeLocConf(_cf, prev, c) {
     if (c.target === undefined && prev.target !== undefined) c.target = prev.target;
@@ -191,6 +192,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
     c.passRequestBody = mergeValue(c.passRequestBody, prev.passRequestBody, 1);
     if (c.bind === undefined) c.bind = prev.bind === undefined ? null : prev.bind;
     c.ignoreClientAbort = mergeValue(c.ignoreClientAbort, prev.ignoreClientAbort, 0);
+    c.socketKeepalive = mergeValue(c.socketKeepalive, prev.socketKeepalive, 0);
   },
   commands: [
     { name: 'fastcgi_pass', ctx: LOC, args: TAKE1, set: fastcgiPass },
@@ -203,6 +205,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
     { name: 'fastcgi_pass_header', ctx: ALL, args: TAKE1, set: nameList('passHeaders') },
     { name: 'fastcgi_ignore_headers', ctx: ALL, args: MORE1, set: bitmaskSlot(conf, 'ignoreHeaders', IGNORE_MASKS) },
     { name: 'fastcgi_ignore_client_abort', ctx: ALL, args: FLAG, set: flagSlot(conf, 'ignoreClientAbort') },
+    { name: 'fastcgi_socket_keepalive', ctx: ALL, args: FLAG, set: flagSlot(conf, 'socketKeepalive') },
     {
       name: 'fastcgi_next_upstream',
       ctx: ALL,

@@ -40,9 +40,12 @@ export class FastcgiTry extends HttpConnTry<FastcgiRun> {
   protected openSocket(): Socket {
     const peer = this.peer;
     const b = this.run.bind;
-    return peer.path !== undefined
+    const sock = peer.path !== undefined
       ? net.connect({ path: peer.path })
       : net.connect({ host: peer.host, port: peer.port ?? 0, localAddress: b?.host, localPort: b?.port || undefined });
+    // fastcgi_socket_keepalive: SO_KEEPALIVE, the system's probe times (0 leaves them as they are)
+    if (this.run.flcf.socketKeepalive === 1) sock.setKeepAlive(true, 0);
+    return sock;
   }
 
   protected request(): Buffer {

@@ -1,6 +1,7 @@
 import type { CompiledRegex } from '../../conf/regex.js';
 import type { ComplexValue } from '../../http/script.js';
 import type { UpstreamLocal, UpstreamSrvConf } from '../../upstream/module.js';
+import type { UpstreamSslConf } from '../../upstream/ssl.js';
 
 /* The proxy module's conf shapes, read by the directives (module.ts) and the request side. */
 
@@ -66,4 +67,8 @@ export interface ProxyLocConf {
   setBody: ComplexValue | undefined;
   bind: UpstreamLocal | null | undefined;
   ignoreClientAbort: number;
+  /** PREFIX_socket_keepalive: SO_KEEPALIVE on new upstream sockets */
+  socketKeepalive: number;
+  /** proxy_ssl_* (ssl.ts); its context built at merge where TLS is used */
+  ssl: UpstreamSslConf;
 }

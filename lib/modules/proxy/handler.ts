@@ -136,6 +136,15 @@ function requestHeaders(r: Request, plcf: ProxyLocConf, hostHeader: string, body
   return out;
 }
 
+/** ngx_http_upstream_ssl_name: proxy_ssl_name or the URL's host, without a port */
+function sslNameOf(r: Request, plcf: ProxyLocConf, host: string): string {
+  const rt = plcf.ssl.rt;
+  const name = rt?.name !== undefined ? evalComplexValue(r, rt.name) : host;
+  const from = name.startsWith('[') ? Math.max(name.indexOf(']'), 0) : 0;
+  const colon = name.indexOf(':', from);
+  return colon === -1 ? name : name.slice(0, colon);
+}
+
 /** the content handler of a proxy_pass location */
 export function proxyContentHandler(r: Request, plcf: ProxyLocConf): number {
   const t = plcf.target;
@@ -186,6 +195,7 @@ export function proxyContentHandler(r: Request, plcf: ProxyLocConf): number {
     headers,
     body,
     tls,
+    sslName: tls ? sslNameOf(r, plcf, hostHeader) : '',
   };
   return new ProxyRun(r, plcf, upstream, req).run();
 }

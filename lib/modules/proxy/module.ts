@@ -21,6 +21,8 @@ import { httpRegexCompile } from '../../http/regex_exec.js';
 import { compileComplexValue, countVariables } from '../../http/script.js';
 import { VAR_NOCACHEABLE, httpVariables } from '../../http/variables.js';
 import { bindSlot } from '../../upstream/bind.js';
+import { createSslConf, mergeSslConf } from '../../upstream/ssl.js';
+import { proxySslCommands, proxyWantsTls } from './ssl.js';
 import { upstreamAdd } from '../../upstream/module.js';
 import { hiddenHeaders } from '../../upstream/response.js';
 import {
@@ -287,8 +289,10 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     setBody: undefined,
     bind: undefined,
     ignoreClientAbort: UNSET,
+    socketKeepalive: UNSET,
+    ssl: createSslConf(),
   }),
-  mergeLocConf(_cf, prev, c) {
+  mergeLocConf(cf, prev, c) {
     if (c.target === undefined && prev.target !== undefined) {
       // nginx inherits the handler with the upstream (an `if` inside a proxied location)
       c.target = prev.target;
@@ -325,6 +329,10 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     c.setBody ??= prev.setBody;
     if (c.bind === undefined) c.bind = prev.bind === undefined ? null : prev.bind;
     c.ignoreClientAbort = mergeValue(c.ignoreClientAbort, prev.ignoreClientAbort, 0);
+    c.socketKeepalive = mergeValue(c.socketKeepalive, prev.socketKeepalive, 0);
+    // TLS where the location proxies to https (or to a URL with variables), as ngx_http_proxy_set_ssl
+    c.ssl.enable = proxyWantsTls(c) ? 1 : 0;
+    mergeSslConf(cf, 'proxy', prev.ssl, c.ssl, c.ssl.enable === 1);
   },
   commands: [
     { name: 'proxy_pass', ctx: LOC, args: TAKE1, set: proxyPass },
@@ -342,6 +350,7 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     { name: 'proxy_ignore_headers', ctx: ALL, args: MORE1, set: bitmaskSlot(conf, 'ignoreHeaders', IGNORE_MASKS) },
     { name: 'proxy_intercept_errors', ctx: ALL, args: FLAG, set: flagSlot(conf, 'interceptErrors') },
     { name: 'proxy_ignore_client_abort', ctx: ALL, args: FLAG, set: flagSlot(conf, 'ignoreClientAbort') },
+    { name: 'proxy_socket_keepalive', ctx: ALL, args: FLAG, set: flagSlot(conf, 'socketKeepalive') },
     {
       name: 'proxy_next_upstream',
       ctx: ALL,
@@ -373,5 +382,6 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     { name: 'proxy_buffers', ctx: ALL, args: TAKE2, set: proxyBuffers },
     { name: 'proxy_busy_buffers_size', ctx: ALL, args: TAKE1, set: sizeSlot(conf, 'busyBuffersSize') },
     { name: 'proxy_bind', ctx: ALL, args: TAKE12, set: bindSlot(conf, 'bind') },
+    ...proxySslCommands(conf),
   ],
 });

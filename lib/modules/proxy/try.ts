@@ -1,5 +1,5 @@
-import net, { type Socket } from 'node:net';
-import tls from 'node:tls';
+import type { Socket } from 'node:net';
+import { openUpstreamSocket } from '../../upstream/ssl.js';
 import { ConnPhase } from '../../upstream/conn_try.js';
 import { HttpConnTry, type HttpTryRun } from '../../upstream/http_try.js';
 import { poolOf } from '../../upstream/keepalive.js';
@@ -28,6 +28,8 @@ export interface ProxyRequest {
   headers: string[];
   body: Buffer | undefined;
   tls: boolean;
+  /** the name a TLS backend is checked against and sent as SNI (nginx's u->ssl_name, port stripped) */
+  sslName: string;
 }
 
 /** What a try needs from its run (handler.ts ProxyRun): the request, its conf, and the loop's callbacks. */
@@ -68,27 +70,22 @@ export class ProxyTry extends HttpConnTry<ProxyRun> {
   constructor(run: ProxyRun, peer: PeerTarget) {
     super(run, peer, run.plcf);
     this.head = new HeadParser(Math.max(run.plcf.bufferSize, 64));
-    // a bound connection is the request's own (its local address is part of what it asked for)
-    this.begin(poolOf(run.upstream), run.req.tls ? `${peer.name}|tls` : peer.name, run.bind === undefined);
+    const ssl = run.req.tls ? run.plcf.ssl.rt : undefined;
+    // the handshake is part of connecting (its log action; ssl.ts)
+    this.sslAction = ssl !== undefined;
+    // a bound connection is the request's own (its local address is part of what it asked for);
+    // a TLS one is shared only by requests with the same settings and name
+    this.begin(poolOf(run.upstream), ssl !== undefined ? `${peer.name}${ssl.poolTag}${run.req.sslName}` : peer.name, run.bind === undefined);
   }
 
   protected openSocket(): Socket {
     const peer = this.peer;
-    const b = this.run.bind;
-    if (this.run.req.tls) {
-      // proxy_ssl_verify and proxy_ssl_server_name are off by default: no check, no SNI
-      return tls.connect({
-        host: peer.host,
-        port: peer.port ?? 443,
-        path: peer.path,
-        rejectUnauthorized: false,
-        servername: '',
-        localAddress: b?.host,
-      } as tls.ConnectionOptions);
-    }
-    return peer.path !== undefined
-      ? net.connect({ path: peer.path })
-      : net.connect({ host: peer.host, port: peer.port ?? 80, localAddress: b?.host, localPort: b?.port || undefined });
+    const run = this.run;
+    const ssl = run.req.tls ? run.plcf.ssl.rt : undefined;
+    const sock = openUpstreamSocket({ ...peer, port: peer.port ?? (run.req.tls ? 443 : 80) }, run.bind, ssl, run.req.sslName);
+    // proxy_socket_keepalive: SO_KEEPALIVE, the system's probe times (0 leaves them as they are)
+    if (run.plcf.socketKeepalive === 1) sock.setKeepAlive(true, 0);
+    return sock;
   }
 
   protected request(): Buffer {
