@@ -20,6 +20,7 @@ import { luaModule } from './lua/module.js';
 import { mapModule } from './map/module.js';
 import { noopModule } from './noop/module.js';
 import { noopCoreModule } from './noop/main.js';
+import { refererModule } from './referer/module.js';
 import { charsetModule } from './charset/module.js';
 import { gzipModule } from './gzip/module.js';
 import { gzipStaticModule } from './gzip_static/module.js';
@@ -52,6 +53,8 @@ export const modules: Module[] = [
   // nginx's ngx_http_v2_module follows the ssl module
   http2Module,
   noopModule,
+  // ngx_http_referer_module: $invalid_referer only (no hooks)
+  refererModule,
   // before headers: its range header filter (force_ranges) runs after add_header's, as nginx's range filter
   redisModule,
   // nginx's ngx_http_gzip_filter_module: under add_header's filter (it sees the headers add_header and
