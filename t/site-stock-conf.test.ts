@@ -72,6 +72,14 @@ const CASES: Case[] = [
   ['recursive_error_pages', '', '', 'recursive_error_pages on;', 'recursive_error_pages off;', 'recursive_error_pages on;'],
   ['recursive_error_pages bad', '', '', '', '', 'recursive_error_pages 1;'],
   ['recursive_error_pages twice', '', '', 'recursive_error_pages on; recursive_error_pages on;', '', ''],
+  ['limit_rate', '', '', 'limit_rate 100k; limit_rate_after 1m;', 'limit_rate 0;', 'limit_rate $arg_r; limit_rate_after $arg_a; if ($arg_x) { limit_rate 1k; limit_rate_after 2k; }'],
+  ['limit_rate bad', '', '', '', '', 'limit_rate fast;'],
+  ['limit_rate_after bad', '', '', 'limit_rate_after 1x;', '', ''],
+  ['limit_rate twice', '', '', '', '', 'limit_rate 1k; limit_rate 2k;'],
+  ['limit_rate unknown variable', '', '', '', '', 'limit_rate $nope;'],
+  ['limit_rate arity', '', '', '', '', 'limit_rate 1k 2k;'],
+  ['msie_padding', '', '', 'msie_padding off;', '', 'msie_padding on;'],
+  ['msie_padding bad', '', '', '', '', 'msie_padding no;'],
   ['proxy headers hash bad', '', '', '', '', 'proxy_headers_hash_bucket_size 64k;'],
 ];
 

@@ -3,6 +3,7 @@ import { NGINX_VERSION } from '../core/version.js';
 import { basicCredentials } from './auth_user.js';
 import { evalComplexValue } from './eval.js';
 import type { HttpRequest } from './http_request.js';
+import { parseSize } from '../conf/values.js';
 import type { Request } from './request.js';
 import { mapUriToPath } from './static.js';
 import { contentTypeLine } from './types.js';
@@ -42,7 +43,20 @@ export function defineCoreVariables(vars: Variables): void {
   args.set = (r, v) => {
     r.args = v;
   };
-  vars.defs.get('limit_rate')!.flags |= VAR_CHANGEABLE;
+  const rate = vars.defs.get('limit_rate')!;
+  rate.flags |= VAR_CHANGEABLE;
+  // ngx_http_variable_set_limit_rate: a size, else an error line and no change
+  rate.set = (r, v) => {
+    const n = parseSize(v);
+    if (n === -1) {
+      r.log('error', `invalid $limit_rate "${v}"`);
+      return;
+    }
+    const h = r as HttpRequest;
+    h.limitRate = n;
+    h.limitRateSet = true;
+  };
+  rate.get = (r) => String((r as HttpRequest).limitRate);
 }
 
 // ------------------------------------------------------------------ getters

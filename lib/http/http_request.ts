@@ -7,6 +7,9 @@ import { errorLogFor, getMainLog } from '../core/error_log.js';
 import { DONE, OK, type LogLevel, type Request, type RequestHead } from './request.js';
 import { MSIE_PADDING, addHeaderApplies, errorPageHead, errorPageTail, wantsPadding } from './status.js';
 import { evalComplexValue } from './eval.js';
+import { RateGate } from './rate.js';
+import type { ComplexValue } from './script.js';
+import { parseSize } from '../conf/values.js';
 import { headerBytes } from './header_filter.js';
 import { hasIfHeader, notModifiedFilter } from './conditional.js';
 import { rangeHeaderFilter, type RangeBody } from './range.js';
@@ -212,6 +215,10 @@ export class HttpRequest implements Request {
   /** made when first needed: most requests never wait for drain or abort */
   private drainCbs: Array<() => void> | undefined = undefined;
   private abortCbs: Array<() => void> | undefined = undefined;
+  /** $limit_rate: bytes per second (0 none); set by `set $limit_rate` or at the first output */
+  limitRate = 0;
+  limitRateSet = false;
+  private rate: RateGate | undefined = undefined;
   /** watchers of the client's FIN (nginx's check_broken_connection read handlers), on the main request */
   private eofCbs: Array<() => boolean> | undefined = undefined;
 
@@ -320,6 +327,7 @@ export class HttpRequest implements Request {
     const cbs = this.abortCbs;
     this.abortCbs = undefined;
     this.drainCbs = undefined;
+    this.rate?.stop();
     this.eofCbs = undefined;
     if (cbs !== undefined) for (const cb of cbs) cb();
   }
@@ -378,6 +386,7 @@ export class HttpRequest implements Request {
     if (this.version < 1000) return;
     if (this.method === 'HEAD' || this.headRequest || status === 204 || status === 304) this.headerOnly = true;
     if (this.contentType === undefined && !(status === 204)) this.contentType = this.defaultContentType();
+    if (this.main === this) this.startRate();
     this.write(headerBytes(this, clcf, status));
   }
 
@@ -426,7 +435,44 @@ export class HttpRequest implements Request {
   private write(b: Buffer): boolean {
     if (this.aborted) return false;
     this.bytesSent += b.length;
+    if (this.rate !== undefined) return this.rate.write(b);
     return this.conn.write(b);
+  }
+
+  /** ngx_http_write_filter's first call: limit_rate (unless `set $limit_rate` did) and limit_rate_after */
+  private startRate(): void {
+    const clcf = this.loc;
+    if (!this.limitRateSet) {
+      this.limitRate = clcf?.limitRate ? this.sizeValue(clcf.limitRate) : 0;
+      this.limitRateSet = true;
+    }
+    if (this.limitRate <= 0 || this.rate !== undefined) return;
+    const after = clcf?.limitRateAfter ? this.sizeValue(clcf.limitRateAfter) : 0;
+    const conn = this.conn;
+    this.rate = new RateGate(
+      {
+        write: (b) => conn.write(b),
+        congested: () => conn.congested(),
+        // the queue is out: the producer goes on now, or when the socket drains (its drain event)
+        resumed: () => {
+          if (!conn.congested()) conn.drainedByFilter();
+        },
+      },
+      this.limitRate,
+      after,
+      this.startTime,
+    );
+  }
+
+  /** ngx_http_complex_value_size: an invalid value is logged and counts as 0 */
+  private sizeValue(cv: ComplexValue): number {
+    const v = evalComplexValue(this, cv);
+    const n = parseSize(v);
+    if (n === -1) {
+      this.log('error', `invalid size "${v}"`);
+      return 0;
+    }
+    return n;
   }
 
   send(chunk: Buffer): boolean {
@@ -514,6 +560,16 @@ export class HttpRequest implements Request {
       this.bodyBytesSent += LAST_CHUNK.length;
       this.write(LAST_CHUNK);
     }
+    // limit_rate: the request is done once its last bytes left
+    if (this.rate !== undefined && this.rate.pending()) {
+      this.rate.whenEmpty(() => this.wireEnded());
+      return;
+    }
+    this.wireEnded();
+  }
+
+  private wireEnded(): void {
+    if (this.finished) return;
     if (this.main === this && this.startPostAction()) return;
     this.finished = true;
     this.conn.requestDone(this);
@@ -679,7 +735,7 @@ export class HttpRequest implements Request {
       const tokens = this.loc ? this.loc.serverTokens : 1;
       body = head + errorPageTail(tokens === 0 ? PROGRAM : SERVER_TOKEN);
       const ua = this.req.byName.get('user-agent');
-      if (ua !== undefined && status >= 400 && this.version >= 1000 && wantsPadding(ua)) {
+      if (ua !== undefined && status >= 400 && this.version >= 1000 && this.loc?.msiePadding !== 0 && wantsPadding(ua)) {
         body += MSIE_PADDING;
       }
       this.contentType = 'text/html';

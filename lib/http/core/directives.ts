@@ -205,6 +205,18 @@ const setErrorPage: CommandHandler = (cf) => {
   return undefined;
 };
 
+/** ngx_http_set_complex_value_size_slot: a size, or a value with variables judged per request */
+function complexSizeSlot(key: 'limitRate' | 'limitRateAfter'): CommandHandler {
+  return (cf) => {
+    const clcf = clcfOf(cf);
+    if (clcf[key] !== undefined) return 'is duplicate';
+    const cv = compileComplexValue(cf, cf.args[1]!);
+    if (cv.constant !== undefined && parseSize(cv.constant) === -1) return 'invalid value';
+    clcf[key] = cv;
+    return undefined;
+  };
+}
+
 /** ngx_conf_set_path_slot: accepted (redis2d writes no temp files); checks kept. */
 function pathSlot(): CommandHandler {
   const seen = new WeakSet<object>();
@@ -250,6 +262,9 @@ export const coreValueCommands: Command[] = [
   { name: 'keepalive_requests', ctx: MSL, args: TAKE1, set: numSlot(clcfOf, 'keepaliveRequests') },
   { name: 'server_tokens', ctx: MSL, args: TAKE1, set: enumSlot(clcfOf, 'serverTokens', { off: 0, on: 1, build: 2 }) },
   { name: 'error_page', ctx: MSL | HTTP_LIF_CONF, args: MORE2, set: setErrorPage },
+  { name: 'limit_rate', ctx: MSL | HTTP_LIF_CONF, args: TAKE1, set: complexSizeSlot('limitRate') },
+  { name: 'limit_rate_after', ctx: MSL | HTTP_LIF_CONF, args: TAKE1, set: complexSizeSlot('limitRateAfter') },
+  { name: 'msie_padding', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'msiePadding') },
   { name: 'recursive_error_pages', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'recursiveErrorPages') },
   {
     name: 'error_log',

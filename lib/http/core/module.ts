@@ -179,6 +179,11 @@ export interface CoreLocConf {
   authDelay: number;
   /** recursive_error_pages (default off): an error page's own error may go through error_page again */
   recursiveErrorPages: number;
+  /** limit_rate / limit_rate_after (sizes, maybe with variables): the response's pace (lib/http/rate.ts) */
+  limitRate: ComplexValue | undefined | null;
+  limitRateAfter: ComplexValue | undefined | null;
+  /** msie_padding (default on): the error page's padding for MSIE and Chrome */
+  msiePadding: number;
   /** default 75000; 0 disables keepalive */
   keepaliveTimeout: number;
   /** seconds, `Keep-Alive: timeout=N` header; 0 = no header (default) */
@@ -474,6 +479,9 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     sendTimeout: UNSET,
     authDelay: UNSET,
     recursiveErrorPages: UNSET,
+    limitRate: undefined,
+    limitRateAfter: undefined,
+    msiePadding: UNSET,
     keepaliveTimeout: UNSET,
     keepaliveHeaderTimeout: UNSET,
     keepaliveRequests: UNSET,
@@ -527,6 +535,9 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     conf.sendTimeout = mergeValue(conf.sendTimeout, prev.sendTimeout, 60000);
     conf.authDelay = mergeValue(conf.authDelay, prev.authDelay, 0);
     conf.recursiveErrorPages = mergeValue(conf.recursiveErrorPages, prev.recursiveErrorPages, 0);
+    if (conf.limitRate === undefined) conf.limitRate = prev.limitRate ?? null;
+    if (conf.limitRateAfter === undefined) conf.limitRateAfter = prev.limitRateAfter ?? null;
+    conf.msiePadding = mergeValue(conf.msiePadding, prev.msiePadding, 1);
     conf.keepaliveTimeout = mergeValue(conf.keepaliveTimeout, prev.keepaliveTimeout, 75000);
     conf.keepaliveHeaderTimeout = mergeValue(conf.keepaliveHeaderTimeout, prev.keepaliveHeaderTimeout, 0);
     conf.keepaliveRequests = mergeValue(conf.keepaliveRequests, prev.keepaliveRequests, 1000);
