@@ -80,6 +80,11 @@ const CASES: Case[] = [
   ['limit_rate arity', '', '', '', '', 'limit_rate 1k 2k;'],
   ['msie_padding', '', '', 'msie_padding off;', '', 'msie_padding on;'],
   ['msie_padding bad', '', '', '', '', 'msie_padding no;'],
+  ['chunked and keepalive_disable', '', '', 'chunked_transfer_encoding off; keepalive_disable msie6 safari;', 'keepalive_disable none;', 'chunked_transfer_encoding on; keepalive_disable safari;'],
+  ['chunked bad', '', '', '', '', 'chunked_transfer_encoding 0;'],
+  ['keepalive_disable bad', '', '', 'keepalive_disable firefox;', '', ''],
+  ['keepalive_disable repeated word', '', '', '', '', 'keepalive_disable safari Safari;'],
+  ['keepalive_disable twice', '', '', '', '', 'keepalive_disable safari; keepalive_disable msie6;'],
   ['proxy headers hash bad', '', '', '', '', 'proxy_headers_hash_bucket_size 64k;'],
 ];
 

@@ -378,7 +378,7 @@ export class HttpRequest implements Request {
     }
     // chunked filter
     if (this.contentLength === -1 && status >= 200 && status !== 204 && status !== 304 && this.method !== 'HEAD') {
-      if (this.version >= 1001) this.chunked = true;
+      if (this.version >= 1001 && clcf?.chunkedTransferEncoding !== 0) this.chunked = true;
       else this.keepalive = false;
     }
     if (this.keepalive && this.conn.exiting) this.keepalive = false;

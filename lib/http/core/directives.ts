@@ -16,11 +16,12 @@ import {
   type CommandHandler,
 } from '../../conf/command.js';
 import type { Conf } from '../../conf/parser.js';
-import { enumSlot, flagSlot, msecSlot, numSlot, sizeSlot, strSlot } from '../../conf/slots.js';
+import { bitmaskSlot, enumSlot, flagSlot, msecSlot, numSlot, sizeSlot, strSlot } from '../../conf/slots.js';
 import { UNSET, atoi, parseMsec, parseSec, parseSize } from '../../conf/values.js';
 import { PartKind, compileComplexValue, countVariables } from '../script.js';
 import { parseErrorLog } from '../../conf/error_log.js';
 import type { HttpCtx } from '../module.js';
+import { KEEPALIVE_DISABLE_MSIE6, KEEPALIVE_DISABLE_NONE, KEEPALIVE_DISABLE_SAFARI } from '../user_agent.js';
 import {
   UNSET_INDEX,
   UNSET_STR,
@@ -264,6 +265,13 @@ export const coreValueCommands: Command[] = [
   { name: 'error_page', ctx: MSL | HTTP_LIF_CONF, args: MORE2, set: setErrorPage },
   { name: 'limit_rate', ctx: MSL | HTTP_LIF_CONF, args: TAKE1, set: complexSizeSlot('limitRate') },
   { name: 'limit_rate_after', ctx: MSL | HTTP_LIF_CONF, args: TAKE1, set: complexSizeSlot('limitRateAfter') },
+  { name: 'chunked_transfer_encoding', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'chunkedTransferEncoding') },
+  {
+    name: 'keepalive_disable',
+    ctx: MSL,
+    args: MORE1,
+    set: bitmaskSlot(clcfOf, 'keepaliveDisable', { none: KEEPALIVE_DISABLE_NONE, msie6: KEEPALIVE_DISABLE_MSIE6, safari: KEEPALIVE_DISABLE_SAFARI }),
+  },
   { name: 'msie_padding', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'msiePadding') },
   { name: 'recursive_error_pages', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'recursiveErrorPages') },
   {

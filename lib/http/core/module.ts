@@ -17,6 +17,7 @@ import type { H2Conf } from '../h2.js';
 import { mergeValue } from '../../conf/slots.js';
 import { UNSET } from '../../conf/values.js';
 import { PartKind, type ComplexValue } from '../script.js';
+import { KEEPALIVE_DISABLE_MSIE6 } from '../user_agent.js';
 import type { ErrorLogSpec } from '../../core/error_log.js';
 import type { ContentHandler } from '../request.js';
 import { defineCoreVariables } from '../core_variables.js';
@@ -184,6 +185,10 @@ export interface CoreLocConf {
   limitRateAfter: ComplexValue | undefined | null;
   /** msie_padding (default on): the error page's padding for MSIE and Chrome */
   msiePadding: number;
+  /** chunked_transfer_encoding (default on): off closes an HTTP/1.1 response without a length instead */
+  chunkedTransferEncoding: number;
+  /** keepalive_disable bits (KEEPALIVE_DISABLE_*; 0 unset): browsers whose connections close after a response */
+  keepaliveDisable: number;
   /** default 75000; 0 disables keepalive */
   keepaliveTimeout: number;
   /** seconds, `Keep-Alive: timeout=N` header; 0 = no header (default) */
@@ -482,6 +487,8 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     limitRate: undefined,
     limitRateAfter: undefined,
     msiePadding: UNSET,
+    chunkedTransferEncoding: UNSET,
+    keepaliveDisable: 0,
     keepaliveTimeout: UNSET,
     keepaliveHeaderTimeout: UNSET,
     keepaliveRequests: UNSET,
@@ -538,6 +545,9 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     if (conf.limitRate === undefined) conf.limitRate = prev.limitRate ?? null;
     if (conf.limitRateAfter === undefined) conf.limitRateAfter = prev.limitRateAfter ?? null;
     conf.msiePadding = mergeValue(conf.msiePadding, prev.msiePadding, 1);
+    conf.chunkedTransferEncoding = mergeValue(conf.chunkedTransferEncoding, prev.chunkedTransferEncoding, 1);
+    // ngx_conf_merge_bitmask_value: the default is msie6
+    if (conf.keepaliveDisable === 0) conf.keepaliveDisable = prev.keepaliveDisable !== 0 ? prev.keepaliveDisable : KEEPALIVE_DISABLE_MSIE6;
     conf.keepaliveTimeout = mergeValue(conf.keepaliveTimeout, prev.keepaliveTimeout, 75000);
     conf.keepaliveHeaderTimeout = mergeValue(conf.keepaliveHeaderTimeout, prev.keepaliveHeaderTimeout, 0);
     conf.keepaliveRequests = mergeValue(conf.keepaliveRequests, prev.keepaliveRequests, 1000);
