@@ -47,4 +47,6 @@ export interface FastcgiLocConf {
   ignoreClientAbort: number;
   /** PREFIX_socket_keepalive: SO_KEEPALIVE on new upstream sockets */
   socketKeepalive: number;
+  /** fastcgi_catch_stderr strings (undefined: none) */
+  catchStderr: string[] | undefined;
 }

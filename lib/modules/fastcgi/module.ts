@@ -164,6 +164,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
     bind: undefined,
     ignoreClientAbort: UNSET,
     socketKeepalive: UNSET,
+    catchStderr: undefined,
   }),
   mergeLocConf(_cf, prev, c) {
     if (c.target === undefined && prev.target !== undefined) c.target = prev.target;
@@ -193,6 +194,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
     if (c.bind === undefined) c.bind = prev.bind === undefined ? null : prev.bind;
     c.ignoreClientAbort = mergeValue(c.ignoreClientAbort, prev.ignoreClientAbort, 0);
     c.socketKeepalive = mergeValue(c.socketKeepalive, prev.socketKeepalive, 0);
+    c.catchStderr ??= prev.catchStderr;
   },
   commands: [
     { name: 'fastcgi_pass', ctx: LOC, args: TAKE1, set: fastcgiPass },
@@ -205,6 +207,14 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
     { name: 'fastcgi_pass_header', ctx: ALL, args: TAKE1, set: nameList('passHeaders') },
     { name: 'fastcgi_ignore_headers', ctx: ALL, args: MORE1, set: bitmaskSlot(conf, 'ignoreHeaders', IGNORE_MASKS) },
     { name: 'fastcgi_ignore_client_abort', ctx: ALL, args: FLAG, set: flagSlot(conf, 'ignoreClientAbort') },
+    {
+      name: 'fastcgi_catch_stderr',
+      ctx: ALL,
+      args: TAKE1,
+      set(cf) {
+        (conf(cf).catchStderr ??= []).push(cf.args[1]!);
+      },
+    },
     { name: 'fastcgi_socket_keepalive', ctx: ALL, args: FLAG, set: flagSlot(conf, 'socketKeepalive') },
     {
       name: 'fastcgi_next_upstream',

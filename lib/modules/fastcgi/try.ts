@@ -67,9 +67,17 @@ export class FastcgiTry extends HttpConnTry<FastcgiRun> {
         case 'stdout':
           this.stdout(ev.data);
           break;
-        case 'stderr':
-          this.run.log('error', `FastCGI sent in stderr: "${stderrLogText(ev.data)}" while ${this.action()}`);
+        case 'stderr': {
+          const text = stderrLogText(ev.data);
+          this.run.log('error', `FastCGI sent in stderr: "${text}" while ${this.action()}`);
+          // fastcgi_catch_stderr: before the header, a matching piece makes the response invalid (next upstream, 502)
+          const catches = this.run.flcf.catchStderr;
+          if (catches !== undefined && this.phase === ConnPhase.Header && catches.some((c) => c !== '' && text.includes(c))) {
+            this.fail(502, 'invalid_response', '');
+            return;
+          }
           break;
+        }
         case 'stdout-end':
           break;
         case 'end':
