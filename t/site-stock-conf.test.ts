@@ -85,6 +85,9 @@ const CASES: Case[] = [
   ['keepalive_disable bad', '', '', 'keepalive_disable firefox;', '', ''],
   ['keepalive_disable repeated word', '', '', '', '', 'keepalive_disable safari Safari;'],
   ['keepalive_disable twice', '', '', '', '', 'keepalive_disable safari; keepalive_disable msie6;'],
+  ['add_trailer', '', '', 'add_trailer X-A a;', 'add_trailer X-B $uri always;', 'if ($arg_x) { add_trailer X-C c; } add_trailer X-D "";'],
+  ['add_trailer bad flag', '', '', '', '', 'add_trailer X-A a sometimes;'],
+  ['add_trailer arity', '', '', '', '', 'add_trailer X-A;'],
   ['proxy headers hash bad', '', '', '', '', 'proxy_headers_hash_bucket_size 64k;'],
 ];
 

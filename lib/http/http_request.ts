@@ -62,6 +62,14 @@ const NO_CONF: unknown[] = [];
 /** statuses whose error page turns keep-alive off (special_response_handler) */
 const CLOSES = new Set([400, 413, 414, 497, 495, 496, 500, 501]);
 
+/** the last chunk with trailer lines (nginx's ngx_http_chunked_create_trailers) */
+function lastChunk(lines: Array<[string, string]>): Buffer {
+  if (lines.length === 0) return LAST_CHUNK;
+  let s = '0\r\n';
+  for (const [k, v] of lines) s += `${k}: ${v}\r\n`;
+  return Buffer.from(`${s}\r\n`, 'latin1');
+}
+
 export class HttpRequest implements Request {
   readonly req: RequestHead;
   readonly socket: Socket;
@@ -215,6 +223,8 @@ export class HttpRequest implements Request {
   /** made when first needed: most requests never wait for drain or abort */
   private drainCbs: Array<() => void> | undefined = undefined;
   private abortCbs: Array<() => void> | undefined = undefined;
+  /** add_trailer's lines for the last chunk (set by the headers filter when one applies) */
+  trailers: (() => Array<[string, string]>) | undefined = undefined;
   /** $limit_rate: bytes per second (0 none); set by `set $limit_rate` or at the first output */
   limitRate = 0;
   limitRateSet = false;
@@ -377,9 +387,12 @@ export class HttpRequest implements Request {
       this.contentLength = -1;
     }
     // chunked filter
-    if (this.contentLength === -1 && status >= 200 && status !== 204 && status !== 304 && this.method !== 'HEAD') {
-      if (this.version >= 1001 && clcf?.chunkedTransferEncoding !== 0) this.chunked = true;
-      else this.keepalive = false;
+    if ((this.contentLength === -1 || this.trailers !== undefined) && status >= 200 && status !== 204 && status !== 304 && this.method !== 'HEAD') {
+      if (this.version >= 1001 && clcf?.chunkedTransferEncoding !== 0) {
+        // trailers need the chunked framing: the length goes (ngx_http_clear_content_length)
+        if (this.trailers !== undefined) this.contentLength = -1;
+        this.chunked = true;
+      } else if (this.contentLength === -1) this.keepalive = false;
     }
     if (this.keepalive && this.conn.exiting) this.keepalive = false;
     // HTTP/0.9: no header at all, and the header filter stops before HEAD, 204 and 304 make the body go
@@ -557,8 +570,9 @@ export class HttpRequest implements Request {
   wireEnd(): void {
     if (this.finished) return;
     if (this.chunked && !this.headerOnly) {
-      this.bodyBytesSent += LAST_CHUNK.length;
-      this.write(LAST_CHUNK);
+      const last = this.trailers === undefined ? LAST_CHUNK : lastChunk(this.trailers());
+      this.bodyBytesSent += last.length;
+      this.write(last);
     }
     // limit_rate: the request is done once its last bytes left
     if (this.rate !== undefined && this.rate.pending()) {

@@ -30,6 +30,8 @@ export interface ExpiresConf {
 
 export interface HeadersLocConf {
   headers: AddHeader[] | undefined;
+  /** add_trailer lines (inherited as a whole, as add_header's) */
+  trailers: AddHeader[] | undefined;
   /** undefined: not set at this level (merged: off) */
   expires: ExpiresConf | undefined;
 }
