@@ -22,6 +22,10 @@ mkdirSync(join(prefix, 'logs'), { recursive: true });
 type Case = [string, string, string, string, string, string];
 const CASES: Case[] = [
   ['main: all good', 'worker_priority -5; worker_cpu_affinity auto; worker_rlimit_core 500M; pcre_jit on; lock_file logs/nginx.lock; thread_pool default threads=32 max_queue=65536; thread_pool two threads=2;', 'accept_mutex_delay 500ms; worker_aio_requests 32; debug_connection 127.0.0.1; debug_connection ::1; debug_connection 10.0.0.0/8; debug_connection unix:; debug_connection localhost;', '', '', ''],
+  ['shutdown timeout', 'worker_shutdown_timeout 10s;', '', '', '', ''],
+  ['shutdown timeout bad', 'worker_shutdown_timeout soon;', '', '', '', ''],
+  ['shutdown timeout twice', 'worker_shutdown_timeout 1s; worker_shutdown_timeout 2s;', '', '', '', ''],
+  ['shutdown timeout in http', '', '', 'worker_shutdown_timeout 1s;', '', ''],
   ['priority +N', 'worker_priority +3;', '', '', '', ''],
   ['priority bad', 'worker_priority x;', '', '', '', ''],
   ['priority twice', 'worker_priority 1; worker_priority 2;', '', '', '', ''],

@@ -115,6 +115,11 @@ export function closeIdleConnections(): void {
   sweep();
 }
 
+/** worker_shutdown_timeout ran out: every connection closes now, its request logged as it stands (nginx's c->close) */
+export function closeAllConnections(): void {
+  for (const c of [...live]) c.terminate();
+}
+
 export function liveConnections(): number {
   return live.size;
 }
@@ -709,10 +714,16 @@ export class HttpConnection {
     if (r && !r.finished) {
       // the client closed before the response ended: nginx's 499 when nothing was
       // sent yet, and the request is still access-logged, as nginx logs every request
-      if (!r.headerSent && r.errStatus !== 408) r.errStatus = this.goneStatus;
+      if (!r.headerSent && r.errStatus !== 408 && this.goneStatus !== 0) r.errStatus = this.goneStatus;
       r.abort();
       runLogPhase(r);
     }
+  }
+
+  /** closed by the server (worker_shutdown_timeout): the request keeps its status, no 499 */
+  terminate(): void {
+    this.goneStatus = 0;
+    this.abortClient();
   }
 
   /** a module gave up on a client that half-closed: end as if it had gone (499), close at once */

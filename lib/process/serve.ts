@@ -1,4 +1,4 @@
-import { closeIdleConnections, liveConnections } from '../http/connection.js';
+import { closeAllConnections, closeIdleConnections, liveConnections } from '../http/connection.js';
 import type { Cycle } from '../conf/parser.js';
 import { prepareHttp } from '../http/engine.js';
 import type { ErrorLog } from '../core/error_log.js';
@@ -51,6 +51,14 @@ function exitModules(): void {
   if (active) for (const m of active.modules) m.exitProcess?.();
 }
 
+/** worker_shutdown_timeout of the serving cycle, in ms (0: none) */
+function shutdownTimeout(): number {
+  const core = active?.modules.find((m) => m.name === 'core');
+  if (active === undefined || core === undefined) return 0;
+  const t = (active.coreConfs[core.index] as { shutdownTimeout?: number }).shutdownTimeout;
+  return t !== undefined && t > 0 ? t : 0;
+}
+
 /** TERM/INT: nginx's fast shutdown */
 export function fastStop(onExit: () => void): void {
   if (stopping) return;
@@ -70,6 +78,9 @@ export function gracefulStop(onExit: () => void): void {
   stopping = true;
   closeListening();
   closeIdleConnections();
+  // worker_shutdown_timeout: then the connections still open are closed (nginx's shutdown timer)
+  const wait = shutdownTimeout();
+  if (wait > 0) setTimeout(closeAllConnections, wait);
   // keeps the process alive while requests finish, and checks for the end
   const timer = setInterval(() => {
     if (liveConnections() !== 0) return;

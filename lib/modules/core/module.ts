@@ -32,6 +32,8 @@ export interface CoreConf {
   env: string[];
   errorLogs: ErrorLogSpec[];
   loadModules: string[];
+  /** worker_shutdown_timeout (ms; -1 unset): a graceful shutdown closes what is left after it */
+  shutdownTimeout: number;
 }
 
 /** Modules redis2d has built in; `load_module` of one of them is accepted and does nothing. */
@@ -76,11 +78,13 @@ export const coreModule = defineModule<CoreConf>({
     env: [],
     errorLogs: [],
     loadModules: [],
+    shutdownTimeout: UNSET,
   }),
   commands: [
     { name: 'daemon', ctx: MAIN_CONF, args: FLAG, set: flagSlot(core, 'daemon') },
     { name: 'master_process', ctx: MAIN_CONF, args: FLAG, set: flagSlot(core, 'masterProcess') },
     { name: 'timer_resolution', ctx: MAIN_CONF, args: TAKE1, set: msecSlot(core, 'timerResolution') },
+    { name: 'worker_shutdown_timeout', ctx: MAIN_CONF, args: TAKE1, set: msecSlot(core, 'shutdownTimeout') },
     { name: 'pid', ctx: MAIN_CONF, args: TAKE1, set: strSlot(core, 'pid') },
     { name: 'working_directory', ctx: MAIN_CONF, args: TAKE1, set: strSlot(core, 'workingDirectory') },
     {
