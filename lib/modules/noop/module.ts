@@ -125,10 +125,10 @@ function setPoolSize(cf: Conf): string | undefined {
   return undefined;
 }
 
-/** ngx_http_core_lowat_check: Linux has no SO_SNDLOWAT in nginx's build, so nginx itself ignores it */
+/** ngx_http_core_lowat_check (and the proxy/fastcgi ones): Linux has no SO_SNDLOWAT in nginx's build, so nginx itself ignores it */
 function setSendLowat(cf: Conf): string | undefined {
   if (parseSize(cf.args[1]!) === -1) return 'invalid value';
-  cf.warn('"send_lowat" is not supported, ignored');
+  cf.warn(`"${cf.args[0]}" is not supported, ignored`);
   return undefined;
 }
 
@@ -160,6 +160,8 @@ const TABLE: Noop[] = [
   { name: 'connection_pool_size', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: TAKE1, level: 'srv', kind: { t: 'custom', set: setPoolSize } },
   { name: 'request_pool_size', ctx: HTTP_MAIN_CONF | HTTP_SRV_CONF, args: TAKE1, level: 'srv', kind: { t: 'custom', set: setPoolSize } },
   { name: 'send_lowat', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'custom', set: setSendLowat } },
+  { name: 'proxy_send_lowat', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'custom', set: setSendLowat } },
+  { name: 'fastcgi_send_lowat', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'custom', set: setSendLowat } },
   { name: 'read_ahead', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
   { name: 'directio_alignment', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
   { name: 'sendfile_max_chunk', ctx: MSL, args: TAKE1, level: 'loc', kind: { t: 'size' } },
