@@ -100,6 +100,8 @@ t.test('proxy_ssl_* at -t', { skip }, async (t) => {
     ['password file missing', 'proxy_ssl_password_file /nonexistent/pw;'],
     ['password file twice', `proxy_ssl_password_file ${join(dir, 'pw')}; proxy_ssl_password_file ${join(dir, 'pw')};`],
     ['all good', `proxy_ssl_server_name on; proxy_ssl_name $host; proxy_ssl_verify on; proxy_ssl_verify_depth 2; proxy_ssl_trusted_certificate ${certs.ca}; proxy_ssl_certificate ${certs.clientCert}; proxy_ssl_certificate_key ${certs.clientKey}; proxy_ssl_protocols TLSv1.2 TLSv1.3; proxy_ssl_ciphers HIGH; proxy_ssl_session_reuse off; proxy_pass https://127.0.0.1:1;`],
+ ['conf command', 'proxy_ssl_conf_command Options -SessionTicket; proxy_ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;'],
+    ['conf command arity', 'proxy_ssl_conf_command Options;'],
     ['socket keepalive', 'proxy_socket_keepalive on; fastcgi_socket_keepalive off;'],
     ['socket keepalive bad', 'proxy_socket_keepalive 1;'],
     ['socket keepalive twice', 'fastcgi_socket_keepalive on; fastcgi_socket_keepalive on;'],

@@ -12,8 +12,8 @@
 /** module label → directive names (one line per module: easy to trim) */
 const TABLE: Array<[string, string]> = [
   // nginx's own modules
-  ["nginx's ngx_http_proxy_module", 'proxy_cache proxy_cache_path proxy_cache_key proxy_cache_valid proxy_cache_bypass proxy_no_cache proxy_ssl_verify proxy_ssl_server_name'],
-  ["nginx's ngx_http_fastcgi_module", 'fastcgi_cache fastcgi_cache_path fastcgi_cache_key fastcgi_cache_valid'],
+  ["nginx's ngx_http_proxy_module", 'proxy_cache proxy_cache_path proxy_cache_key proxy_cache_valid proxy_cache_bypass proxy_no_cache proxy_cookie_flags proxy_limit_rate proxy_force_ranges'],
+  ["nginx's ngx_http_fastcgi_module", 'fastcgi_cache fastcgi_cache_path fastcgi_cache_key fastcgi_cache_valid fastcgi_limit_rate fastcgi_force_ranges'],
   ["nginx's ngx_http_uwsgi_module", 'uwsgi_pass uwsgi_param uwsgi_read_timeout uwsgi_buffers'],
   ["nginx's ngx_http_scgi_module", 'scgi_pass scgi_param'],
   ["nginx's ngx_http_grpc_module", 'grpc_pass grpc_set_header grpc_read_timeout'],
@@ -23,7 +23,6 @@ const TABLE: Array<[string, string]> = [
   ["nginx's ngx_http_geo_module", 'geo'],
   ["nginx's ngx_http_geoip_module", 'geoip_country geoip_city geoip_org geoip_proxy'],
   ["nginx's ngx_http_split_clients_module", 'split_clients'],
-  ["nginx's ngx_http_referer_module", 'valid_referers referer_hash_max_size referer_hash_bucket_size'],
   ["nginx's ngx_http_secure_link_module", 'secure_link secure_link_md5 secure_link_secret'],
   ["nginx's ngx_http_addition_module", 'add_before_body add_after_body addition_types'],
   ["nginx's ngx_http_ssi_module", 'ssi ssi_types ssi_silent_errors'],
@@ -38,7 +37,8 @@ const TABLE: Array<[string, string]> = [
   ["nginx's ngx_http_slice_module", 'slice'],
   ["nginx's ngx_http_browser_module", 'ancient_browser modern_browser'],
   ["nginx's ngx_http_random_index_module", 'random_index'],
-  ["nginx's ngx_http_core_module", 'limit_rate limit_rate_after'],
+  ["nginx's ngx_http_core_module", 'msie_refresh disable_symlinks client_body_in_file_only'],
+  ["nginx's ngx_openssl_module", 'ssl_engine'],
   ["nginx's ngx_stream_core_module", 'stream'],
   ["nginx's ngx_mail_core_module", 'mail'],
   ["nginx's ngx_http_js_module (njs)", 'js_import js_content js_set js_path'],

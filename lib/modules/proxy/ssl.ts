@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { HTTP_LOC_CONF, HTTP_MAIN_CONF, HTTP_SRV_CONF, TAKE1, type Command } from '../../conf/command.js';
+import { HTTP_LOC_CONF, HTTP_MAIN_CONF, HTTP_SRV_CONF, TAKE1, TAKE2, type Command } from '../../conf/command.js';
+import { noteNoEffect } from '../noop/module.js';
 import type { Conf } from '../../conf/parser.js';
 import { strSlot } from '../../conf/slots.js';
 import { errnoSuffix } from '../../core/errno.js';
@@ -40,6 +41,16 @@ export function proxySslCommands(conf: (cf: Conf) => ProxyLocConf): Command[] {
     ...sslCommands('proxy', get).filter((c) => c.name !== 'proxy_ssl'),
     { name: 'proxy_ssl_crl', ctx: ALL, args: TAKE1, set: strSlot(get, 'crl') },
     { name: 'proxy_ssl_password_file', ctx: ALL, args: TAKE1, set: passwordFile(get) },
+    // OpenSSL's SSL_CONF_cmd has no Node equivalent: accepted and noted, as ssl_conf_command (docs/behaviour.md §16)
+    {
+      name: 'proxy_ssl_conf_command',
+      ctx: ALL,
+      args: TAKE2,
+      set(cf) {
+        noteNoEffect(cf.cycle, 'proxy_ssl_conf_command');
+        return undefined;
+      },
+    },
   ];
 }
 
