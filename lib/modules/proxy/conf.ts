@@ -2,6 +2,7 @@ import type { CompiledRegex } from '../../conf/regex.js';
 import type { ComplexValue } from '../../http/script.js';
 import type { UpstreamLocal, UpstreamSrvConf } from '../../upstream/module.js';
 import type { UpstreamSslConf } from '../../upstream/ssl.js';
+import type { CookieFlagsRule } from './cookie_flags.js';
 
 /* The proxy module's conf shapes, read by the directives (module.ts) and the request side. */
 
@@ -47,6 +48,8 @@ export interface ProxyLocConf {
   redirectDefault: boolean;
   cookieDomain: RewriteRule[] | null | undefined;
   cookiePath: RewriteRule[] | null | undefined;
+  /** proxy_cookie_flags rules; null: off */
+  cookieFlags: CookieFlagsRule[] | null | undefined;
   hideHeaders: string[] | undefined;
   passHeaders: string[] | undefined;
   /** merged: the hidden set */

@@ -8,6 +8,7 @@ import {
   MORE1,
   TAKE1,
   TAKE12,
+  TAKE1234,
   TAKE2,
   type CommandHandler,
 } from '../../conf/command.js';
@@ -23,6 +24,7 @@ import { VAR_NOCACHEABLE, httpVariables } from '../../http/variables.js';
 import { bindSlot } from '../../upstream/bind.js';
 import { createSslConf, mergeSslConf } from '../../upstream/ssl.js';
 import { proxySslCommands, proxyWantsTls } from './ssl.js';
+import { cookieFlagsDirective } from './cookie_flags.js';
 import { upstreamAdd } from '../../upstream/module.js';
 import { hiddenHeaders } from '../../upstream/response.js';
 import {
@@ -270,6 +272,7 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     redirectDefault: false,
     cookieDomain: undefined,
     cookiePath: undefined,
+    cookieFlags: undefined,
     hideHeaders: undefined,
     passHeaders: undefined,
     hidden: new Set(),
@@ -310,6 +313,7 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     }
     if (c.cookieDomain === undefined) c.cookieDomain = prev.cookieDomain ?? null;
     if (c.cookiePath === undefined) c.cookiePath = prev.cookiePath ?? null;
+    if (c.cookieFlags === undefined) c.cookieFlags = prev.cookieFlags ?? null;
     c.hideHeaders ??= prev.hideHeaders;
     c.passHeaders ??= prev.passHeaders;
     c.hidden = hiddenHeaders(HIDE_DEFAULT, c.hideHeaders ?? [], c.passHeaders ?? []);
@@ -339,6 +343,7 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     { name: 'proxy_redirect', ctx: ALL, args: TAKE12, set: proxyRedirect },
     { name: 'proxy_cookie_domain', ctx: ALL, args: TAKE12, set: cookieRule('cookieDomain') },
     { name: 'proxy_cookie_path', ctx: ALL, args: TAKE12, set: cookieRule('cookiePath') },
+    { name: 'proxy_cookie_flags', ctx: ALL, args: TAKE1234, set: (cf) => cookieFlagsDirective(cf, conf(cf)) },
     { name: 'proxy_set_header', ctx: ALL, args: TAKE2, set: proxySetHeader },
     { name: 'proxy_pass_request_headers', ctx: ALL, args: FLAG, set: flagSlot(conf, 'passRequestHeaders') },
     { name: 'proxy_pass_request_body', ctx: ALL, args: FLAG, set: flagSlot(conf, 'passRequestBody') },

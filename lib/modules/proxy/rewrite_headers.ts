@@ -4,6 +4,7 @@ import type { Request } from '../../http/request.js';
 import type { ComplexValue } from '../../http/script.js';
 import { PartKind } from '../../http/script.js';
 import type { ProxyLocConf, RewriteRule } from './conf.js';
+import { applyCookieFlags } from './cookie_flags.js';
 
 /*
  * proxy_redirect (Location and Refresh) and proxy_cookie_domain /
@@ -71,11 +72,12 @@ function attribute(cookie: string, name: string): [number, number] | undefined {
   return [start, end];
 }
 
-/** the Set-Cookie rewriter of a location (domain, then path), undefined when neither is set */
+/** the Set-Cookie rewriter of a location (domain, path, then flags), undefined when none is set */
 export function cookieRewriter(plcf: ProxyLocConf): ((r: Request, value: string) => string) | undefined {
   const domain = plcf.cookieDomain;
   const path = plcf.cookiePath;
-  if (!domain && !path) return undefined;
+  const flags = plcf.cookieFlags;
+  if (!domain && !path && !flags) return undefined;
   return (r, value) => {
     let out = value;
     if (domain) {
@@ -95,6 +97,8 @@ export function cookieRewriter(plcf: ProxyLocConf): ((r: Request, value: string)
         if (nv !== undefined) out = out.slice(0, at[0]) + nv + out.slice(at[1]);
       }
     }
+    // proxy_cookie_flags last, as nginx applies them after the values' rewrites
+    if (flags) out = applyCookieFlags(r, flags, out);
     return out;
   };
 }
