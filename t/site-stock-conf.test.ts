@@ -95,6 +95,9 @@ const CASES: Case[] = [
   ['add_trailer', '', '', 'add_trailer X-A a;', 'add_trailer X-B $uri always;', 'if ($arg_x) { add_trailer X-C c; } add_trailer X-D "";'],
   ['add_trailer bad flag', '', '', '', '', 'add_trailer X-A a sometimes;'],
   ['add_trailer arity', '', '', '', '', 'add_trailer X-A;'],
+  ['upstream limit_rate', '', '', 'proxy_limit_rate 1m;', 'fastcgi_limit_rate 100k;', 'proxy_limit_rate 0;'],
+  ['upstream limit_rate bad', '', '', '', '', 'fastcgi_limit_rate x;'],
+  ['upstream limit_rate twice', '', '', '', '', 'proxy_limit_rate 1k; proxy_limit_rate 1k;'],
   ['proxy headers hash bad', '', '', '', '', 'proxy_headers_hash_bucket_size 64k;'],
 ];
 

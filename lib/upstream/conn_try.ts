@@ -91,6 +91,11 @@ export abstract class ConnTry implements ConnUser, UpstreamTryHandle {
   private connectTime: number | undefined = undefined;
   private readonly t0 = performance.now();
   private drained: (() => void) | undefined = undefined;
+  /** PREFIX_limit_rate (bytes/s of the response body read from the peer; 0 none), set by the protocol */
+  protected readRate = 0;
+  private readStartSec = -1;
+  private readLength = 0;
+  private rateTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(owner: TryOwner, host: ConnTryHost, peer: PeerAddress, timeouts: UpstreamTimeouts) {
     this.owner = owner;
@@ -184,6 +189,8 @@ export abstract class ConnTry implements ConnUser, UpstreamTryHandle {
     if (this.phase === ConnPhase.Done) return;
     const action = this.action();
     this.phase = ConnPhase.Done;
+    if (this.rateTimer !== undefined) clearTimeout(this.rateTimer);
+    this.rateTimer = undefined;
     const conn = this.conn;
     conn.user = undefined;
     conn.disarm();
@@ -237,6 +244,7 @@ export abstract class ConnTry implements ConnUser, UpstreamTryHandle {
 
   /** response bytes to the client; a full client socket pauses the upstream until it drains */
   protected toClient(r: Request, data: Buffer): void {
+    if (this.readRate > 0) this.paceRead(data.length);
     if (r.send(data) || r.aborted || this.waiting) return;
     // the client is slow: stop reading until it drains (its socket buffer bounds the memory)
     this.waiting = true;
@@ -244,9 +252,31 @@ export abstract class ConnTry implements ConnUser, UpstreamTryHandle {
     r.onDrain(
       (this.drained ??= () => {
         this.waiting = false;
-        if (this.phase !== ConnPhase.Done) this.resumeReading();
+        if (this.phase !== ConnPhase.Done && this.rateTimer === undefined) this.resumeReading();
       }),
     );
+  }
+
+  /**
+   * ngx_event_pipe_read_upstream's limit_rate: after n body bytes, reading
+   * waits n / rate, and longer while more than rate * (second + 1) bytes
+   * were read since the response started
+   */
+  private paceRead(n: number): void {
+    const now = Date.now();
+    const sec = Math.floor(now / 1000);
+    if (this.readStartSec < 0) this.readStartSec = sec;
+    this.readLength += n;
+    const rate = this.readRate;
+    const limit = rate * (sec - this.readStartSec + 1) - this.readLength;
+    const delay = Math.max(Math.floor((n * 1000) / rate), limit <= 0 ? Math.floor((-limit * 1000) / rate) + 1 : 0);
+    if (delay <= 0 || this.phase === ConnPhase.Done) return;
+    this.pauseReading();
+    if (this.rateTimer !== undefined) clearTimeout(this.rateTimer);
+    this.rateTimer = setTimeout(() => {
+      this.rateTimer = undefined;
+      if (this.phase !== ConnPhase.Done && !this.waiting) this.resumeReading();
+    }, delay);
   }
 
   // ---- ConnUser

@@ -47,6 +47,8 @@ export interface FastcgiLocConf {
   ignoreClientAbort: number;
   /** PREFIX_socket_keepalive: SO_KEEPALIVE on new upstream sockets */
   socketKeepalive: number;
+  /** PREFIX_limit_rate: bytes/s read from the peer (buffering on only, as nginx's event pipe) */
+  limitRate: number;
   /** fastcgi_catch_stderr strings (undefined: none) */
   catchStderr: string[] | undefined;
 }

@@ -164,6 +164,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
     bind: undefined,
     ignoreClientAbort: UNSET,
     socketKeepalive: UNSET,
+    limitRate: UNSET,
     catchStderr: undefined,
   }),
   mergeLocConf(_cf, prev, c) {
@@ -194,6 +195,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
     if (c.bind === undefined) c.bind = prev.bind === undefined ? null : prev.bind;
     c.ignoreClientAbort = mergeValue(c.ignoreClientAbort, prev.ignoreClientAbort, 0);
     c.socketKeepalive = mergeValue(c.socketKeepalive, prev.socketKeepalive, 0);
+    c.limitRate = mergeValue(c.limitRate, prev.limitRate, 0);
     c.catchStderr ??= prev.catchStderr;
   },
   commands: [
@@ -215,6 +217,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
         (conf(cf).catchStderr ??= []).push(cf.args[1]!);
       },
     },
+    { name: 'fastcgi_limit_rate', ctx: ALL, args: TAKE1, set: sizeSlot(conf, 'limitRate') },
     { name: 'fastcgi_socket_keepalive', ctx: ALL, args: FLAG, set: flagSlot(conf, 'socketKeepalive') },
     {
       name: 'fastcgi_next_upstream',

@@ -72,6 +72,8 @@ export interface ProxyLocConf {
   ignoreClientAbort: number;
   /** PREFIX_socket_keepalive: SO_KEEPALIVE on new upstream sockets */
   socketKeepalive: number;
+  /** PREFIX_limit_rate: bytes/s read from the peer (buffering on only, as nginx's event pipe) */
+  limitRate: number;
   /** proxy_ssl_* (ssl.ts); its context built at merge where TLS is used */
   ssl: UpstreamSslConf;
 }

@@ -293,6 +293,7 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     bind: undefined,
     ignoreClientAbort: UNSET,
     socketKeepalive: UNSET,
+    limitRate: UNSET,
     ssl: createSslConf(),
   }),
   mergeLocConf(cf, prev, c) {
@@ -334,6 +335,7 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     if (c.bind === undefined) c.bind = prev.bind === undefined ? null : prev.bind;
     c.ignoreClientAbort = mergeValue(c.ignoreClientAbort, prev.ignoreClientAbort, 0);
     c.socketKeepalive = mergeValue(c.socketKeepalive, prev.socketKeepalive, 0);
+    c.limitRate = mergeValue(c.limitRate, prev.limitRate, 0);
     // TLS where the location proxies to https (or to a URL with variables), as ngx_http_proxy_set_ssl
     c.ssl.enable = proxyWantsTls(c) ? 1 : 0;
     mergeSslConf(cf, 'proxy', prev.ssl, c.ssl, c.ssl.enable === 1);
@@ -355,6 +357,7 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     { name: 'proxy_ignore_headers', ctx: ALL, args: MORE1, set: bitmaskSlot(conf, 'ignoreHeaders', IGNORE_MASKS) },
     { name: 'proxy_intercept_errors', ctx: ALL, args: FLAG, set: flagSlot(conf, 'interceptErrors') },
     { name: 'proxy_ignore_client_abort', ctx: ALL, args: FLAG, set: flagSlot(conf, 'ignoreClientAbort') },
+    { name: 'proxy_limit_rate', ctx: ALL, args: TAKE1, set: sizeSlot(conf, 'limitRate') },
     { name: 'proxy_socket_keepalive', ctx: ALL, args: FLAG, set: flagSlot(conf, 'socketKeepalive') },
     {
       name: 'proxy_next_upstream',

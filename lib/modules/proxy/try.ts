@@ -70,6 +70,8 @@ export class ProxyTry extends HttpConnTry<ProxyRun> {
   constructor(run: ProxyRun, peer: PeerTarget) {
     super(run, peer, run.plcf);
     this.head = new HeadParser(Math.max(run.plcf.bufferSize, 64));
+    // proxy_limit_rate paces reading only with buffering, as nginx's event pipe
+    this.readRate = run.plcf.buffering === 1 ? run.plcf.limitRate : 0;
     const ssl = run.req.tls ? run.plcf.ssl.rt : undefined;
     // the handshake is part of connecting (its log action; ssl.ts)
     this.sslAction = ssl !== undefined;
