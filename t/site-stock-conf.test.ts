@@ -86,6 +86,8 @@ const CASES: Case[] = [
   ['limit_rate unknown variable', '', '', '', '', 'limit_rate $nope;'],
   ['limit_rate arity', '', '', '', '', 'limit_rate 1k 2k;'],
   ['msie_padding', '', '', 'msie_padding off;', '', 'msie_padding on;'],
+  ['msie_refresh', '', '', 'msie_refresh on;', 'msie_refresh off;', 'msie_refresh on;'],
+  ['msie_refresh twice', '', '', '', '', 'msie_refresh on; msie_refresh on;'],
   ['msie_padding bad', '', '', '', '', 'msie_padding no;'],
   ['chunked and keepalive_disable', '', '', 'chunked_transfer_encoding off; keepalive_disable msie6 safari;', 'keepalive_disable none;', 'chunked_transfer_encoding on; keepalive_disable safari;'],
   ['chunked bad', '', '', '', '', 'chunked_transfer_encoding 0;'],

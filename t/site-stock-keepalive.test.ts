@@ -70,3 +70,33 @@ t.test('chunked_transfer_encoding and keepalive_disable against nginx', { skip }
     t.equal(b, a, name);
   }
 });
+
+t.test('msie_refresh against nginx', { skip }, async (t) => {
+  const http = `
+    server {
+      listen 127.0.0.1:{port};
+      msie_refresh on;
+      location = /r301 { return 301 "/to/a b\\"c'd<e>%41"; }
+      location = /r302 { return 302 http://example.com/x?y=1; }
+      location = /r307 { return 307 /to; }
+      location = /ep { error_page 404 http://example.com/missing; return 404; }
+      location = /ep301 { error_page 404 =301 /moved; return 404; }
+      location = /off { msie_refresh off; return 301 /to; }
+      location /dir { }
+    }`;
+  const ng = await startNginx(http);
+  t.teardown(() => ng.stop());
+  const rd = await startRedis2d(http);
+  t.teardown(() => rd.stop());
+  const { mkdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  for (const s of [ng, rd]) mkdirSync(join(s.dir, 'html', 'dir'), { recursive: true });
+  for (const ua of [MSIE6, 'Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1)', OPERA, CHROME, 'MSIE 9']) {
+    for (const path of ['/r301', '/r302', '/r307', '/ep', '/ep301', '/off', '/dir']) {
+      for (const method of ['GET', 'HEAD']) {
+        const req = `${method} ${path} HTTP/1.1\r\nHost: h\r\nUser-Agent: ${ua}\r\nConnection: close\r\n\r\n`;
+        t.equal(normalize(await raw(rd.port, req, 1500), rd.port), normalize(await raw(ng.port, req, 1500), ng.port), `${ua.slice(0, 30)} ${method} ${path}`);
+      }
+    }
+  }
+});

@@ -8,6 +8,7 @@ import { DONE, OK, type LogLevel, type Request, type RequestHead } from './reque
 import { MSIE_PADDING, addHeaderApplies, errorPageHead, errorPageTail, wantsPadding } from './status.js';
 import { evalComplexValue } from './eval.js';
 import { RateGate } from './rate.js';
+import { escapeRefresh, uaMsie } from './user_agent.js';
 import type { ComplexValue } from './script.js';
 import { parseSize } from '../conf/values.js';
 import { headerBytes } from './header_filter.js';
@@ -697,6 +698,7 @@ export class HttpRequest implements Request {
     // ngx_http_special_response_handler: an error page never answers Expect: 100-continue
     this.expectTested = true;
     this.conn.discardBody(this);
+    if ((error === 301 || error === 302) && this.wantsRefresh()) return this.sendRefresh();
     this.sendSpecial(error);
   }
 
@@ -726,7 +728,36 @@ export class HttpRequest implements Request {
       this.errStatus = 302;
     }
     this.location = uri;
+    if (this.wantsRefresh()) return this.sendRefresh();
     this.sendSpecial(this.errStatus);
+  }
+
+  /** msie_refresh for an MSIE client (headers_in.msie) */
+  private wantsRefresh(): boolean {
+    if (this.loc?.msieRefresh !== 1 || this.location === undefined) return false;
+    const ua = this.req.byName.get('user-agent');
+    return ua !== undefined && uaMsie(ua);
+  }
+
+  /** ngx_http_send_refresh: a 200 text/html page whose meta refresh goes to the Location (which is dropped) */
+  private sendRefresh(): void {
+    const body = `<html><head><meta http-equiv="Refresh" content="0; URL=${escapeRefresh(this.location!)}"></head><body></body></html>\r\n`;
+    this.errStatus = 200;
+    this.status = 200;
+    this.location = undefined;
+    this.contentType = 'text/html';
+    this.contentLength = body.length;
+    const etag = this.etag;
+    const ranges = this.acceptRanges;
+    this.headersOut = this.headersOut.filter((h) => h[0] !== 'Last-Modified' && h !== etag && h !== ranges);
+    this.lastModifiedTime = -1;
+    this.lastModified = undefined;
+    this.etag = undefined;
+    this.acceptRanges = undefined;
+    this.allowRanges = false;
+    this.sendHeader();
+    if (!this.headerOnly) this.send(Buffer.from(body, 'latin1'));
+    this.finish();
   }
 
   /** ngx_http_send_special_response: the built-in page for `status` */

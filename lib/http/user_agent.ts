@@ -26,3 +26,21 @@ export function uaSafari(ua: string): boolean {
   if (ua.includes('Gecko/') || ua.includes('Chrome/')) return false;
   return ua.includes('Safari/') && ua.includes('Mac OS X');
 }
+
+/** headers_in.msie: `MSIE ` with two more bytes after it, and not Opera */
+export function uaMsie(ua: string): boolean {
+  if (ua.includes('Opera')) return false;
+  const i = ua.indexOf('MSIE ');
+  return i !== -1 && i + 7 < ua.length;
+}
+
+/** ngx_escape_uri(NGX_ESCAPE_REFRESH): controls, space, " ' < > \\ ^ ` { | } ~ DEL and bytes >= 0x80 as %XX */
+export function escapeRefresh(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || '"\'<>\\^`{|}~'.includes(s[i]!)) out += `%${c.toString(16).toUpperCase().padStart(2, '0')}`;
+    else out += s[i];
+  }
+  return out;
+}

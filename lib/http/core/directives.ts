@@ -273,6 +273,7 @@ export const coreValueCommands: Command[] = [
     set: bitmaskSlot(clcfOf, 'keepaliveDisable', { none: KEEPALIVE_DISABLE_NONE, msie6: KEEPALIVE_DISABLE_MSIE6, safari: KEEPALIVE_DISABLE_SAFARI }),
   },
   { name: 'msie_padding', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'msiePadding') },
+  { name: 'msie_refresh', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'msieRefresh') },
   { name: 'recursive_error_pages', ctx: MSL, args: FLAG, set: flagSlot(clcfOf, 'recursiveErrorPages') },
   {
     name: 'error_log',

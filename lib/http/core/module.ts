@@ -185,6 +185,8 @@ export interface CoreLocConf {
   limitRateAfter: ComplexValue | undefined | null;
   /** msie_padding (default on): the error page's padding for MSIE and Chrome */
   msiePadding: number;
+  /** msie_refresh (default off): MSIE gets a 301/302 as a 200 page that refreshes to the Location */
+  msieRefresh: number;
   /** chunked_transfer_encoding (default on): off closes an HTTP/1.1 response without a length instead */
   chunkedTransferEncoding: number;
   /** keepalive_disable bits (KEEPALIVE_DISABLE_*; 0 unset): browsers whose connections close after a response */
@@ -487,6 +489,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     limitRate: undefined,
     limitRateAfter: undefined,
     msiePadding: UNSET,
+    msieRefresh: UNSET,
     chunkedTransferEncoding: UNSET,
     keepaliveDisable: 0,
     keepaliveTimeout: UNSET,
@@ -545,6 +548,7 @@ export const httpCoreModule = defineHttpModule<CoreMainConf, CoreSrvConf, CoreLo
     if (conf.limitRate === undefined) conf.limitRate = prev.limitRate ?? null;
     if (conf.limitRateAfter === undefined) conf.limitRateAfter = prev.limitRateAfter ?? null;
     conf.msiePadding = mergeValue(conf.msiePadding, prev.msiePadding, 1);
+    conf.msieRefresh = mergeValue(conf.msieRefresh, prev.msieRefresh, 0);
     conf.chunkedTransferEncoding = mergeValue(conf.chunkedTransferEncoding, prev.chunkedTransferEncoding, 1);
     // ngx_conf_merge_bitmask_value: the default is msie6
     if (conf.keepaliveDisable === 0) conf.keepaliveDisable = prev.keepaliveDisable !== 0 ? prev.keepaliveDisable : KEEPALIVE_DISABLE_MSIE6;
