@@ -100,6 +100,8 @@ const CASES: Case[] = [
   ['upstream limit_rate', '', '', 'proxy_limit_rate 1m;', 'fastcgi_limit_rate 100k;', 'proxy_limit_rate 0;'],
   ['upstream limit_rate bad', '', '', '', '', 'fastcgi_limit_rate x;'],
   ['upstream limit_rate twice', '', '', '', '', 'proxy_limit_rate 1k; proxy_limit_rate 1k;'],
+  ['force_ranges', '', '', 'proxy_force_ranges on;', 'fastcgi_force_ranges off;', 'proxy_force_ranges off;'],
+  ['force_ranges bad', '', '', '', '', 'fastcgi_force_ranges yes;'],
   ['proxy headers hash bad', '', '', '', '', 'proxy_headers_hash_bucket_size 64k;'],
 ];
 

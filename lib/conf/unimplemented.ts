@@ -12,8 +12,8 @@
 /** module label → directive names (one line per module: easy to trim) */
 const TABLE: Array<[string, string]> = [
   // nginx's own modules
-  ["nginx's ngx_http_proxy_module", 'proxy_cache proxy_cache_path proxy_cache_key proxy_cache_valid proxy_cache_bypass proxy_no_cache proxy_force_ranges'],
-  ["nginx's ngx_http_fastcgi_module", 'fastcgi_cache fastcgi_cache_path fastcgi_cache_key fastcgi_cache_valid fastcgi_force_ranges'],
+  ["nginx's ngx_http_proxy_module", 'proxy_cache proxy_cache_path proxy_cache_key proxy_cache_valid proxy_cache_bypass proxy_no_cache'],
+  ["nginx's ngx_http_fastcgi_module", 'fastcgi_cache fastcgi_cache_path fastcgi_cache_key fastcgi_cache_valid'],
   ["nginx's ngx_http_uwsgi_module", 'uwsgi_pass uwsgi_param uwsgi_read_timeout uwsgi_buffers'],
   ["nginx's ngx_http_scgi_module", 'scgi_pass scgi_param'],
   ["nginx's ngx_http_grpc_module", 'grpc_pass grpc_set_header grpc_read_timeout'],

@@ -131,6 +131,10 @@ export class HttpRequest implements Request {
   allowRanges = false;
   /** the ranges the range filter chose: the content handler sends just these bytes */
   rangeBody: RangeBody | undefined = undefined;
+  /** proxy/fastcgi_force_ranges: one range at most, cut from the streamed body (ngx_http_range_singlepart_body) */
+  singleRange = false;
+  rangeStream = false;
+  private rangePos = 0;
   headerSent = false;
   /** a header filter failed (its NGX_ERROR): the request is terminated instead of sent */
   filterError = false;
@@ -494,8 +498,22 @@ export class HttpRequest implements Request {
     if (this.aborted || this.finished || this.ending) return this.filterFinalized !== 0 && !this.aborted;
     if (!this.headerSent) this.sendHeader();
     if (this.headerOnly) return !this.conn.congested();
+    if (this.rangeStream && this.rangeBody !== undefined) {
+      chunk = this.rangeCut(chunk);
+      if (chunk.length === 0) return !this.conn.congested();
+    }
     if (this.filter) return this.filter.body(this, chunk);
     return this.writeBody(chunk);
+  }
+
+  /** the part of a streamed chunk inside the single range */
+  private rangeCut(chunk: Buffer): Buffer {
+    const part = this.rangeBody!.parts[0]!;
+    const pos = this.rangePos;
+    this.rangePos += chunk.length;
+    const from = Math.max(part.start - pos, 0);
+    const to = Math.min(part.end - pos, chunk.length);
+    return from >= to ? chunk.subarray(0, 0) : chunk.subarray(from, to);
   }
 
   /** body bytes below the filters: the encoder (gzip), if any, then wireBody */

@@ -110,7 +110,8 @@ export function rangeHeaderFilter(r: HttpRequest): number {
   const range = h.get('range');
   if (range !== undefined && range.length >= 7 && range.slice(0, 6).toLowerCase() === 'bytes=' && ifRangeOk(r, h.get('if-range'))) {
     const total = r.contentLength;
-    const rc = parseRanges(range, total, r.loc.maxRanges);
+    // an upstream's forced ranges are single (nginx's r->single_range)
+    const rc = parseRanges(range, total, r.singleRange ? 1 : r.loc.maxRanges);
     if (rc === NOT_SATISFIABLE) {
       r.status = 416;
       r.headersOut.push(['Content-Range', `bytes */${total}`]);

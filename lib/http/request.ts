@@ -141,6 +141,8 @@ export interface Request {
   lastModifiedTime: number;
   /** the headersOut entry that is the response's Last-Modified (headers_out.last_modified) */
   lastModified: [string, string] | undefined;
+  /** the ETag header entry (headers_out.etag), if any */
+  etag: [string, string] | undefined;
   /** the not-modified filter leaves this response alone (r->disable_not_modified: an upstream's, no cache) */
   disableNotModified: boolean;
   /**

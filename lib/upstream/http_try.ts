@@ -1,3 +1,4 @@
+import type { HttpRequest } from '../http/http_request.js';
 import type { Request } from '../http/request.js';
 import { ConnPhase, ConnTry, type ConnTryHost, type UpstreamTimeouts } from './conn_try.js';
 import type { UpstreamSrvConf } from './module.js';
@@ -25,6 +26,8 @@ export interface HttpTryRun extends TryOwner, ConnTryHost {
 }
 
 export abstract class HttpConnTry<R extends HttpTryRun> extends ConnTry {
+  /** PREFIX_force_ranges: byte ranges served from the streamed response (set by the protocol) */
+  protected forceRanges = false;
   protected readonly run: R;
 
   constructor(run: R, peer: PeerAddress, timeouts: UpstreamTimeouts) {
@@ -60,6 +63,14 @@ export abstract class HttpConnTry<R extends HttpTryRun> extends ConnTry {
   protected passHead(status: number, reason: string | undefined, headers: ReadonlyArray<readonly [string, string]>): boolean {
     const run = this.run;
     const r = run.r;
+    if (this.forceRanges) {
+      // PREFIX_force_ranges: the backend's Accept-Ranges is not copied; the range filter answers for it
+      headers = headers.filter(([n]) => n.length !== 13 || n.toLowerCase() !== 'accept-ranges');
+      const h = r as HttpRequest;
+      h.allowRanges = true;
+      h.singleRange = true;
+      h.rangeStream = true;
+    }
     copyResponseHeaders(r, status, reason, headers, run.policy);
     this.started = true;
     this.phase = ConnPhase.Body;

@@ -129,6 +129,13 @@ export function copyResponseHeaders(
       case 'set-cookie':
         r.headersOut.push([name, policy.cookie ? policy.cookie(r, value) : value]);
         continue;
+      case 'etag': {
+        // headers_out.etag (ngx_http_upstream_copy_header_line): If-Range, the weak ETag of gzip, the clearing of a special response
+        const e: [string, string] = [name, value];
+        r.headersOut.push(e);
+        r.etag = e;
+        continue;
+      }
     }
     r.headersOut.push([name, value]);
   }

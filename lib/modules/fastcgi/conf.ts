@@ -49,6 +49,8 @@ export interface FastcgiLocConf {
   socketKeepalive: number;
   /** PREFIX_limit_rate: bytes/s read from the peer (buffering on only, as nginx's event pipe) */
   limitRate: number;
+  /** PREFIX_force_ranges: byte ranges on the backend's responses */
+  forceRanges: number;
   /** fastcgi_catch_stderr strings (undefined: none) */
   catchStderr: string[] | undefined;
 }

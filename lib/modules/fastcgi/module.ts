@@ -165,6 +165,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
     ignoreClientAbort: UNSET,
     socketKeepalive: UNSET,
     limitRate: UNSET,
+    forceRanges: UNSET,
     catchStderr: undefined,
   }),
   mergeLocConf(_cf, prev, c) {
@@ -196,6 +197,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
     c.ignoreClientAbort = mergeValue(c.ignoreClientAbort, prev.ignoreClientAbort, 0);
     c.socketKeepalive = mergeValue(c.socketKeepalive, prev.socketKeepalive, 0);
     c.limitRate = mergeValue(c.limitRate, prev.limitRate, 0);
+    c.forceRanges = mergeValue(c.forceRanges, prev.forceRanges, 0);
     c.catchStderr ??= prev.catchStderr;
   },
   commands: [
@@ -217,6 +219,7 @@ export const fastcgiModule = defineHttpModule<unknown, unknown, FastcgiLocConf>(
         (conf(cf).catchStderr ??= []).push(cf.args[1]!);
       },
     },
+    { name: 'fastcgi_force_ranges', ctx: ALL, args: FLAG, set: flagSlot(conf, 'forceRanges') },
     { name: 'fastcgi_limit_rate', ctx: ALL, args: TAKE1, set: sizeSlot(conf, 'limitRate') },
     { name: 'fastcgi_socket_keepalive', ctx: ALL, args: FLAG, set: flagSlot(conf, 'socketKeepalive') },
     {

@@ -35,6 +35,7 @@ export class FastcgiTry extends HttpConnTry<FastcgiRun> {
     this.head = new CgiHeaderParser(Math.max(run.flcf.bufferSize, 64));
     // fastcgi_limit_rate paces reading only with buffering, as nginx's event pipe
     this.readRate = run.flcf.buffering === 1 ? run.flcf.limitRate : 0;
+    this.forceRanges = run.flcf.forceRanges === 1;
     // a bound connection is the request's own (its local address is part of what it asked for)
     this.begin(poolOf(run.upstream), peer.name, run.flcf.keepConn !== 0 && run.bind === undefined);
   }

@@ -74,6 +74,8 @@ export interface ProxyLocConf {
   socketKeepalive: number;
   /** PREFIX_limit_rate: bytes/s read from the peer (buffering on only, as nginx's event pipe) */
   limitRate: number;
+  /** PREFIX_force_ranges: byte ranges on the backend's responses */
+  forceRanges: number;
   /** proxy_ssl_* (ssl.ts); its context built at merge where TLS is used */
   ssl: UpstreamSslConf;
 }

@@ -294,6 +294,7 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     ignoreClientAbort: UNSET,
     socketKeepalive: UNSET,
     limitRate: UNSET,
+    forceRanges: UNSET,
     ssl: createSslConf(),
   }),
   mergeLocConf(cf, prev, c) {
@@ -336,6 +337,7 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     c.ignoreClientAbort = mergeValue(c.ignoreClientAbort, prev.ignoreClientAbort, 0);
     c.socketKeepalive = mergeValue(c.socketKeepalive, prev.socketKeepalive, 0);
     c.limitRate = mergeValue(c.limitRate, prev.limitRate, 0);
+    c.forceRanges = mergeValue(c.forceRanges, prev.forceRanges, 0);
     // TLS where the location proxies to https (or to a URL with variables), as ngx_http_proxy_set_ssl
     c.ssl.enable = proxyWantsTls(c) ? 1 : 0;
     mergeSslConf(cf, 'proxy', prev.ssl, c.ssl, c.ssl.enable === 1);
@@ -357,6 +359,7 @@ export const proxyModule = defineHttpModule<unknown, unknown, ProxyLocConf>({
     { name: 'proxy_ignore_headers', ctx: ALL, args: MORE1, set: bitmaskSlot(conf, 'ignoreHeaders', IGNORE_MASKS) },
     { name: 'proxy_intercept_errors', ctx: ALL, args: FLAG, set: flagSlot(conf, 'interceptErrors') },
     { name: 'proxy_ignore_client_abort', ctx: ALL, args: FLAG, set: flagSlot(conf, 'ignoreClientAbort') },
+    { name: 'proxy_force_ranges', ctx: ALL, args: FLAG, set: flagSlot(conf, 'forceRanges') },
     { name: 'proxy_limit_rate', ctx: ALL, args: TAKE1, set: sizeSlot(conf, 'limitRate') },
     { name: 'proxy_socket_keepalive', ctx: ALL, args: FLAG, set: flagSlot(conf, 'socketKeepalive') },
     {

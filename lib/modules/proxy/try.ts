@@ -72,6 +72,7 @@ export class ProxyTry extends HttpConnTry<ProxyRun> {
     this.head = new HeadParser(Math.max(run.plcf.bufferSize, 64));
     // proxy_limit_rate paces reading only with buffering, as nginx's event pipe
     this.readRate = run.plcf.buffering === 1 ? run.plcf.limitRate : 0;
+    this.forceRanges = run.plcf.forceRanges === 1;
     const ssl = run.req.tls ? run.plcf.ssl.rt : undefined;
     // the handshake is part of connecting (its log action; ssl.ts)
     this.sslAction = ssl !== undefined;
