@@ -38,7 +38,6 @@ const TABLE: Array<[string, string]> = [
   ["nginx's ngx_http_browser_module", 'ancient_browser modern_browser'],
   ["nginx's ngx_http_random_index_module", 'random_index'],
   ["nginx's ngx_http_core_module", 'disable_symlinks client_body_in_file_only'],
-  ["nginx's ngx_openssl_module", 'ssl_engine'],
   ["nginx's ngx_stream_core_module", 'stream'],
   ["nginx's ngx_mail_core_module", 'mail'],
   ["nginx's ngx_http_js_module (njs)", 'js_import js_content js_set js_path'],

@@ -1,6 +1,8 @@
 import { EVENT_CONF, FLAG, MAIN_CONF, MORE1, TAKE1, TAKE23, defineModule, type Command, type CommandHandler } from '../../conf/command.js';
 import type { Conf } from '../../conf/parser.js';
 import { atoi, parseFlag, parseMsec, parseSize } from '../../conf/values.js';
+import { existsSync } from 'node:fs';
+import { ConfError } from '../../conf/errors.js';
 import { ptocidr } from '../access/cidr.js';
 import { noteNoEffect } from './module.js';
 
@@ -124,7 +126,33 @@ const setDebugConnection: CommandHandler = (cf) => {
   throw cf.error(`host not found in debug_connection "${v}"`);
 };
 
+/** OpenSSL's ENGINESDIR on Debian (`openssl version -e`) */
+const ENGINES_DIR = `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/engines-3`;
+
+/**
+ * ngx_openssl_engine: ENGINE_by_id must find the engine (built in:
+ * `dynamic`; else a shared object in ENGINESDIR), with nginx's error queue
+ * when it cannot. An engine only offloads the crypto: no effect here.
+ * (An engine whose object loads but fails its init, as afalg without the
+ * kernel's AF_ALG, fails under nginx and passes here.)
+ */
+const setSslEngine: CommandHandler = (cf) => {
+  const c = conf(cf);
+  if (c.seen.has('ssl_engine')) return 'is duplicate';
+  c.seen.add('ssl_engine');
+  const id = cf.args[1]!;
+  if (id !== 'dynamic' && !(id.length > 0 && !id.includes('/') && existsSync(`${ENGINES_DIR}/${id}.so`))) {
+    const so = `${ENGINES_DIR}/${id}.so`;
+    throw new ConfError(
+      `ENGINE_by_id("${id}") failed (SSL: error:12800067:DSO support routines::could not load the shared library:filename(${so}): ${so}: cannot open shared object file: No such file or directory error:12800067:DSO support routines::could not load the shared library error:13000084:engine routines::dso not found error:13000074:engine routines::no such engine:id=${id})`,
+    );
+  }
+  noteNoEffect(cf.cycle, 'ssl_engine');
+  return undefined;
+};
+
 const commands: Command[] = [
+  { name: 'ssl_engine', ctx: MAIN_CONF, args: TAKE1, set: setSslEngine },
   { name: 'worker_priority', ctx: MAIN_CONF, args: TAKE1, set: setPriority },
   { name: 'worker_cpu_affinity', ctx: MAIN_CONF, args: MORE1, set: setCpuAffinity },
   { name: 'worker_rlimit_core', ctx: MAIN_CONF, args: TAKE1, set: once((v) => parseSize(v) !== -1, 'invalid value') },
