@@ -53,6 +53,57 @@ luaconf.lua_integer2str = fmtNumber;
 luaconf.lua_number2str = fmtNumber;
 luaconf.LUA_COMPAT_FLOATSTRING = true;
 
+/*
+ * Speed, with the same results (bench/PROFILE.md "Lua capture shape"):
+ * fengari keys every table entry of a string by a JS string made from its
+ * bytes, built anew for every string the host pushes or names
+ * (lua_getfield(L, i, 'status') makes a TString and hashes it). Its own
+ * hash writes each byte in hex without padding, ~400 ns for a short key,
+ * and is not one-to-one ("\x05\x00" and "P" both give "|50", so they were
+ * the same table key) nor in byte order (l_strcmp compares hashes, so
+ * "a" < "\x0f" was true). Here the hash is "|" and the bytes as latin1
+ * characters: one native call, one-to-one, and ordered as the bytes are
+ * (Lua's and LuaJIT's string comparison). The "|" keeps it apart from
+ * the prefixes ltable gives light userdata keys ("*", "#", "?").
+ * Also: strings named by the host (field names, mostly literals) are
+ * converted to bytes once and kept (bounded), and copying a byte array
+ * into a Lua string is one typed-array copy instead of Uint8Array.from's
+ * iteration. These patches precede the loading of the modules that take
+ * the functions by destructuring (lstring, ltable, lvm, llex, lapi).
+ */
+interface DefsModule {
+  luastring_from: (a: Uint8Array | ArrayLike<number>) => Uint8Array;
+  from_userstring: (s: Uint8Array | string) => Uint8Array;
+}
+interface LStringModule {
+  luaS_hash: (s: Uint8Array) => string;
+  luaS_hashlongstr: (ts: { hash: string | null; realstring: Uint8Array }) => string;
+}
+const defs = require('fengari/src/defs.js') as DefsModule;
+const fromUserString = defs.from_userstring;
+const userStrings = new Map<string, Uint8Array>();
+defs.from_userstring = (s) => {
+  if (typeof s !== 'string') return fromUserString(s);
+  let u = userStrings.get(s);
+  if (u === undefined) {
+    u = fromUserString(s);
+    // only short names are worth keeping; the bound keeps odd callers from growing it
+    if (s.length <= 64 && userStrings.size < 4096) userStrings.set(s, u);
+  }
+  return u;
+};
+const copyFrom = defs.luastring_from;
+defs.luastring_from = (a) => (a instanceof Uint8Array ? new Uint8Array(a) : copyFrom(a));
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+const hashBytes = (s: Uint8Array): string => '|' + latin1Slice.call(s, 0, s.length);
+const lstring = require('fengari/src/lstring.js') as LStringModule;
+lstring.luaS_hash = hashBytes;
+lstring.luaS_hashlongstr = (ts) => {
+  let h = ts.hash;
+  if (h === null) h = ts.hash = hashBytes(ts.realstring);
+  return h;
+};
+
 type Str = Uint8Array | string;
 
 /** the part of fengari's C API redis2d uses (lua.h, lauxlib.h, lualib.h) */
