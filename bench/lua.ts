@@ -25,6 +25,7 @@ import { runWrk } from './wrk.js';
  * LuaJIT, through its lua_package_path only. redis2d's is a host module.
  *
  *   flock /tmp/redis2d-heavy.lock node --import tsx bench/lua.ts [--duration 5] [--rounds 3] [--conns 50]
+ *   ... [--only redis2d|nginx] [--shape capture|resty]                                   # a subset of the rows, no ratios
  *   node --import tsx bench/lua.ts --cpu-prof [--duration 8] [--top 25] [--keep DIR]   # profile redis2d's capture row
  */
 
@@ -36,6 +37,13 @@ const opt = (name: string, dflt: number): number => {
 const duration = opt('--duration', 5);
 const rounds = opt('--rounds', 3);
 const conns = opt('--conns', 50);
+/** --only redis2d|nginx, --shape capture|resty: a subset of the rows, for quick checks */
+const sopt = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const only = sopt('--only');
+const onlyShape = sopt('--shape');
 
 const VALUE = '0123456789';
 const LUALIB = join(ROOT, 'lib/modules/lua/lualib');
@@ -182,13 +190,14 @@ async function main(): Promise<void> {
     for (let i = 0; i < rounds; i++) {
       // alternating, and the order flipped each round so neither server always goes first
       const order: Server[] = i % 2 === 0 ? ['redis2d', 'nginx'] : ['nginx', 'redis2d'];
-      for (const s of order) {
-        if (s === 'redis2d' || REDIS2_SO) rows.push(await measure(s, 'capture', redis.port));
-        await sleep(200);
-      }
-      for (const s of order) {
-        rows.push(await measure(s, 'resty', redis.port));
-        await sleep(200);
+      for (const shape of ['capture', 'resty'] as const) {
+        if (onlyShape && shape !== onlyShape) continue;
+        for (const s of order) {
+          if (only && s !== only) continue;
+          if (shape === 'capture' && s === 'nginx' && !REDIS2_SO) continue;
+          rows.push(await measure(s, shape, redis.port));
+          await sleep(200);
+        }
       }
     }
   } finally {
@@ -205,6 +214,7 @@ async function main(): Promise<void> {
   for (const r of rows) {
     process.stdout.write(`| ${r.server} | ${Math.round(r.rps)} | ${r.p99.toFixed(2)} | ${r.cpuUs.toFixed(1)} | ${r.rssMiB.toFixed(1)} | ${r.errors} |\n`);
   }
+  if (only || onlyShape) return;
   process.stdout.write('\nmedians, redis2d / nginx:\n');
   for (const shape of REDIS2_SO ? ['capture', 'resty'] : ['resty']) {
     const a = `redis2d ${shape}`;

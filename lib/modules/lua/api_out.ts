@@ -31,12 +31,19 @@ export interface LuaReqState {
 }
 const states = new WeakMap<HttpRequest, LuaReqState>();
 
+/* the last request asked about: a request's Lua calls come in a row (say, then the thread's end) */
+let lastReq: HttpRequest | undefined;
+let lastState: LuaReqState | undefined;
+
 export function reqState(r: HttpRequest): LuaReqState {
+  if (r === lastReq) return lastState!;
   let s = states.get(r);
   if (!s) {
     s = { ctxRef: -1, eof: false };
     states.set(r, s);
   }
+  lastReq = r;
+  lastState = s;
   return s;
 }
 export function peekReqState(r: HttpRequest): LuaReqState | undefined {
@@ -58,6 +65,7 @@ export function checkPhase(L: LuaState, t: LuaThread, api: string, allowed: read
 }
 
 const OUT_PHASES = ['rewrite', 'access', 'content'] as const;
+const NEWLINE = Buffer.from('\n');
 
 /** the bytes of ngx.say/ngx.print's arguments (tables flattened, as ngx_lua's calc/copy_str) */
 function collect(L: LuaState, i: number, out: Buffer[], api: string, argn: number): void {
@@ -111,11 +119,11 @@ function output(L: LuaState, newline: boolean): number {
   const n = lua.lua_gettop(L);
   const parts: Buffer[] = [];
   for (let i = 1; i <= n; i++) collect(L, i, parts, api, i);
-  if (newline) parts.push(Buffer.from('\n'));
-  const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  if (newline) parts.push(NEWLINE);
+  // a copy, made once: Lua strings are the VM's own bytes
+  const buf = parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts);
   sendHeaderIfNeeded(r);
-  // a copy: Lua strings are the VM's own bytes
-  if (buf.length && !r.headerOnly) st.congested = !r.send(Buffer.from(buf));
+  if (buf.length && !r.headerOnly) st.congested = !r.send(buf);
   lua.lua_pushinteger(L, 1);
   return 1;
 }

@@ -26,6 +26,7 @@ interface CaptureSpec {
   ctxIdx: number;
 }
 
+const EMPTY = Buffer.alloc(0);
 const METHOD_BY_NUM = new Map(Object.entries(HTTP_METHODS).map(([k, v]) => [v, k]));
 
 function field(L: LuaState, t: number, k: string): number {
@@ -89,8 +90,10 @@ function pushResult(L: LuaState, sr: SubRequest): void {
   const status = sr.errStatus || sr.status || 200;
   lua.lua_pushinteger(L, status);
   lua.lua_setfield(L, -2, 'status');
-  const body = sr.captured && sr.captured.length ? Buffer.concat(sr.captured) : Buffer.alloc(0);
-  lua.lua_pushstring(L, body);
+  // lua_pushstring copies: one chunk (the usual upstream reply) is given as it is
+  const cap = sr.captured;
+  const body = cap === undefined || cap.length === 0 ? EMPTY : cap.length === 1 ? cap[0]! : Buffer.concat(cap);
+  lua.lua_pushlstring(L, body, body.length);
   lua.lua_setfield(L, -2, 'body');
   // header: the child's response headers (repeated names as arrays)
   lua.lua_newtable(L);

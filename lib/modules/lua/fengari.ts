@@ -75,20 +75,31 @@ interface DefsModule {
   luastring_from: (a: Uint8Array | ArrayLike<number>) => Uint8Array;
   from_userstring: (s: Uint8Array | string) => Uint8Array;
 }
+interface TStringLike {
+  hash: string | null;
+  realstring: Uint8Array;
+}
 interface LStringModule {
   luaS_hash: (s: Uint8Array) => string;
-  luaS_hashlongstr: (ts: { hash: string | null; realstring: Uint8Array }) => string;
+  luaS_hashlongstr: (ts: TStringLike) => string;
+  luaS_new: (L: unknown, s: Uint8Array) => TStringLike;
 }
 const defs = require('fengari/src/defs.js') as DefsModule;
 const fromUserString = defs.from_userstring;
 const userStrings = new Map<string, Uint8Array>();
+/** the Lua string of each array userStrings keeps (see luaS_new below) */
+const namedStrings = new Map<Uint8Array, TStringLike>();
 defs.from_userstring = (s) => {
   if (typeof s !== 'string') return fromUserString(s);
   let u = userStrings.get(s);
   if (u === undefined) {
     u = fromUserString(s);
     // only short names are worth keeping; the bound keeps odd callers from growing it
-    if (s.length <= 64 && userStrings.size < 4096) userStrings.set(s, u);
+    if (s.length <= 64 && userStrings.size < 4096) {
+      userStrings.set(s, u);
+      // luaS_new ignores its state argument (fengari's TString has none)
+      namedStrings.set(u, lstring.luaS_new(null, u));
+    }
   }
   return u;
 };
@@ -102,6 +113,18 @@ lstring.luaS_hashlongstr = (ts) => {
   let h = ts.hash;
   if (h === null) h = ts.hash = hashBytes(ts.realstring);
   return h;
+};
+/*
+ * A kept name's bytes always make the same Lua string: lapi's
+ * lua_getfield/setfield/pushstring of a name give luaS_new the array
+ * from_userstring kept, and get one TString, its hash made once (Lua
+ * strings are immutable values; the VM's own constants are shared the
+ * same way).
+ */
+const newString = lstring.luaS_new;
+// a function, not an arrow: ltm.js calls it with `new`
+lstring.luaS_new = function luaS_new(L: unknown, s: Uint8Array): TStringLike {
+  return namedStrings.get(s) ?? newString(L, s);
 };
 
 type Str = Uint8Array | string;
