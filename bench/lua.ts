@@ -7,6 +7,7 @@ import { freePort, redisCommand, sleep, startProc, startRedis, waitPort, type Pr
 import { measureRun, type Measured } from './procs.js';
 import { formatSummary, summarise } from './profile-summary.js';
 import { runWrk } from './wrk.js';
+import { headSnapshot } from './snapshot.js';
 
 /*
  * Lua benchmark (issue 16): the issue's shape, content_by_lua_block doing
@@ -25,7 +26,7 @@ import { runWrk } from './wrk.js';
  * LuaJIT, through its lua_package_path only. redis2d's is a host module.
  *
  *   flock /tmp/redis2d-heavy.lock node --import tsx bench/lua.ts [--duration 5] [--rounds 3] [--conns 50]
- *   ... [--only redis2d|nginx] [--shape capture|resty]                                   # a subset of the rows, no ratios
+ *   ... [--only redis2d|nginx] [--shape capture|resty] [--against REV]   # a subset of the rows, or redis2d at REV beside the working tree; no ratios
  *   node --import tsx bench/lua.ts --cpu-prof [--duration 8] [--top 25] [--keep DIR]   # profile redis2d's capture row
  */
 
@@ -44,6 +45,10 @@ const sopt = (name: string): string | undefined => {
 };
 const only = sopt('--only');
 const onlyShape = sopt('--shape');
+/** --against REV: also redis2d built at REV (rows `redis2d@REV`), alternating with the working tree */
+const against = sopt('--against');
+/** the tree each redis2d row runs from */
+const roots = new Map<string, string>([['redis2d', ROOT]]);
 
 const VALUE = '0123456789';
 const LUALIB = join(ROOT, 'lib/modules/lua/lualib');
@@ -53,7 +58,8 @@ const REDIS2_SO = ((): string | undefined => {
   return p && existsSync(p) ? p : undefined;
 })();
 
-type Server = 'redis2d' | 'nginx';
+/** 'nginx', 'redis2d', or `redis2d@REV` */
+type Server = string;
 
 function config(server: Server, dir: string, port: number, redisPort: number): string {
   const nginx = server === 'nginx';
@@ -124,7 +130,7 @@ function get(url: string): Promise<{ status: number; body: string }> {
 function startServer(server: Server, dir: string, nodeFlags: string[] = []): Proc {
   if (server === 'nginx') return startProc(NGINX, ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
   // `env -u NODE_OPTIONS` execs node: the pid is the server's own
-  return startProc('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, ...nodeFlags, join(ROOT, 'bin/redis2d'), '-p', `${dir}/`, '-c', join(dir, 'nginx.conf')]);
+  return startProc('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, ...nodeFlags, join(roots.get(server)!, 'bin/redis2d'), '-p', `${dir}/`, '-c', join(dir, 'nginx.conf')]);
 }
 
 async function withServer<T>(server: Server, redisPort: number, path: string, f: (url: string, proc: Proc) => Promise<T>, nodeFlags: string[] = []): Promise<T> {
@@ -184,16 +190,19 @@ async function main(): Promise<void> {
   const redis = await startRedis(dir);
   await redisCommand(redis.port, ['SET', 'k', VALUE]);
   const rows: Row[] = [];
+  const base = against ? headSnapshot(false, against) : undefined;
+  if (base) roots.set(`redis2d@${base.commit}`, base.root);
   try {
     if (argv.includes('--cpu-prof')) return await profile(redis.port);
     if (!REDIS2_SO) process.stderr.write('bench: nginx has no redis2 module (set NGINX_REDIS2_MODULE=/path/ngx_http_redis2_module.so): the capture shape runs on redis2d only\n');
     for (let i = 0; i < rounds; i++) {
       // alternating, and the order flipped each round so neither server always goes first
-      const order: Server[] = i % 2 === 0 ? ['redis2d', 'nginx'] : ['nginx', 'redis2d'];
+      const servers: Server[] = [...roots.keys(), 'nginx'];
+      const order = i % 2 === 0 ? servers : [...servers].reverse();
       for (const shape of ['capture', 'resty'] as const) {
         if (onlyShape && shape !== onlyShape) continue;
         for (const s of order) {
-          if (only && s !== only) continue;
+          if (only && !s.startsWith(only)) continue;
           if (shape === 'capture' && s === 'nginx' && !REDIS2_SO) continue;
           rows.push(await measure(s, shape, redis.port));
           await sleep(200);
@@ -203,6 +212,7 @@ async function main(): Promise<void> {
   } finally {
     await redis.proc.stop();
     rmSync(dir, { recursive: true, force: true });
+    if (base?.cleanup) rmSync(base.cleanup, { recursive: true, force: true });
   }
   const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const pick = (s: string, k: keyof Row): number => med(rows.filter((r) => r.server === s).map((r) => r[k] as number));
@@ -214,7 +224,7 @@ async function main(): Promise<void> {
   for (const r of rows) {
     process.stdout.write(`| ${r.server} | ${Math.round(r.rps)} | ${r.p99.toFixed(2)} | ${r.cpuUs.toFixed(1)} | ${r.rssMiB.toFixed(1)} | ${r.errors} |\n`);
   }
-  if (only || onlyShape) return;
+  if (only || onlyShape || against) return;
   process.stdout.write('\nmedians, redis2d / nginx:\n');
   for (const shape of REDIS2_SO ? ['capture', 'resty'] : ['resty']) {
     const a = `redis2d ${shape}`;

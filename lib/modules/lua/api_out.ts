@@ -29,25 +29,13 @@ export interface LuaReqState {
   /** the last output met a full socket buffer (ngx.flush(true) waits for it to drain) */
   congested?: boolean;
 }
-const states = new WeakMap<HttpRequest, LuaReqState>();
-
-/* the last request asked about: a request's Lua calls come in a row (say, then the thread's end) */
-let lastReq: HttpRequest | undefined;
-let lastState: LuaReqState | undefined;
-
 export function reqState(r: HttpRequest): LuaReqState {
-  if (r === lastReq) return lastState!;
-  let s = states.get(r);
-  if (!s) {
-    s = { ctxRef: -1, eof: false };
-    states.set(r, s);
-  }
-  lastReq = r;
-  lastState = s;
+  let s = r.luaCtx as LuaReqState | undefined;
+  if (s === undefined) s = r.luaCtx = { ctxRef: -1, eof: false };
   return s;
 }
 export function peekReqState(r: HttpRequest): LuaReqState | undefined {
-  return states.get(r);
+  return r.luaCtx as LuaReqState | undefined;
 }
 
 /** the running thread's request, or a Lua error naming the API */
