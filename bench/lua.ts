@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,7 @@ import { headSnapshot } from './snapshot.js';
  *   flock /tmp/redis2d-heavy.lock node --import tsx bench/lua.ts [--duration 5] [--rounds 3] [--conns 50]
  *   ... [--only redis2d|nginx] [--shape capture|resty] [--against REV]   # a subset of the rows, or redis2d at REV beside the working tree; no ratios
  *   node --import tsx bench/lua.ts --cpu-prof [--duration 8] [--top 25] [--keep DIR]   # profile redis2d's capture row
+ *   node --import tsx bench/lua.ts --perf redis2d|nginx [--duration 8] [--top 40]      # on-CPU samples of one server's capture row
  */
 
 const argv = process.argv.slice(2);
@@ -185,6 +187,34 @@ async function profile(redisPort: number): Promise<void> {
   }
 }
 
+/* --perf SERVER: on-CPU samples (perf record, cpu-clock) of one server running the capture row */
+async function perf(server: Server, redisPort: number): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'bench-lua-perf-'));
+  const data = join(work, 'perf.data');
+  try {
+    const flags = server === 'nginx' ? [] : ['--perf-basic-prof'];
+    const res = await withServer(server, redisPort, '/capture', async (url, proc) => {
+      await runWrk(url, conns, 2, 2);
+      const rec = startProc('perf', ['record', '-F', '1999', '-g', '-o', data, '-p', String(proc.pid)]);
+      await sleep(300);
+      const r = await runWrk(url, conns, opt('--duration', 8), 2);
+      await rec.stop('SIGINT');
+      return r;
+    }, flags);
+    process.stdout.write(`perf: ${server} capture, ${conns} connections: ${Math.round(res.rps)} req/s under perf\n`);
+    const report = (sort: string, limit: string): string[] =>
+      execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', sort, '-g', 'none', '--percent-limit', limit], {
+        encoding: 'latin1',
+        maxBuffer: 64 << 20,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).split('\n').filter((l) => /^\s+[\d.]+%/.test(l));
+    process.stdout.write(`by object:\n${report('dso', '0.5').join('\n')}\n`);
+    process.stdout.write(`by symbol (self), top ${opt('--top', 40)}:\n${report('dso,sym', '0.3').slice(0, opt('--top', 40)).join('\n')}\n`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-lua-redis-'));
   const redis = await startRedis(dir);
@@ -194,6 +224,8 @@ async function main(): Promise<void> {
   if (base) roots.set(`redis2d@${base.commit}`, base.root);
   try {
     if (argv.includes('--cpu-prof')) return await profile(redis.port);
+    const perfOf = sopt('--perf');
+    if (perfOf) return await perf(perfOf, redis.port);
     if (!REDIS2_SO) process.stderr.write('bench: nginx has no redis2 module (set NGINX_REDIS2_MODULE=/path/ngx_http_redis2_module.so): the capture shape runs on redis2d only\n');
     for (let i = 0; i < rounds; i++) {
       // alternating, and the order flipped each round so neither server always goes first

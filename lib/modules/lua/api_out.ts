@@ -54,16 +54,19 @@ export function checkPhase(L: LuaState, t: LuaThread, api: string, allowed: read
 
 const OUT_PHASES = ['rewrite', 'access', 'content'] as const;
 const NEWLINE = Buffer.from('\n');
+const NIL = Buffer.from('nil');
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
+const NULL = Buffer.from('null');
 
 /** the bytes of ngx.say/ngx.print's arguments (tables flattened, as ngx_lua's calc/copy_str) */
-function collect(L: LuaState, i: number, out: Buffer[], api: string, argn: number): void {
+function collect(L: LuaState, i: number, out: Uint8Array[], api: string, argn: number): void {
   const ty = lua.lua_type(L, i);
-  if (ty === lua.LUA_TSTRING || ty === lua.LUA_TNUMBER) {
-    const u = lua.lua_tolstring(L, i)!;
-    out.push(Buffer.from(u.buffer, u.byteOffset, u.byteLength));
-  } else if (ty === lua.LUA_TNIL) out.push(Buffer.from('nil'));
-  else if (ty === lua.LUA_TBOOLEAN) out.push(Buffer.from(lua.lua_toboolean(L, i) ? 'true' : 'false'));
-  else if (ty === lua.LUA_TLIGHTUSERDATA && lua.lua_touserdata(L, i) === NULL_UD) out.push(Buffer.from('null'));
+  // the VM's own arrays: read (copied into the output below), never kept
+  if (ty === lua.LUA_TSTRING || ty === lua.LUA_TNUMBER) out.push(lua.lua_tolstring(L, i)!);
+  else if (ty === lua.LUA_TNIL) out.push(NIL);
+  else if (ty === lua.LUA_TBOOLEAN) out.push(lua.lua_toboolean(L, i) ? TRUE : FALSE);
+  else if (ty === lua.LUA_TLIGHTUSERDATA && lua.lua_touserdata(L, i) === NULL_UD) out.push(NULL);
   else if (ty === lua.LUA_TTABLE) {
     const abs = i < 0 ? lua.lua_gettop(L) + i + 1 : i;
     const n = lua.lua_rawlen(L, abs);
@@ -105,11 +108,17 @@ function output(L: LuaState, newline: boolean): number {
     return 2;
   }
   const n = lua.lua_gettop(L);
-  const parts: Buffer[] = [];
+  const parts: Uint8Array[] = [];
   for (let i = 1; i <= n; i++) collect(L, i, parts, api, i);
   if (newline) parts.push(NEWLINE);
-  // a copy, made once: Lua strings are the VM's own bytes
-  const buf = parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts);
+  // one copy into a Buffer of its own (TypedArray set: no Buffer view of the VM's arrays)
+  let len = 0;
+  for (let i = 0; i < parts.length; i++) len += parts[i]!.length;
+  const buf = Buffer.allocUnsafe(len);
+  for (let i = 0, off = 0; i < parts.length; i++) {
+    buf.set(parts[i]!, off);
+    off += parts[i]!.length;
+  }
   sendHeaderIfNeeded(r);
   if (buf.length && !r.headerOnly) st.congested = !r.send(buf);
   lua.lua_pushinteger(L, 1);

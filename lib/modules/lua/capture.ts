@@ -92,8 +92,7 @@ function pushResult(L: LuaState, sr: SubRequest): void {
   lua.lua_setfield(L, -2, 'status');
   // lua_pushstring copies: one chunk (the usual upstream reply) is given as it is
   const cap = sr.captured;
-  const body = cap === undefined || cap.length === 0 ? EMPTY : cap.length === 1 ? cap[0]! : Buffer.concat(cap);
-  lua.lua_pushlstring(L, body, body.length);
+  lua.lua_pushstring(L, cap === undefined || cap.length === 0 ? EMPTY : cap.length === 1 ? cap[0]! : Buffer.concat(cap));
   lua.lua_setfield(L, -2, 'body');
   // header: the child's response headers (repeated names as arrays)
   lua.lua_newtable(L);

@@ -80,6 +80,7 @@ interface TStringLike {
   realstring: Uint8Array;
 }
 interface LStringModule {
+  luaS_bless: (L: unknown, s: Uint8Array) => TStringLike;
   luaS_hash: (s: Uint8Array) => string;
   luaS_hashlongstr: (ts: TStringLike) => string;
   luaS_new: (L: unknown, s: Uint8Array) => TStringLike;
@@ -244,7 +245,7 @@ lobject.luaO_str2num = (s, o) => {
   const n = str2num(s, o);
   if (n !== 0 && o.ttisinteger()) {
     // a hex numeral past 32 bits wrapped: read it again as a double
-    const m = HEX.exec(Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('latin1').replace(/\0+$/, ''));
+    const m = HEX.exec(u8str(s).replace(/\0+$/, ''));
     o.setfltvalue(m ? (m[1] ? -1 : 1) * parseInt(m[2]!, 16) : o.value);
   }
   return n;
@@ -254,9 +255,35 @@ export const lua: LuaApi = fengari.lua;
 export const lauxlib: LauxApi = fengari.lauxlib;
 export const lualib = fengari.lualib;
 
+/*
+ * fengari's strings are Uint8Arrays, those of 64 bytes or less kept in
+ * V8's heap; reading `.buffer` of one (a Buffer view, subarray) makes V8
+ * give it a malloc'ed backing store. The helpers here read and make them
+ * without that: latin1Slice reads a small array in place, and a string
+ * made by the host is a fresh array the VM takes as it is.
+ */
+
 /** a Lua string's bytes as a latin1 JS string (one char per byte, as the engine's strings) */
 export function u8str(u: Uint8Array): string {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('latin1');
+  return latin1Slice.call(u, 0, u.length);
+}
+
+/** the bytes of a Lua string as a Buffer of their own (a copy) */
+export function u8buf(u: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(u.length);
+  b.set(u, 0);
+  return b;
+}
+
+interface LObjectPush {
+  pushsvalue2s(L: LuaState, ts: TStringLike): void;
+}
+/**
+ * push `u` as a Lua string without copying it: the caller made it for
+ * this (a plain Uint8Array, never written again)
+ */
+export function pushOwned(L: LuaState, u: Uint8Array): void {
+  (lobject as unknown as LObjectPush).pushsvalue2s(L, lstring.luaS_bless(L, u));
 }
 
 /** the bytes of a latin1 JS string, for lua_pushstring */
@@ -266,7 +293,11 @@ export function strU8(s: string): Uint8Array {
 
 /** push a latin1 string */
 export function pushStr(L: LuaState, s: string): void {
-  lua.lua_pushstring(L, Buffer.from(s, 'latin1'));
+  const n = s.length;
+  if (n > 64) return void lua.lua_pushstring(L, Buffer.from(s, 'latin1'));
+  const u = new Uint8Array(n);
+  for (let i = 0; i < n; i++) u[i] = s.charCodeAt(i);
+  pushOwned(L, u);
 }
 
 /** the string at i (numbers converted), or undefined */
