@@ -237,6 +237,25 @@ interface TValueLike {
 interface LObjectModule {
   luaO_str2num: (s: Uint8Array, o: TValueLike) => number;
 }
+/*
+ * Popping the stack: fengari's adjust_top (lua_settop, and the VM after
+ * calls) `delete`s each slot, a runtime call in V8 each time; an
+ * undefined slot reads the same to every user of the stack (holes are
+ * undefined too). lapi and lvm call it through the exports object.
+ */
+interface LDoModule {
+  adjust_top: (L: { top: number; stack: unknown[] }, newtop: number) => void;
+}
+const ldo = require('fengari/src/ldo.js') as LDoModule;
+const adjustTop = ldo.adjust_top;
+ldo.adjust_top = (L, newtop) => {
+  if (L.top < newtop) return adjustTop(L, newtop);
+  const stack = L.stack;
+  let top = L.top;
+  while (top > newtop) stack[--top] = undefined;
+  L.top = top;
+};
+
 // after fengari has loaded: its modules call lobject.luaO_str2num through the exports object
 const lobject = require('fengari/src/lobject.js') as LObjectModule;
 const str2num = lobject.luaO_str2num;
