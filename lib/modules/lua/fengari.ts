@@ -192,6 +192,7 @@ export interface LuaApi {
   lua_gettable(L: LuaState, i: number): number;
   lua_settable(L: LuaState, i: number): void;
   lua_setmetatable(L: LuaState, i: number): void;
+  lua_getmetatable(L: LuaState, i: number): boolean;
   lua_next(L: LuaState, i: number): number;
   lua_call(L: LuaState, nargs: number, nres: number): void;
   lua_pcall(L: LuaState, nargs: number, nres: number, msgh: number): number;
