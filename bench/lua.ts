@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { NGINX, ROOT } from './targets.js';
 import { freePort, redisCommand, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
 import { measureRun, type Measured } from './procs.js';
-import { formatSummary, summarise } from './profile-summary.js';
+import { formatSummary, groupSummary, summarise } from './profile-summary.js';
 import { runWrk } from './wrk.js';
 import { headSnapshot } from './snapshot.js';
 
@@ -180,7 +180,10 @@ async function profile(redisPort: number): Promise<void> {
       writeFileSync(join(argv[ki + 1]!, files[0]!), readFileSync(file));
     }
     const s = summarise(JSON.parse(readFileSync(file, 'utf8')));
-    process.stdout.write(`busy µs per request (profiler on, includes warm-up): ${(s.busyUs / res.requests).toFixed(1)}\n`);
+    process.stdout.write(`busy µs per request (profiler on, wall time of samples, warm-up included): ${(s.busyUs / res.requests).toFixed(1)}\n`);
+    process.stdout.write('\n| where (self time by file) | % of busy | µs/request |\n|---|---:|---:|\n');
+    for (const g of groupSummary(s)) process.stdout.write(`| ${g.group} | ${((g.selfUs / s.busyUs) * 100).toFixed(1)} | ${(g.selfUs / res.requests).toFixed(1)} |\n`);
+    process.stdout.write('\n');
     process.stdout.write(`${formatSummary(s, opt('--top', 25), argv.includes('--markdown'))}\n`);
   } finally {
     rmSync(profDir, { recursive: true, force: true });

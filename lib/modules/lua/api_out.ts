@@ -1,7 +1,7 @@
 import type { LogLevel } from '../../core/error_log.js';
 import { getMainLog } from '../../core/error_log.js';
 import type { HttpRequest } from '../../http/http_request.js';
-import { lauxlib, lua, luaError, pushStr, toStr, u8str, type LuaState } from './fengari.js';
+import { joinBytes, lauxlib, lua, luaError, pushStr, toStr, u8str, type LuaState } from './fengari.js';
 import { EXIT_EXEC, currentThread, yieldFor, type LuaThread } from './thread.js';
 import { setFn } from './vm.js';
 
@@ -112,13 +112,7 @@ function output(L: LuaState, newline: boolean): number {
   for (let i = 1; i <= n; i++) collect(L, i, parts, api, i);
   if (newline) parts.push(NEWLINE);
   // one copy into a Buffer of its own (TypedArray set: no Buffer view of the VM's arrays)
-  let len = 0;
-  for (let i = 0; i < parts.length; i++) len += parts[i]!.length;
-  const buf = Buffer.allocUnsafe(len);
-  for (let i = 0, off = 0; i < parts.length; i++) {
-    buf.set(parts[i]!, off);
-    off += parts[i]!.length;
-  }
+  const buf = joinBytes(parts);
   sendHeaderIfNeeded(r);
   if (buf.length && !r.headerOnly) st.congested = !r.send(buf);
   lua.lua_pushinteger(L, 1);

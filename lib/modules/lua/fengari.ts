@@ -295,6 +295,18 @@ export function u8buf(u: Uint8Array): Buffer {
   return b;
 }
 
+/** the bytes of several Lua strings in one Buffer of their own */
+export function joinBytes(parts: Uint8Array[]): Buffer {
+  let len = 0;
+  for (let i = 0; i < parts.length; i++) len += parts[i]!.length;
+  const b = Buffer.allocUnsafe(len);
+  for (let i = 0, off = 0; i < parts.length; i++) {
+    b.set(parts[i]!, off);
+    off += parts[i]!.length;
+  }
+  return b;
+}
+
 interface LObjectPush {
   pushsvalue2s(L: LuaState, ts: TStringLike): void;
 }
