@@ -128,6 +128,29 @@ export function formatSummary(s: Summary, top: number, markdown: boolean): strin
   return lines.join('\n');
 }
 
+/** coarse groups of self time by file, for "where the time goes" (first matching rule wins) */
+const GROUPS: Array<[string, RegExp]> = [
+  ['idle', /^\(idle\)$/],
+  ['GC', /^\(garbage collector\)$/],
+  ['syscalls (writev, write, read)', /^(writev|writeBuffer|read|readv|close|internalConnect|latin1Write|utf8Write)$/],
+  ['Lua VM (fengari)', /node_modules\/fengari\//],
+  ['Lua host API (lib/modules/lua)', /^lib\/modules\/lua\//],
+  ['subrequest (lib/http/subrequest)', /^lib\/http\/subrequest/],
+  ['HTTP engine (lib/http, other modules\' filters)', /^lib\/(http|core|conf)\/|^lib\/modules\/(charset|gzip|headers|index)/],
+  ['upstream + redis2 (lib/upstream, lib/modules/redis2)', /^lib\/(upstream|modules\/redis2)\//],
+  ['other modules', /^lib\//],
+  ['Node streams, net, buffers, timers', /^node:|^(FastBuffer|now|set length|slice|subarray|from|concat)$/],
+];
+
+export function groupSummary(s: Summary): Array<{ group: string; selfUs: number }> {
+  const out = new Map<string, number>();
+  for (const f of s.files) {
+    const g = GROUPS.find(([, re]) => re.test(f.file))?.[0] ?? 'other (V8 builtins, native)';
+    out.set(g, (out.get(g) ?? 0) + f.selfUs);
+  }
+  return [...out].map(([group, selfUs]) => ({ group, selfUs })).filter((g) => g.group !== 'idle').sort((a, b) => b.selfUs - a.selfUs);
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   const file = args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--top');

@@ -42,6 +42,18 @@ const HTTP = `
         ngx.print("a", 1, nil, true, {"x", {"y", 2}}, ngx.null, "\\n")
       }
     }
+    location /strkeys {
+      content_by_lua_block {
+        local t = {}
+        t["\\5\\0"] = "a"; t["P"] = "b"; t["\\1\\35"] = "c"; t["\\18\\3"] = "d"
+        ngx.say(t["\\5\\0"], t["P"], t["\\1\\35"], t["\\18\\3"])
+        ngx.say(tostring("a" < "\\15"), " ", tostring("\\15" < "a"), " ", tostring("ab" < "b"), " ", tostring("\\255" > "z"), " ", tostring("a\\0" > "a"))
+        local l = { "b", "\\15", "a", "\\200", "ab", "A" }
+        table.sort(l)
+        for i = 1, #l do l[i] = string.byte(l[i]) .. ":" .. #l[i] end
+        ngx.say(table.concat(l, " "))
+      }
+    }
     location /cap {
       content_by_lua '
         local res = ngx.location.capture("/sub1?a=1")
@@ -282,6 +294,7 @@ const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost:
 const CASES: Array<[string, string]> = [
   ['init_worker_by_lua with ngx.timer.every, before any request', get('/ticks')],
   ['number formatting as LuaJIT', get('/nums')],
+  ['string keys and comparison by bytes', get('/strkeys')],
   ['capture: args, method, body, 404 page', get('/cap')],
   ['capture_multi', get('/multi')],
   ['capture variables, ngx.var read/write', get('/vars?q=1')],

@@ -97,6 +97,12 @@ export class HttpRequest implements Request {
    * per request compares it to see whether its own is still valid
    */
   ctxEpoch = 0;
+  /**
+   * the lua module's request context (ngx_lua's r->ctx slot: ngx.ctx, its
+   * output state), opaque here; a field rather than a WeakMap because
+   * every ngx.say and thread end reads it
+   */
+  luaCtx: unknown = undefined;
   internal = false;
   validLocation = true;
   captures: string[] | undefined;

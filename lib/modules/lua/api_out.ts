@@ -1,7 +1,7 @@
 import type { LogLevel } from '../../core/error_log.js';
 import { getMainLog } from '../../core/error_log.js';
 import type { HttpRequest } from '../../http/http_request.js';
-import { lauxlib, lua, luaError, pushStr, toStr, u8str, type LuaState } from './fengari.js';
+import { joinBytes, lauxlib, lua, luaError, pushStr, toStr, u8str, type LuaState } from './fengari.js';
 import { EXIT_EXEC, currentThread, yieldFor, type LuaThread } from './thread.js';
 import { setFn } from './vm.js';
 
@@ -29,18 +29,13 @@ export interface LuaReqState {
   /** the last output met a full socket buffer (ngx.flush(true) waits for it to drain) */
   congested?: boolean;
 }
-const states = new WeakMap<HttpRequest, LuaReqState>();
-
 export function reqState(r: HttpRequest): LuaReqState {
-  let s = states.get(r);
-  if (!s) {
-    s = { ctxRef: -1, eof: false };
-    states.set(r, s);
-  }
+  let s = r.luaCtx as LuaReqState | undefined;
+  if (s === undefined) s = r.luaCtx = { ctxRef: -1, eof: false };
   return s;
 }
 export function peekReqState(r: HttpRequest): LuaReqState | undefined {
-  return states.get(r);
+  return r.luaCtx as LuaReqState | undefined;
 }
 
 /** the running thread's request, or a Lua error naming the API */
@@ -58,16 +53,20 @@ export function checkPhase(L: LuaState, t: LuaThread, api: string, allowed: read
 }
 
 const OUT_PHASES = ['rewrite', 'access', 'content'] as const;
+const NEWLINE = Buffer.from('\n');
+const NIL = Buffer.from('nil');
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
+const NULL = Buffer.from('null');
 
 /** the bytes of ngx.say/ngx.print's arguments (tables flattened, as ngx_lua's calc/copy_str) */
-function collect(L: LuaState, i: number, out: Buffer[], api: string, argn: number): void {
+function collect(L: LuaState, i: number, out: Uint8Array[], api: string, argn: number): void {
   const ty = lua.lua_type(L, i);
-  if (ty === lua.LUA_TSTRING || ty === lua.LUA_TNUMBER) {
-    const u = lua.lua_tolstring(L, i)!;
-    out.push(Buffer.from(u.buffer, u.byteOffset, u.byteLength));
-  } else if (ty === lua.LUA_TNIL) out.push(Buffer.from('nil'));
-  else if (ty === lua.LUA_TBOOLEAN) out.push(Buffer.from(lua.lua_toboolean(L, i) ? 'true' : 'false'));
-  else if (ty === lua.LUA_TLIGHTUSERDATA && lua.lua_touserdata(L, i) === NULL_UD) out.push(Buffer.from('null'));
+  // the VM's own arrays: read (copied into the output below), never kept
+  if (ty === lua.LUA_TSTRING || ty === lua.LUA_TNUMBER) out.push(lua.lua_tolstring(L, i)!);
+  else if (ty === lua.LUA_TNIL) out.push(NIL);
+  else if (ty === lua.LUA_TBOOLEAN) out.push(lua.lua_toboolean(L, i) ? TRUE : FALSE);
+  else if (ty === lua.LUA_TLIGHTUSERDATA && lua.lua_touserdata(L, i) === NULL_UD) out.push(NULL);
   else if (ty === lua.LUA_TTABLE) {
     const abs = i < 0 ? lua.lua_gettop(L) + i + 1 : i;
     const n = lua.lua_rawlen(L, abs);
@@ -109,13 +108,13 @@ function output(L: LuaState, newline: boolean): number {
     return 2;
   }
   const n = lua.lua_gettop(L);
-  const parts: Buffer[] = [];
+  const parts: Uint8Array[] = [];
   for (let i = 1; i <= n; i++) collect(L, i, parts, api, i);
-  if (newline) parts.push(Buffer.from('\n'));
-  const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  if (newline) parts.push(NEWLINE);
+  // one copy into a Buffer of its own (TypedArray set: no Buffer view of the VM's arrays)
+  const buf = joinBytes(parts);
   sendHeaderIfNeeded(r);
-  // a copy: Lua strings are the VM's own bytes
-  if (buf.length && !r.headerOnly) st.congested = !r.send(Buffer.from(buf));
+  if (buf.length && !r.headerOnly) st.congested = !r.send(buf);
   lua.lua_pushinteger(L, 1);
   return 1;
 }

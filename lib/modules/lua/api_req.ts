@@ -3,7 +3,7 @@ import type { HttpRequest } from '../../http/http_request.js';
 import { parseHttpTime } from '../../http/http_time.js';
 import { decodeArgs, escapeUri } from './codec.js';
 import { lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
-import { NULL_UD, checkPhase, curReq, reqState, setEncodeArgs } from './api_out.js';
+import { NULL_UD, checkPhase, curReq, peekReqState, reqState, setEncodeArgs } from './api_out.js';
 import { EXIT_JUMP, currentThread, yieldFor } from './thread.js';
 import { setFn } from './vm.js';
 
@@ -152,8 +152,9 @@ function pushCtx(L: LuaState, r: HttpRequest): void {
 
 /** free a request's ngx.ctx (its log phase, or a capture's end) */
 export function releaseCtx(L: LuaState, r: HttpRequest): void {
-  const st = reqState(r);
-  if (st.ctxRef !== -1) {
+  // peek: a request that never used Lua (most captured ones) gets no state made here
+  const st = peekReqState(r);
+  if (st !== undefined && st.ctxRef !== -1) {
     lauxlib.luaL_unref(L, REG, st.ctxRef);
     st.ctxRef = -1;
   }

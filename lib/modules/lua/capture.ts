@@ -26,10 +26,40 @@ interface CaptureSpec {
   ctxIdx: number;
 }
 
+const EMPTY = Buffer.alloc(0);
 const METHOD_BY_NUM = new Map(Object.entries(HTTP_METHODS).map(([k, v]) => [v, k]));
 
 function field(L: LuaState, t: number, k: string): number {
   return lua.lua_getfield(L, t, k);
+}
+
+const ARGS = 1;
+const METHOD = 2;
+const BODY = 4;
+const VARS = 8;
+const SHARE = 16;
+const COPY = 32;
+const CTX = 64;
+const OPTION_BITS = new Map([['args', ARGS], ['method', METHOD], ['body', BODY], ['vars', VARS], ['share_all_vars', SHARE], ['copy_all_vars', COPY], ['ctx', CTX]]);
+
+/**
+ * which options the table at `oi` has: one walk of a plain table instead
+ * of seven lookups, most of them for absent keys (a table with a
+ * metatable may answer any of them through __index: all are looked up)
+ */
+function presentOptions(L: LuaState, oi: number): number {
+  if (lua.lua_getmetatable(L, oi)) {
+    lua.lua_pop(L, 1);
+    return 127;
+  }
+  let m = 0;
+  lua.lua_pushnil(L);
+  while (lua.lua_next(L, oi) !== 0) {
+    // a string key is read as it is (lua_next is not disturbed: only numbers are converted)
+    if (lua.lua_type(L, -2) === lua.LUA_TSTRING) m |= OPTION_BITS.get(toStr(L, -2)!) ?? 0;
+    lua.lua_pop(L, 1);
+  }
+  return m;
 }
 
 /** read `{uri, opts}` at stack positions (uri at `ui`, options table at `oi` or 0) */
@@ -45,7 +75,51 @@ function readSpec(L: LuaState, ui: number, oi: number): CaptureSpec {
   const spec: CaptureSpec = { uri: uri!, args, method: 'GET', body: undefined, vars: [], share: false, copy: false, ctxIdx: 0 };
   if (!oi || lua.lua_type(L, oi) === lua.LUA_TNIL) return spec;
   if (lua.lua_type(L, oi) !== lua.LUA_TTABLE) luaError(L, 'options must be a table');
-  // args: string or table (encoded as ngx.encode_args); joined to the URI's own
+  // read in ngx_lua's order (the first bad one is the error), present ones only
+  const has = presentOptions(L, oi);
+  if (has & ARGS) readArgs(L, oi, spec);
+  if (has & METHOD) {
+    if (field(L, oi, 'method') === lua.LUA_TNUMBER) {
+      const m = METHOD_BY_NUM.get(lua.lua_tointeger(L, -1));
+      if (!m) luaError(L, `unsupported HTTP method: ${lua.lua_tointeger(L, -1)}`);
+      spec.method = m!;
+    }
+    lua.lua_pop(L, 1);
+  }
+  if (has & BODY) {
+    const bt = field(L, oi, 'body');
+    if (bt === lua.LUA_TSTRING || bt === lua.LUA_TNUMBER) spec.body = Buffer.from(lua.lua_tolstring(L, -1)!);
+    lua.lua_pop(L, 1);
+  }
+  if (has & VARS) {
+    if (field(L, oi, 'vars') === lua.LUA_TTABLE) {
+      lua.lua_pushnil(L);
+      while (lua.lua_next(L, -2) !== 0) {
+        spec.vars.push([toStr(L, -2) ?? '', toStr(L, -1) ?? '']);
+        lua.lua_pop(L, 1);
+      }
+    }
+    lua.lua_pop(L, 1);
+  }
+  if (has & SHARE) {
+    field(L, oi, 'share_all_vars');
+    spec.share = lua.lua_toboolean(L, -1);
+    lua.lua_pop(L, 1);
+  }
+  if (has & COPY) {
+    field(L, oi, 'copy_all_vars');
+    spec.copy = lua.lua_toboolean(L, -1);
+    lua.lua_pop(L, 1);
+  }
+  if (has & CTX) {
+    if (field(L, oi, 'ctx') === lua.LUA_TTABLE) spec.ctxIdx = lua.lua_gettop(L);
+    else lua.lua_pop(L, 1);
+  }
+  return spec;
+}
+
+/** the args option: string or table (encoded as ngx.encode_args); joined to the URI's own */
+function readArgs(L: LuaState, oi: number, spec: CaptureSpec): void {
   const at = field(L, oi, 'args');
   if (at === lua.LUA_TTABLE) {
     const a = encodeArgs(L, -1);
@@ -55,32 +129,6 @@ function readSpec(L: LuaState, ui: number, oi: number): CaptureSpec {
     spec.args = spec.args ? `${spec.args}&${a}` : a;
   } else if (at !== lua.LUA_TNIL) luaError(L, 'Bad args option value');
   lua.lua_pop(L, 1);
-  if (field(L, oi, 'method') === lua.LUA_TNUMBER) {
-    const m = METHOD_BY_NUM.get(lua.lua_tointeger(L, -1));
-    if (!m) luaError(L, `unsupported HTTP method: ${lua.lua_tointeger(L, -1)}`);
-    spec.method = m!;
-  }
-  lua.lua_pop(L, 1);
-  const bt = field(L, oi, 'body');
-  if (bt === lua.LUA_TSTRING || bt === lua.LUA_TNUMBER) spec.body = Buffer.from(lua.lua_tolstring(L, -1)!);
-  lua.lua_pop(L, 1);
-  if (field(L, oi, 'vars') === lua.LUA_TTABLE) {
-    lua.lua_pushnil(L);
-    while (lua.lua_next(L, -2) !== 0) {
-      spec.vars.push([toStr(L, -2) ?? '', toStr(L, -1) ?? '']);
-      lua.lua_pop(L, 1);
-    }
-  }
-  lua.lua_pop(L, 1);
-  field(L, oi, 'share_all_vars');
-  spec.share = lua.lua_toboolean(L, -1);
-  lua.lua_pop(L, 1);
-  field(L, oi, 'copy_all_vars');
-  spec.copy = lua.lua_toboolean(L, -1);
-  lua.lua_pop(L, 1);
-  if (field(L, oi, 'ctx') === lua.LUA_TTABLE) spec.ctxIdx = lua.lua_gettop(L);
-  else lua.lua_pop(L, 1);
-  return spec;
 }
 
 /** push a finished capture's result table */
@@ -89,8 +137,9 @@ function pushResult(L: LuaState, sr: SubRequest): void {
   const status = sr.errStatus || sr.status || 200;
   lua.lua_pushinteger(L, status);
   lua.lua_setfield(L, -2, 'status');
-  const body = sr.captured && sr.captured.length ? Buffer.concat(sr.captured) : Buffer.alloc(0);
-  lua.lua_pushstring(L, body);
+  // lua_pushstring copies: one chunk (the usual upstream reply) is given as it is
+  const cap = sr.captured;
+  lua.lua_pushstring(L, cap === undefined || cap.length === 0 ? EMPTY : cap.length === 1 ? cap[0]! : Buffer.concat(cap));
   lua.lua_setfield(L, -2, 'body');
   // header: the child's response headers (repeated names as arrays)
   lua.lua_newtable(L);

@@ -53,6 +53,81 @@ luaconf.lua_integer2str = fmtNumber;
 luaconf.lua_number2str = fmtNumber;
 luaconf.LUA_COMPAT_FLOATSTRING = true;
 
+/*
+ * Speed, with the same results (bench/PROFILE.md "Lua capture shape"):
+ * fengari keys every table entry of a string by a JS string made from its
+ * bytes, built anew for every string the host pushes or names
+ * (lua_getfield(L, i, 'status') makes a TString and hashes it). Its own
+ * hash writes each byte in hex without padding, ~400 ns for a short key,
+ * and is not one-to-one ("\x05\x00" and "P" both give "|50", so they were
+ * the same table key) nor in byte order (l_strcmp compares hashes, so
+ * "a" < "\x0f" was true). Here the hash is "|" and the bytes as latin1
+ * characters: one native call, one-to-one, and ordered as the bytes are
+ * (Lua's and LuaJIT's string comparison). The "|" keeps it apart from
+ * the prefixes ltable gives light userdata keys ("*", "#", "?").
+ * Also: strings named by the host (field names, mostly literals) are
+ * converted to bytes once and kept (bounded), and copying a byte array
+ * into a Lua string is one typed-array copy instead of Uint8Array.from's
+ * iteration. These patches precede the loading of the modules that take
+ * the functions by destructuring (lstring, ltable, lvm, llex, lapi).
+ */
+interface DefsModule {
+  luastring_from: (a: Uint8Array | ArrayLike<number>) => Uint8Array;
+  from_userstring: (s: Uint8Array | string) => Uint8Array;
+}
+interface TStringLike {
+  hash: string | null;
+  realstring: Uint8Array;
+}
+interface LStringModule {
+  luaS_bless: (L: unknown, s: Uint8Array) => TStringLike;
+  luaS_hash: (s: Uint8Array) => string;
+  luaS_hashlongstr: (ts: TStringLike) => string;
+  luaS_new: (L: unknown, s: Uint8Array) => TStringLike;
+}
+const defs = require('fengari/src/defs.js') as DefsModule;
+const fromUserString = defs.from_userstring;
+const userStrings = new Map<string, Uint8Array>();
+/** the Lua string of each array userStrings keeps (see luaS_new below) */
+const namedStrings = new Map<Uint8Array, TStringLike>();
+defs.from_userstring = (s) => {
+  if (typeof s !== 'string') return fromUserString(s);
+  let u = userStrings.get(s);
+  if (u === undefined) {
+    u = fromUserString(s);
+    // only short names are worth keeping; the bound keeps odd callers from growing it
+    if (s.length <= 64 && userStrings.size < 4096) {
+      userStrings.set(s, u);
+      // luaS_new ignores its state argument (fengari's TString has none)
+      namedStrings.set(u, lstring.luaS_new(null, u));
+    }
+  }
+  return u;
+};
+const copyFrom = defs.luastring_from;
+defs.luastring_from = (a) => (a instanceof Uint8Array ? new Uint8Array(a) : copyFrom(a));
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+const hashBytes = (s: Uint8Array): string => '|' + latin1Slice.call(s, 0, s.length);
+const lstring = require('fengari/src/lstring.js') as LStringModule;
+lstring.luaS_hash = hashBytes;
+lstring.luaS_hashlongstr = (ts) => {
+  let h = ts.hash;
+  if (h === null) h = ts.hash = hashBytes(ts.realstring);
+  return h;
+};
+/*
+ * A kept name's bytes always make the same Lua string: lapi's
+ * lua_getfield/setfield/pushstring of a name give luaS_new the array
+ * from_userstring kept, and get one TString, its hash made once (Lua
+ * strings are immutable values; the VM's own constants are shared the
+ * same way).
+ */
+const newString = lstring.luaS_new;
+// a function, not an arrow: ltm.js calls it with `new`
+lstring.luaS_new = function luaS_new(L: unknown, s: Uint8Array): TStringLike {
+  return namedStrings.get(s) ?? newString(L, s);
+};
+
 type Str = Uint8Array | string;
 
 /** the part of fengari's C API redis2d uses (lua.h, lauxlib.h, lualib.h) */
@@ -117,6 +192,7 @@ export interface LuaApi {
   lua_gettable(L: LuaState, i: number): number;
   lua_settable(L: LuaState, i: number): void;
   lua_setmetatable(L: LuaState, i: number): void;
+  lua_getmetatable(L: LuaState, i: number): boolean;
   lua_next(L: LuaState, i: number): number;
   lua_call(L: LuaState, nargs: number, nres: number): void;
   lua_pcall(L: LuaState, nargs: number, nres: number, msgh: number): number;
@@ -162,6 +238,25 @@ interface TValueLike {
 interface LObjectModule {
   luaO_str2num: (s: Uint8Array, o: TValueLike) => number;
 }
+/*
+ * Popping the stack: fengari's adjust_top (lua_settop, and the VM after
+ * calls) `delete`s each slot, a runtime call in V8 each time; an
+ * undefined slot reads the same to every user of the stack (holes are
+ * undefined too). lapi and lvm call it through the exports object.
+ */
+interface LDoModule {
+  adjust_top: (L: { top: number; stack: unknown[] }, newtop: number) => void;
+}
+const ldo = require('fengari/src/ldo.js') as LDoModule;
+const adjustTop = ldo.adjust_top;
+ldo.adjust_top = (L, newtop) => {
+  if (L.top < newtop) return adjustTop(L, newtop);
+  const stack = L.stack;
+  let top = L.top;
+  while (top > newtop) stack[--top] = undefined;
+  L.top = top;
+};
+
 // after fengari has loaded: its modules call lobject.luaO_str2num through the exports object
 const lobject = require('fengari/src/lobject.js') as LObjectModule;
 const str2num = lobject.luaO_str2num;
@@ -170,7 +265,7 @@ lobject.luaO_str2num = (s, o) => {
   const n = str2num(s, o);
   if (n !== 0 && o.ttisinteger()) {
     // a hex numeral past 32 bits wrapped: read it again as a double
-    const m = HEX.exec(Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('latin1').replace(/\0+$/, ''));
+    const m = HEX.exec(u8str(s).replace(/\0+$/, ''));
     o.setfltvalue(m ? (m[1] ? -1 : 1) * parseInt(m[2]!, 16) : o.value);
   }
   return n;
@@ -180,9 +275,47 @@ export const lua: LuaApi = fengari.lua;
 export const lauxlib: LauxApi = fengari.lauxlib;
 export const lualib = fengari.lualib;
 
+/*
+ * fengari's strings are Uint8Arrays, those of 64 bytes or less kept in
+ * V8's heap; reading `.buffer` of one (a Buffer view, subarray) makes V8
+ * give it a malloc'ed backing store. The helpers here read and make them
+ * without that: latin1Slice reads a small array in place, and a string
+ * made by the host is a fresh array the VM takes as it is.
+ */
+
 /** a Lua string's bytes as a latin1 JS string (one char per byte, as the engine's strings) */
 export function u8str(u: Uint8Array): string {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('latin1');
+  return latin1Slice.call(u, 0, u.length);
+}
+
+/** the bytes of a Lua string as a Buffer of their own (a copy) */
+export function u8buf(u: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(u.length);
+  b.set(u, 0);
+  return b;
+}
+
+/** the bytes of several Lua strings in one Buffer of their own */
+export function joinBytes(parts: Uint8Array[]): Buffer {
+  let len = 0;
+  for (let i = 0; i < parts.length; i++) len += parts[i]!.length;
+  const b = Buffer.allocUnsafe(len);
+  for (let i = 0, off = 0; i < parts.length; i++) {
+    b.set(parts[i]!, off);
+    off += parts[i]!.length;
+  }
+  return b;
+}
+
+interface LObjectPush {
+  pushsvalue2s(L: LuaState, ts: TStringLike): void;
+}
+/**
+ * push `u` as a Lua string without copying it: the caller made it for
+ * this (a plain Uint8Array, never written again)
+ */
+export function pushOwned(L: LuaState, u: Uint8Array): void {
+  (lobject as unknown as LObjectPush).pushsvalue2s(L, lstring.luaS_bless(L, u));
 }
 
 /** the bytes of a latin1 JS string, for lua_pushstring */
@@ -192,7 +325,11 @@ export function strU8(s: string): Uint8Array {
 
 /** push a latin1 string */
 export function pushStr(L: LuaState, s: string): void {
-  lua.lua_pushstring(L, Buffer.from(s, 'latin1'));
+  const n = s.length;
+  if (n > 64) return void lua.lua_pushstring(L, Buffer.from(s, 'latin1'));
+  const u = new Uint8Array(n);
+  for (let i = 0; i < n; i++) u[i] = s.charCodeAt(i);
+  pushOwned(L, u);
 }
 
 /** the string at i (numbers converted), or undefined */

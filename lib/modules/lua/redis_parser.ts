@@ -1,4 +1,4 @@
-import { lauxlib, lua, luaError, pushStr, type LuaState } from './fengari.js';
+import { lauxlib, lua, luaError, pushOwned, pushStr, type LuaState } from './fengari.js';
 import { NULL_UD } from './api_out.js';
 
 /*
@@ -7,7 +7,8 @@ import { NULL_UD } from './api_out.js';
  * written here over the reply's bytes. Its grammar is the library's, which
  * is looser than Redis's own in places (a bulk length is digits only; a
  * single-line reply ends at the first CRLF; an integer is converted as
- * Lua's tonumber would, 0 when it is not a number).
+ * Lua's tonumber would, 0 when it is not a number). Values are pushed as
+ * copies of their bytes (slice) that the VM takes as they are.
  */
 
 const BAD_REPLY = 0;
@@ -112,7 +113,7 @@ function multiBulk(L: LuaState, b: Uint8Array, p: number): number {
         lua.lua_pop(L, 1);
         return -1;
       }
-      lua.lua_pushlstring(L, b.subarray(s[0], s[1]), s[1] - s[0]);
+      pushOwned(L, b.slice(s[0], s[1]));
       p = s[1] + 2;
     } else if (c === 0x24) {
       const r = bulk(b, p + 1);
@@ -121,7 +122,7 @@ function multiBulk(L: LuaState, b: Uint8Array, p: number): number {
         return -1;
       }
       if (r.len === -1) lua.lua_pushnil(L);
-      else lua.lua_pushlstring(L, b.subarray(r.start, r.start + r.len), r.len);
+      else pushOwned(L, b.slice(r.start, r.start + r.len));
       p = r.next;
     } else {
       lua.lua_pop(L, 1);
@@ -145,15 +146,15 @@ function parseOne(L: LuaState, b: Uint8Array, p: number): number {
     const s = singleLine(b, p + 1);
     const kind = c === 0x2b ? 'status' : c === 0x2d ? 'error' : 'integer';
     if (!s) return bad(`bad ${kind} reply`);
-    const text = b.subarray(s[0], s[1]);
+    const text = b.slice(s[0], s[1]);
     if (c === 0x3a) {
-      lua.lua_pushlstring(L, text, text.length);
+      pushOwned(L, text);
       const n = lua.lua_tonumber(L, -1);
       lua.lua_pop(L, 1);
       lua.lua_pushnumber(L, n);
       lua.lua_pushnumber(L, INTEGER_REPLY);
     } else {
-      lua.lua_pushlstring(L, text, text.length);
+      pushOwned(L, text);
       lua.lua_pushnumber(L, c === 0x2b ? STATUS_REPLY : ERROR_REPLY);
     }
     return s[1] + 2;
@@ -162,7 +163,7 @@ function parseOne(L: LuaState, b: Uint8Array, p: number): number {
     const r = bulk(b, p + 1);
     if (!r) return bad('bad bulk reply');
     if (r.len === -1) lua.lua_pushnil(L);
-    else lua.lua_pushlstring(L, b.subarray(r.start, r.start + r.len), r.len);
+    else pushOwned(L, b.slice(r.start, r.start + r.len));
     lua.lua_pushnumber(L, BULK_REPLY);
     return r.next;
   }

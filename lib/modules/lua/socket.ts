@@ -1,8 +1,11 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
+import { joinBytes, lauxlib, lua, luaError, pushStr, toStr, u8buf, type LuaState } from './fengari.js';
 import { currentThread, yieldFor } from './thread.js';
 import type { LuaLocConf } from './conf.js';
 import { setFn } from './vm.js';
+
+/* the VM's strings are copied out (fengari.ts: no Buffer views of them); received bytes are copied in by lua_pushstring */
+const EMPTY = new Uint8Array(0);
 
 /*
  * ngx.socket.tcp cosockets (ngx_http_lua_socket_tcp.c, the part resty.redis
@@ -105,7 +108,7 @@ function receive(L: LuaState): number {
       if (c.buf.length >= n) {
         const out = c.buf.subarray(0, n);
         c.buf = c.buf.subarray(n);
-        lua.lua_pushstring(co, Buffer.from(out));
+        lua.lua_pushstring(co, out);
         return 1;
       }
       const partial = c.buf.toString('latin1');
@@ -117,7 +120,7 @@ function receive(L: LuaState): number {
   if (pat === '*a') {
     return waitRead(L, c, () => false, (co, timedOut) => {
       if (timedOut) return fail(co, 'timeout', c.buf.toString('latin1'));
-      lua.lua_pushstring(co, Buffer.from(c.buf));
+      lua.lua_pushstring(co, c.buf);
       c.buf = Buffer.alloc(0);
       return 1;
     });
@@ -127,7 +130,7 @@ function receive(L: LuaState): number {
     const nl = c.buf.indexOf(10);
     if (nl !== -1) {
       const end = nl > 0 && c.buf[nl - 1] === 13 ? nl - 1 : nl;
-      lua.lua_pushstring(co, Buffer.from(c.buf.subarray(0, end)));
+      lua.lua_pushstring(co, c.buf.subarray(0, end));
       c.buf = c.buf.subarray(nl + 1);
       return 1;
     }
@@ -223,18 +226,18 @@ export function installNgxSocket(L: LuaState): void {
     if (!c.sock || c.closed) return fail(L1, 'closed');
     let data: Buffer;
     if (lua.lua_type(L1, 2) === lua.LUA_TTABLE) {
-      const parts: Buffer[] = [];
+      const parts: Uint8Array[] = [];
       const n = lua.lua_rawlen(L1, 2);
       for (let i = 1; i <= n; i++) {
         lua.lua_rawgeti(L1, 2, i);
-        parts.push(Buffer.from(lua.lua_tolstring(L1, -1) ?? new Uint8Array(0)));
+        parts.push(lua.lua_tolstring(L1, -1) ?? EMPTY);
         lua.lua_pop(L1, 1);
       }
-      data = Buffer.concat(parts);
+      data = joinBytes(parts);
     } else {
       const u = lua.lua_tolstring(L1, 2);
       if (u === null) luaError(L1, "bad argument #2 to 'send' (string, number, boolean, nil, or array table expected)");
-      data = Buffer.from(u!);
+      data = u8buf(u!);
     }
     c.sock.write(data);
     lua.lua_pushinteger(L1, data.length);
@@ -248,7 +251,7 @@ export function installNgxSocket(L: LuaState): void {
     lua.lua_pushjsfunction(L1, (L2) => waitRead(L2, c, () => c.buf.indexOf(pat) !== -1, (co, timedOut) => {
       const at = c.buf.indexOf(pat);
       if (at !== -1) {
-        lua.lua_pushstring(co, Buffer.from(c.buf.subarray(0, at)));
+        lua.lua_pushstring(co, c.buf.subarray(0, at));
         c.buf = c.buf.subarray(at + pat.length);
         return 1;
       }

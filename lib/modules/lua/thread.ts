@@ -34,7 +34,6 @@ export interface LuaThread {
   r: HttpRequest | undefined;
   phase: LuaPhase;
   co: LuaState;
-  ref: number;
   exited: boolean;
   exitCode: number;
   /** ngx.exec's target (exitCode EXEC) */
@@ -72,11 +71,16 @@ export function spawn(
   pushArgs?: (L: LuaState) => number,
 ): LuaThread {
   const L = getVm().L;
+  /*
+   * No registry reference keeps the coroutine (C Lua's collector would
+   * need one): fengari's objects are JS objects, alive while the
+   * LuaThread holds it, so it is popped at once.
+   */
   const co = lua.lua_newthread(L);
-  const ref = lauxlib.luaL_ref(L, REG);
+  lua.lua_pop(L, 1);
   lua.lua_rawgeti(co, REG, fnRef);
   const t: LuaThread = {
-    r, phase, co, ref, exited: false, exitCode: 0, waiting: false, dead: false, async: false, onEnd, results: [],
+    r, phase, co, exited: false, exitCode: 0, waiting: false, dead: false, async: false, onEnd, results: [],
   };
   const nargs = pushArgs ? pushArgs(co) : 0;
   resume(t, nargs);
@@ -132,7 +136,6 @@ function traceback(co: LuaState): string {
 function end(t: LuaThread, e: ThreadEnd): void {
   e.thread = t;
   t.dead = true;
-  lauxlib.luaL_unref(getVm().L, REG, t.ref);
   t.onEnd(e);
 }
 
@@ -163,9 +166,7 @@ export function yieldFor(L: LuaState, start: (wake: (push: (co: LuaState) => num
   if (!t!.abortHooked && t!.r) {
     t!.abortHooked = true;
     t!.r.main.onAbort(() => {
-      if (t!.dead) return;
       t!.dead = true;
-      lauxlib.luaL_unref(getVm().L, REG, t!.ref);
     });
   }
   return lua.lua_yield(L, 0);

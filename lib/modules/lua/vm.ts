@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getMainLog } from '../../core/error_log.js';
-import { lauxlib, lua, lualib, luaError, pushStr, toStr, u8str, type LuaCFunction, type LuaState } from './fengari.js';
+import { lauxlib, lua, lualib, luaError, pushStr, toStr, u8buf, u8str, type LuaCFunction, type LuaState } from './fengari.js';
 
 /*
  * The worker's Lua VM (ngx_lua's one lua_State per worker): made at the
@@ -253,10 +253,10 @@ function installRequire(L: LuaState): void {
   lua.lua_pop(L, 2);
 }
 
-/** the bytes of the string at i (numbers converted) as a Buffer view, or undefined */
+/** the bytes of the string at i (numbers converted) as a Buffer of their own, or undefined */
 export function toBuf(L: LuaState, i: number): Buffer | undefined {
   const u = lua.lua_tolstring(L, i);
-  return u === null ? undefined : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  return u === null ? undefined : u8buf(u);
 }
 
 export { u8str };
