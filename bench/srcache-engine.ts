@@ -11,7 +11,7 @@
  * With --gc, the number of young/old collections per 1000 requests
  * (PerformanceObserver) and the heap allocated per request.
  *
- * Usage: node --import tsx bench/srcache-engine.ts [--head | --commit REV]
+ * Usage: node --import tsx bench/srcache-engine.ts [--head | --commit REV | --root DIR (a built tree)]
  *          [--path /rpage|/page] [--conns 50] [--requests N] [--rounds N] [--gc]
  * Prints the best round's CPU ns/request.
  */
@@ -156,7 +156,8 @@ function optS(name: string, dflt: string): string {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const ci = argv.indexOf('--commit');
-  const tree = ci !== -1 ? headSnapshot(false, argv[ci + 1]) : argv.includes('--head') ? headSnapshot() : workingTree();
+  const ri = argv.indexOf('--root');
+  const tree = ri !== -1 ? { root: argv[ri + 1]!, commit: argv[ri + 1]! } : ci !== -1 ? headSnapshot(false, argv[ci + 1]) : argv.includes('--head') ? headSnapshot() : workingTree();
   const requests = opt('--requests', 200_000);
   const rounds = opt('--rounds', 5);
   const conns = opt('--conns', 50);
@@ -219,9 +220,18 @@ async function main(): Promise<void> {
       await heapSample(() => run(requests));
       return;
     }
+    // upstream socket writes per request (the client side is fake)
+    let writes = 0;
+    const net = await import('node:net');
+    const origWrite = net.Socket.prototype.write;
+    net.Socket.prototype.write = function (this: unknown, ...a: unknown[]) {
+      writes++;
+      return (origWrite as (...x: unknown[]) => boolean).apply(this, a);
+    } as typeof origWrite;
     let best = Infinity;
     for (let k = 0; k < rounds; k++) {
       gcs = { minor: 0, major: 0, ms: 0 };
+      writes = 0;
       const h0 = process.memoryUsage().heapUsed;
       const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
@@ -230,7 +240,7 @@ async function main(): Promise<void> {
       const c = process.cpuUsage(c0);
       const ns = ((c.user + c.system) * 1000) / requests;
       best = Math.min(best, ns);
-      let line = `round ${k + 1}: ${ns.toFixed(0)} ns CPU/request (user ${((c.user * 1000) / requests).toFixed(0)}), wall ${wall.toFixed(0)} ns`;
+      let line = `round ${k + 1}: ${ns.toFixed(0)} ns CPU/request (user ${((c.user * 1000) / requests).toFixed(0)}), wall ${wall.toFixed(0)} ns, ${(writes / requests).toFixed(3)} upstream writes/request`;
       if (gc) {
         await new Promise((r) => setTimeout(r, 50));
         line += `; per 1000 requests: ${((gcs.minor * 1000) / requests).toFixed(2)} scavenges, ${((gcs.major * 1000) / requests).toFixed(3)} mark-compacts, GC ${((gcs.ms * 1000) / requests).toFixed(2)} ms; heap now ${((process.memoryUsage().heapUsed - h0) / 1048576).toFixed(1)} MiB over start`;
