@@ -79,18 +79,7 @@ function stateOf(auth: string, db: string): string {
 export function buildCommand(auth: string, db: string, key: string): RedisCommand {
   const escaped = escapeKey(key);
   const state = stateOf(auth, db);
-  const stateLen = state.length;
-  const klen = String(escaped.length);
-  // `*2 $3 get $N key`, written after the state's bytes into one Buffer
-  const n = stateLen + 14 + klen.length + 2 + escaped.length + 2;
-  const bytes = Buffer.allocUnsafe(n);
-  let at = bytes.write(state, 0, 'latin1');
-  at += bytes.write('*2\r\n$3\r\nget\r\n$', at, 'latin1');
-  at += bytes.write(klen, at, 'latin1');
-  bytes[at++] = 0x0d;
-  bytes[at++] = 0x0a;
-  at += bytes.write(escaped, at, 'latin1');
-  bytes[at++] = 0x0d;
-  bytes[at] = 0x0a;
+  // one string, one Buffer.from (cheaper than several Buffer writes)
+  const bytes = Buffer.from(`${state}*2\r\n$3\r\nget\r\n$${escaped.length}\r\n${escaped}\r\n`, 'latin1');
   return { bytes, key: escaped, state, auth: auth.length > 0 };
 }
