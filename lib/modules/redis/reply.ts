@@ -152,6 +152,11 @@ export const enum Piece {
   BadTrailer,
 }
 
+/** where the value's bytes go (an object, not a closure per reply) */
+export interface ValueSink {
+  valueBytes(b: Buffer): void;
+}
+
 /**
  * ngx_http_redis_filter: the N value bytes go to the client, the CR LF
  * after them is checked and dropped. `length` counts what is still
@@ -168,10 +173,10 @@ export class ValueFilter {
   }
 
   /**
-   * Feed a piece; `emit` gets the part of it that is value. Returns what
+   * Feed a piece; `sink` gets the part of it that is value. Returns what
    * the piece made of the reply.
    */
-  feed(data: Buffer, emit: (value: Buffer) => void): Piece {
+  feed(data: Buffer, sink: ValueSink): Piece {
     const bytes = data.length;
     if (bytes === 0) return this.length === 0 ? Piece.Done : Piece.More;
     if (this.length === this.rest) {
@@ -185,10 +190,10 @@ export class ValueFilter {
     const value = this.length - 2;
     if (bytes <= value) {
       this.length -= bytes;
-      emit(data);
+      sink.valueBytes(data);
       return Piece.More;
     }
-    if (value > 0) emit(data.subarray(0, value));
+    if (value > 0) sink.valueBytes(data.subarray(0, value));
     const tail = bytes - value;
     if (bytes > this.length || !sameBytes(data, value, tail, 0)) return this.bad();
     this.rest -= tail;
