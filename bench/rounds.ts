@@ -17,6 +17,7 @@
  *
  * Options: --rounds N (5)  --duration S (5)  --warmup S (2)  --conns 50,200
  *          --threads N (2)  --gate  --gate-50 X  --gate-200 X  --head | --snapshot
+ *          --no-heap-flags (redis2d on node's default heap, not a worker's: targets.ts)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,8 @@ interface Options {
   gates: Map<number, number>;
   head: boolean;
   snapshot: boolean;
+  /** --no-heap-flags: redis2d on node's default heap, not a worker's (targets.ts) */
+  heapFlags: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -53,6 +56,7 @@ function parseArgs(argv: string[]): Options {
     ]),
     head: false,
     snapshot: false,
+    heapFlags: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -70,6 +74,7 @@ function parseArgs(argv: string[]): Options {
     else if (a.startsWith('--gate-')) o.gates.set(Number(a.slice(7)), Number(val()));
     else if (a === '--head') o.head = true;
     else if (a === '--snapshot') o.snapshot = true;
+    else if (a === '--no-heap-flags') o.heapFlags = false;
     else throw new Error(`unknown option ${a}`);
   }
   if (!(o.rounds > 0) || !(o.duration > 0) || o.conns.some((c) => !(c > 0))) throw new Error('bad --rounds/--duration/--conns');
@@ -104,7 +109,7 @@ async function measure(running: Running, url: string, conns: number, o: Options)
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const tree = o.head ? headSnapshot() : o.snapshot ? headSnapshot(true) : workingTree();
-  const targets: Target[] = [redis2d({ root: tree.root })];
+  const targets: Target[] = [redis2d({ root: tree.root, heapFlags: o.heapFlags })];
   const mod = process.env.NGINX_REDIS2_MODULE;
   if (mod) targets.push(nginxRedis2(mod));
   else process.stderr.write('bench: nginx+redis2 not measured (set NGINX_REDIS2_MODULE=/path/ngx_http_redis2_module.so)\n');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync, readdirSync } from 'node:fs';
 import { formatSummary, summarise } from './profile-summary.js';
-import { NGINX, ROOT } from './targets.js';
+import { NGINX, ROOT, redis2dNodeFlags } from './targets.js';
 import { freePort, redisCommand, sleep, startProc, startRedis, waitPort, type Proc } from './procs.js';
 import { measureRun, type Measured } from './procs.js';
 
@@ -19,7 +19,7 @@ import { measureRun, type Measured } from './procs.js';
  * Alternating rounds in one run; CPU per request from /proc.
  *
  *   [NGINX_HTTPREDIS_MODULE=/path/ngx_http_redis_module.so] \
- *   node --import tsx bench/srcache.ts [--duration 5] [--rounds 2] [--conns 50]
+ *   node --import tsx bench/srcache.ts [--duration 5] [--rounds 2] [--conns 50] [--redis-only] [--no-heap-flags]
  *
  * With --cpu-prof, no comparison: redis2d alone serves the redis_pass HIT
  * under `node --cpu-prof` for one run and the profile's summary (self time
@@ -34,6 +34,8 @@ const opt = (name: string, dflt: number): number => {
 const duration = opt('--duration', 5);
 const rounds = opt('--rounds', 2);
 const conns = opt('--conns', 50);
+/* --redis-only: just the issue's pair (redis_pass HIT on redis2d and nginx), no echo-entry or pipeline-off rows */
+const redisOnly = argv.includes('--redis-only');
 
 const MODULES = ['ndk_http_module', 'ngx_http_echo_module', 'ngx_http_set_misc_module', 'ngx_http_headers_more_filter_module', 'ngx_http_srcache_filter_module']
   .map((m) => `load_module /usr/lib/nginx/modules/${m}.so;`)
@@ -96,7 +98,9 @@ async function measure(name: string, start: (dir: string, port: number) => Proc,
   }
 }
 
-const redis2d = (dir: string): Proc => startProc(process.execPath, [join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
+/* redis2d alone (master_process off) with a worker's heap flags (targets.ts), unless --no-heap-flags */
+const nodeFlags = redis2dNodeFlags(1, !argv.includes('--no-heap-flags'));
+const redis2d = (dir: string): Proc => startProc(process.execPath, [...nodeFlags, join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
 const nginx = (dir: string): Proc => startProc(NGINX, ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
 
 /* redis2d under node --cpu-prof on the redis_pass HIT: the summary of its profile */
@@ -104,7 +108,7 @@ async function profile(redisPort: number, dir: string): Promise<void> {
   const profDir = join(dir, 'prof');
   mkdirSync(profDir);
   const prof = (d: string): Proc =>
-    startProc(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=250', join(ROOT, 'bin/redis2d'), '-p', d, '-c', join(d, 'nginx.conf')]);
+    startProc(process.execPath, [...nodeFlags, '--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=250', join(ROOT, 'bin/redis2d'), '-p', d, '-c', join(d, 'nginx.conf')]);
   const row = await measure('redis2d', prof, redisPort, '/rpage');
   process.stderr.write(`profile: redis2d redis_pass HIT/${conns}: ${Math.round(row.rps)} req/s, ${row.cpuUs.toFixed(1)} µs/req (profiler on)\n`);
   const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
@@ -129,11 +133,20 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     for (let i = 0; i < rounds; i++) {
-      rows.push(await measure('redis2d', redis2d, redis.port, '/page'));
-      rows.push(await measure('nginx', nginx, redis.port, '/page'));
-      rows.push({ ...(await measure('redis2d', redis2d, redis.port, '/rpage')), server: 'redis2d (Redis)' });
-      if (HTTPREDIS) rows.push({ ...(await measure('nginx', nginx, redis.port, '/rpage')), server: 'nginx (Redis)' });
-      rows.push({ ...(await measure('redis2d', redis2d, redis.port, '/rpage-x')), server: 'redis2d (Redis, pipeline off)' });
+      if (!redisOnly) {
+        rows.push(await measure('redis2d', redis2d, redis.port, '/page'));
+        rows.push(await measure('nginx', nginx, redis.port, '/page'));
+      }
+      // the issue's target pair, in alternating order from round to round
+      const pair = [
+        async (): Promise<void> => void rows.push({ ...(await measure('redis2d', redis2d, redis.port, '/rpage')), server: 'redis2d (Redis)' }),
+        async (): Promise<void> => {
+          if (HTTPREDIS) rows.push({ ...(await measure('nginx', nginx, redis.port, '/rpage')), server: 'nginx (Redis)' });
+        },
+      ];
+      if (i % 2 === 1) pair.reverse();
+      for (const run of pair) await run();
+      if (!redisOnly) rows.push({ ...(await measure('redis2d', redis2d, redis.port, '/rpage-x')), server: 'redis2d (Redis, pipeline off)' });
       await sleep(200);
     }
   } finally {
@@ -147,15 +160,24 @@ async function main(): Promise<void> {
   for (const r of rows) {
     process.stdout.write(`| ${r.server} | ${Math.round(r.rps)} | ${r.p99.toFixed(2)} | ${r.cpuUs.toFixed(1)} (${r.userUs.toFixed(1)}) | ${r.rssMiB.toFixed(1)} | ${r.errors} |\n`);
   }
-  const rps = pick('redis2d', 'rps') / pick('nginx', 'rps');
-  const p99 = pick('redis2d', 'p99') / pick('nginx', 'p99');
-  const cpu = pick('redis2d', 'cpuUs') / pick('nginx', 'cpuUs');
-  process.stdout.write(`\nmedians, redis2d / nginx (echo entry): req/s ${rps.toFixed(2)}x, p99 ${p99.toFixed(2)}x, CPU per request ${cpu.toFixed(2)}x\n`);
+  if (!redisOnly) {
+    const rps = pick('redis2d', 'rps') / pick('nginx', 'rps');
+    const p99 = pick('redis2d', 'p99') / pick('nginx', 'p99');
+    const cpu = pick('redis2d', 'cpuUs') / pick('nginx', 'cpuUs');
+    process.stdout.write(`\nmedians, redis2d / nginx (echo entry): req/s ${rps.toFixed(2)}x, p99 ${p99.toFixed(2)}x, CPU per request ${cpu.toFixed(2)}x\n`);
+  }
   if (HTTPREDIS) {
     const r = (k: keyof Row): string => (pick('redis2d (Redis)', k) / pick('nginx (Redis)', k)).toFixed(2);
     process.stdout.write(`medians, redis2d / nginx (redis_pass from Redis): req/s ${r('rps')}x, p99 ${r('p99')}x, CPU per request ${r('cpuUs')}x\n`);
-    const x = (k: keyof Row): string => (pick('redis2d (Redis, pipeline off)', k) / pick('nginx (Redis)', k)).toFixed(2);
-    process.stdout.write(`medians, redis2d with redis2d_pipeline off / nginx (redis_pass from Redis): req/s ${x('rps')}x, p99 ${x('p99')}x, CPU per request ${x('cpuUs')}x\n`);
+    // per round (the pair ran back to back): the ratios within it
+    const a = rows.filter((r) => r.server === 'redis2d (Redis)');
+    const b = rows.filter((r) => r.server === 'nginx (Redis)');
+    const per = a.map((x, k) => `${(x.rps / b[k]!.rps).toFixed(2)}/${(x.p99 / b[k]!.p99).toFixed(2)}/${(x.cpuUs / b[k]!.cpuUs).toFixed(2)}`);
+    process.stdout.write(`per round (req/s / p99 / CPU ratios): ${per.join(', ')}\n`);
+    if (!redisOnly) {
+      const x = (k: keyof Row): string => (pick('redis2d (Redis, pipeline off)', k) / pick('nginx (Redis)', k)).toFixed(2);
+      process.stdout.write(`medians, redis2d with redis2d_pipeline off / nginx (redis_pass from Redis): req/s ${x('rps')}x, p99 ${x('p99')}x, CPU per request ${x('cpuUs')}x\n`);
+    }
   } else process.stdout.write('(set NGINX_HTTPREDIS_MODULE for the nginx row through redis_pass)\n');
 }
 

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { WORKER_HEAP_FLAGS } from '../lib/process/heap_flags.js';
 import { freePort, startProc, waitPort, type Proc } from './procs.js';
 
 /*
@@ -115,6 +116,17 @@ export interface Redis2dOptions {
   nodeFlags?: string[];
   /** worker_processes (> 1: with a master) */
   workers?: number;
+  /**
+   * false: node's default heap. Else the one process (no master) gets the
+   * heap flags a master gives its workers (lib/process/heap_flags.ts), so
+   * it runs as a worker of a production setup does
+   */
+  heapFlags?: boolean;
+}
+
+/** the node flags of a redis2d process the benches start: a worker's heap settings when it runs without a master */
+export function redis2dNodeFlags(workers: number | undefined, heapFlags: boolean | undefined): string[] {
+  return heapFlags === false || (workers ?? 1) > 1 ? [] : [...WORKER_HEAP_FLAGS];
 }
 
 export function redis2d(opts: Redis2dOptions = {}): Target {
@@ -131,6 +143,7 @@ export function redis2d(opts: Redis2dOptions = {}): Target {
         '-u',
         'NODE_OPTIONS',
         process.execPath,
+        ...redis2dNodeFlags(opts.workers, opts.heapFlags),
         ...(opts.nodeFlags ?? []),
         join(opts.root ?? ROOT, 'bin', 'redis2d'),
         '-p',

@@ -84,7 +84,7 @@ function filter(len: number, wire: string, cuts: number[]): { out: string; resul
   const results: Piece[] = [];
   let from = 0;
   for (const at of [...cuts, wire.length]) {
-    results.push(f.feed(Buffer.from(wire.slice(from, at), 'latin1'), (b) => (out += b.toString('latin1'))));
+    results.push(f.feed(Buffer.from(wire.slice(from, at), 'latin1'), { valueBytes: (b) => void (out += b.toString('latin1')) }));
     from = at;
   }
   return { out, results };

@@ -28,10 +28,26 @@ export function httpDate(now = Date.now()): string {
 /** the last plain response header of a location (never mutated once written: shared by responses) */
 interface CachedHeader {
   date: string;
+  status: number;
+  statusLine: string | undefined;
   contentType: string | undefined;
+  /** the Content-Length line's value, -1 none */
+  length: number;
   chunked: boolean;
   keepalive: boolean;
+  /** the header list's lines (a copy: the request's own list may change after) */
+  list: string[];
   bytes: Buffer;
+}
+
+/* r's header list is the cached one, name for name and value for value */
+function sameList(list: string[], h: Array<[string, string]>): boolean {
+  if (list.length !== h.length * 2) return false;
+  for (let i = 0; i < h.length; i++) {
+    const e = h[i]!;
+    if (list[2 * i] !== e[0] || list[2 * i + 1] !== e[1]) return false;
+  }
+  return true;
 }
 const headerCache = new WeakMap<CoreLocConf, CachedHeader>();
 
@@ -54,23 +70,32 @@ function absoluteLocation(r: HttpRequest, clcf: CoreLocConf | undefined, loc: st
  * Content-Type sendHeader has settled already
  */
 export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, status: number): Buffer {
-  // the usual response (200, no header beyond the usual ones): the bytes of the last one, per second
+  // the usual response (no Location, Last-Modified, Vary or charset; its own Server and Date): the
+  // bytes of the last one of the location when it is the same response within the same second
+  // (a page served again, from a cache or a handler)
   const plain =
     clcf !== undefined &&
-    status === 200 &&
-    r.statusLine === undefined &&
-    r.contentLength === -1 &&
     r.location === undefined &&
     r.ownServer &&
     r.ownDate &&
     r.lastModifiedTime === -1 &&
     !r.gzipVary &&
-    r.charset === '' &&
-    r.headersOut.length === 0;
+    r.charset === '';
   const date = httpDate();
+  const length = r.contentLength >= 0 && r.ownContentLength ? r.contentLength : -1;
   if (plain) {
     const c = headerCache.get(clcf);
-    if (c !== undefined && c.date === date && c.contentType === r.contentType && c.chunked === r.chunked && c.keepalive === r.keepalive) {
+    if (
+      c !== undefined &&
+      c.date === date &&
+      c.status === status &&
+      c.statusLine === r.statusLine &&
+      c.contentType === r.contentType &&
+      c.length === length &&
+      c.chunked === r.chunked &&
+      c.keepalive === r.keepalive &&
+      sameList(c.list, r.headersOut)
+    ) {
       return c.bytes;
     }
   }
@@ -79,7 +104,7 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   if (r.ownServer) h += `Server: ${tokens === 0 ? PROGRAM : SERVER_TOKEN}${CRLF}`;
   if (r.ownDate) h += `Date: ${date}${CRLF}`;
   if (r.contentType) h += `Content-Type: ${r.charset ? contentTypeLine(r) : r.contentType}${CRLF}`;
-  if (r.contentLength >= 0 && r.ownContentLength) h += `Content-Length: ${r.contentLength}${CRLF}`;
+  if (length >= 0) h += `Content-Length: ${length}${CRLF}`;
   // Last-Modified goes with 200, 206 and 304 only (ngx_http_header_filter clears it otherwise)
   // the response's own line, unless an entry of the list stands for it (an upstream's: in list order)
   const lmEntry = r.lastModified;
@@ -108,6 +133,10 @@ export function headerBytes(r: HttpRequest, clcf: CoreLocConf | undefined, statu
   for (const [k, v] of r.headersOut) h += `${k}: ${v}${CRLF}`;
   h += CRLF;
   const bytes = Buffer.from(h, 'latin1');
-  if (plain) headerCache.set(clcf, { date, contentType: r.contentType, chunked: r.chunked, keepalive: r.keepalive, bytes });
+  if (plain) {
+    const list: string[] = [];
+    for (const [k, v] of r.headersOut) list.push(k, v);
+    headerCache.set(clcf, { date, status, statusLine: r.statusLine, contentType: r.contentType, length, chunked: r.chunked, keepalive: r.keepalive, list, bytes });
+  }
   return bytes;
 }

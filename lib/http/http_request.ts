@@ -226,6 +226,12 @@ export class HttpRequest implements Request {
   phaseIndex = 0;
   /** a refusal kept by `satisfy any` for post-access (r->access_code) */
   accessCode = 0;
+  /**
+   * srcache's per-request state (its r->ctx entry, lib/modules/srcache/state.ts):
+   * a field rather than a WeakMap entry, since every request of a cached
+   * location reads it (fetch, header filter, the status variables)
+   */
+  srcacheCtx: unknown = undefined;
   /** run once the request is over, after its log phase (nginx's request pool cleanups) */
   cleanups: Array<() => void> | undefined = undefined;
   /** the client's request (r->main); a subrequest's parent (r->parent) */

@@ -70,8 +70,11 @@ export interface SubrequestOptions {
   detached?: boolean;
 }
 
+/* an in-memory subrequest's output list: never in the parent's, never read (its end is marked and nothing else) */
+const NOWHERE: Postponed = { items: [], ended: false };
+
 export class SubRequest extends HttpRequest {
-  readonly out: Postponed = { items: [], ended: false };
+  readonly out: Postponed;
   /** how many more levels of subrequests this one may start */
   readonly subrequests: number;
   /** echo_subrequest -f: the file's bytes (r.body stays empty, as an in-file buffer reads) */
@@ -101,6 +104,7 @@ export class SubRequest extends HttpRequest {
     this.subrequests = depth;
     this.onDone = opts.done;
     this.captured = opts.inMemory ? [] : undefined;
+    this.out = opts.inMemory ? NOWHERE : { items: [], ended: false };
     this.captureLimit = opts.captureLimit ?? Number.MAX_SAFE_INTEGER;
     this.captureUntilFinalize = opts.captureUntilFinalize === true;
     this.requestUri = parent.requestUri;
@@ -174,7 +178,7 @@ export class SubRequest extends HttpRequest {
     if (this.loc.logSubrequest) for (const log of hooks.log) log(this);
     flush(this.main);
     const done = this.onDone;
-    if (done) process.nextTick(() => done(this));
+    if (done) process.nextTick(done, this);
   }
 
   override finalize(rc: number): void {
@@ -191,7 +195,7 @@ export class SubRequest extends HttpRequest {
       this.out.ended = true;
       this.capturedOver = true;
       const done = this.onDone;
-      if (done) process.nextTick(() => done(this));
+      if (done) process.nextTick(done, this);
       return;
     }
     this.finished = true;
@@ -333,8 +337,11 @@ export function createSubrequest(parent: HttpRequest, uri: string, args: string,
   }
   const main = parent.main;
   if (!opts.detached) main.onAbort(() => sr.abort());
-  process.nextTick(() => {
-    if (!sr.aborted && (opts.detached || !main.aborted)) runPhases(sr);
-  });
+  process.nextTick(startSubrequest, sr, opts.detached === true);
   return sr;
+}
+
+/* nginx's posted subrequest runs: unless it, or (when attached) its main request, was aborted meanwhile */
+function startSubrequest(sr: SubRequest, detached: boolean): void {
+  if (!sr.aborted && (detached || !sr.main.aborted)) runPhases(sr);
 }

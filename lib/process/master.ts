@@ -13,6 +13,7 @@ import { TLS_SEED_ENV } from '../http/tls.js';
 import { randomBytes } from 'node:crypto';
 import { installMasterZones } from './zones.js';
 import { zoneReuseError } from '../http/zones.js';
+import { workerHeapFlags } from './heap_flags.js';
 
 /*
  * The master process (ngx_master_process_cycle). It holds no request
@@ -112,7 +113,9 @@ export async function runMaster(opts: CliOptions, prefix: string, confFile: stri
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   // the shared zones of a generation with several workers live here (zones.ts)
   installMasterZones(() => l.cycle);
-  cluster.setupPrimary({ exec: process.argv[1], args: process.argv.slice(2), silent: false });
+  // workers get the heap settings of heap_flags.ts (unless given otherwise)
+  const execArgv = [...process.execArgv, ...workerHeapFlags(process.execArgv, process.env.NODE_OPTIONS)];
+  cluster.setupPrimary({ exec: process.argv[1], args: process.argv.slice(2), silent: false, execArgv });
 
   let exiting = false;
   const finish = (): void => {

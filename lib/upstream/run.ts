@@ -129,7 +129,8 @@ const NO_PEER: PeerTarget = { name: '', addr: '' };
 export function msecText(ms: number | undefined): string {
   if (ms === undefined) return '-';
   const n = Math.max(0, Math.floor(ms));
-  return `${Math.floor(n / 1000)}.${String(n % 1000).padStart(3, '0')}`;
+  const m = n % 1000;
+  return `${Math.floor(n / 1000)}.${m < 10 ? '00' : m < 100 ? '0' : ''}${m}`;
 }
 
 /* `$a, $b`: nginx's lists of one value per try */

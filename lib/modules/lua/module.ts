@@ -28,7 +28,7 @@ import { openCjson } from './cjson.js';
 import { installNgxRe } from './re.js';
 import { installNgxSocket, setSocketConfIndex } from './socket.js';
 import { installFormat } from './format.js';
-import { installNgxOutput, installPrint } from './api_out.js';
+import { installNgxOutput, installPrint, peekReqState } from './api_out.js';
 import { installNgxRequest } from './api_req.js';
 import { installNgxShared } from './shdict.js';
 import { registerGlobals, registerHostModule, registerNgx } from './vm.js';
@@ -212,7 +212,9 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
       runSync(hr, 'log', llcf.log, llcf.codeCache !== 0);
       hr.action = saved;
     }
-    releaseCtx(getVm().L, hr);
+    // only a request that made an ngx.ctx has one to release: no state (nor VM) for the others
+    const st = peekReqState(hr);
+    if (st !== undefined && st.ctxRef !== -1) releaseCtx(getVm().L, hr);
   },
   commands: [
     { name: 'content_by_lua', ctx: LOC, args: TAKE1, set: byLua('content') },

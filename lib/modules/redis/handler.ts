@@ -86,6 +86,20 @@ function clusterCommand(cmd: RedisCommand, route: ClusterRoute): Buffer {
   return Buffer.concat(parts);
 }
 
+/* the keepalive key of the last peer and state (the same string again: its hash is kept, no string built) */
+let keyPeer: PeerTarget | undefined;
+let keyState = '';
+let lastKey = '';
+
+function poolKeyOf(peer: PeerTarget, state: string): string {
+  if (peer !== keyPeer || state !== keyState) {
+    keyPeer = peer;
+    keyState = state;
+    lastKey = `${peer.name}\0${state}`;
+  }
+  return lastKey;
+}
+
 /** One request's run through the upstream loop (lib/upstream/run.ts) with redis's try; also the options of a pipelined one. */
 export class RedisRun extends UpstreamRun implements PipelineOptions {
   readonly rlcf: RedisLocConf;
@@ -140,7 +154,7 @@ export class RedisRun extends UpstreamRun implements PipelineOptions {
   }
 
   protected startTry(peer: PeerTarget): UpstreamTryHandle {
-    this.poolKey = `${peer.name}\0${this.cmd.state}`;
+    this.poolKey = poolKeyOf(peer, this.cmd.state);
     if (this.ssl !== undefined) this.poolKey += this.ssl.poolTag + this.sslName;
     const route = this.route;
     if (route !== undefined) {

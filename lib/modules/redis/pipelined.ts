@@ -50,10 +50,8 @@ export class RedisPipeTry implements PipelinedEntry, ReadingOwner {
   private got = 0;
   /** a reply byte was read (the log says `reading response header` from then on) */
   private gotBytes = false;
-  private readonly onDrained = (): void => {
-    this.rd.waiting = false;
-    this.sc.resumeFor(this);
-  };
+  /** made on the first push-back (most replies never wait for their client) */
+  private onDrained: (() => void) | undefined = undefined;
 
   constructor(run: RedisRun, sc: PipelinedHost) {
     this.run = this.o = run;
@@ -157,6 +155,11 @@ export class RedisPipeTry implements PipelinedEntry, ReadingOwner {
   bodyStarted(): void {}
 
   pushBack(): void {
-    this.run.r.onDrain(this.onDrained);
+    this.run.r.onDrain(
+      (this.onDrained ??= (): void => {
+        this.rd.waiting = false;
+        this.sc.resumeFor(this);
+      }),
+    );
   }
 }

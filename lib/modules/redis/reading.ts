@@ -60,7 +60,6 @@ export class RedisReading {
   private offset = 0;
   private from = 0;
   private to = 0;
-  private readonly emit = (b: Buffer): void => this.slice(b);
 
   constructor(owner: ReadingOwner) {
     this.owner = owner;
@@ -181,7 +180,7 @@ export class RedisReading {
 
   private body(data: Buffer): void {
     const owner = this.owner;
-    switch (this.value!.feed(data, this.emit)) {
+    switch (this.value!.feed(data, this)) {
       case Piece.More:
         return;
       case Piece.Done:
@@ -194,8 +193,8 @@ export class RedisReading {
     }
   }
 
-  /* the value's bytes in [from, to) go on (a 206 answers part of it; the rest is read and dropped) */
-  private slice(b: Buffer): void {
+  /** the value's bytes in [from, to) go on (a 206 answers part of it; the rest is read and dropped) */
+  valueBytes(b: Buffer): void {
     const at = this.offset;
     const end = at + b.length;
     this.offset = end;

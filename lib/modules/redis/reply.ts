@@ -64,6 +64,11 @@ function atoof(b: Buffer, from: number, to: number): number {
   return n;
 }
 
+/* the header's text up to the byte before its last LF (nginx's NUL there ends it) */
+function lineBefore(buf: Buffer, lf: number): string {
+  return buf.toString('latin1', 0, lf - 1);
+}
+
 /**
  * Parse the reply's header from the first `avail` bytes of `buf` (the
  * bytes that fit nginx's header buffer). `auth`: an AUTH went first.
@@ -92,12 +97,11 @@ export function parseHeader(buf: Buffer, avail: number, full: boolean, auth: boo
   }
   if (lf < 0) return full ? { kind: 'too-big' } : { kind: 'again' };
 
-  // nginx writes NUL over the LF: the line stops one byte short of it
-  const line = buf.toString('latin1', 0, lf - 1);
+  // the log lines quote the header (lineBefore, made only when logged)
 
   if (startsWith(buf, 0, '-ERR')) {
-    log('error', `redis sent error in response "${line}" for key "${key}"`);
-    log('error', `redis sent invalid response: "${line}"`);
+    log('error', `redis sent error in response "${lineBefore(buf, lf)}" for key "${key}"`);
+    log('error', `redis sent invalid response: "${lineBefore(buf, lf)}"`);
     return { kind: 'invalid' };
   }
 
@@ -128,13 +132,13 @@ export function parseHeader(buf: Buffer, avail: number, full: boolean, auth: boo
     // no CR: nginx's `p - len - 1` drops the last byte before the NUL
     const length = end < 0 ? atoof(buf, from, q - 1) : atoof(buf, from, end - 1);
     if (length < 0) {
-      log('error', `redis sent invalid length in response "${line}" for key "${key}"`);
+      log('error', `redis sent invalid length in response "${lineBefore(buf, lf)}" for key "${key}"`);
       return { kind: 'invalid' };
     }
     return { kind: 'found', length, body: (end < 0 ? q : end) + 1 };
   }
 
-  log('error', `redis sent invalid response: "${line}"`);
+  log('error', `redis sent invalid response: "${lineBefore(buf, lf)}"`);
   return { kind: 'invalid' };
 }
 
@@ -146,6 +150,11 @@ export const enum Piece {
   Done,
   /** complete, but the trailer was not CR LF or more followed: `redis sent invalid trailer` */
   BadTrailer,
+}
+
+/** where the value's bytes go (an object, not a closure per reply) */
+export interface ValueSink {
+  valueBytes(b: Buffer): void;
 }
 
 /**
@@ -164,10 +173,10 @@ export class ValueFilter {
   }
 
   /**
-   * Feed a piece; `emit` gets the part of it that is value. Returns what
+   * Feed a piece; `sink` gets the part of it that is value. Returns what
    * the piece made of the reply.
    */
-  feed(data: Buffer, emit: (value: Buffer) => void): Piece {
+  feed(data: Buffer, sink: ValueSink): Piece {
     const bytes = data.length;
     if (bytes === 0) return this.length === 0 ? Piece.Done : Piece.More;
     if (this.length === this.rest) {
@@ -181,10 +190,10 @@ export class ValueFilter {
     const value = this.length - 2;
     if (bytes <= value) {
       this.length -= bytes;
-      emit(data);
+      sink.valueBytes(data);
       return Piece.More;
     }
-    if (value > 0) emit(data.subarray(0, value));
+    if (value > 0) sink.valueBytes(data.subarray(0, value));
     const tail = bytes - value;
     if (bytes > this.length || !sameBytes(data, value, tail, 0)) return this.bad();
     this.rest -= tail;

@@ -23,6 +23,7 @@ import {
   OP_SET_VAR,
   OP_VALUE,
   OP_VAR,
+  type Op,
   type RewriteLocConf,
   type RewriteOp,
   type ScriptEngine,
@@ -45,11 +46,28 @@ export function setLocation(r: Request, value: string): void {
   r.location = value;
 }
 
+/* an engine to reuse (runs are synchronous; a nested one, from a handler, makes its own) */
+let spare: ScriptEngine | undefined;
+
 /** run the rewrite program of a level (its set/if/rewrite/return statements in order) */
 export function runRewrite(r: Request, lcf: RewriteLocConf | undefined): number {
   const codes = lcf?.codes;
   if (codes === undefined) return DECLINED;
-  const e: ScriptEngine = { stack: [], status: DECLINED, stop: false, log: lcf!.log === 1 };
+  let e = spare;
+  if (e === undefined) e = { stack: [], status: DECLINED, stop: false, log: false };
+  else spare = undefined;
+  e.status = DECLINED;
+  e.stop = false;
+  e.log = lcf!.log === 1;
+  try {
+    return runCodes(r, codes, e);
+  } finally {
+    e.stack.length = 0;
+    spare = e;
+  }
+}
+
+function runCodes(r: Request, codes: readonly Op[], e: ScriptEngine): number {
   const stack = e.stack;
   let ip = 0;
   while (ip < codes.length) {

@@ -1,4 +1,6 @@
+import type { HttpRequest } from '../../http/http_request.js';
 import type { Request } from '../../http/request.js';
+import type { SrcacheLocConf } from './conf.js';
 
 /*
  * srcache's per-request state (its ngx_http_srcache_ctx_t): what the
@@ -6,22 +8,21 @@ import type { Request } from '../../http/request.js';
  * $srcache_store_status and $srcache_expire.
  */
 
-export interface SrcacheCtx {
-  fetchStatus: 'BYPASS' | 'MISS' | 'HIT';
-  storeStatus: 'BYPASS' | 'STORE';
+export class SrcacheCtx {
+  fetchStatus: 'BYPASS' | 'MISS' | 'HIT' = 'BYPASS';
+  storeStatus: 'BYPASS' | 'STORE' = 'BYPASS';
   /** seconds, from the response's Cache-Control / Expires (undefined: not decided) */
-  expire: number | undefined;
+  expire: number | undefined = undefined;
+  /** the conf whose srcache_fetch runs (its subrequest's end reads it) */
+  fetchConf: SrcacheLocConf | undefined = undefined;
 }
 
-const ctxs = new WeakMap<Request, SrcacheCtx>();
-
+/** r's state, made on first use (kept in the request's srcacheCtx field) */
 export function ctxOf(r: Request): SrcacheCtx {
-  let c = ctxs.get(r);
-  if (c === undefined) {
-    c = { fetchStatus: 'BYPASS', storeStatus: 'BYPASS', expire: undefined };
-    ctxs.set(r, c);
-  }
-  return c;
+  const hr = r as HttpRequest;
+  const c = hr.srcacheCtx;
+  if (c !== undefined) return c as SrcacheCtx;
+  return (hr.srcacheCtx = new SrcacheCtx());
 }
 
 /** a skip value: anything but "" and "0" skips (as the module's ngx_http_srcache_*_skip) */
