@@ -28,7 +28,7 @@ import { headSnapshot } from './snapshot.js';
  *
  *   flock /tmp/redis2d-heavy.lock node --import tsx bench/lua.ts [--duration 5] [--rounds 3] [--conns 50]
  *   ... [--only redis2d|nginx] [--shape capture|resty] [--against REV]   # a subset of the rows, or redis2d at REV beside the working tree; no ratios
- *   node --import tsx bench/lua.ts --cpu-prof [--duration 8] [--top 25] [--keep DIR]   # profile redis2d's capture row
+ *   node --import tsx bench/lua.ts --cpu-prof [--shape resty] [--duration 8] [--top 25] [--keep DIR]   # profile redis2d (capture row by default)
  *   node --import tsx bench/lua.ts --perf redis2d|nginx [--duration 8] [--top 40]      # on-CPU samples of one server's capture row
  */
 
@@ -165,11 +165,11 @@ async function profile(redisPort: number): Promise<void> {
   const profDir = mkdtempSync(join(tmpdir(), 'bench-lua-prof-'));
   try {
     const flags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=100'];
-    const res = await withServer('redis2d', redisPort, '/capture', async (url) => {
+    const res = await withServer('redis2d', redisPort, `/${onlyShape ?? 'capture'}`, async (url) => {
       await runWrk(url, conns, 2, 2);
       return runWrk(url, conns, opt('--duration', 8), 2);
     }, flags);
-    process.stderr.write(`profile: redis2d capture, ${conns} connections: ${Math.round(res.rps)} req/s (profiler on), ${res.requests} requests\n`);
+    process.stderr.write(`profile: redis2d ${onlyShape ?? 'capture'}, ${conns} connections: ${Math.round(res.rps)} req/s (profiler on), ${res.requests} requests\n`);
     await sleep(300);
     const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
     if (files.length !== 1) throw new Error(`expected one .cpuprofile in ${profDir}, found ${files.length}`);
@@ -196,7 +196,7 @@ async function perf(server: Server, redisPort: number): Promise<void> {
   const data = join(work, 'perf.data');
   try {
     const flags = server === 'nginx' ? [] : ['--perf-basic-prof'];
-    const res = await withServer(server, redisPort, '/capture', async (url, proc) => {
+    const res = await withServer(server, redisPort, `/${onlyShape ?? 'capture'}`, async (url, proc) => {
       await runWrk(url, conns, 2, 2);
       const rec = startProc('perf', ['record', '-F', '1999', '-g', '-o', data, '-p', String(proc.pid)]);
       await sleep(300);
@@ -204,7 +204,7 @@ async function perf(server: Server, redisPort: number): Promise<void> {
       await rec.stop('SIGINT');
       return r;
     }, flags);
-    process.stdout.write(`perf: ${server} capture, ${conns} connections: ${Math.round(res.rps)} req/s under perf\n`);
+    process.stdout.write(`perf: ${server} ${onlyShape ?? 'capture'}, ${conns} connections: ${Math.round(res.rps)} req/s under perf\n`);
     const report = (sort: string, limit: string): string[] =>
       execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', sort, '-g', 'none', '--percent-limit', limit], {
         encoding: 'latin1',

@@ -23,6 +23,8 @@ export function fmtNumber(n: number): string {
   if (n === Infinity) return 'inf';
   if (n === -Infinity) return '-inf';
   if (n === 0) return Object.is(n, -0) ? '-0' : '0';
+  // an integer under 1e14 has at most 14 digits: %.14g prints it whole (the common case: lengths, counts)
+  if (Number.isInteger(n) && n > -1e14 && n < 1e14) return String(n);
   const a = Math.abs(n);
   const exp = Math.floor(Math.log10(a));
   // %g: exponent form when exp < -4 or exp >= precision (checked on the rounded value)
