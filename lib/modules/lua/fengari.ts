@@ -8,6 +8,12 @@ import { createRequire } from 'node:module';
  * number type, C's "%.14g" (5 not 5.0, 1e+15, inf, -nan). fengari's
  * modules are CommonJS and take these functions by destructuring when
  * they load, so the patch must precede the first require('fengari').
+ *
+ * fengari is loaded by loadFengari(), which the VM's maker calls (vm.ts
+ * getVm): a process whose configuration has no Lua never compiles it
+ * (about a tenth of redis2d's start-up; docs/behaviour.md §1). `lua`,
+ * `lauxlib` and `lualib` are live bindings, set then: every use runs on a
+ * state the VM made, hence after the load.
  */
 
 const require = createRequire(import.meta.url);
@@ -40,18 +46,6 @@ export function fmtNumber(n: number): string {
   if (s.includes('.')) s = s.replace(/0+$/, '').replace(/\.$/, '');
   return s;
 }
-
-interface LuaConfModule {
-  lua_integer2str: (n: number) => string;
-  lua_number2str: (n: number) => string;
-  LUA_COMPAT_FLOATSTRING: boolean;
-}
-// defs.js first: it and luaconf.js require each other, and only this order completes both
-require('fengari/src/defs.js');
-const luaconf = require('fengari/src/luaconf.js') as LuaConfModule;
-luaconf.lua_integer2str = fmtNumber;
-luaconf.lua_number2str = fmtNumber;
-luaconf.LUA_COMPAT_FLOATSTRING = true;
 
 type Str = Uint8Array | string;
 
@@ -146,7 +140,11 @@ interface Fengari {
   lualib: { luaL_openlibs(L: LuaState): void };
 }
 
-const fengari = require('fengari') as Fengari;
+interface LuaConfModule {
+  lua_integer2str: (n: number) => string;
+  lua_number2str: (n: number) => string;
+  LUA_COMPAT_FLOATSTRING: boolean;
+}
 /*
  * LuaJIT has one number type, a double. fengari's integers are 32-bit
  * (100000 * 100000 would wrap), so every numeral and every string turned
@@ -162,23 +160,45 @@ interface TValueLike {
 interface LObjectModule {
   luaO_str2num: (s: Uint8Array, o: TValueLike) => number;
 }
-// after fengari has loaded: its modules call lobject.luaO_str2num through the exports object
-const lobject = require('fengari/src/lobject.js') as LObjectModule;
-const str2num = lobject.luaO_str2num;
-const HEX = /^\s*(-?)0[xX]([0-9a-fA-F]+)\s*$/;
-lobject.luaO_str2num = (s, o) => {
-  const n = str2num(s, o);
-  if (n !== 0 && o.ttisinteger()) {
-    // a hex numeral past 32 bits wrapped: read it again as a double
-    const m = HEX.exec(Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('latin1').replace(/\0+$/, ''));
-    o.setfltvalue(m ? (m[1] ? -1 : 1) * parseInt(m[2]!, 16) : o.value);
-  }
-  return n;
-};
+function patchStr2num(): void {
+  // after fengari has loaded: its modules call lobject.luaO_str2num through the exports object
+  const lobject = require('fengari/src/lobject.js') as LObjectModule;
+  const str2num = lobject.luaO_str2num;
+  const HEX = /^\s*(-?)0[xX]([0-9a-fA-F]+)\s*$/;
+  lobject.luaO_str2num = (s, o) => {
+    const n = str2num(s, o);
+    if (n !== 0 && o.ttisinteger()) {
+      // a hex numeral past 32 bits wrapped: read it again as a double
+      const m = HEX.exec(Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('latin1').replace(/\0+$/, ''));
+      o.setfltvalue(m ? (m[1] ? -1 : 1) * parseInt(m[2]!, 16) : o.value);
+    }
+    return n;
+  };
+}
 
-export const lua: LuaApi = fengari.lua;
-export const lauxlib: LauxApi = fengari.lauxlib;
-export const lualib = fengari.lualib;
+/** LUA_REGISTRYINDEX (lua.h: -LUAI_MAXSTACK - 1000), a constant known before the load; checked by it */
+export const LUA_REGISTRYINDEX = -1001000;
+
+export let lua: LuaApi;
+export let lauxlib: LauxApi;
+export let lualib: Fengari['lualib'];
+
+/** load fengari once in this process, patched as said above */
+export function loadFengari(): void {
+  if (lua !== undefined) return;
+  // defs.js first: it and luaconf.js require each other, and only this order completes both
+  require('fengari/src/defs.js');
+  const luaconf = require('fengari/src/luaconf.js') as LuaConfModule;
+  luaconf.lua_integer2str = fmtNumber;
+  luaconf.lua_number2str = fmtNumber;
+  luaconf.LUA_COMPAT_FLOATSTRING = true;
+  const fengari = require('fengari') as Fengari;
+  patchStr2num();
+  if (fengari.lua.LUA_REGISTRYINDEX !== LUA_REGISTRYINDEX) throw new Error(`fengari's LUA_REGISTRYINDEX is ${fengari.lua.LUA_REGISTRYINDEX}`);
+  lua = fengari.lua;
+  lauxlib = fengari.lauxlib;
+  lualib = fengari.lualib;
+}
 
 /** a Lua string's bytes as a latin1 JS string (one char per byte, as the engine's strings) */
 export function u8str(u: Uint8Array): string {

@@ -15,7 +15,7 @@ import { evalComplexValue, setVariable } from '../../http/eval.js';
 import { addRewriteHandler, defineSetVariable } from '../rewrite/module.js';
 import type { LuaChunk, LuaLocConf, LuaMainConf } from './conf.js';
 import { lua, pushStr } from './fengari.js';
-import { getVm, initChunks, luaPaths as pkgPaths } from './vm.js';
+import { getVm, initChunks, luaPaths as pkgPaths, vmIfMade } from './vm.js';
 import { inlineName, luaPaths, runContent, runPhase, runSync } from './run.js';
 import { releaseCtx } from './api_req.js';
 import { headerFilter, setLuaModuleIndex } from './filters.js';
@@ -212,7 +212,9 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
       runSync(hr, 'log', llcf.log, llcf.codeCache !== 0);
       hr.action = saved;
     }
-    releaseCtx(getVm().L, hr);
+    // a request of a process that never ran Lua holds no ngx.ctx: no VM is made (nor fengari loaded) for it
+    const v = vmIfMade();
+    if (v) releaseCtx(v.L, hr);
   },
   commands: [
     { name: 'content_by_lua', ctx: LOC, args: TAKE1, set: byLua('content') },
