@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /*
  * `npm run build`'s second step: join tsc's output (dist/lib/**) into one
- * file, dist/redis2d.js, which bin/redis2d loads. Node's ES module loader
- * spends about as long per file (resolve, stat, read, link, compile) as on
- * what the files do, and redis2d is ~270 files: a start (two node
- * processes with `daemon on`) loaded 2 × ~150 ms of modules, the bundle
- * loads in ~70 ms (docs/behaviour.md §1, bench/startup.ts).
+ * file, dist/redis2d.cjs, with V8's code cache for it beside it
+ * (dist/redis2d.cjs.cache); bin/redis2d loads the two. Node's ES module
+ * loader spends about as long per file (resolve, stat, read, link,
+ * compile) as on what the files do, and redis2d is ~270 files: a start
+ * (two node processes with `daemon on`) loaded 2 × ~150 ms of modules;
+ * the bundle with its code cache loads in ~30 ms (docs/behaviour.md §1,
+ * bench/startup.ts).
  *
  * The bundle is made from dist/lib, not from lib/: tsc has judged and
  * compiled it already, esbuild only joins. Packages (commander, fengari)
@@ -13,43 +15,75 @@
  * configuration uses Lua). A dynamic import() inside lib/ stays lazy: its
  * module is in the file but runs only when imported.
  *
+ * The file is CommonJS wrapped as node wraps a CommonJS module, so that
+ * bin/redis2d compiles it with vm.Script, which takes a code cache (Node 20
+ * has none for ES modules). Strict mode as the ES modules had; import.meta.url
+ * is the file's URL. The cache is made here by compiling and running the
+ * bundle's top level (its modules' definitions, not main()) in this node;
+ * another node version or other V8 flags reject it, and bin/redis2d then
+ * compiles the source as any script.
+ *
  * esbuild comes with tsx (a devDependency); without it the bundle is
  * skipped with a note and bin/redis2d runs dist/lib as it is.
  *
  * Plain JavaScript so that it runs right after tsc.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import vm from 'node:vm';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(ROOT, 'dist/lib/cli.js');
-const out = join(ROOT, 'dist/redis2d.js');
+const out = join(ROOT, 'dist/redis2d.cjs');
+const cache = `${out}.cache`;
 
 if (!existsSync(entry)) {
   process.stderr.write('bundle: dist/lib/cli.js is missing: run tsc first\n');
   process.exit(1);
 }
+// an old bundle must never run with the new dist/lib, nor an old cache with a new bundle
+rmSync(cache, { force: true });
+rmSync(out, { force: true });
 
 let esbuild;
 try {
   esbuild = await import('esbuild');
 } catch {
-  // a stale bundle must not shadow the new dist/lib
-  rmSync(out, { force: true });
   process.stderr.write('bundle: esbuild is not installed: bin/redis2d runs dist/lib unbundled (a slower start)\n');
   process.exit(0);
 }
 
-await esbuild.build({
+const URL_NAME = '__redis2d_import_meta_url';
+const res = await esbuild.build({
   entryPoints: [entry],
   outfile: out,
+  write: false,
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  format: 'cjs',
   target: 'node20',
   packages: 'external',
-  // the sources' map: stack traces name lib/*.ts under --enable-source-maps
-  sourcemap: 'linked',
+  define: { 'import.meta.url': URL_NAME },
   logLevel: 'warning',
 });
+const body = res.outputFiles[0].text;
+// node's own CommonJS wrapper, the strictness the ES modules had, and their import.meta.url
+const text =
+  `(function (exports, require, module, __filename, __dirname) { 'use strict'; ` +
+  `const ${URL_NAME} = require('node:url').pathToFileURL(__filename).href;\n${body}\n})`;
+writeFileSync(out, text);
+
+// the code cache: compiled and run as bin/redis2d does (same source, same file name)
+const script = new vm.Script(text, { filename: out });
+const mod = { exports: {} };
+script.runInThisContext()(mod.exports, createRequire(out), mod, out, dirname(out));
+if (typeof mod.exports.main !== 'function') {
+  rmSync(out, { force: true });
+  process.stderr.write(`bundle: ${pathToFileURL(out).href} exports no main()\n`);
+  process.exit(1);
+}
+writeFileSync(cache, script.createCachedData());
+// the bundle's top level may leave timers behind
+process.exit(0);

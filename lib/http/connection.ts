@@ -119,6 +119,12 @@ export function liveConnections(): number {
   return live.size;
 }
 
+/** connections closed after their response whose last bytes are still in node's write queue */
+let flushing = 0;
+export function flushingConnections(): number {
+  return flushing;
+}
+
 const EMPTY = Buffer.alloc(0);
 
 function uncork(c: HttpConnection): void {
@@ -1413,6 +1419,18 @@ export class HttpConnection {
     else this.h2Parent.h2StreamDone();
     reusable.delete(this);
     this.dropHead();
+    // until the kernel has the response's last bytes, a graceful stop must not exit (flushingConnections)
+    if (!sock.writableFinished) {
+      flushing++;
+      let done = false;
+      const flushed = (): void => {
+        if (done) return;
+        done = true;
+        flushing--;
+      };
+      sock.once('finish', flushed);
+      sock.once('close', flushed);
+    }
     if (reset) {
       // a response cut short: nginx closes the connection as is
       sock.end();

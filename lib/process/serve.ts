@@ -1,4 +1,4 @@
-import { closeIdleConnections, liveConnections } from '../http/connection.js';
+import { closeIdleConnections, flushingConnections, liveConnections } from '../http/connection.js';
 import type { Cycle } from '../conf/parser.js';
 import { prepareHttp } from '../http/engine.js';
 import type { ErrorLog } from '../core/error_log.js';
@@ -63,22 +63,26 @@ export function fastStop(onExit: () => void): void {
 
 /**
  * QUIT: stop accepting, let every in-flight request finish (keep-alive
- * connections close after their current response), then exit.
+ * connections close after their current response), then exit as soon as
+ * the last response has left for the kernel: at once when nothing is in
+ * flight, as nginx's worker (docs/behaviour.md §1).
  */
 export function gracefulStop(onExit: () => void): void {
   if (stopping) return;
   stopping = true;
   closeListening();
   closeIdleConnections();
+  const finish = (): void => {
+    exitModules();
+    onExit();
+    process.exit(0);
+  };
+  const idle = (): boolean => liveConnections() === 0 && flushingConnections() === 0;
+  if (idle()) return finish();
   // keeps the process alive while requests finish, and checks for the end
   const timer = setInterval(() => {
-    if (liveConnections() !== 0) return;
+    if (!idle()) return;
     clearInterval(timer);
-    // the last responses may still sit in socket buffers: give them a moment
-    setTimeout(() => {
-      exitModules();
-      onExit();
-      process.exit(0);
-    }, 50);
-  }, 25);
+    finish();
+  }, 10);
 }
