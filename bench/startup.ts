@@ -1,6 +1,6 @@
 /*
  * Start-up and stop, redis2d beside nginx, as Test::Nginx drives them
- * (docs/behaviour.md §1): `daemon on; master_process off;`, the command
+ * (docs/behaviour.md §8): `daemon on; master_process off;`, the command
  * run and waited for, then one request, then QUIT. For each server and
  * round:
  *   cli     exec of `SERVER -p DIR -c nginx.conf` → the command exited

@@ -6,7 +6,7 @@ import { freePort } from './helpers/server.js';
 import { alive, bodyOf, cleanup, killTree, readPid, request, runCmd, statusOf, tempPrefix, waitFor } from './helpers/proc.js';
 
 /*
- * The start-up and stop of docs/behaviour.md §1: `daemon on` starts the
+ * The start-up and stop of docs/behaviour.md §8: `daemon on` starts the
  * daemon's node before the configuration is judged; the command returns
  * once the daemon serves (pid file written, a request sent at once is
  * answered); a configuration that ends up not daemonized (bad, or `daemon

@@ -6,7 +6,7 @@
  * loader spends about as long per file (resolve, stat, read, link,
  * compile) as on what the files do, and redis2d is ~270 files: a start
  * (two node processes with `daemon on`) loaded 2 × ~150 ms of modules;
- * the bundle with its code cache loads in ~30 ms (docs/behaviour.md §1,
+ * the bundle with its code cache loads in ~30 ms (docs/behaviour.md §8,
  * bench/startup.ts).
  *
  * The bundle is made from dist/lib, not from lib/: tsc has judged and

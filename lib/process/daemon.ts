@@ -18,7 +18,7 @@ import type { ConfSnapshot } from '../conf/parser.js';
  * to be `daemon off`, or bad, the copy is killed unseen. A main file that
  * says `daemon off;` (or -g saying so) is not started early: a guess from
  * the file's text, which only decides this head start, never the outcome
- * (docs/behaviour.md §1).
+ * (docs/behaviour.md §8).
  */
 
 const DAEMON_ENV = 'REDIS2D_DAEMONIZED';

@@ -65,7 +65,7 @@ export function fastStop(onExit: () => void): void {
  * QUIT: stop accepting, let every in-flight request finish (keep-alive
  * connections close after their current response), then exit as soon as
  * the last response has left for the kernel: at once when nothing is in
- * flight, as nginx's worker (docs/behaviour.md §1).
+ * flight, as nginx's worker (docs/behaviour.md §8).
  */
 export function gracefulStop(onExit: () => void): void {
   if (stopping) return;

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
  *
  * fengari is loaded by loadFengari(), which the VM's maker calls (vm.ts
  * getVm): a process whose configuration has no Lua never compiles it
- * (about a tenth of redis2d's start-up; docs/behaviour.md §1). `lua`,
+ * (about a tenth of redis2d's start-up; docs/behaviour.md §8). `lua`,
  * `lauxlib` and `lualib` are live bindings, set then: every use runs on a
  * state the VM made, hence after the load.
  */
