@@ -1,4 +1,4 @@
-import { closeIdleConnections, flushingConnections, liveConnections } from '../http/connection.js';
+import { closeIdleConnections, closingConnections, liveConnections } from '../http/connection.js';
 import type { Cycle } from '../conf/parser.js';
 import { prepareHttp } from '../http/engine.js';
 import type { ErrorLog } from '../core/error_log.js';
@@ -63,9 +63,11 @@ export function fastStop(onExit: () => void): void {
 
 /**
  * QUIT: stop accepting, let every in-flight request finish (keep-alive
- * connections close after their current response), then exit as soon as
- * the last response has left for the kernel: at once when nothing is in
- * flight, as nginx's worker (docs/behaviour.md §8).
+ * connections close after their current response), then exit once every
+ * connection is closed, lingering closes included (an exit with unread bytes
+ * would reset the connection, which can cost a client the response's end):
+ * at once when nothing is open, as nginx's worker (docs/behaviour.md §8);
+ * after requests in flight, a moment more, as before.
  */
 export function gracefulStop(onExit: () => void): void {
   if (stopping) return;
@@ -77,12 +79,12 @@ export function gracefulStop(onExit: () => void): void {
     onExit();
     process.exit(0);
   };
-  const idle = (): boolean => liveConnections() === 0 && flushingConnections() === 0;
+  const idle = (): boolean => liveConnections() === 0 && closingConnections() === 0;
   if (idle()) return finish();
   // keeps the process alive while requests finish, and checks for the end
   const timer = setInterval(() => {
     if (!idle()) return;
     clearInterval(timer);
-    finish();
-  }, 10);
+    setTimeout(finish, 50);
+  }, 25);
 }
