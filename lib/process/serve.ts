@@ -65,9 +65,9 @@ export function fastStop(onExit: () => void): void {
  * QUIT: stop accepting, let every in-flight request finish (keep-alive
  * connections close after their current response), then exit once every
  * connection is closed, lingering closes included (an exit with unread bytes
- * would reset the connection, which can cost a client the response's end):
- * at once when nothing is open, as nginx's worker (docs/behaviour.md §8);
- * after requests in flight, a moment more, as before.
+ * would reset the connection, which can cost a client the response's end;
+ * one with the response's end still queued in node would cut it): at once
+ * when nothing is open, as nginx's worker (docs/behaviour.md §8).
  */
 export function gracefulStop(onExit: () => void): void {
   if (stopping) return;
@@ -85,6 +85,6 @@ export function gracefulStop(onExit: () => void): void {
   const timer = setInterval(() => {
     if (!idle()) return;
     clearInterval(timer);
-    setTimeout(finish, 50);
-  }, 25);
+    finish();
+  }, 5);
 }
