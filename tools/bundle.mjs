@@ -19,7 +19,7 @@
  * bin/redis2d compiles it with vm.Script, which takes a code cache (Node 20
  * has none for ES modules). Strict mode as the ES modules had; import.meta.url
  * is the file's URL. The cache is made here by compiling and running the
- * bundle's top level (its modules' definitions, not main()) in this node;
+ * bundle's top level, then `-t` on the bundled conf/nginx.conf, in this node;
  * another node version or other V8 flags reject it, and bin/redis2d then
  * compiles the source as any script.
  *
@@ -28,7 +28,8 @@
  *
  * Plain JavaScript so that it runs right after tsc.
  */
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -83,6 +84,20 @@ if (typeof mod.exports.main !== 'function') {
   rmSync(out, { force: true });
   process.stderr.write(`bundle: ${pathToFileURL(out).href} exports no main()\n`);
   process.exit(1);
+}
+// warm: judge the bundled configuration once (-t, in a temp prefix, quiet), so that the cache also holds
+// the functions a start runs (module set-up, the parser): a start compiles ~15% less; -V is unchanged
+const warm = mkdtempSync(join(tmpdir(), 'redis2d-bundle-'));
+const write = process.stderr.write;
+try {
+  mkdirSync(join(warm, 'logs'));
+  process.stderr.write = () => true;
+  await mod.exports.main(['-t', '-q', '-p', `${warm}/`, '-e', join(warm, 'logs/error.log'), '-c', join(ROOT, 'conf/nginx.conf')]);
+} catch {
+  // only a warm-up: the cache of what did run is still good
+} finally {
+  process.stderr.write = write;
+  rmSync(warm, { recursive: true, force: true });
 }
 writeFileSync(cache, script.createCachedData());
 // the bundle's top level may leave timers behind
