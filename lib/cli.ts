@@ -3,14 +3,17 @@ import { Command, CommanderError } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultPrefix, ensurePrefix } from './process/paths.js';
-import { ConfError } from './conf/errors.js';
-import { loadConfig } from './process/config.js';
 import type { Cycle } from './conf/parser.js';
 import { NGINX_VERSION, PACKAGE_ROOT, PROGRAM, VERSION } from './core/version.js';
 
 /*
  * The command line, with nginx's flags and messages (docs/behaviour.md §1). Messages go
  * to stderr prefixed `redis2d: `, as nginx prefixes `nginx: `.
+ *
+ * Only what reading the command line needs is imported here: the
+ * configuration loader (every module) comes with the first action that
+ * judges a configuration, so `-v`/`-V`/`-h` (Test::Nginx runs `-V` before
+ * each start) answer without loading it.
  */
 
 
@@ -96,7 +99,8 @@ export function resolvePaths(opts: CliOptions): { prefix: string; confFile: stri
 }
 
 /** Load the config, printing warnings and errors in nginx's form; undefined on failure. */
-export function loadOrReport(opts: CliOptions, confFile: string, prefix: string): Cycle | undefined {
+export async function loadOrReport(opts: CliOptions, confFile: string, prefix: string): Promise<Cycle | undefined> {
+  const [{ ConfError }, { loadConfig }] = await Promise.all([import('./conf/errors.js'), import('./process/config.js')]);
   try {
     const cycle = loadConfig({ confFile, prefix, globals: opts.globals });
     for (const w of cycle.warnings) stderr(`[${w.level}] ${w.text}`);
@@ -109,6 +113,11 @@ export function loadOrReport(opts: CliOptions, confFile: string, prefix: string)
     if (e.hint) stderr(e.hint);
     return undefined;
   }
+}
+
+/** a node:cluster worker (it runs this command line too), without loading node:cluster for the check */
+function isClusterWorker(): boolean {
+  return 'NODE_UNIQUE_ID' in process.env;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -154,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
   const { prefix, confFile } = resolvePaths(opts);
 
   if (opts.test) {
-    const cycle = loadOrReport(opts, confFile, prefix);
+    const cycle = await loadOrReport(opts, confFile, prefix);
     if (!cycle) {
       stderr(`configuration file ${confFile} test failed`);
       return 1;
@@ -187,6 +196,9 @@ export async function main(argv: string[]): Promise<number> {
     return signalProcess(opts, prefix, confFile);
   }
 
+  // `daemon on`: the daemon's node starts now, while this one loads and judges the configuration
+  const { prespawnDaemon } = await import('./process/daemon.js');
+  if (!isClusterWorker()) prespawnDaemon(confFile, opts.globals);
   const { run } = await import('./process/run.js');
   return run(opts, prefix, confFile);
 }

@@ -3,7 +3,7 @@
  * `npm start`: serve a config (default: the bundled conf/nginx.conf) in the
  * foreground from a fresh clone, in one command.
  *
- *   1. build (tsc) when dist/ is missing or older than lib/;
+ *   1. build (tsc, then tools/bundle.mjs) when dist/ is missing or older than lib/;
  *   2. read the Redis address from the config's first upstream block
  *      (`server HOST:PORT`), or its first literal `redis2_pass HOST:PORT`;
  *   3. when nothing answers there and the address is on loopback, start a
@@ -66,6 +66,9 @@ function buildIfStale() {
   say(built ? 'lib/ is newer than dist/: building' : 'dist/ is missing: building');
   const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.json')], { stdio: 'inherit', cwd: ROOT });
   if (r.status !== 0) die('the build failed');
+  // the one-file bundle bin/redis2d prefers (npm run build's second step); without it dist/lib runs
+  const b = spawnSync(process.execPath, [join(ROOT, 'tools', 'bundle.mjs')], { stdio: 'inherit', cwd: ROOT });
+  if (b.status !== 0) die('the bundle step failed');
 }
 
 /** the config without comments (a `#` outside quotes starts one) */

@@ -124,6 +124,17 @@ export function liveConnections(): number {
   return live.size;
 }
 
+/**
+ * connections closed after their response whose socket is not closed yet:
+ * the response's end still in node's write queue, or the lingering close
+ * draining what the client sends (at most 5 s). An exit before would cut
+ * the response, or reset the connection over unread bytes.
+ */
+let closing = 0;
+export function closingConnections(): number {
+  return closing;
+}
+
 const EMPTY = Buffer.alloc(0);
 
 /*
@@ -1439,6 +1450,11 @@ export class HttpConnection {
     else this.h2Parent.h2StreamDone();
     reusable.delete(this);
     this.dropHead();
+    // until the socket is closed (response sent, lingering close over), a graceful stop waits (closingConnections)
+    if (!sock.destroyed) {
+      closing++;
+      sock.once('close', () => closing--);
+    }
     if (reset) {
       // a response cut short: nginx closes the connection as is
       sock.end();

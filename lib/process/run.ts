@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import type { CliOptions } from './options.js';
 import { setReopenOwner, setUseStderr } from '../core/error_log.js';
 import { openCycleFiles, openStartupLog, parseCycle, startupLogPath, warnOpenFileLimit } from './cycle.js';
-import { configFromForeground, daemonize, isDaemonChild, reportStartup } from './daemon.js';
+import { configFromForeground, daemonize, dropPrespawned, isDaemonChild, reportStartup } from './daemon.js';
 import { snapshotOf } from '../conf/parser.js';
 import { runMaster } from './master.js';
 import { prefixed } from './paths.js';
@@ -19,15 +19,20 @@ import { runWorker } from './worker.js';
 
 export async function run(opts: CliOptions, prefix: string, confFile: string): Promise<number> {
   if (cluster.isWorker) return runWorker(opts, prefix, confFile);
+  const daemonChild = isDaemonChild();
+  // the foreground judged the configuration (and printed its warnings) already: the daemon parses those
+  // bytes, and does nothing before it has them (it may have been started before the judgement: daemon.ts)
+  const snapshot = daemonChild ? await configFromForeground() : undefined;
   setUseStderr(true);
   const startupPath = startupLogPath(opts, (p) => prefixed(prefix, p));
   const startLog = openStartupLog(startupPath);
-  const daemonChild = isDaemonChild();
-  // the foreground judged the configuration (and printed its warnings) already: the daemon parses those bytes
-  const snapshot = daemonChild ? await configFromForeground() : undefined;
   const l = parseCycle(opts, prefix, confFile, startLog, startupPath, !daemonChild, snapshot);
-  if (!l) return reportStartup(1);
+  if (!l) {
+    dropPrespawned();
+    return reportStartup(1);
+  }
   if (l.core.daemon !== 0 && !daemonChild) return daemonize(snapshotOf(l.cycle));
+  dropPrespawned();
   const mainLog = openCycleFiles(l, startLog);
   if (!mainLog) return reportStartup(1);
   warnOpenFileLimit(l, mainLog);

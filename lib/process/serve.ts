@@ -1,4 +1,4 @@
-import { closeAllConnections, closeIdleConnections, liveConnections } from '../http/connection.js';
+import { closeAllConnections, closeIdleConnections, closingConnections, liveConnections } from '../http/connection.js';
 import type { Cycle } from '../conf/parser.js';
 import { prepareHttp } from '../http/engine.js';
 import type { ErrorLog } from '../core/error_log.js';
@@ -71,25 +71,31 @@ export function fastStop(onExit: () => void): void {
 
 /**
  * QUIT: stop accepting, let every in-flight request finish (keep-alive
- * connections close after their current response), then exit.
+ * connections close after their current response), then exit once every
+ * connection is closed, lingering closes included (an exit with unread bytes
+ * would reset the connection, which can cost a client the response's end;
+ * one with the response's end still queued in node would cut it): at once
+ * when nothing is open, as nginx's worker (docs/behaviour.md §8).
  */
 export function gracefulStop(onExit: () => void): void {
   if (stopping) return;
   stopping = true;
   closeListening();
   closeIdleConnections();
+  const finish = (): void => {
+    exitModules();
+    onExit();
+    process.exit(0);
+  };
+  const idle = (): boolean => liveConnections() === 0 && closingConnections() === 0;
+  if (idle()) return finish();
   // worker_shutdown_timeout: then the connections still open are closed (nginx's shutdown timer)
   const wait = shutdownTimeout();
   if (wait > 0) setTimeout(closeAllConnections, wait);
   // keeps the process alive while requests finish, and checks for the end
   const timer = setInterval(() => {
-    if (liveConnections() !== 0) return;
+    if (!idle()) return;
     clearInterval(timer);
-    // the last responses may still sit in socket buffers: give them a moment
-    setTimeout(() => {
-      exitModules();
-      onExit();
-      process.exit(0);
-    }, 50);
-  }, 25);
+    finish();
+  }, 5);
 }

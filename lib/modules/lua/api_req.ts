@@ -2,7 +2,7 @@ import { getVariableByName, setVariableByName } from '../../http/eval.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import { parseHttpTime } from '../../http/http_time.js';
 import { decodeArgs, escapeUri } from './codec.js';
-import { lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
+import { LUA_REGISTRYINDEX, lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
 import { NULL_UD, checkPhase, curReq, peekReqState, reqState, setEncodeArgs } from './api_out.js';
 import { EXIT_JUMP, currentThread, yieldFor } from './thread.js';
 import { setFn } from './vm.js';
@@ -13,7 +13,7 @@ import { setFn } from './vm.js';
  * _uri.c, _req_body.c, _ctx.c).
  */
 
-const REG = lua.LUA_REGISTRYINDEX;
+const REG = LUA_REGISTRYINDEX;
 
 /** push a decoded args list as ngx_lua's table: repeated keys become arrays */
 export function pushArgsTable(L: LuaState, pairs: Array<[string, string | true]>): void {

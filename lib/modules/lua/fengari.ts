@@ -8,6 +8,12 @@ import { createRequire } from 'node:module';
  * number type, C's "%.14g" (5 not 5.0, 1e+15, inf, -nan). fengari's
  * modules are CommonJS and take these functions by destructuring when
  * they load, so the patch must precede the first require('fengari').
+ *
+ * fengari is loaded by loadFengari(), which the VM's maker calls (vm.ts
+ * getVm): a process whose configuration has no Lua never compiles it
+ * (about a tenth of redis2d's start-up; docs/behaviour.md §8). `lua`,
+ * `lauxlib` and `lualib` are live bindings, set then: every use runs on a
+ * state the VM made, hence after the load.
  */
 
 const require = createRequire(import.meta.url);
@@ -43,18 +49,6 @@ export function fmtNumber(n: number): string {
   return s;
 }
 
-interface LuaConfModule {
-  lua_integer2str: (n: number) => string;
-  lua_number2str: (n: number) => string;
-  LUA_COMPAT_FLOATSTRING: boolean;
-}
-// defs.js first: it and luaconf.js require each other, and only this order completes both
-require('fengari/src/defs.js');
-const luaconf = require('fengari/src/luaconf.js') as LuaConfModule;
-luaconf.lua_integer2str = fmtNumber;
-luaconf.lua_number2str = fmtNumber;
-luaconf.LUA_COMPAT_FLOATSTRING = true;
-
 /*
  * Speed, with the same results (bench/PROFILE.md "Lua capture shape"):
  * fengari keys every table entry of a string by a JS string made from its
@@ -87,48 +81,54 @@ interface LStringModule {
   luaS_hashlongstr: (ts: TStringLike) => string;
   luaS_new: (L: unknown, s: Uint8Array) => TStringLike;
 }
-const defs = require('fengari/src/defs.js') as DefsModule;
-const fromUserString = defs.from_userstring;
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+const hashBytes = (s: Uint8Array): string => '|' + latin1Slice.call(s, 0, s.length);
 const userStrings = new Map<string, Uint8Array>();
 /** the Lua string of each array userStrings keeps (see luaS_new below) */
 const namedStrings = new Map<Uint8Array, TStringLike>();
-defs.from_userstring = (s) => {
-  if (typeof s !== 'string') return fromUserString(s);
-  let u = userStrings.get(s);
-  if (u === undefined) {
-    u = fromUserString(s);
-    // only short names are worth keeping; the bound keeps odd callers from growing it
-    if (s.length <= 64 && userStrings.size < 4096) {
-      userStrings.set(s, u);
-      // luaS_new ignores its state argument (fengari's TString has none)
-      namedStrings.set(u, lstring.luaS_new(null, u));
+/** fengari's lstring.js, once loaded (pushOwned) */
+let lstring: LStringModule;
+
+/** the string patches said above; before the modules that destructure these functions load */
+function patchStrings(): void {
+  const defs = require('fengari/src/defs.js') as DefsModule;
+  const fromUserString = defs.from_userstring;
+  defs.from_userstring = (s) => {
+    if (typeof s !== 'string') return fromUserString(s);
+    let u = userStrings.get(s);
+    if (u === undefined) {
+      u = fromUserString(s);
+      // only short names are worth keeping; the bound keeps odd callers from growing it
+      if (s.length <= 64 && userStrings.size < 4096) {
+        userStrings.set(s, u);
+        // luaS_new ignores its state argument (fengari's TString has none)
+        namedStrings.set(u, lstring.luaS_new(null, u));
+      }
     }
-  }
-  return u;
-};
-const copyFrom = defs.luastring_from;
-defs.luastring_from = (a) => (a instanceof Uint8Array ? new Uint8Array(a) : copyFrom(a));
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
-const hashBytes = (s: Uint8Array): string => '|' + latin1Slice.call(s, 0, s.length);
-const lstring = require('fengari/src/lstring.js') as LStringModule;
-lstring.luaS_hash = hashBytes;
-lstring.luaS_hashlongstr = (ts) => {
-  let h = ts.hash;
-  if (h === null) h = ts.hash = hashBytes(ts.realstring);
-  return h;
-};
-/*
- * A kept name's bytes always make the same Lua string: lapi's
- * lua_getfield/setfield/pushstring of a name give luaS_new the array
- * from_userstring kept, and get one TString, its hash made once (Lua
- * strings are immutable values; the VM's own constants are shared the
- * same way).
- */
-const newString = lstring.luaS_new;
-// a function, not an arrow: ltm.js calls it with `new`
-lstring.luaS_new = function luaS_new(L: unknown, s: Uint8Array): TStringLike {
-  return namedStrings.get(s) ?? newString(L, s);
-};
+    return u;
+  };
+  const copyFrom = defs.luastring_from;
+  defs.luastring_from = (a) => (a instanceof Uint8Array ? new Uint8Array(a) : copyFrom(a));
+  lstring = require('fengari/src/lstring.js') as LStringModule;
+  lstring.luaS_hash = hashBytes;
+  lstring.luaS_hashlongstr = (ts) => {
+    let h = ts.hash;
+    if (h === null) h = ts.hash = hashBytes(ts.realstring);
+    return h;
+  };
+  /*
+   * A kept name's bytes always make the same Lua string: lapi's
+   * lua_getfield/setfield/pushstring of a name give luaS_new the array
+   * from_userstring kept, and get one TString, its hash made once (Lua
+   * strings are immutable values; the VM's own constants are shared the
+   * same way).
+   */
+  const newString = lstring.luaS_new;
+  // a function, not an arrow: ltm.js calls it with `new`
+  lstring.luaS_new = function luaS_new(L: unknown, s: Uint8Array): TStringLike {
+    return namedStrings.get(s) ?? newString(L, s);
+  };
+}
 
 type Str = Uint8Array | string;
 
@@ -224,7 +224,11 @@ interface Fengari {
   lualib: { luaL_openlibs(L: LuaState): void };
 }
 
-const fengari = require('fengari') as Fengari;
+interface LuaConfModule {
+  lua_integer2str: (n: number) => string;
+  lua_number2str: (n: number) => string;
+  LUA_COMPAT_FLOATSTRING: boolean;
+}
 /*
  * LuaJIT has one number type, a double. fengari's integers are 32-bit
  * (100000 * 100000 would wrap), so every numeral and every string turned
@@ -249,33 +253,62 @@ interface LObjectModule {
 interface LDoModule {
   adjust_top: (L: { top: number; stack: unknown[] }, newtop: number) => void;
 }
-const ldo = require('fengari/src/ldo.js') as LDoModule;
-const adjustTop = ldo.adjust_top;
-ldo.adjust_top = (L, newtop) => {
-  if (L.top < newtop) return adjustTop(L, newtop);
-  const stack = L.stack;
-  let top = L.top;
-  while (top > newtop) stack[--top] = undefined;
-  L.top = top;
-};
+function patchAdjustTop(): void {
+  const ldo = require('fengari/src/ldo.js') as LDoModule;
+  const adjustTop = ldo.adjust_top;
+  ldo.adjust_top = (L, newtop) => {
+    if (L.top < newtop) return adjustTop(L, newtop);
+    const stack = L.stack;
+    let top = L.top;
+    while (top > newtop) stack[--top] = undefined;
+    L.top = top;
+  };
+}
 
-// after fengari has loaded: its modules call lobject.luaO_str2num through the exports object
-const lobject = require('fengari/src/lobject.js') as LObjectModule;
-const str2num = lobject.luaO_str2num;
-const HEX = /^\s*(-?)0[xX]([0-9a-fA-F]+)\s*$/;
-lobject.luaO_str2num = (s, o) => {
-  const n = str2num(s, o);
-  if (n !== 0 && o.ttisinteger()) {
-    // a hex numeral past 32 bits wrapped: read it again as a double
-    const m = HEX.exec(u8str(s).replace(/\0+$/, ''));
-    o.setfltvalue(m ? (m[1] ? -1 : 1) * parseInt(m[2]!, 16) : o.value);
-  }
-  return n;
-};
+/** fengari's lobject.js, once loaded (str2num's patch, pushOwned) */
+let lobject: LObjectModule;
 
-export const lua: LuaApi = fengari.lua;
-export const lauxlib: LauxApi = fengari.lauxlib;
-export const lualib = fengari.lualib;
+function patchStr2num(): void {
+  // after fengari has loaded: its modules call lobject.luaO_str2num through the exports object
+  lobject = require('fengari/src/lobject.js') as LObjectModule;
+  const str2num = lobject.luaO_str2num;
+  const HEX = /^\s*(-?)0[xX]([0-9a-fA-F]+)\s*$/;
+  lobject.luaO_str2num = (s, o) => {
+    const n = str2num(s, o);
+    if (n !== 0 && o.ttisinteger()) {
+      // a hex numeral past 32 bits wrapped: read it again as a double
+      const m = HEX.exec(u8str(s).replace(/\0+$/, ''));
+      o.setfltvalue(m ? (m[1] ? -1 : 1) * parseInt(m[2]!, 16) : o.value);
+    }
+    return n;
+  };
+}
+
+/** LUA_REGISTRYINDEX (lua.h: -LUAI_MAXSTACK - 1000), a constant known before the load; checked by it */
+export const LUA_REGISTRYINDEX = -1001000;
+
+export let lua: LuaApi;
+export let lauxlib: LauxApi;
+export let lualib: Fengari['lualib'];
+
+/** load fengari once in this process, patched as said above */
+export function loadFengari(): void {
+  if (lua !== undefined) return;
+  // defs.js first: it and luaconf.js require each other, and only this order completes both
+  require('fengari/src/defs.js');
+  const luaconf = require('fengari/src/luaconf.js') as LuaConfModule;
+  luaconf.lua_integer2str = fmtNumber;
+  luaconf.lua_number2str = fmtNumber;
+  luaconf.LUA_COMPAT_FLOATSTRING = true;
+  patchStrings();
+  const fengari = require('fengari') as Fengari;
+  patchAdjustTop();
+  patchStr2num();
+  if (fengari.lua.LUA_REGISTRYINDEX !== LUA_REGISTRYINDEX) throw new Error(`fengari's LUA_REGISTRYINDEX is ${fengari.lua.LUA_REGISTRYINDEX}`);
+  lua = fengari.lua;
+  lauxlib = fengari.lauxlib;
+  lualib = fengari.lualib;
+}
 
 /*
  * fengari's strings are Uint8Arrays, those of 64 bytes or less kept in

@@ -212,7 +212,7 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
       runSync(hr, 'log', llcf.log, llcf.codeCache !== 0);
       hr.action = saved;
     }
-    // only a request that made an ngx.ctx has one to release: no state (nor VM) for the others
+    // only a request that made an ngx.ctx has one to release: no state (nor VM, nor fengari) for the others
     const st = peekReqState(hr);
     if (st !== undefined && st.ctxRef !== -1) releaseCtx(getVm().L, hr);
   },

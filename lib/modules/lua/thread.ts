@@ -1,5 +1,5 @@
 import type { HttpRequest } from '../../http/http_request.js';
-import { lauxlib, lua, toStr, type LuaState } from './fengari.js';
+import { LUA_REGISTRYINDEX, lauxlib, lua, toStr, type LuaState } from './fengari.js';
 import { getVm } from './vm.js';
 
 /*
@@ -11,7 +11,7 @@ import { getVm } from './vm.js';
  * thread with nginx's `lua entry thread aborted: runtime error:` line.
  */
 
-const REG = lua.LUA_REGISTRYINDEX;
+const REG = LUA_REGISTRYINDEX;
 
 /** exit codes of our own: ngx.req.set_uri(uri, true), ngx.exec */
 export const EXIT_JUMP = -10;

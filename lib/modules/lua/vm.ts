@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { getMainLog } from '../../core/error_log.js';
-import { lauxlib, lua, lualib, luaError, pushStr, toStr, u8buf, u8str, type LuaCFunction, type LuaState } from './fengari.js';
+import { PACKAGE_ROOT } from '../../core/version.js';
+import { LUA_REGISTRYINDEX, lauxlib, loadFengari, lua, lualib, luaError, pushStr, toStr, u8buf, u8str, type LuaCFunction, type LuaState } from './fengari.js';
 
 /*
  * The worker's Lua VM (ngx_lua's one lua_State per worker): made at the
@@ -13,14 +13,10 @@ import { lauxlib, lua, lualib, luaError, pushStr, toStr, u8buf, u8str, type LuaC
  * registerNgx hooks, so this file knows nothing of requests.
  */
 
-const REG = lua.LUA_REGISTRYINDEX;
+const REG = LUA_REGISTRYINDEX;
 /** the Lua libraries shipped with redis2d (cjson, resty.*, written for it) */
-export const LUALIB_DIR = ((): string => {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // run from the sources (tsx) the folder is beside this file; built, tsc leaves it in lib/
-  const beside = join(here, 'lualib');
-  return existsSync(beside) ? beside : join(here, '../../../../lib/modules/lua/lualib');
-})();
+// the package's lib/ holds it whether redis2d runs from the sources (tsx), dist/lib or the one-file dist/redis2d.js
+export const LUALIB_DIR = join(PACKAGE_ROOT, 'lib/modules/lua/lualib');
 
 export interface LuaVm {
   L: LuaState;
@@ -115,6 +111,7 @@ end })
 
 export function getVm(): LuaVm {
   if (vm) return vm;
+  loadFengari();
   const L = lauxlib.luaL_newstate();
   lualib.luaL_openlibs(L);
   // an exception thrown by a host function becomes a Lua error, never a crashed worker
