@@ -23,7 +23,7 @@
  * another node version or other V8 flags reject it, and bin/redis2d then
  * compiles the source as any script.
  *
- * esbuild comes with tsx (a devDependency); without it the bundle is
+ * esbuild is a devDependency (the same one tsx uses); without it the bundle is
  * skipped with a note and bin/redis2d runs dist/lib as it is.
  *
  * Plain JavaScript so that it runs right after tsc.
