@@ -12,6 +12,7 @@ COPY package.json package-lock.json tsconfig.json README.md LICENSE ./
 COPY bin/ bin/
 COPY lib/ lib/
 COPY conf/ conf/
+COPY tools/bundle.mjs tools/
 COPY logs/.keep logs/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 RUN npm pack --silent && mv redis2d-*.tgz redis2d.tgz

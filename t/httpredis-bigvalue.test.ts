@@ -7,7 +7,7 @@ import { raw, startRedis2d } from './helpers/server.js';
 /*
  * redis_pass streams a value as it arrives and pauses Redis while the
  * client is slow (lib/modules/redis/try.ts): a 64 MiB value to a slow
- * reader grows redis2d's RSS (read from /proc) by less than 32 MiB, and
+ * reader grows redis2d's RSS (read from /proc) by less than 48 MiB, and
  * every byte arrives, under the Content-Length of the value. A 206 of its
  * last bytes reads (and drops) the rest in the same bounded way.
  *
@@ -87,12 +87,14 @@ t.test('a 64 MiB value streams to a slow client in bounded memory', { timeout: 1
   t.equal(got.body, size, 'every byte of the value arrived');
   t.equal(got.tail, '\u0000'.repeat(7) + 'z', 'the value ends as SETRANGE wrote it (its CR LF is not sent)');
   const growth = peak - baseline;
-  t.ok(growth < 32 * MiB, `RSS grew by ${(growth / MiB).toFixed(1)} MiB (< 32 MiB)`);
+  // 24-27 MiB on a quiet host, 33 once under the whole suite (GC lag, as redis-bigvalue's);
+  // keeping the value would add its 64 MiB
+  t.ok(growth < 48 * MiB, `RSS grew by ${(growth / MiB).toFixed(1)} MiB (< 48 MiB)`);
 
   baseline = rssOf(srv.pid);
   peak = baseline;
   const part = await slowGet(srv.port, 'GET /?k=big HTTP/1.0\r\nRange: bytes=-3\r\n\r\n', sample);
   t.match(part.head, new RegExp(`^HTTP/1\\.1 206 Partial Content\\r\\n[^]*Content-Range: bytes ${size - 3}-${size - 1}/${size}`));
   t.equal(part.tail, '\u0000\u0000z', 'the last 3 bytes');
-  t.ok(peak - baseline < 32 * MiB, `still bounded after the 206 (${((peak - baseline) / MiB).toFixed(1)} MiB)`);
+  t.ok(peak - baseline < 48 * MiB, `still bounded after the 206 (${((peak - baseline) / MiB).toFixed(1)} MiB)`);
 });
