@@ -23,6 +23,28 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * n distinct free ports: all held open at once, then closed, so one call
+ * never hands out the same port twice (a node's port and its cluster bus
+ * port drawn one after the other could coincide)
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const srv = net.createServer();
+          srv.on('error', reject);
+          srv.listen(0, '127.0.0.1', () => resolve(srv));
+        }),
+    ),
+  );
+  const ports = servers.map((srv) => (srv.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
+  return ports;
+}
+
 export interface RedisOptions {
   requirepass?: string;
   /** extra `--name value` arguments */
@@ -61,11 +83,14 @@ export class RedisServer {
     if (this.opts.requirepass) args.push('--requirepass', this.opts.requirepass);
     if (this.opts.unixSocket) args.push('--unixsocket', this.socketPath, '--unixsocketperm', '700');
     if (this.opts.args) args.push(...this.opts.args);
-    const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // redis-server writes its log to stdout: its last lines say why it exited
+    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'ignore'] });
     this.proc = proc;
+    let log = '';
+    proc.stdout.on('data', (d: Buffer) => (log = (log + d.toString('latin1')).slice(-600)));
     const deadline = Date.now() + 10000;
     for (;;) {
-      if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
+      if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}: ${log.trim().split('\n').slice(-2).join(' | ')}`);
       try {
         const pong = await this.command(['PING']);
         if (pong.startsWith('+PONG') || pong.startsWith('-NOAUTH')) return;

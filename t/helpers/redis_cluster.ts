@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type { Test } from 'tap';
-import { RedisServer, freePort } from './redis.js';
+import { RedisServer, freePorts } from './redis.js';
 
 /*
  * A real Redis Cluster for tests: N primaries with R replicas each, of
@@ -99,16 +99,34 @@ export async function startCluster(t: Test, primaries = 3, replicas = 1, nodeTim
     }
   });
   const n = primaries * (replicas + 1);
-  for (let i = 0; i < n; i++) {
-    const bus = await freePort();
-    const s = new RedisServer(await freePort(), {
+  const make = (port: number, bus: number): RedisServer =>
+    new RedisServer(port, {
       // no 5 s wait before a replica's first sync: until it syncs, a replica serves an empty data set
       args: ['--repl-diskless-sync-delay', '0', '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-node-timeout', String(nodeTimeout), '--cluster-config-file', 'nodes.conf'],
     });
+  const ports = await freePorts(2 * n);
+  for (let i = 0; i < n; i++) {
+    const s = make(ports[2 * i]!, ports[2 * i + 1]!);
     servers.push(s);
     live.add(s);
   }
-  await Promise.all(servers.map((s) => s.start()));
+  // a port taken by another process between the draw and the start: that node again on new ports (at most twice)
+  await Promise.all(
+    servers.map(async (s, i) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await s.start();
+        } catch (e) {
+          if (attempt >= 2 || !/exited/.test((e as Error).message)) throw e;
+          await s.cleanup();
+          live.delete(s);
+          const [port, bus] = await freePorts(2);
+          s = servers[i] = make(port!, bus!);
+          live.add(s);
+        }
+      }
+    }),
+  );
   await redisCli(['--cluster', 'create', ...servers.map((s) => s.addr), '--cluster-replicas', String(replicas), '--cluster-yes']);
   const c = new RedisCluster(servers);
   await c.waitOk();
