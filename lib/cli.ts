@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultPrefix, ensurePrefix } from './process/paths.js';
+import { versionText } from './process/version_text.js';
 import type { Cycle } from './conf/parser.js';
 import { NGINX_VERSION, PACKAGE_ROOT, PROGRAM, VERSION } from './core/version.js';
 
@@ -147,16 +148,7 @@ export async function main(argv: string[]): Promise<number> {
 
   if (opts.help || opts.version || opts.versionFull) {
     if (opts.help) process.stderr.write(usage());
-    else {
-      let out = `${PROGRAM} version: ${PROGRAM}/${VERSION} (nginx/${NGINX_VERSION})\n`;
-      if (opts.versionFull) {
-        out +=
-          `built by node ${process.version}\n` +
-          `configure arguments: --prefix=${defaultPrefix(PACKAGE_ROOT).prefix}/ --add-module=redis2 --add-module=echo ` +
-          `--add-module=set_misc --add-module=ndk --with-http_stub_status_module\n`;
-      }
-      process.stderr.write(out);
-    }
+    else process.stderr.write(versionText(opts.versionFull === true));
     return 0;
   }
 
