@@ -769,14 +769,13 @@ export class HttpRequest implements Request {
     return ua !== undefined && uaMsie(ua);
   }
 
-  /** ngx_http_send_refresh: a 200 text/html page whose meta refresh goes to the Location (which is dropped) */
-  private sendRefresh(): void {
-    const body = `<html><head><meta http-equiv="Refresh" content="0; URL=${escapeRefresh(this.location!)}"></head><body></body></html>\r\n`;
-    this.errStatus = 200;
-    this.status = 200;
-    this.location = undefined;
-    this.contentType = 'text/html';
-    this.contentLength = body.length;
+  /**
+   * ngx_http_clear_last_modified, _etag and _accept_ranges before a page of
+   * nginx's own: nginx clears the response's own ETag and Accept-Ranges (one
+   * pointer each); one an earlier response of this request pushed (before an
+   * error_page redirect) stays in the list
+   */
+  private clearValidators(): void {
     const etag = this.etag;
     const ranges = this.acceptRanges;
     this.headersOut = this.headersOut.filter((h) => h[0] !== 'Last-Modified' && h !== etag && h !== ranges);
@@ -785,6 +784,17 @@ export class HttpRequest implements Request {
     this.etag = undefined;
     this.acceptRanges = undefined;
     this.allowRanges = false;
+  }
+
+  /** ngx_http_send_refresh: a 200 text/html page whose meta refresh goes to the Location (which is dropped) */
+  private sendRefresh(): void {
+    const body = `<html><head><meta http-equiv="Refresh" content="0; URL=${escapeRefresh(this.location!)}"></head><body></body></html>\r\n`;
+    this.errStatus = 200;
+    this.status = 200;
+    this.location = undefined;
+    this.contentType = 'text/html';
+    this.contentLength = body.length;
+    this.clearValidators();
     this.sendHeader();
     if (!this.headerOnly) this.send(Buffer.from(body, 'latin1'));
     this.finish();
@@ -795,16 +805,7 @@ export class HttpRequest implements Request {
     const head = status === 201 || status === 204 ? '' : errorPageHead(status);
     if (status >= 494 && status <= 497) this.errStatus = 400;
     this.status = status;
-    // nginx clears the response's own ETag and Accept-Ranges (one pointer each): one an earlier
-    // response of this request pushed (before an error_page redirect) stays in the list
-    const etag = this.etag;
-    const ranges = this.acceptRanges;
-    this.headersOut = this.headersOut.filter((h) => h[0] !== 'Last-Modified' && h !== etag && h !== ranges);
-    this.lastModifiedTime = -1;
-    this.lastModified = undefined;
-    this.etag = undefined;
-    this.acceptRanges = undefined;
-    this.allowRanges = false;
+    this.clearValidators();
     let body = '';
     if (head) {
       const tokens = this.loc ? this.loc.serverTokens : 1;

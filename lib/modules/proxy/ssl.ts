@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { HTTP_LOC_CONF, HTTP_MAIN_CONF, HTTP_SRV_CONF, TAKE1, TAKE2, type Command } from '../../conf/command.js';
 import { noteNoEffect } from '../noop/module.js';
 import type { Conf } from '../../conf/parser.js';
 import { strSlot } from '../../conf/slots.js';
-import { errnoSuffix } from '../../core/errno.js';
 import { sslCommands, type UpstreamSslConf } from '../../upstream/ssl.js';
-import { parsePasswords } from '../ssl/certs.js';
+import { readPasswordFile } from '../ssl/certs.js';
 import type { ProxyLocConf } from './conf.js';
 
 /*
@@ -23,14 +21,7 @@ function passwordFile(get: (cf: Conf) => UpstreamSslConf): Command['set'] {
   return (cf) => {
     const c = get(cf);
     if (c.passwords !== undefined) return 'is duplicate';
-    const path = cf.cycle.confFullName(cf.args[1]!);
-    let data: Buffer;
-    try {
-      data = readFileSync(path);
-    } catch (e) {
-      throw cf.error(`open() "${path}" failed ${errnoSuffix(e)}`);
-    }
-    c.passwords = parsePasswords(data);
+    c.passwords = readPasswordFile(cf);
     return undefined;
   };
 }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { ConfError } from '../../conf/errors.js';
+import type { Conf } from '../../conf/parser.js';
+import { errnoSuffix } from '../../core/errno.js';
 import { opensslErrorText } from '../../http/tls.js';
 
 /*
@@ -142,6 +144,18 @@ export function keyMatches(cert: X509Certificate, key: KeyObject): boolean {
   const a = createPublicKey(key).export({ type: 'spki', format: 'der' });
   const b = pub.export({ type: 'spki', format: 'der' });
   return a.equals(b);
+}
+
+/** ngx_ssl_read_password_file of the directive's file argument (ssl_ and proxy_ssl_password_file) */
+export function readPasswordFile(cf: Conf): string[] {
+  const path = cf.cycle.confFullName(cf.args[1]!);
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (e) {
+    throw cf.error(`open() "${path}" failed ${errnoSuffix(e)}`);
+  }
+  return parsePasswords(data);
 }
 
 /** ngx_ssl_read_password_file: one password per line (CR LF or LF), empty lines skipped */

@@ -12,11 +12,9 @@ import { ConfError } from '../../conf/errors.js';
 import type { Conf } from '../../conf/parser.js';
 import { bitmaskSlot, enumSlot, flagSlot, mergeValue, numSlot, secSlot, sizeSlot, strSlot } from '../../conf/slots.js';
 import { UNSET, atoi, parseSize } from '../../conf/values.js';
-import { readFileSync } from 'node:fs';
-import { errnoSuffix } from '../../core/errno.js';
 import { httpCoreModule, type CoreMainConf } from '../../http/core/module.js';
 import { defineHttpModule, srvConf, type HttpCtx } from '../../http/module.js';
-import { parsePasswords } from './certs.js';
+import { readPasswordFile } from './certs.js';
 import {
   BITMASK_SET,
   NGX_SSL_SSLv2,
@@ -90,14 +88,7 @@ function setEnable(cf: Conf, cmd: Command): string | undefined {
 function setPasswordFile(cf: Conf): string | undefined {
   const c = conf(cf);
   if (c.passwords !== null) return 'is duplicate';
-  const path = cf.cycle.confFullName(cf.args[1]!);
-  let data: Buffer;
-  try {
-    data = readFileSync(path);
-  } catch (e) {
-    throw cf.error(`open() "${path}" failed ${errnoSuffix(e)}`);
-  }
-  c.passwords = parsePasswords(data);
+  c.passwords = readPasswordFile(cf);
   return undefined;
 }
 
