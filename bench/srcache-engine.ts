@@ -15,7 +15,6 @@
  *          [--path /rpage|/page] [--conns 50] [--requests N] [--rounds N] [--gc]
  * Prints the best round's CPU ns/request.
  */
-import { EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import { Session } from 'node:inspector/promises';
 import { pathToFileURL } from 'node:url';
 import { redisCommand, startRedis } from './procs.js';
 import { headSnapshot, workingTree } from './snapshot.js';
+import { FakeSocket } from './fake_socket.js';
 
 const PAGE = 'x'.repeat(10 * 1024);
 const ENTRY = `HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n${PAGE}`;
@@ -47,41 +47,19 @@ http {
 `;
 }
 
-/** the parts of net.Socket that HttpConnection uses; counts complete Content-Length responses */
-class FakeSocket extends EventEmitter {
-  remoteAddress = '127.0.0.1';
-  remotePort = 40000;
-  localAddress = '127.0.0.1';
-  localPort = 18080;
-  writableNeedDrain = false;
-  responses = 0;
-  bytes = 0;
+/** counts complete Content-Length responses (200s only) */
+class LengthSocket extends FakeSocket {
   /** body bytes still expected of the current response; -1: reading a head */
   private need = -1;
   private head = '';
   onResponse: (() => void) | undefined;
-  setNoDelay(): this {
-    return this;
-  }
-  setTimeout(): this {
-    return this;
-  }
-  cork(): void {}
-  uncork(): void {}
-  resume(): this {
-    return this;
-  }
-  pause(): this {
-    return this;
-  }
-  write(b: Buffer): boolean {
-    this.bytes += b.length;
+  protected seen(b: Buffer): void {
     let at = 0;
     while (at < b.length) {
       if (this.need < 0) {
         this.head += b.toString('latin1', at);
         const end = this.head.indexOf('\r\n\r\n');
-        if (end < 0) return true;
+        if (end < 0) return;
         const m = /\r\ncontent-length: *(\d+)/i.exec(this.head.slice(0, end));
         if (m === null) throw new Error(`response without Content-Length: ${this.head.slice(0, end)}`);
         if (!this.head.startsWith('HTTP/1.1 200 ')) throw new Error(`not a 200: ${this.head.slice(0, end)}`);
@@ -99,14 +77,6 @@ class FakeSocket extends EventEmitter {
         this.onResponse?.();
       }
     }
-    return true;
-  }
-  end(): this {
-    return this;
-  }
-  destroy(): this {
-    this.emit('close');
-    return this;
   }
 }
 
@@ -195,7 +165,7 @@ async function main(): Promise<void> {
         let sent = 0;
         let done = 0;
         const open = (): void => {
-          const sock = new FakeSocket();
+          const sock = new LengthSocket();
           new HttpConnection(sock, listens[0]);
           sock.onResponse = (): void => {
             done++;
