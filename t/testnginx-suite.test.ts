@@ -146,3 +146,44 @@ t.test('a fake suite: rows, TOTAL, exit status, environment, private Redis', { s
   t.match(ok.out, 'redis:   not used by these files', 'no Redis for files that do not mention it');
   t.same(row(ok.out, 'TOTAL'), [3, 3, 2, 1, 0]);
 });
+
+// A daemon the suite starts is an orphan once its foreground process returns;
+// under the runner it must be reparented to tools/subreaper.pl and reaped the
+// moment it exits (Test::Nginx waits for `kill 0` to fail after QUIT).
+const ORPHAN_T = `use Test::More tests => 2;
+use POSIX ();
+use Time::HiRes qw(time sleep);
+pipe(my $r, my $w) or die;
+my $fg = fork() // die;
+if ($fg == 0) {
+    my $d = fork() // POSIX::_exit(1);
+    if ($d == 0) { close $r; print $w "$$\\n"; close $w; sleep 30; POSIX::_exit(0); }
+    POSIX::_exit(0);
+}
+close $w;
+waitpid($fg, 0);
+chomp(my $d = <$r>);
+open(my $st, '<', "/proc/$d/status") or die "no /proc/$d";
+my ($ppid) = map { /^PPid:\\s*(\\d+)/ ? $1 : () } <$st>;
+open(my $cl, '<', "/proc/$ppid/cmdline") or die;
+my $cmd = join(' ', split(/\\0/, scalar <$cl>));
+is($cmd =~ /subreaper\\.pl/ ? 'subreaper' : 'other', $ENV{EXPECT_PARENT}, "the orphan's parent: $cmd");
+kill 'TERM', $d;
+my $t0 = time();
+sleep 0.01 while kill(0, $d) && time() - $t0 < 5;
+my $gone = time() - $t0;
+ok($ENV{EXPECT_PARENT} ne 'subreaper' || $gone < 0.5, sprintf('gone %.3f s after TERM', $gone));
+`;
+
+t.test('the suite runs under a child subreaper: an exited daemon is reaped at once', { skip: haveProve || (process.platform !== 'linux' && 'Linux only (prctl)') }, async (t) => {
+  const dir = tempPrefix('tns-reap');
+  t.teardown(() => cleanup(dir));
+  const { mod, lib } = fakeSuite(dir);
+  writeFileSync(join(mod, 't/orphan.t'), ORPHAN_T);
+  const r = run([BIN, mod, lib, 't/orphan.t'], { EXPECT_PARENT: 'subreaper', VERBOSE: '1' });
+  if (!t.equal(r.code, 0, 'exit 0')) t.comment(r.out);
+  t.same(row(r.out, 'orphan.t'), [2, 2, 2, 0, 0], 'the orphan was the subreaper\'s, and gone at once');
+  const off = run([BIN, mod, lib, 't/orphan.t'], { EXPECT_PARENT: 'other', NO_SUBREAPER: '1', VERBOSE: '1' });
+  if (!t.equal(off.code, 0, 'exit 0')) t.comment(off.out);
+  t.same(row(off.out, 'orphan.t'), [2, 2, 2, 0, 0], 'NO_SUBREAPER=1: the orphan goes to init as before');
+});
