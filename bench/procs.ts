@@ -283,3 +283,34 @@ export async function measureRun(pid: number, url: string, conns: number, durati
     errors: res.errors,
   };
 }
+
+/** CPU time (user + sys, µs) of pid and its descendants (a master and its workers) */
+export function treeCpu(pid: number): number {
+  let us = 0;
+  for (const p of processTree(pid)) {
+    const c = readCpu(p);
+    if (c) us += c.user + c.sys;
+  }
+  return us;
+}
+
+export type PathRow = Record<string, { rps: number; cpuUs: number; p50: number }>;
+
+/**
+ * Once `proc` listens on `port`: for each path a 1 s warm-up, then wrk for
+ * `duration` s with `conns` connections; CPU per request summed over the
+ * process tree (the zone and shared-dict benches run several workers).
+ */
+export async function measurePaths(proc: Proc, port: number, paths: string[], conns: number, duration: number): Promise<PathRow> {
+  await waitPort(port, proc);
+  await sleep(500);
+  const out: PathRow = {};
+  for (const path of paths) {
+    const url = `http://127.0.0.1:${port}${path}`;
+    await runWrk(url, conns, 1, 2);
+    const before = treeCpu(proc.pid);
+    const w = await runWrk(url, conns, duration, 2);
+    out[path] = { rps: w.rps, cpuUs: (treeCpu(proc.pid) - before) / w.requests, p50: w.p50ms };
+  }
+  return out;
+}

@@ -2,8 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NGINX, ROOT } from './targets.js';
-import { freePort, processTree, readCpu, sleep, startProc, waitPort } from './procs.js';
-import { runWrk } from './wrk.js';
+import { freePort, measurePaths, startProc, type PathRow } from './procs.js';
 
 /*
  * What an ngx.shared.DICT operation costs (docs/behaviour.md §14, §15):
@@ -53,18 +52,7 @@ http {
 `;
 }
 
-function treeCpu(pid: number): number {
-  let us = 0;
-  for (const p of processTree(pid)) {
-    const c = readCpu(p);
-    if (c) us += c.user + c.sys;
-  }
-  return us;
-}
-
-type Row = Record<string, { rps: number; cpuUs: number; p50: number }>;
-
-async function measure(kind: 'redis2d' | 'nginx', workers: number): Promise<Row> {
+async function measure(kind: 'redis2d' | 'nginx', workers: number): Promise<PathRow> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-shdict-'));
   mkdirSync(join(dir, 'logs'));
   const port = await freePort();
@@ -73,22 +61,12 @@ async function measure(kind: 'redis2d' | 'nginx', workers: number): Promise<Row>
     kind === 'redis2d'
       ? startProc(process.execPath, [join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')])
       : startProc(NGINX, ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
-  const out: Row = {};
   try {
-    await waitPort(port, proc);
-    await sleep(500);
-    for (const path of ['/plain', '/op1', '/op10']) {
-      await runWrk(`http://127.0.0.1:${port}${path}`, 10, 1, 2);
-      const before = treeCpu(proc.pid);
-      const w = await runWrk(`http://127.0.0.1:${port}${path}`, 10, duration, 2);
-      const cpu = treeCpu(proc.pid) - before;
-      out[path] = { rps: w.rps, cpuUs: cpu / w.requests, p50: w.p50ms };
-    }
+    return await measurePaths(proc, port, ['/plain', '/op1', '/op10'], 10, duration);
   } finally {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  return out;
 }
 
 async function loop(): Promise<number> {
@@ -108,7 +86,7 @@ console.log(`shdict incr zone operation in process: ${opUs.toFixed(3)} µs`);
 console.log('| server | workers | path | req/s | CPU µs/req (all processes) | p50 ms |');
 console.log('|---|---|---|---|---|---|');
 const kinds: Array<'redis2d' | 'nginx'> = haveNginx ? ['redis2d', 'nginx'] : ['redis2d'];
-const rows = new Map<string, Row>();
+const rows = new Map<string, PathRow>();
 for (const workers of [1, 2]) {
   for (const kind of kinds) {
     const r = await measure(kind, workers);

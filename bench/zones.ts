@@ -2,8 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './targets.js';
-import { freePort, processTree, readCpu, sleep, startProc, waitPort } from './procs.js';
-import { runWrk } from './wrk.js';
+import { freePort, measurePaths, startProc, type PathRow } from './procs.js';
 
 /*
  * What a shared-zone operation costs (docs/behaviour.md §14): redis2d with
@@ -40,37 +39,18 @@ http {
 `;
 }
 
-function treeCpu(pid: number): number {
-  let us = 0;
-  for (const p of processTree(pid)) {
-    const c = readCpu(p);
-    if (c) us += c.user + c.sys;
-  }
-  return us;
-}
-
-async function measure(workers: number): Promise<Record<string, { rps: number; cpuUs: number; p50: number }>> {
+async function measure(workers: number): Promise<PathRow> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-zones-'));
   mkdirSync(join(dir, 'logs'));
   const port = await freePort();
   writeFileSync(join(dir, 'nginx.conf'), config(dir, port, workers));
   const proc = startProc(process.execPath, [join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
-  const out: Record<string, { rps: number; cpuUs: number; p50: number }> = {};
   try {
-    await waitPort(port, proc);
-    await sleep(500);
-    for (const path of ['/plain', '/lim?k=a']) {
-      await runWrk(`http://127.0.0.1:${port}${path}`, 10, 1, 2);
-      const before = treeCpu(proc.pid);
-      const w = await runWrk(`http://127.0.0.1:${port}${path}`, 10, duration, 2);
-      const cpu = treeCpu(proc.pid) - before;
-      out[path] = { rps: w.rps, cpuUs: cpu / w.requests, p50: w.p50ms };
-    }
+    return await measurePaths(proc, port, ['/plain', '/lim?k=a'], 10, duration);
   } finally {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  return out;
 }
 
 async function loop(): Promise<number> {
