@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { patchCalls, type LuaSetters } from './fengari_calls.js';
 
 /*
  * The Lua VM: fengari (Lua 5.3 in JavaScript; README "Lua: which VM").
@@ -304,6 +305,7 @@ export function loadFengari(): void {
   const fengari = require('fengari') as Fengari;
   patchAdjustTop();
   patchStr2num();
+  patchCalls(fengari.lua as unknown as LuaSetters);
   if (fengari.lua.LUA_REGISTRYINDEX !== LUA_REGISTRYINDEX) throw new Error(`fengari's LUA_REGISTRYINDEX is ${fengari.lua.LUA_REGISTRYINDEX}`);
   lua = fengari.lua;
   lauxlib = fengari.lauxlib;
