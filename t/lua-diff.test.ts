@@ -171,6 +171,27 @@ const HTTP = `
         ngx.say("logged")
       }
     }
+    location /yields {
+      content_by_lua_block {
+        local function tail(q) return ngx.location.capture("/sub1?a=" .. q) end
+        local function nested(q) local r = ngx.location.capture("/sub1?a=" .. q) return r end
+        ngx.say(tail("t").body, " ", nested("n").body)
+        local ok, res = pcall(ngx.location.capture, "/sub1?a=p")
+        ngx.say(ok, " ", res.body)
+        ok, res = pcall(function() local r = ngx.location.capture("/sub1?a=q") error("after " .. r.body) end)
+        ngx.say(ok, " ", res)
+        local t = setmetatable({}, { __index = function(_, k) return ngx.location.capture("/sub1?a=" .. k).body end })
+        ngx.say(t.m)
+        for i = 1, 3 do ngx.say(i, " ", ngx.location.capture("/sub1?a=" .. i).body) end
+        local co = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)
+        ngx.say(co(1), " ", co(5))
+        ngx.sleep(0.001)
+        local r = ngx.location.capture("/sub2")
+        ngx.say(r.status, " ", r.body)
+        ngx.exit(ngx.HTTP_OK)
+        ngx.say("not reached")
+      }
+    }
     location /pcall {
       content_by_lua_block {
         local ok, err = pcall(error, "plain")
@@ -314,6 +335,7 @@ const CASES: Array<[string, string]> = [
   ['ngx.ctx across phases', get('/ctx')],
   ['ngx.log and print', get('/log')],
   ['pcall and error values', get('/pcall')],
+  ['captures: tail call, nested, in pcall, an error after one in pcall, in __index, in a loop; coroutine.wrap; exit', get('/yields')],
   ['ngx.sleep', get('/sleep')],
   ['cjson', get('/json')],
   ['ngx.exec in content', get('/exec')],

@@ -2,7 +2,7 @@ import { getVariableByName, setVariableByName } from '../../http/eval.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import { parseHttpTime } from '../../http/http_time.js';
 import { decodeArgs, escapeUri } from './codec.js';
-import { LUA_REGISTRYINDEX, lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
+import { LUA_REGISTRYINDEX, lauxlib, lua, luaError, pushStr, toStr, luaYield, type LuaState } from './fengari.js';
 import { NULL_UD, checkPhase, curReq, peekReqState, reqState, setEncodeArgs } from './api_out.js';
 import { EXIT_JUMP, currentThread, yieldFor } from './thread.js';
 import { setFn } from './vm.js';
@@ -383,7 +383,7 @@ export function installNgxRequest(L: LuaState): void {
       r.uriChanged = true;
       t.exited = true;
       t.exitCode = EXIT_JUMP; // the rewrite handler returns to the location search
-      return lua.lua_yield(L1, 0);
+      return luaYield(L1);
     }
     return 0;
   });

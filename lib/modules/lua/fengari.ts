@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { patchCalls, type LuaSetters } from './fengari_calls.js';
+import { setExitFunc, yieldHere, type State as YState } from './fengari_yield.js';
 
 /*
  * The Lua VM: fengari (Lua 5.3 in JavaScript; README "Lua: which VM").
@@ -373,6 +374,26 @@ export function pushStr(L: LuaState, s: string): void {
 export function toStr(L: LuaState, i: number): string | undefined {
   const u = lua.lua_tolstring(L, i);
   return u === null ? undefined : u8str(u);
+}
+
+/**
+ * From a host function: yield the running coroutine with no values, as
+ * lua_yield(L, 0); return what it returns (without a throw where
+ * fengari_yield.ts allows it).
+ */
+export function luaYield(L: LuaState): number {
+  return yieldHere(L as unknown as YState);
+}
+
+/** made once per VM: the function a yield without a throw leaves luaV_execute through */
+export function initFastYield(L: LuaState): void {
+  const code = Buffer.from('return', 'latin1');
+  if (lauxlib.luaL_loadbufferx(L, code, code.length, '=yield', 't') !== lua.LUA_OK) throw new Error('fengari: cannot compile `return`');
+  const stack = (L as unknown as { stack: unknown[]; top: number }).stack;
+  const tv = stack[(L as unknown as { top: number }).top - 1] as { type: number; value: unknown };
+  const TValue = (require('fengari/src/lobject.js') as { TValue: new (t: number, v: unknown) => unknown }).TValue;
+  setExitFunc(new TValue(tv.type, tv.value) as Parameters<typeof setExitFunc>[0]);
+  lua.lua_pop(L, 1);
 }
 
 /** raise a Lua error with a message (never returns normally: fengari throws) */

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { initYield, isExitFrame, luaResume, mayYieldFast, yieldedFast, type CallInfo as YCallInfo, type State as YState } from './fengari_yield.js';
 
 /*
  * Targeted replacements of fengari's call path and of the C API functions
@@ -106,10 +107,12 @@ export interface LuaSetters {
   lua_rawset(L: unknown, idx: number): void;
   lua_rawseti(L: unknown, idx: number, n: number): void;
   lua_next(L: unknown, idx: number): number;
+  lua_resume(L: unknown, from: unknown, nargs: number): number;
 }
 
 /** replace the functions said above; fengari is loaded */
 export function patchCalls(lua: LuaSetters): void {
+  initYield();
   const ldo = require('fengari/src/ldo.js') as LDo;
   const lstate = require('fengari/src/lstate.js') as LState;
   const lapi = require('fengari/src/lapi.js') as LApi;
@@ -160,6 +163,8 @@ export function patchCalls(lua: LuaSetters): void {
   };
 
   const poscall = (L: State, ci: CallInfo, firstResult: number, nres: number): boolean => {
+    // the frame that takes luaV_execute out after a yield without a throw (fengari_yield.ts)
+    if (isExitFrame(L as unknown as YState, ci as unknown as YCallInfo)) return false;
     const wanted = ci.nresults;
     if (L.hookmask & (LUA_MASKRET | LUA_MASKLINE)) {
       if (L.hookmask & LUA_MASKRET) ldo.luaD_hook(L, LUA_HOOKRET, -1);
@@ -185,13 +190,17 @@ export function patchCalls(lua: LuaSetters): void {
     ci.top = L.top + LUA_MINSTACK;
     ci.callstatus = 0;
     if (L.hookmask & LUA_MASKCALL) ldo.luaD_hook(L, LUA_HOOKCALL, -1);
+    mayYieldFast(L as unknown as YState, ci.previous as unknown as YCallInfo, ci as unknown as YCallInfo);
     const n = f(L);
+    // it yielded without a throw: the coroutine is suspended, luaV_execute leaves through the exit frame
+    if (yieldedFast(L as unknown as YState, ci as unknown as YCallInfo)) return false;
     if (typeof n !== 'number' || n < 0 || (n | 0) !== n) throw Error('invalid return value from JS function (expected integer)');
     lapi.api_checknelems(L, n);
     poscall(L, ci, L.top - n, n);
     return true;
   };
   ldo.luaD_poscall = poscall;
+  lua.lua_resume = luaResume as unknown as LuaSetters['lua_resume'];
   ldo.luaD_precall = precall;
 
   /* lapi's index2addr for the indices the host uses; upvalues go to fengari's own */

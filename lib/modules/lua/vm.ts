@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getMainLog } from '../../core/error_log.js';
 import { PACKAGE_ROOT } from '../../core/version.js';
-import { LUA_REGISTRYINDEX, lauxlib, loadFengari, lua, lualib, luaError, pushStr, toStr, u8buf, u8str, type LuaCFunction, type LuaState } from './fengari.js';
+import { LUA_REGISTRYINDEX, initFastYield, lauxlib, loadFengari, lua, lualib, luaError, pushStr, toStr, u8buf, u8str, type LuaCFunction, type LuaState } from './fengari.js';
 
 /*
  * The worker's Lua VM (ngx_lua's one lua_State per worker): made at the
@@ -114,6 +114,7 @@ export function getVm(): LuaVm {
   loadFengari();
   const L = lauxlib.luaL_newstate();
   lualib.luaL_openlibs(L);
+  initFastYield(L);
   // an exception thrown by a host function becomes a Lua error, never a crashed worker
   (lua as unknown as { lua_atnativeerror(L: LuaState, f: LuaCFunction): void }).lua_atnativeerror(L, (L1) => {
     const e = (lua as unknown as { lua_touserdata(L: LuaState, i: number): unknown }).lua_touserdata(L1, -1);
