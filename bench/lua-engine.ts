@@ -56,19 +56,27 @@ const END = Buffer.from(`${VALUE}\n\r\n0\r\n\r\n`, 'latin1');
 
 /** counts complete responses: each ends with END (checked, so a wrong answer stops the bench) */
 class ChunkedSocket extends FakeSocket {
-  private tail = Buffer.alloc(0);
+  /** the last bytes written, for an END split across writes */
+  private tail: Buffer = Buffer.alloc(0);
   onResponse: (() => void) | undefined;
   protected seen(b: Buffer): void {
-    const all = this.tail.length ? Buffer.concat([this.tail, b]) : b;
-    if (all.length >= END.length && all.subarray(all.length - END.length).equals(END)) {
-      this.tail = Buffer.alloc(0);
+    // a response's head: its status is checked (a write begins with it)
+    if (b.length > 12 && b[0] === 0x48 && b.toString('latin1', 0, 12) !== 'HTTP/1.1 200') throw new Error(`not a 200: ${b.toString('latin1')}`);
+    if (b.length >= END.length ? endsWithEnd(b) : endsWithEnd(Buffer.concat([this.tail, b]))) {
+      this.tail = EMPTY;
       this.responses++;
       this.onResponse?.();
       return;
     }
-    if (all.includes('HTTP/1.1 ') && !all.includes('HTTP/1.1 200 ')) throw new Error(`not a 200: ${all.toString('latin1')}`);
-    this.tail = all.length > 4096 ? all.subarray(all.length - 4096) : all;
+    const all = b.length >= END.length ? b : Buffer.concat([this.tail, b]);
+    this.tail = all.subarray(Math.max(0, all.length - END.length));
   }
+}
+const EMPTY = Buffer.alloc(0);
+function endsWithEnd(b: Buffer): boolean {
+  if (b.length < END.length) return false;
+  for (let i = 1; i <= END.length; i++) if (b[b.length - i] !== END[END.length - i]) return false;
+  return true;
 }
 
 function opt(name: string, dflt: number): number {

@@ -192,6 +192,24 @@ const HTTP = `
         ngx.say("not reached")
       }
     }
+    location /hdrsub {
+      content_by_lua_block {
+        ngx.header["X-Two"] = { "a", "b" }
+        ngx.header["X-One"] = "c"
+        ngx.say("ok")
+      }
+    }
+    location /caphdr {
+      content_by_lua_block {
+        local r = ngx.location.capture("/hdrsub")
+        local h = r.header
+        ngx.say(type(h["X-Two"]), " ", table.concat(h["X-Two"], ","), " ", h["X-One"], " ", h["Content-Type"], " ", tostring(r.truncated), " ", r.status, " ", r.body)
+        local ks = {}
+        for k in pairs(h) do ks[#ks + 1] = k end
+        table.sort(ks)
+        ngx.say(table.concat(ks, " "))
+      }
+    }
     location /pcall {
       content_by_lua_block {
         local ok, err = pcall(error, "plain")
@@ -335,6 +353,7 @@ const CASES: Array<[string, string]> = [
   ['ngx.ctx across phases', get('/ctx')],
   ['ngx.log and print', get('/log')],
   ['pcall and error values', get('/pcall')],
+  ['the header table of a capture: a repeated header as an array', get('/caphdr')],
   ['captures: tail call, nested, in pcall, an error after one in pcall, in __index, in a loop; coroutine.wrap; exit', get('/yields')],
   ['ngx.sleep', get('/sleep')],
   ['cjson', get('/json')],

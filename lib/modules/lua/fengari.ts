@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { patchCalls, type LuaSetters } from './fengari_calls.js';
+import { initHost } from './fengari_host.js';
 import { setExitFunc, yieldHere, type State as YState } from './fengari_yield.js';
 
 /*
@@ -202,6 +203,8 @@ export interface LuaApi {
   lua_pcall(L: LuaState, nargs: number, nres: number, msgh: number): number;
   lua_error(L: LuaState): number;
   lua_upvalueindex(i: number): number;
+  lua_getupvalue(L: LuaState, funcindex: number, n: number): Uint8Array | null;
+  lua_tocfunction(L: LuaState, i: number): LuaCFunction | null;
   lua_rawequal(L: LuaState, a: number, b: number): boolean;
   lua_load(L: LuaState, reader: unknown, data: unknown, chunkname: Str, mode: Str | null): number;
 }
@@ -307,6 +310,7 @@ export function loadFengari(): void {
   patchAdjustTop();
   patchStr2num();
   patchCalls(fengari.lua as unknown as LuaSetters);
+  initHost();
   if (fengari.lua.LUA_REGISTRYINDEX !== LUA_REGISTRYINDEX) throw new Error(`fengari's LUA_REGISTRYINDEX is ${fengari.lua.LUA_REGISTRYINDEX}`);
   lua = fengari.lua;
   lauxlib = fengari.lauxlib;
