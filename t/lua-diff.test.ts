@@ -154,6 +154,7 @@ const HTTP = `
         ngx.say(ngx.escape_uri("a b&c/d?e=f~g!*'()"), " ", ngx.unescape_uri("a%20b+c%2F"), " ", ngx.quote_sql_str("it's \\"q\\"\\n"))
         ngx.say(ngx.crc32_short("hello"), " ", ngx.encode_base64(ngx.sha1_bin("x")), " ", ngx.encode_base64(ngx.hmac_sha1("k", "v")), " ", #ngx.md5_bin("a"))
         ngx.say(ngx.http_time(1290079655), " ", ngx.cookie_time(1290079655), " ", ngx.encode_args({ k = "a b" }))
+        ngx.say(ngx.encode_args({ n = 5 }), "|", ngx.encode_args({ b = true }), "|", ngx.encode_args({ f = false }), "|", ngx.encode_args({ ["a&b"] = "c=d/\\xff" }), "|", ngx.encode_args({}), "|", ngx.encode_args({ l = { "x", "y" } }))
         local d = ngx.decode_args("a=1&b&c=x%20y&a=2")
         ngx.say(d.a[1], d.a[2], " ", tostring(d.b), " ", d.c)
       }

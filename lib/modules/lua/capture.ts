@@ -5,7 +5,7 @@ import { lua, luaError, toStr, type LuaState } from './fengari.js';
 import { curReq, checkPhase, HTTP_METHODS } from './api_out.js';
 import { adoptCtx, encodeArgs, releaseCtx } from './api_req.js';
 import { yieldFor } from './thread.js';
-import { newTable, pushNewTable, type LuaTable, setBool, setIndexStr, setInt, setOwnedBytes, setStr, setTable } from './fengari_host.js';
+import { hashKey, keyMask, newTable, pushNewTable, type LuaTable, setBool, setIndexStr, setInt, setOwnedBytes, setStr, setTable } from './fengari_host.js';
 import { setFn } from './vm.js';
 
 /*
@@ -40,7 +40,8 @@ const VARS = 8;
 const SHARE = 16;
 const COPY = 32;
 const CTX = 64;
-const OPTION_BITS = new Map([['args', ARGS], ['method', METHOD], ['body', BODY], ['vars', VARS], ['share_all_vars', SHARE], ['copy_all_vars', COPY], ['ctx', CTX]]);
+/** keyed by the names' Lua string hashes (fengari_host.ts keyMask) */
+const OPTION_BITS = new Map([['args', ARGS], ['method', METHOD], ['body', BODY], ['vars', VARS], ['share_all_vars', SHARE], ['copy_all_vars', COPY], ['ctx', CTX]].map(([k, v]) => [hashKey(k as string), v as number]));
 
 /**
  * which options the table at `oi` has: one walk of a plain table instead
@@ -52,14 +53,8 @@ function presentOptions(L: LuaState, oi: number): number {
     lua.lua_pop(L, 1);
     return 127;
   }
-  let m = 0;
-  lua.lua_pushnil(L);
-  while (lua.lua_next(L, oi) !== 0) {
-    // a string key is read as it is (lua_next is not disturbed: only numbers are converted)
-    if (lua.lua_type(L, -2) === lua.LUA_TSTRING) m |= OPTION_BITS.get(toStr(L, -2)!) ?? 0;
-    lua.lua_pop(L, 1);
-  }
-  return m;
+  // one walk of its entries; only string keys name options
+  return keyMask(L, oi, OPTION_BITS);
 }
 
 /** read `{uri, opts}` at stack positions (uri at `ui`, options table at `oi` or 0) */

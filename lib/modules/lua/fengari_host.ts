@@ -15,6 +15,11 @@ import { createRequire } from 'node:module';
  *   lua_getfield each call. A name not loaded (or not a string) goes to
  *   fengari's require, which does everything as before.
  *
+ * - Reading a table the host is given (capture's options, its args):
+ *   its entries walked in place, in lua_next's order, instead of a
+ *   lua_next per entry (a hash and a Map lookup each, key and value
+ *   pushed and popped). Raw reads, as lua_next's.
+ *
  * initHost() runs once fengari has loaded (fengari.ts loadFengari).
  */
 
@@ -41,7 +46,17 @@ let ltable: {
   luaH_setfrom(L: State, t: LuaTable, k: TValue, v: TValue): void;
   luaH_getstr(t: unknown, ts: unknown): TValue;
 };
-let lstring: { luaS_new(L: State | null, s: Uint8Array): unknown; luaS_bless(L: State | null, s: Uint8Array): unknown };
+let lstring: {
+  luaS_new(L: State | null, s: Uint8Array): unknown;
+  luaS_bless(L: State | null, s: Uint8Array): unknown;
+  luaS_hashlongstr(ts: unknown): string;
+};
+/** a table entry (fengari keeps them in a list, in the order lua_next walks) */
+interface Entry {
+  key: TValue;
+  value: TValue;
+  n: Entry | undefined;
+}
 let fromUserString: (s: string) => Uint8Array;
 let T_NUMINT = 0;
 let T_BOOLEAN = 0;
@@ -72,6 +87,49 @@ export function initHost(): void {
   valCell = new TValueOf(T_LNGSTR, null);
   // lauxlib's LUA_LOADED_TABLE
   loadedKey = lstring.luaS_new(null, fromUserString('_LOADED'));
+}
+
+/** the table at stack index idx (the caller checked it is one) */
+function tableAt(L: State, idx: number): { f: Entry | undefined } {
+  const tv = idx > 0 ? L.stack[L.ci.funcOff + idx]! : L.stack[L.top + idx]!;
+  return tv.value as { f: Entry | undefined };
+}
+
+/**
+ * the OR of `bits`' values for the string keys the table at idx has;
+ * `bits` is keyed by the names' Lua string hashes (hashKey)
+ */
+export function keyMask(L: unknown, idx: number, bits: ReadonlyMap<string, number>): number {
+  let m = 0;
+  for (let e = tableAt(L as State, idx).f; e !== undefined; e = e.n) {
+    if ((e.key.type & 0x0f) === T_STRING) m |= bits.get(lstring.luaS_hashlongstr(e.key.value)) ?? 0;
+  }
+  return m;
+}
+
+/** the key keyMask's map is keyed by for a name */
+export function hashKey(name: string): string {
+  return '|' + name;
+}
+
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+const tsStr = (ts: unknown): string => {
+  const u = (ts as { realstring: Uint8Array }).realstring;
+  return latin1Slice.call(u, 0, u.length);
+};
+
+/**
+ * the entries of the table at idx as latin1 strings, in lua_next's
+ * order, when every key and value is a string; otherwise undefined (the
+ * caller reads it the general way)
+ */
+export function stringPairs(L: unknown, idx: number): Array<[string, string]> | undefined {
+  const out: Array<[string, string]> = [];
+  for (let e = tableAt(L as State, idx).f; e !== undefined; e = e.n) {
+    if ((e.key.type & 0x0f) !== T_STRING || (e.value.type & 0x0f) !== T_STRING) return undefined;
+    out.push([tsStr(e.key.value), tsStr(e.value.value)]);
+  }
+  return out;
 }
 
 /** push a new table; returned for the set* functions below */
