@@ -222,18 +222,20 @@ function capture(L: LuaState, specs: CaptureSpec[]): number {
   });
 }
 
+const CAPTURE_PHASES = ['rewrite', 'access', 'content'] as const;
+
 /** fill the ngx table on top of the stack */
 export function installNgxLocation(L: LuaState): void {
   lua.lua_newtable(L);
   setFn(L, 'capture', (L1) => {
     const { t } = curReq(L1, 'location.capture');
-    checkPhase(L1, t, 'location.capture', ['rewrite', 'access', 'content']);
+    checkPhase(L1, t, 'location.capture', CAPTURE_PHASES);
     const spec = readSpec(L1, 1, lua.lua_gettop(L1) >= 2 ? 2 : 0);
     return capture(L1, [spec]);
   });
   setFn(L, 'capture_multi', (L1) => {
     const { t } = curReq(L1, 'location.capture_multi');
-    checkPhase(L1, t, 'location.capture_multi', ['rewrite', 'access', 'content']);
+    checkPhase(L1, t, 'location.capture_multi', CAPTURE_PHASES);
     if (lua.lua_type(L1, 1) !== lua.LUA_TTABLE) luaError(L1, "bad argument #1 to 'capture_multi' (table expected)");
     const n = lua.lua_rawlen(L1, 1);
     if (n === 0) luaError(L1, 'at least one subrequest should be specified');
