@@ -190,7 +190,7 @@ async function main(): Promise<void> {
       const c = process.cpuUsage(c0);
       const ns = ((c.user + c.system) * 1000) / requests;
       best = Math.min(best, ns);
-      process.stderr.write(`round ${k + 1}: ${ns.toFixed(0)} ns CPU/request (user ${((c.user * 1000) / requests).toFixed(0)}), wall ${wall.toFixed(0)} ns\n`);
+      process.stderr.write(`round ${k + 1}: ${ns.toFixed(0)} ns CPU/request (user ${((c.user * 1000) / requests).toFixed(0)}), wall ${wall.toFixed(0)} ns, heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(1)} MiB, rss ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB\n`);
     }
     process.stdout.write(`redis2d ${tree.commit}: lua capture, ${conns} conns, ${best.toFixed(0)} ns CPU/request (best of ${rounds} × ${requests})\n`);
   } finally {
