@@ -53,7 +53,9 @@ export function fmtNumber(n: number): string {
 }
 
 /*
- * Speed, with the same results (bench/PROFILE.md "Lua capture shape"):
+ * Speed, with the same results (bench/PROFILE.md "Lua capture shape"; the
+ * call path, the yield and host-side table paths are fengari_calls.ts,
+ * fengari_yield.ts and fengari_host.ts, installed by loadFengari below):
  * fengari keys every table entry of a string by a JS string made from its
  * bytes, built anew for every string the host pushes or names
  * (lua_getfield(L, i, 'status') makes a TString and hashes it). Its own

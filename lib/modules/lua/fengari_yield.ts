@@ -21,7 +21,8 @@ import { createRequire } from 'node:module';
  * state left is the one a thrown yield leaves, so the resume that follows
  * (fengari's own logic, reimplemented here with that one check) is the
  * same. Anywhere else (a tail call, inside pcall, a hook), yieldHere
- * throws as before.
+ * throws as before. Measured: the capture bench in process 18.4 → 15.5 µs
+ * CPU per request with the delete-free pops (fengari_calls.ts).
  */
 
 const require = createRequire(import.meta.url);
