@@ -154,6 +154,7 @@ const HTTP = `
         ngx.say(ngx.escape_uri("a b&c/d?e=f~g!*'()"), " ", ngx.unescape_uri("a%20b+c%2F"), " ", ngx.quote_sql_str("it's \\"q\\"\\n"))
         ngx.say(ngx.crc32_short("hello"), " ", ngx.encode_base64(ngx.sha1_bin("x")), " ", ngx.encode_base64(ngx.hmac_sha1("k", "v")), " ", #ngx.md5_bin("a"))
         ngx.say(ngx.http_time(1290079655), " ", ngx.cookie_time(1290079655), " ", ngx.encode_args({ k = "a b" }))
+        ngx.say(ngx.encode_args({ n = 5 }), "|", ngx.encode_args({ b = true }), "|", ngx.encode_args({ f = false }), "|", ngx.encode_args({ ["a&b"] = "c=d/\\xff" }), "|", ngx.encode_args({}), "|", ngx.encode_args({ l = { "x", "y" } }))
         local d = ngx.decode_args("a=1&b&c=x%20y&a=2")
         ngx.say(d.a[1], d.a[2], " ", tostring(d.b), " ", d.c)
       }
@@ -169,6 +170,45 @@ const HTTP = `
         ngx.log(ngx.WARN, "a warning")
         print("printed ", true)
         ngx.say("logged")
+      }
+    }
+    location /yields {
+      content_by_lua_block {
+        local function tail(q) return ngx.location.capture("/sub1?a=" .. q) end
+        local function nested(q) local r = ngx.location.capture("/sub1?a=" .. q) return r end
+        ngx.say(tail("t").body, " ", nested("n").body)
+        local ok, res = pcall(ngx.location.capture, "/sub1?a=p")
+        ngx.say(ok, " ", res.body)
+        ok, res = pcall(function() local r = ngx.location.capture("/sub1?a=q") error("after " .. r.body) end)
+        ngx.say(ok, " ", res)
+        local t = setmetatable({}, { __index = function(_, k) return ngx.location.capture("/sub1?a=" .. k).body end })
+        ngx.say(t.m)
+        for i = 1, 3 do ngx.say(i, " ", ngx.location.capture("/sub1?a=" .. i).body) end
+        local co = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)
+        ngx.say(co(1), " ", co(5))
+        ngx.sleep(0.001)
+        local r = ngx.location.capture("/sub2")
+        ngx.say(r.status, " ", r.body)
+        ngx.exit(ngx.HTTP_OK)
+        ngx.say("not reached")
+      }
+    }
+    location /hdrsub {
+      content_by_lua_block {
+        ngx.header["X-Two"] = { "a", "b" }
+        ngx.header["X-One"] = "c"
+        ngx.say("ok")
+      }
+    }
+    location /caphdr {
+      content_by_lua_block {
+        local r = ngx.location.capture("/hdrsub")
+        local h = r.header
+        ngx.say(type(h["X-Two"]), " ", table.concat(h["X-Two"], ","), " ", h["X-One"], " ", h["Content-Type"], " ", tostring(r.truncated), " ", r.status, " ", r.body)
+        local ks = {}
+        for k in pairs(h) do ks[#ks + 1] = k end
+        table.sort(ks)
+        ngx.say(table.concat(ks, " "))
       }
     }
     location /pcall {
@@ -314,6 +354,8 @@ const CASES: Array<[string, string]> = [
   ['ngx.ctx across phases', get('/ctx')],
   ['ngx.log and print', get('/log')],
   ['pcall and error values', get('/pcall')],
+  ['the header table of a capture: a repeated header as an array', get('/caphdr')],
+  ['captures: tail call, nested, in pcall, an error after one in pcall, in __index, in a loop; coroutine.wrap; exit', get('/yields')],
   ['ngx.sleep', get('/sleep')],
   ['cjson', get('/json')],
   ['ngx.exec in content', get('/exec')],

@@ -1,7 +1,7 @@
 import type { LogLevel } from '../../core/error_log.js';
 import { getMainLog } from '../../core/error_log.js';
 import type { HttpRequest } from '../../http/http_request.js';
-import { joinBytes, lauxlib, lua, luaError, pushStr, toStr, u8str, type LuaState } from './fengari.js';
+import { joinBytes, lauxlib, lua, luaError, pushStr, toStr, u8str, luaYield, type LuaState } from './fengari.js';
 import { EXIT_EXEC, currentThread, yieldFor, type LuaThread } from './thread.js';
 import { setFn } from './vm.js';
 
@@ -130,7 +130,7 @@ function exit(L: LuaState): number {
     // no yielding there: the chunk stops by an error the runner recognizes
     luaError(L, '\0ngx.exit');
   }
-  return lua.lua_yield(L, 0);
+  return luaYield(L);
 }
 
 const LEVELS: LogLevel[] = ['emerg', 'emerg', 'alert', 'crit', 'error', 'warn', 'notice', 'info', 'debug'];
@@ -286,7 +286,7 @@ export function installNgxOutput(L: LuaState): void {
     t.execArgs = args;
     t.exited = true;
     t.exitCode = EXIT_EXEC;
-    return lua.lua_yield(L1, 0);
+    return luaYield(L1);
   });
   setFn(L, 'log', (L1) => {
     const level = lauxlib.luaL_checkinteger(L1, 1);

@@ -2,7 +2,8 @@ import { getVariableByName, setVariableByName } from '../../http/eval.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import { parseHttpTime } from '../../http/http_time.js';
 import { decodeArgs, escapeUri } from './codec.js';
-import { LUA_REGISTRYINDEX, lauxlib, lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
+import { LUA_REGISTRYINDEX, lauxlib, lua, luaError, pushStr, toStr, luaYield, type LuaState } from './fengari.js';
+import { stringPairs } from './fengari_host.js';
 import { NULL_UD, checkPhase, curReq, peekReqState, reqState, setEncodeArgs } from './api_out.js';
 import { EXIT_JUMP, currentThread, yieldFor } from './thread.js';
 import { setFn } from './vm.js';
@@ -50,8 +51,15 @@ export function pushArgsTable(L: LuaState, pairs: Array<[string, string | true]>
 
 /** ngx.encode_args: k=v pairs joined with & (arrays repeat the key, true = bare key, false skipped) */
 export function encodeArgs(L: LuaState, idx: number): string {
-  const parts: string[] = [];
   const abs = idx < 0 ? lua.lua_gettop(L) + idx + 1 : idx;
+  // the usual table, strings only: read in place (fengari_host.ts), in lua_next's order
+  const pairs = stringPairs(L, abs);
+  if (pairs !== undefined) {
+    let out = '';
+    for (let i = 0; i < pairs.length; i++) out += `${i ? '&' : ''}${escapeUri(pairs[i]![0])}=${escapeUri(pairs[i]![1])}`;
+    return out;
+  }
+  const parts: string[] = [];
   lua.lua_pushnil(L);
   while (lua.lua_next(L, abs) !== 0) {
     const kt = lua.lua_type(L, -2);
@@ -383,7 +391,7 @@ export function installNgxRequest(L: LuaState): void {
       r.uriChanged = true;
       t.exited = true;
       t.exitCode = EXIT_JUMP; // the rewrite handler returns to the location search
-      return lua.lua_yield(L1, 0);
+      return luaYield(L1);
     }
     return 0;
   });

@@ -1,10 +1,11 @@
 import type { HttpRequest } from '../../http/http_request.js';
 import { SubRequest, createSubrequest } from '../../http/subrequest.js';
 import { setVariableByName } from '../../http/eval.js';
-import { lua, luaError, pushStr, toStr, type LuaState } from './fengari.js';
+import { lua, luaError, toStr, type LuaState } from './fengari.js';
 import { curReq, checkPhase, HTTP_METHODS } from './api_out.js';
 import { adoptCtx, encodeArgs, releaseCtx } from './api_req.js';
 import { yieldFor } from './thread.js';
+import { hashKey, keyMask, newTable, pushNewTable, type LuaTable, setBool, setIndexStr, setInt, setOwnedBytes, setStr, setTable } from './fengari_host.js';
 import { setFn } from './vm.js';
 
 /*
@@ -26,7 +27,6 @@ interface CaptureSpec {
   ctxIdx: number;
 }
 
-const EMPTY = Buffer.alloc(0);
 const METHOD_BY_NUM = new Map(Object.entries(HTTP_METHODS).map(([k, v]) => [v, k]));
 
 function field(L: LuaState, t: number, k: string): number {
@@ -40,7 +40,8 @@ const VARS = 8;
 const SHARE = 16;
 const COPY = 32;
 const CTX = 64;
-const OPTION_BITS = new Map([['args', ARGS], ['method', METHOD], ['body', BODY], ['vars', VARS], ['share_all_vars', SHARE], ['copy_all_vars', COPY], ['ctx', CTX]]);
+/** keyed by the names' Lua string hashes (fengari_host.ts keyMask) */
+const OPTION_BITS = new Map([['args', ARGS], ['method', METHOD], ['body', BODY], ['vars', VARS], ['share_all_vars', SHARE], ['copy_all_vars', COPY], ['ctx', CTX]].map(([k, v]) => [hashKey(k as string), v as number]));
 
 /**
  * which options the table at `oi` has: one walk of a plain table instead
@@ -52,14 +53,8 @@ function presentOptions(L: LuaState, oi: number): number {
     lua.lua_pop(L, 1);
     return 127;
   }
-  let m = 0;
-  lua.lua_pushnil(L);
-  while (lua.lua_next(L, oi) !== 0) {
-    // a string key is read as it is (lua_next is not disturbed: only numbers are converted)
-    if (lua.lua_type(L, -2) === lua.LUA_TSTRING) m |= OPTION_BITS.get(toStr(L, -2)!) ?? 0;
-    lua.lua_pop(L, 1);
-  }
-  return m;
+  // one walk of its entries; only string keys name options
+  return keyMask(L, oi, OPTION_BITS);
 }
 
 /** read `{uri, opts}` at stack positions (uri at `ui`, options table at `oi` or 0) */
@@ -131,46 +126,60 @@ function readArgs(L: LuaState, oi: number, spec: CaptureSpec): void {
   lua.lua_pop(L, 1);
 }
 
-/** push a finished capture's result table */
+/** the header table: a repeated name's values as an array; names in order of first appearance */
+function headerTable(L: LuaState, all: Array<[string, string]>): LuaTable {
+  const header = newTable(L);
+  const put = (k: string, vs: string[]): void => {
+    if (vs.length === 1) return setStr(L, header, k, vs[0]!);
+    const list = newTable(L);
+    for (let n = 0; n < vs.length; n++) setIndexStr(L, list, n + 1, vs[n]!);
+    setTable(L, header, k, list);
+  };
+  if (all.length > 16) {
+    const groups = new Map<string, string[]>();
+    for (const [k, v] of all) {
+      const g = groups.get(k);
+      if (g === undefined) groups.set(k, [v]);
+      else g.push(v);
+    }
+    for (const [k, vs] of groups) put(k, vs);
+    return header;
+  }
+  // a few headers: repeats found by a scan, no Map made
+  for (let i = 0; i < all.length; i++) {
+    const k = all[i]![0];
+    let j = 0;
+    while (j < i && all[j]![0] !== k) j++;
+    if (j < i) continue;
+    let more = i + 1;
+    while (more < all.length && all[more]![0] !== k) more++;
+    if (more === all.length) {
+      setStr(L, header, k, all[i]![1]);
+      continue;
+    }
+    const vs: string[] = [];
+    for (let m = i; m < all.length; m++) if (all[m]![0] === k) vs.push(all[m]![1]);
+    put(k, vs);
+  }
+  return header;
+}
+
+/** push a finished capture's result table: { status, body, header, truncated } (fields stored directly: fengari_host.ts) */
 function pushResult(L: LuaState, sr: SubRequest): void {
-  lua.lua_createtable(L, 0, 4);
-  const status = sr.errStatus || sr.status || 200;
-  lua.lua_pushinteger(L, status);
-  lua.lua_setfield(L, -2, 'status');
-  // lua_pushstring copies: one chunk (the usual upstream reply) is given as it is
+  const res = pushNewTable(L);
+  setInt(L, res, 'status', sr.errStatus || sr.status || 200);
+  // the VM keeps the body's bytes: a copy of its own (the chunks may be views of a reused buffer)
   const cap = sr.captured;
-  lua.lua_pushstring(L, cap === undefined || cap.length === 0 ? EMPTY : cap.length === 1 ? cap[0]! : Buffer.concat(cap));
-  lua.lua_setfield(L, -2, 'body');
-  // header: the child's response headers (repeated names as arrays)
-  lua.lua_newtable(L);
+  setOwnedBytes(L, res, 'body', cap === undefined || cap.length === 0 ? new Uint8Array(0) : cap.length === 1 ? new Uint8Array(cap[0]!) : new Uint8Array(Buffer.concat(cap)));
+  // header: the child's response headers
   const all: Array<[string, string]> = [];
   if (sr.contentType !== undefined) all.push(['Content-Type', sr.contentType]);
   if (sr.contentLength >= 0) all.push(['Content-Length', String(sr.contentLength)]);
   if (sr.location !== undefined) all.push(['Location', sr.location]);
   for (const h of sr.headersOut) all.push(h);
-  for (const [k, v] of all) {
-    lua.lua_getfield(L, -1, k);
-    const ty = lua.lua_type(L, -1);
-    if (ty === lua.LUA_TNIL) {
-      lua.lua_pop(L, 1);
-      pushStr(L, v);
-      lua.lua_setfield(L, -2, k);
-    } else if (ty === lua.LUA_TTABLE) {
-      pushStr(L, v);
-      lua.lua_rawseti(L, -2, lua.lua_rawlen(L, -2) + 1);
-      lua.lua_pop(L, 1);
-    } else {
-      lua.lua_createtable(L, 2, 0);
-      lua.lua_insert(L, -2);
-      lua.lua_rawseti(L, -2, 1);
-      pushStr(L, v);
-      lua.lua_rawseti(L, -2, 2);
-      lua.lua_setfield(L, -2, k);
-    }
-  }
-  lua.lua_setfield(L, -2, 'header');
-  lua.lua_pushboolean(L, sr.capturedOver);
-  lua.lua_setfield(L, -2, 'truncated');
+  const header = headerTable(L, all);
+  setTable(L, res, 'header', header);
+  setBool(L, res, 'truncated', sr.capturedOver);
 }
 
 function start(L: LuaState, r: HttpRequest, spec: CaptureSpec, done: (sr: SubRequest) => void): SubRequest {
@@ -213,18 +222,20 @@ function capture(L: LuaState, specs: CaptureSpec[]): number {
   });
 }
 
+const CAPTURE_PHASES = ['rewrite', 'access', 'content'] as const;
+
 /** fill the ngx table on top of the stack */
 export function installNgxLocation(L: LuaState): void {
   lua.lua_newtable(L);
   setFn(L, 'capture', (L1) => {
     const { t } = curReq(L1, 'location.capture');
-    checkPhase(L1, t, 'location.capture', ['rewrite', 'access', 'content']);
+    checkPhase(L1, t, 'location.capture', CAPTURE_PHASES);
     const spec = readSpec(L1, 1, lua.lua_gettop(L1) >= 2 ? 2 : 0);
     return capture(L1, [spec]);
   });
   setFn(L, 'capture_multi', (L1) => {
     const { t } = curReq(L1, 'location.capture_multi');
-    checkPhase(L1, t, 'location.capture_multi', ['rewrite', 'access', 'content']);
+    checkPhase(L1, t, 'location.capture_multi', CAPTURE_PHASES);
     if (lua.lua_type(L1, 1) !== lua.LUA_TTABLE) luaError(L1, "bad argument #1 to 'capture_multi' (table expected)");
     const n = lua.lua_rawlen(L1, 1);
     if (n === 0) luaError(L1, 'at least one subrequest should be specified');

@@ -1,4 +1,7 @@
 import { createRequire } from 'node:module';
+import { patchCalls, type LuaSetters } from './fengari_calls.js';
+import { initHost } from './fengari_host.js';
+import { setExitFunc, yieldHere, type State as YState } from './fengari_yield.js';
 
 /*
  * The Lua VM: fengari (Lua 5.3 in JavaScript; README "Lua: which VM").
@@ -50,7 +53,9 @@ export function fmtNumber(n: number): string {
 }
 
 /*
- * Speed, with the same results (bench/PROFILE.md "Lua capture shape"):
+ * Speed, with the same results (bench/PROFILE.md "Lua capture shape"; the
+ * call path, the yield and host-side table paths are fengari_calls.ts,
+ * fengari_yield.ts and fengari_host.ts, installed by loadFengari below):
  * fengari keys every table entry of a string by a JS string made from its
  * bytes, built anew for every string the host pushes or names
  * (lua_getfield(L, i, 'status') makes a TString and hashes it). Its own
@@ -200,6 +205,8 @@ export interface LuaApi {
   lua_pcall(L: LuaState, nargs: number, nres: number, msgh: number): number;
   lua_error(L: LuaState): number;
   lua_upvalueindex(i: number): number;
+  lua_getupvalue(L: LuaState, funcindex: number, n: number): Uint8Array | null;
+  lua_tocfunction(L: LuaState, i: number): LuaCFunction | null;
   lua_rawequal(L: LuaState, a: number, b: number): boolean;
   lua_load(L: LuaState, reader: unknown, data: unknown, chunkname: Str, mode: Str | null): number;
 }
@@ -304,6 +311,8 @@ export function loadFengari(): void {
   const fengari = require('fengari') as Fengari;
   patchAdjustTop();
   patchStr2num();
+  patchCalls(fengari.lua as unknown as LuaSetters);
+  initHost();
   if (fengari.lua.LUA_REGISTRYINDEX !== LUA_REGISTRYINDEX) throw new Error(`fengari's LUA_REGISTRYINDEX is ${fengari.lua.LUA_REGISTRYINDEX}`);
   lua = fengari.lua;
   lauxlib = fengari.lauxlib;
@@ -371,6 +380,26 @@ export function pushStr(L: LuaState, s: string): void {
 export function toStr(L: LuaState, i: number): string | undefined {
   const u = lua.lua_tolstring(L, i);
   return u === null ? undefined : u8str(u);
+}
+
+/**
+ * From a host function: yield the running coroutine with no values, as
+ * lua_yield(L, 0); return what it returns (without a throw where
+ * fengari_yield.ts allows it).
+ */
+export function luaYield(L: LuaState): number {
+  return yieldHere(L as unknown as YState);
+}
+
+/** made once per VM: the function a yield without a throw leaves luaV_execute through */
+export function initFastYield(L: LuaState): void {
+  const code = Buffer.from('return', 'latin1');
+  if (lauxlib.luaL_loadbufferx(L, code, code.length, '=yield', 't') !== lua.LUA_OK) throw new Error('fengari: cannot compile `return`');
+  const stack = (L as unknown as { stack: unknown[]; top: number }).stack;
+  const tv = stack[(L as unknown as { top: number }).top - 1] as { type: number; value: unknown };
+  const TValue = (require('fengari/src/lobject.js') as { TValue: new (t: number, v: unknown) => unknown }).TValue;
+  setExitFunc(new TValue(tv.type, tv.value) as Parameters<typeof setExitFunc>[0]);
+  lua.lua_pop(L, 1);
 }
 
 /** raise a Lua error with a message (never returns normally: fengari throws) */

@@ -1,5 +1,5 @@
 import type { HttpRequest } from '../../http/http_request.js';
-import { LUA_REGISTRYINDEX, lauxlib, lua, toStr, type LuaState } from './fengari.js';
+import { LUA_REGISTRYINDEX, lauxlib, lua, toStr, luaYield, type LuaState } from './fengari.js';
 import { getVm } from './vm.js';
 
 /*
@@ -169,7 +169,7 @@ export function yieldFor(L: LuaState, start: (wake: (push: (co: LuaState) => num
       t!.dead = true;
     });
   }
-  return lua.lua_yield(L, 0);
+  return luaYield(L);
 }
 
 function pushErr(L: LuaState, m: string): never {

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getMainLog } from '../../core/error_log.js';
+import { fastRequire } from './fengari_host.js';
 import { PACKAGE_ROOT } from '../../core/version.js';
-import { LUA_REGISTRYINDEX, lauxlib, loadFengari, lua, lualib, luaError, pushStr, toStr, u8buf, u8str, type LuaCFunction, type LuaState } from './fengari.js';
+import { LUA_REGISTRYINDEX, initFastYield, lauxlib, loadFengari, lua, lualib, luaError, pushStr, toStr, u8buf, u8str, type LuaCFunction, type LuaState } from './fengari.js';
 
 /*
  * The worker's Lua VM (ngx_lua's one lua_State per worker): made at the
@@ -114,6 +115,7 @@ export function getVm(): LuaVm {
   loadFengari();
   const L = lauxlib.luaL_newstate();
   lualib.luaL_openlibs(L);
+  initFastYield(L);
   // an exception thrown by a host function becomes a Lua error, never a crashed worker
   (lua as unknown as { lua_atnativeerror(L: LuaState, f: LuaCFunction): void }).lua_atnativeerror(L, (L1) => {
     const e = (lua as unknown as { lua_touserdata(L: LuaState, i: number): unknown }).lua_touserdata(L1, -1);
@@ -129,6 +131,15 @@ export function getVm(): LuaVm {
   const ngxRef = lauxlib.luaL_ref(L, REG);
   installRequire(L);
   vm = { L, ngxRef };
+  // require with a fast path for loaded modules (fengari_host.ts), a closure over package as fengari's
+  lua.lua_getglobal(L, 'require');
+  // fengari's lua_tocfunction gives a C closure's object, not its function
+  const fn = lua.lua_tocfunction(L, -1) as unknown as LuaCFunction | { f: LuaCFunction };
+  const original = typeof fn === 'function' ? fn : fn.f;
+  lua.lua_getupvalue(L, -1, 1);
+  lua.lua_pushcclosure(L, fastRequire(original as (L: unknown) => number) as LuaCFunction, 1);
+  lua.lua_setglobal(L, 'require');
+  lua.lua_pop(L, 1);
   runString(L, WRITE_GUARD, '=_G write guard');
   // init_by_lua runs before init_worker_by_lua (nginx: in the master, then in each worker)
   for (const phase of ['init', 'init_worker'] as const) {
