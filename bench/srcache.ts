@@ -105,7 +105,9 @@ async function measure(name: string, start: (dir: string, port: number) => Proc,
 }
 
 /* redis2d alone (master_process off) with a worker's heap flags (targets.ts), unless --no-heap-flags */
-const nodeFlags = redis2dNodeFlags(1, !argv.includes('--no-heap-flags'));
+const nfIdx = argv.indexOf('--node-flags');
+/* --node-flags "F ...": more node flags for redis2d (e.g. --perf-basic-prof for perf record) */
+const nodeFlags = [...redis2dNodeFlags(1, !argv.includes('--no-heap-flags')), ...(nfIdx >= 0 ? argv[nfIdx + 1]!.split(' ').filter(Boolean) : [])];
 const redis2d = (dir: string): Proc => startProc(process.execPath, [...nodeFlags, join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
 const redis2dBase = (dir: string): Proc => startProc(process.execPath, [...nodeFlags, join(baseRoot!, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
 const nginx = (dir: string): Proc => startProc(NGINX, ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);

@@ -30,17 +30,17 @@ interface StreamWrapBinding {
   WriteWrap: new () => WriteReq;
   streamBaseState: StreamState;
   kReadBytesOrError: number;
-  kArrayBufferOffset: number;
   kLastWriteWasAsync: number;
 }
 /** the libuv stream handle's methods used here (node's StreamBase) */
 interface RawHandle {
-  onread: (this: RawHandle, ab: ArrayBuffer | undefined) => void;
+  onread: (this: RawHandle) => void;
   reading: boolean;
   readStart(): number;
   readStop(): number;
   writev(req: WriteReq, chunks: Buffer[], allBuffers: boolean): number;
   writeBuffer(req: WriteReq, b: Buffer): number;
+  useUserBuffer(b: Buffer): void;
   [RAW]?: RawIo;
 }
 
@@ -49,10 +49,17 @@ const UV_EOF = -4095;
 /** net.Socket's writableHighWaterMark: write() says "wait for drain" at this many bytes queued */
 const HWM = 16384;
 
+/*
+ * Every plain connection reads into this one buffer (reads are handled one
+ * at a time, each to its end): no 64 KiB allocation, shrink and ArrayBuffer
+ * per read. What a read brought is copied out at its size (small reads
+ * from Node's buffer pool), since the engine keeps the bytes it is given.
+ */
+const READ_BUF = Buffer.allocUnsafeSlow(65536);
+
 const binding = (process as unknown as { binding(name: string): unknown }).binding('stream_wrap') as StreamWrapBinding;
 const sbs = binding.streamBaseState;
 const kRead = binding.kReadBytesOrError;
-const kOffset = binding.kArrayBufferOffset;
 const kAsync = binding.kLastWriteWasAsync;
 const WriteWrap = binding.WriteWrap;
 
@@ -89,6 +96,7 @@ export class RawIo {
     this.handle = h;
     h[RAW] = this;
     h.onread = RawIo.onRead;
+    h.useUserBuffer(READ_BUF);
     // net.Socket's constructor started reading (read(0)); make sure it runs
     if (!h.reading) {
       h.reading = true;
@@ -99,16 +107,18 @@ export class RawIo {
   /** the usual way to take a plain socket: undefined when it has no libuv stream handle to take */
   static take(socket: Socket, sink: RawSink): RawIo | undefined {
     const h = (socket as unknown as { _handle?: Partial<RawHandle> | null })._handle;
-    if (h == null || typeof h.writev !== 'function' || typeof h.readStart !== 'function') return undefined;
+    if (h == null || typeof h.writev !== 'function' || typeof h.readStart !== 'function' || typeof h.useUserBuffer !== 'function') return undefined;
     return new RawIo(socket, sink);
   }
 
-  private static onRead(this: RawHandle, ab: ArrayBuffer | undefined): void {
+  private static onRead(this: RawHandle): void {
     const io = this[RAW]!;
     const nread = sbs[kRead]!;
     if (nread > 0) {
-      if (io.socket.destroyed || ab === undefined) return;
-      io.sink.onData(Buffer.from(ab, sbs[kOffset]!, nread));
+      if (io.socket.destroyed) return;
+      const d = Buffer.allocUnsafe(nread);
+      READ_BUF.copy(d, 0, 0, nread);
+      io.sink.onData(d);
       return;
     }
     if (nread === 0) return;
