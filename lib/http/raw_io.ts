@@ -62,6 +62,12 @@ const sbs = binding.streamBaseState;
 const kRead = binding.kReadBytesOrError;
 const kAsync = binding.kLastWriteWasAsync;
 const WriteWrap = binding.WriteWrap;
+/*
+ * A write the socket takes at once (the usual case) leaves its request
+ * object untouched (node makes its native part only for a write that has
+ * to wait): the same object serves the next write, until one waits.
+ */
+let spareReq: WriteReq | undefined;
 
 /** what a connection hears from its raw I/O */
 export interface RawSink {
@@ -181,7 +187,8 @@ export class RawIo {
     this.pending = [];
     this.pendingBytes = 0;
     if (sock.destroyed) return;
-    const req = new WriteWrap();
+    const req = spareReq ?? new WriteWrap();
+    spareReq = undefined;
     req.handle = this.handle;
     req.oncomplete = RawIo.onWritten;
     req.io = this;
@@ -192,11 +199,14 @@ export class RawIo {
       return;
     }
     if (sbs[kAsync]) {
+      // libuv owns req now: its completion is onWritten
       // libuv keeps the rest: the buffers stay referenced until it is done
       req.chunks = n === 1 ? chunks[0] : chunks;
       this.inflight += bytes;
       return;
     }
+    req.io = undefined;
+    spareReq = req;
     if (this.needDrain && this.inflight === 0) process.nextTick(RawIo.drainTick, this);
   }
 
