@@ -70,6 +70,49 @@ export interface SubrequestOptions {
   detached?: boolean;
 }
 
+/*
+ * nginx's posted requests (ngx_http_post_request, run after the current
+ * handler returns): subrequests to start and their done handlers run in
+ * the order posted, all that was posted until then in one process.nextTick
+ * (node's nextTick makes a symbol-keyed object per call, a runtime call
+ * each). What is posted while they run waits for the next tick, as it
+ * would with a nextTick of its own.
+ */
+type PostedFn = (sr: SubRequest) => void;
+let postedFns: PostedFn[] = [];
+let postedArgs: SubRequest[] = [];
+let spareFns: PostedFn[] = [];
+let spareArgs: SubRequest[] = [];
+let postedScheduled = false;
+
+function post(fn: PostedFn, sr: SubRequest): void {
+  postedFns.push(fn);
+  postedArgs.push(sr);
+  if (!postedScheduled) {
+    postedScheduled = true;
+    process.nextTick(runPosted);
+  }
+}
+
+function runPosted(): void {
+  postedScheduled = false;
+  const fns = postedFns;
+  const args = postedArgs;
+  postedFns = spareFns;
+  postedArgs = spareArgs;
+  let i = 0;
+  try {
+    for (; i < fns.length; i++) fns[i]!(args[i]!);
+  } finally {
+    // one that threw: the others still run (each had its own tick before), the error goes on to node
+    for (i++; i < fns.length; i++) post(fns[i]!, args[i]!);
+    fns.length = 0;
+    args.length = 0;
+    spareFns = fns;
+    spareArgs = args;
+  }
+}
+
 /* an in-memory subrequest's output list: never in the parent's, never read (its end is marked and nothing else) */
 const NOWHERE: Postponed = { items: [], ended: false };
 
@@ -178,7 +221,7 @@ export class SubRequest extends HttpRequest {
     if (this.loc.logSubrequest) for (const log of hooks.log) log(this);
     flush(this.main);
     const done = this.onDone;
-    if (done) process.nextTick(done, this);
+    if (done) post(done, this);
   }
 
   override finalize(rc: number): void {
@@ -195,7 +238,7 @@ export class SubRequest extends HttpRequest {
       this.out.ended = true;
       this.capturedOver = true;
       const done = this.onDone;
-      if (done) process.nextTick(done, this);
+      if (done) post(done, this);
       return;
     }
     this.finished = true;
@@ -337,11 +380,16 @@ export function createSubrequest(parent: HttpRequest, uri: string, args: string,
   }
   const main = parent.main;
   if (!opts.detached) main.onAbort(() => sr.abort());
-  process.nextTick(startSubrequest, sr, opts.detached === true);
+  post(opts.detached === true ? startDetached : startSubrequest, sr);
   return sr;
 }
 
-/* nginx's posted subrequest runs: unless it, or (when attached) its main request, was aborted meanwhile */
-function startSubrequest(sr: SubRequest, detached: boolean): void {
-  if (!sr.aborted && (detached || !sr.main.aborted)) runPhases(sr);
+/* nginx's posted subrequest runs: unless it, or its main request, was aborted meanwhile */
+function startSubrequest(sr: SubRequest): void {
+  if (!sr.aborted && !sr.main.aborted) runPhases(sr);
+}
+
+/* a detached one (srcache's store) runs unless it was aborted itself */
+function startDetached(sr: SubRequest): void {
+  if (!sr.aborted) runPhases(sr);
 }
