@@ -79,15 +79,31 @@ export interface SubrequestOptions {
  * would with a nextTick of its own.
  */
 type PostedFn = (sr: SubRequest) => void;
-let postedFns: PostedFn[] = [];
-let postedArgs: SubRequest[] = [];
-let spareFns: PostedFn[] = [];
-let spareArgs: SubRequest[] = [];
+/*
+ * Two queues, swapped per run: one takes posts while the other runs. Their
+ * arrays keep their size (entries cleared, lengths counted apart): setting
+ * an array's length to 0 drops its storage, and growing it again per batch
+ * would allocate on every request.
+ */
+interface PostQueue {
+  fns: Array<PostedFn | undefined>;
+  args: Array<SubRequest | undefined>;
+  n: number;
+}
+let posting: PostQueue = { fns: [], args: [], n: 0 };
+let spare: PostQueue = { fns: [], args: [], n: 0 };
 let postedScheduled = false;
 
 function post(fn: PostedFn, sr: SubRequest): void {
-  postedFns.push(fn);
-  postedArgs.push(sr);
+  const q = posting;
+  const i = q.n++;
+  if (i < q.fns.length) {
+    q.fns[i] = fn;
+    q.args[i] = sr;
+  } else {
+    q.fns.push(fn);
+    q.args.push(sr);
+  }
   if (!postedScheduled) {
     postedScheduled = true;
     process.nextTick(runPosted);
@@ -96,20 +112,27 @@ function post(fn: PostedFn, sr: SubRequest): void {
 
 function runPosted(): void {
   postedScheduled = false;
-  const fns = postedFns;
-  const args = postedArgs;
-  postedFns = spareFns;
-  postedArgs = spareArgs;
+  const q = posting;
+  posting = spare;
+  const { fns, args, n } = q;
   let i = 0;
   try {
-    for (; i < fns.length; i++) fns[i]!(args[i]!);
+    for (; i < n; i++) {
+      const fn = fns[i]!;
+      const sr = args[i]!;
+      fns[i] = undefined;
+      args[i] = undefined;
+      fn(sr);
+    }
   } finally {
     // one that threw: the others still run (each had its own tick before), the error goes on to node
-    for (i++; i < fns.length; i++) post(fns[i]!, args[i]!);
-    fns.length = 0;
-    args.length = 0;
-    spareFns = fns;
-    spareArgs = args;
+    for (i++; i < n; i++) {
+      post(fns[i]!, args[i]!);
+      fns[i] = undefined;
+      args[i] = undefined;
+    }
+    q.n = 0;
+    spare = q;
   }
 }
 
