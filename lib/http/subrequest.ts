@@ -73,10 +73,12 @@ export interface SubrequestOptions {
 /*
  * nginx's posted requests (ngx_http_post_request, run after the current
  * handler returns): subrequests to start and their done handlers run in
- * the order posted, all that was posted until then in one process.nextTick
- * (node's nextTick makes a symbol-keyed object per call, a runtime call
- * each). What is posted while they run waits for the next tick, as it
- * would with a nextTick of its own.
+ * the order posted, all that was posted until then in one microtask. Not
+ * a process.nextTick each: node's nextTick makes a symbol-keyed object per
+ * call (a runtime call), and a callback that leaves ticks queued runs
+ * node's tick loop after it, which in Node 20 allocates a Map per run; the
+ * client read that starts a srcache fetch now ends with a microtask
+ * checkpoint only. What is posted while they run waits for the next batch.
  */
 type PostedFn = (sr: SubRequest) => void;
 /*
@@ -106,7 +108,7 @@ function post(fn: PostedFn, sr: SubRequest): void {
   }
   if (!postedScheduled) {
     postedScheduled = true;
-    process.nextTick(runPosted);
+    queueMicrotask(runPosted);
   }
 }
 
