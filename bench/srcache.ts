@@ -21,6 +21,10 @@ import { measureRun, type Measured } from './procs.js';
  *   [NGINX_HTTPREDIS_MODULE=/path/ngx_http_redis_module.so] \
  *   node --import tsx bench/srcache.ts [--duration 5] [--rounds 2] [--conns 50] [--redis-only] [--no-heap-flags]
  *
+ * --base DIR: a built tree (another checkout, `npm run build` done) whose
+ * redis2d serves the redis_pass HIT in every round too, next to this one:
+ * an A/B of two builds against the same nginx rounds.
+ *
  * With --cpu-prof, no comparison: redis2d alone serves the redis_pass HIT
  * under `node --cpu-prof` for one run and the profile's summary (self time
  * by function, bench/profile-summary.ts) is printed; --top N rows.
@@ -36,6 +40,8 @@ const rounds = opt('--rounds', 2);
 const conns = opt('--conns', 50);
 /* --redis-only: just the issue's pair (redis_pass HIT on redis2d and nginx), no echo-entry or pipeline-off rows */
 const redisOnly = argv.includes('--redis-only');
+const baseIdx = argv.indexOf('--base');
+const baseRoot = baseIdx >= 0 ? argv[baseIdx + 1] : undefined;
 
 const MODULES = ['ndk_http_module', 'ngx_http_echo_module', 'ngx_http_set_misc_module', 'ngx_http_headers_more_filter_module', 'ngx_http_srcache_filter_module']
   .map((m) => `load_module /usr/lib/nginx/modules/${m}.so;`)
@@ -99,8 +105,11 @@ async function measure(name: string, start: (dir: string, port: number) => Proc,
 }
 
 /* redis2d alone (master_process off) with a worker's heap flags (targets.ts), unless --no-heap-flags */
-const nodeFlags = redis2dNodeFlags(1, !argv.includes('--no-heap-flags'));
+const nfIdx = argv.indexOf('--node-flags');
+/* --node-flags "F ...": more node flags for redis2d (e.g. --perf-basic-prof for perf record) */
+const nodeFlags = [...redis2dNodeFlags(1, !argv.includes('--no-heap-flags')), ...(nfIdx >= 0 ? argv[nfIdx + 1]!.split(' ').filter(Boolean) : [])];
 const redis2d = (dir: string): Proc => startProc(process.execPath, [...nodeFlags, join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
+const redis2dBase = (dir: string): Proc => startProc(process.execPath, [...nodeFlags, join(baseRoot!, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
 const nginx = (dir: string): Proc => startProc(NGINX, ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
 
 /* redis2d under node --cpu-prof on the redis_pass HIT: the summary of its profile */
@@ -144,6 +153,7 @@ async function main(): Promise<void> {
           if (HTTPREDIS) rows.push({ ...(await measure('nginx', nginx, redis.port, '/rpage')), server: 'nginx (Redis)' });
         },
       ];
+      if (baseRoot !== undefined) pair.push(async (): Promise<void> => void rows.push({ ...(await measure('redis2d', redis2dBase, redis.port, '/rpage')), server: 'redis2d base (Redis)' }));
       if (i % 2 === 1) pair.reverse();
       for (const run of pair) await run();
       if (!redisOnly) rows.push({ ...(await measure('redis2d', redis2d, redis.port, '/rpage-x')), server: 'redis2d (Redis, pipeline off)' });
@@ -174,6 +184,12 @@ async function main(): Promise<void> {
     const b = rows.filter((r) => r.server === 'nginx (Redis)');
     const per = a.map((x, k) => `${(x.rps / b[k]!.rps).toFixed(2)}/${(x.p99 / b[k]!.p99).toFixed(2)}/${(x.cpuUs / b[k]!.cpuUs).toFixed(2)}`);
     process.stdout.write(`per round (req/s / p99 / CPU ratios): ${per.join(', ')}\n`);
+    if (baseRoot !== undefined) {
+      const c = rows.filter((r) => r.server === 'redis2d base (Redis)');
+      const y = (k: keyof Row): string => (pick('redis2d base (Redis)', k) / pick('nginx (Redis)', k)).toFixed(2);
+      process.stdout.write(`medians, base redis2d / nginx: req/s ${y('rps')}x, p99 ${y('p99')}x, CPU per request ${y('cpuUs')}x\n`);
+      process.stdout.write(`CPU µs/req this / base per round: ${a.map((x, k) => `${x.cpuUs.toFixed(1)}/${c[k]!.cpuUs.toFixed(1)}`).join(', ')}\n`);
+    }
     if (!redisOnly) {
       const x = (k: keyof Row): string => (pick('redis2d (Redis, pipeline off)', k) / pick('nginx (Redis)', k)).toFixed(2);
       process.stdout.write(`medians, redis2d with redis2d_pipeline off / nginx (redis_pass from Redis): req/s ${x('rps')}x, p99 ${x('p99')}x, CPU per request ${x('cpuUs')}x\n`);

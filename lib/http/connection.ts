@@ -16,6 +16,7 @@ import { holdSlot, makeRoom, releaseSlot, setIdleDrain, slotCapacity } from '../
 import { parseComplexUri } from './uri.js';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULT_H2, closeH2Sessions, prefaceCheck, prefaceRefusal, startH2Tls, startH2c } from './h2.js';
+import { RawIo } from './raw_io.js';
 import { TlsConn, UNRECOGNIZED_NAME_ALERT, addrIsSsl, clientVerify, looksLikeTls, opensslErrorText, preselect, readVerify, wrapTls } from './tls.js';
 
 /*
@@ -233,6 +234,8 @@ export class HttpConnection {
   private reader: BodyReader | undefined;
   private bodyCb: ((status: number) => void) | undefined;
   private corked = false;
+  /** a plain TCP connection's reads and writes through its libuv handle (raw_io.ts); undefined: through the socket */
+  private raw: RawIo | undefined = undefined;
   private drainWaiting = false;
   /** the client's FIN was read (half-close): answer what was asked, then close */
   eof = false;
@@ -300,12 +303,15 @@ export class HttpConnection {
       // a plain http2 address speaks HTTP/2 with prior knowledge only (nginx 1.22)
       this.prefacing = true;
       socket.on('data', HttpConnection.sockPreface);
-    } else socket.on('data', HttpConnection.sockData);
+    } else {
+      this.raw = RawIo.take(socket, this);
+      if (this.raw === undefined) socket.on('data', HttpConnection.sockData);
+    }
     // the server is allowHalfOpen: a FIN ends only the client's side (onEnd)
     socket.on('end', HttpConnection.sockEnd);
     socket.on('error', HttpConnection.sockClose);
     socket.on('close', HttpConnection.sockClose);
-    socket.on('drain', HttpConnection.sockDrain);
+    if (this.raw === undefined) socket.on('drain', HttpConnection.sockDrain);
     if (h2 !== undefined) {
       // a stream is a request of its connection: stub_status counts it from its first byte (reading, requests)
       const p = h2.parent;
@@ -762,7 +768,7 @@ export class HttpConnection {
     }
   }
 
-  private onDrain(): void {
+  onDrain(): void {
     if (!this.drainWaiting) return;
     this.drainWaiting = false;
     if (this.timed === Tm.Send) this.clearTimer();
@@ -786,7 +792,12 @@ export class HttpConnection {
   }
 
   congested(): boolean {
-    return this.socket.writableNeedDrain;
+    return this.raw !== undefined ? this.raw.needDrain : this.socket.writableNeedDrain;
+  }
+
+  private resumeReading(): void {
+    if (this.raw !== undefined) this.raw.resume();
+    else this.socket.resume();
   }
 
   write(b: Buffer): boolean {
@@ -794,22 +805,23 @@ export class HttpConnection {
     if (!this.corked) {
       // everything written in this turn leaves in one writev
       this.corked = true;
-      this.socket.cork();
+      if (this.raw === undefined) this.socket.cork();
       corkedList.push(this);
       if (!uncorkScheduled) {
         uncorkScheduled = true;
         process.nextTick(uncorkAll);
       }
     }
-    return this.socket.write(b);
+    return this.raw !== undefined ? this.raw.write(b) : this.socket.write(b);
   }
 
   uncork(): void {
     this.corked = false;
-    this.socket.uncork();
+    if (this.raw !== undefined) this.raw.flush();
+    else this.socket.uncork();
   }
 
-  private onData(d: Buffer): void {
+  onData(d: Buffer): void {
     switch (this.state) {
       case St.Head:
         if (this.stat !== ConnStat.Reading) this.stat = statMove(this.stat, ConnStat.Reading);
@@ -826,7 +838,10 @@ export class HttpConnection {
         return;
       default:
         this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-        if (this.buf.length > 1 << 20) this.socket.pause();
+        if (this.buf.length > 1 << 20) {
+          if (this.raw !== undefined) this.raw.pause();
+          else this.socket.pause();
+        }
     }
   }
 
@@ -1342,7 +1357,7 @@ export class HttpConnection {
     this.buf = EMPTY;
     if (pending.length === 0) {
       this.carryReceived = 0;
-      this.socket.resume();
+      this.resumeReading();
       return;
     }
     this.feedBody(pending);
@@ -1424,7 +1439,7 @@ export class HttpConnection {
     // the next request starts at once with pipelined bytes, else the connection waits
     this.stat = statMove(this.stat, this.buf.length ? ConnStat.Reading : ConnStat.Waiting);
     this.startHead(this.buf.length > 0);
-    this.socket.resume();
+    this.resumeReading();
     if (this.buf.length) {
       // pipelined: the next head is parsed at once; client_header_timeout if it is unfinished
       this.clearTimer();
@@ -1455,6 +1470,8 @@ export class HttpConnection {
       closing++;
       sock.once('close', () => closing--);
     }
+    // what this turn wrote goes out before the FIN
+    this.raw?.flush();
     if (reset) {
       // a response cut short: nginx closes the connection as is
       sock.end();
@@ -1463,7 +1480,7 @@ export class HttpConnection {
     }
     // lingering close: stop sending, drain what the client still sends
     sock.end();
-    sock.resume();
+    this.resumeReading();
     setTimeout(() => sock.destroy(), 5000).unref();
   }
 }

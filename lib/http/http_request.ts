@@ -4,7 +4,7 @@ import type { CoreLocConf, CoreSrvConf } from './core/module.js';
 import { PROGRAM, SERVER_TOKEN } from '../core/version.js';
 import type { HttpConnection } from './connection.js';
 import { errorLogFor, getMainLog } from '../core/error_log.js';
-import { DONE, OK, type LogLevel, type Request, type RequestHead } from './request.js';
+import { DONE, OK, type LogLevel, type Request, type RequestHead, type UpstreamVars } from './request.js';
 import { MSIE_PADDING, addHeaderApplies, errorPageHead, errorPageTail, wantsPadding } from './status.js';
 import { evalComplexValue } from './eval.js';
 import { RateGate } from './rate.js';
@@ -150,10 +150,7 @@ export class HttpRequest implements Request {
   bytesSent = 0;
   aborted = false;
   upstreamAddr: string | undefined;
-  upstreamAddrList: string | undefined;
-  upstreamStatus: string | undefined;
-  upstreamResponseTime: string | undefined;
-  upstreamConnectTime: string | undefined;
+  upstreamVars: UpstreamVars | undefined = undefined;
   ownServer = true;
   ownDate = true;
   /**

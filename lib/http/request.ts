@@ -38,6 +38,18 @@ import type { LogLevel } from '../core/error_log.js';
 export type { LogLevel };
 
 /** The parsed request head (nginx's headers_in and request line). */
+/**
+ * What an upstream run records of its tries (lib/upstream/run.ts), kept as
+ * numbers and made into nginx's `a, b` lists only when a variable is read
+ * (most requests never read them). undefined: nothing recorded yet.
+ */
+export interface UpstreamVars {
+  addrList(): string | undefined;
+  status(): string | undefined;
+  responseTime(): string | undefined;
+  connectTime(): string | undefined;
+}
+
 export interface RequestHead {
   method: string;
   /** the URI as sent on the request line (may be absolute: `http://h/p?a`) */
@@ -167,12 +179,8 @@ export interface Request {
   aborted: boolean;
   /** error-log context: `, upstream: "redis2://..."` etc. appended to log lines */
   upstreamAddr: string | undefined;
-  /** $upstream_addr across tries (`a, b`), set by redis2; unset = upstreamAddr alone */
-  upstreamAddrList?: string;
-  /** $upstream_status, $upstream_response_time, $upstream_connect_time (set by redis2) */
-  upstreamStatus: string | undefined;
-  upstreamResponseTime: string | undefined;
-  upstreamConnectTime: string | undefined;
+  /** $upstream_addr, $upstream_status, $upstream_response_time, $upstream_connect_time: the upstream run's record, made text when read */
+  upstreamVars: UpstreamVars | undefined;
 
   /** send the status line and headers (ngx_http_send_header) */
   sendHeader(): void;

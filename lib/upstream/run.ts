@@ -1,5 +1,5 @@
 import type { LogLevel } from '../core/error_log.js';
-import { DONE, type Request } from '../http/request.js';
+import { DONE, type Request, type UpstreamVars } from '../http/request.js';
 import type { UpstreamSrvConf } from './module.js';
 import { PeerPicker, peerTarget, type PeerTarget } from './peers.js';
 import { ACTION_CONNECT, ACTION_HEADER, ACTION_SEND } from './messages.js';
@@ -138,7 +138,7 @@ function listAdd(prev: string, x: string): string {
   return prev === '' ? x : `${prev}, ${x}`;
 }
 
-export abstract class UpstreamRun implements TryOwner {
+export abstract class UpstreamRun implements TryOwner, UpstreamVars {
   readonly r: Request;
   readonly picker: PeerPicker;
   /** the log's upstream scheme: `redis2` gives `upstream: "redis2://127.0.0.1:6379"` */
@@ -153,11 +153,25 @@ export abstract class UpstreamRun implements TryOwner {
   protected addrSuffix = '';
   /** nginx logs a timeout in ngx_http_upstream_next, after freeing the peer */
   private timedOut: string | undefined = undefined;
-  /** $upstream_* of the tries that ended */
+  /*
+   * $upstream_* (UpstreamVars): the text of the tries before the last
+   * recorded one (only a request that went to a next peer has any), the
+   * last recorded try as numbers, the peer of the try under way and the
+   * status its header gave; nginx's lists are made when a variable is read.
+   */
   private addrs = '';
   private statuses = '';
   private rtimes = '';
   private ctimes = '';
+  private recorded = false;
+  private lastAddr = '';
+  private lastStatus = 0;
+  private lastRt: number | undefined = undefined;
+  private lastCt: number | undefined = undefined;
+  /** the peer of the try under way (in $upstream_addr before the try is recorded) */
+  private curAddr: string | undefined = undefined;
+  /** the status of the try under way once its header came (replyStarted) */
+  private liveStatus = 0;
   /**
    * The location's ignore_client_abort (redis2 hard-codes it on, ngx_http_redis
    * off, proxy_/fastcgi_ignore_client_abort): when set, a client's FIN is not
@@ -231,7 +245,7 @@ export abstract class UpstreamRun implements TryOwner {
     if (!rt) {
       const name = this.picker.name;
       r.upstreamAddr = `${this.scheme}://${name}${this.addrSuffix}`;
-      this.record(name, '502', '0.000', '-');
+      this.record(name, 502, 0, undefined);
       r.log('error', 'no live upstreams while connecting to upstream');
       this.end(502);
       return;
@@ -239,22 +253,57 @@ export abstract class UpstreamRun implements TryOwner {
     const peer = peerTarget(rt, this.scheme);
     this.peer = peer;
     r.upstreamAddr = this.addrSuffix === '' ? peer.addr : peer.addr + this.addrSuffix;
-    r.upstreamAddrList = listAdd(this.addrs, peer.name);
+    this.curAddr = peer.name;
+    r.upstreamVars = this;
     this.timedOut = undefined;
     this.cur = this.startTry(peer);
   }
 
-  private record(addr: string, status: string, rtime: string, ctime: string): void {
-    const r = this.r;
-    r.upstreamAddrList = this.addrs = listAdd(this.addrs, addr);
-    r.upstreamStatus = this.statuses = listAdd(this.statuses, status);
-    r.upstreamResponseTime = this.rtimes = listAdd(this.rtimes, rtime);
-    r.upstreamConnectTime = this.ctimes = listAdd(this.ctimes, ctime);
+  /** a try ended (rtime, ctime: ms; ctime undefined: `-`) */
+  private record(addr: string, status: number, rtime: number | undefined, ctime: number | undefined): void {
+    if (this.recorded) {
+      // a second try: the previous one becomes text
+      this.addrs = listAdd(this.addrs, this.lastAddr);
+      this.statuses = listAdd(this.statuses, String(this.lastStatus));
+      this.rtimes = listAdd(this.rtimes, msecText(this.lastRt));
+      this.ctimes = listAdd(this.ctimes, msecText(this.lastCt));
+    }
+    this.recorded = true;
+    this.lastAddr = addr;
+    this.lastStatus = status;
+    this.lastRt = rtime;
+    this.lastCt = ctime;
+    this.curAddr = undefined;
+    this.liveStatus = 0;
+    this.r.upstreamVars = this;
+  }
+
+  // UpstreamVars: $upstream_* as nginx prints them
+
+  addrList(): string | undefined {
+    let s = this.recorded ? listAdd(this.addrs, this.lastAddr) : this.addrs;
+    if (this.curAddr !== undefined) s = listAdd(s, this.curAddr);
+    return this.recorded || this.curAddr !== undefined ? s : undefined;
+  }
+
+  status(): string | undefined {
+    const done = this.recorded ? listAdd(this.statuses, String(this.lastStatus)) : undefined;
+    if (this.liveStatus !== 0) return listAdd(done ?? '', String(this.liveStatus));
+    return done;
+  }
+
+  responseTime(): string | undefined {
+    return this.recorded ? listAdd(this.rtimes, msecText(this.lastRt)) : undefined;
+  }
+
+  connectTime(): string | undefined {
+    return this.recorded ? listAdd(this.ctimes, msecText(this.lastCt)) : undefined;
   }
 
   /** the response header is about to go out: nginx has $upstream_status 200 by then */
   protected replyStarted(status: number): void {
-    this.r.upstreamStatus = listAdd(this.statuses, String(status));
+    this.liveStatus = status;
+    this.r.upstreamVars = this;
   }
 
   /** the response is complete and about to be finished: a protocol's last bytes (redis2d_output json's `]`) */
@@ -295,7 +344,7 @@ export abstract class UpstreamRun implements TryOwner {
     this.cur = undefined;
     try {
       if (this.redirected(out)) {
-        this.record(this.peer.name, String(out.status), msecText(out.responseTime), msecText(out.connectTime));
+        this.record(this.peer.name, out.status, out.responseTime, out.connectTime);
         this.picker.free(false);
         this.picker.refund();
         const delay = this.redirectDelay();
@@ -320,7 +369,7 @@ export abstract class UpstreamRun implements TryOwner {
   private afterTry(out: UpstreamOutcome): void {
     const r = this.r;
     const picker = this.picker;
-    this.record(this.peer.name, String(out.status), msecText(out.responseTime), msecText(out.connectTime));
+    this.record(this.peer.name, out.status, out.responseTime, out.connectTime);
 
     if (out.aborted || r.aborted) {
       picker.free(false);
