@@ -18,7 +18,10 @@ export class Memcached {
 
   async start(): Promise<void> {
     this.port = await freePort();
-    const proc = spawn(MEMCACHED, ['-l', '127.0.0.1', '-p', String(this.port), '-U', '0', '-m', '16', '-t', '1'], { stdio: 'ignore' });
+    const args = ['-l', '127.0.0.1', '-p', String(this.port), '-U', '0', '-m', '16', '-t', '1'];
+    // memcached refuses to run as root without a user to switch to
+    if (process.geteuid?.() === 0) args.push('-u', 'nobody');
+    const proc = spawn(MEMCACHED, args, { stdio: 'ignore' });
     this.proc = proc;
     const deadline = Date.now() + 8000;
     for (;;) {

@@ -181,11 +181,13 @@ export function memcContentHandler(r: Request, mlcf: MemcLocConf, mmcf: MemcMain
   if (storage) {
     if (value === undefined) {
       const body = r.body;
-      if (body === undefined || body.length === 0) {
+      // nginx has body buffers (maybe one empty one) whenever the request announced a body, none otherwise
+      const announced = body !== undefined && (body.length > 0 || r.req.byName.has('content-length') || r.req.byName.has('transfer-encoding'));
+      if (!announced) {
         r.log('error', 'neither the "$memc_value" variable nor the request body is available');
         return 500;
       }
-      payload = body;
+      payload = body!;
     }
     // unset or empty: 0 goes out, and the variables read 0 from now on
     if (flags === undefined || flags.length === 0) r.vars[mmcf.flagsIndex] = flags = '0';
