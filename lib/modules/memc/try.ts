@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { makeRoom } from '../../core/slots.js';
 import { ConnPhase, ConnTry } from '../../upstream/conn_try.js';
-import { ACTION_BODY, ACTION_HEADER } from '../../upstream/messages.js';
+import { ACTION_BODY, ACTION_HEADER, prematurelyClosed } from '../../upstream/messages.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import { STATUS_FAILURE, type Failure } from '../../upstream/run.js';
 import { openUpstreamSocket } from '../../upstream/ssl.js';
@@ -33,6 +33,7 @@ import { GetValueFilter, Piece, parseGetHeader, parseSimple } from './reply.js';
  */
 
 const NO_BYTES = Buffer.alloc(0);
+const ACTION_CLIENT = 'sending to client';
 
 export class MemcTry extends ConnTry {
   readonly run: MemcRun;
@@ -43,8 +44,14 @@ export class MemcTry extends ConnTry {
   private value: GetValueFilter | undefined = undefined;
   /** the value part of a get is streaming */
   private inBody = false;
-  /** the header went out in the read that is being handled (the log's action is still the header's) */
+  /** no read since the one that brought the header (the log's action is still the header's) */
   private firstRead = false;
+  /**
+   * the peer's bytes of this I/O round are still coming: nginx, right
+   * after sending the header, reads on at once and meets a FIN that came
+   * with them while `sending to client`; a later one is met `reading upstream`
+   */
+  private sameRound = false;
 
   constructor(run: MemcRun, peer: PeerTarget) {
     super(run, run, peer, run.mlcf);
@@ -174,6 +181,8 @@ export class MemcTry extends ConnTry {
         this.value = new GetValueFilter(h.length);
         this.inBody = true;
         this.firstRead = true;
+        this.sameRound = true;
+        setImmediate(() => (this.sameRound = false));
         if (!this.sendHead(200, h.length)) return;
         this.body(h.body < head.length ? head.subarray(h.body) : NO_BYTES);
       }
@@ -192,6 +201,11 @@ export class MemcTry extends ConnTry {
         this.run.log('error', `memcached sent invalid trailer while ${this.firstRead ? ACTION_HEADER : ACTION_BODY}`);
         this.settle(200, true, false, undefined, false);
     }
+  }
+
+  protected override onEnd(): void {
+    if (this.inBody && this.sameRound) this.fail(502, 'error', prematurelyClosed(ACTION_CLIENT));
+    else super.onEnd();
   }
 
   /** value bytes to the client (ValueSink) */
