@@ -320,7 +320,9 @@ export abstract class UpstreamRun implements TryOwner {
   private afterTry(out: UpstreamOutcome): void {
     const r = this.r;
     const picker = this.picker;
-    this.record(this.peer.name, String(out.status), msecText(out.responseTime), msecText(out.connectTime));
+    // a client gone before the response started: nginx never set the try's status ($upstream_status `-`)
+    const status = out.aborted && !out.started ? '-' : String(out.status);
+    this.record(this.peer.name, status, msecText(out.responseTime), msecText(out.connectTime));
 
     if (out.aborted || r.aborted) {
       picker.free(false);
