@@ -320,8 +320,9 @@ export abstract class UpstreamRun implements TryOwner {
   private afterTry(out: UpstreamOutcome): void {
     const r = this.r;
     const picker = this.picker;
-    // a client gone before the response started: nginx never set the try's status ($upstream_status `-`)
-    const status = out.aborted && !out.started ? '-' : String(out.status);
+    // the client gone before the response started: nginx never set the try's status ($upstream_status `-`);
+    // a protocol's own early end (a 416 from the range filter) had its status
+    const status = out.aborted && !out.started && r.aborted ? '-' : String(out.status);
     this.record(this.peer.name, status, msecText(out.responseTime), msecText(out.connectTime));
 
     if (out.aborted || r.aborted) {
