@@ -20,6 +20,8 @@
 #                     Redis answers on 127.0.0.1 there, a private redis-server is
 #                     started for the run and stopped at the end
 #   LOAD_MODULES      .so files for load_module lines (real nginx with dynamic modules)
+#   MEMCACHED_PORT    a memcached the suite talks to (TEST_NGINX_MEMCACHED_PORT;
+#                     Test::Nginx's default is 11211); start it yourself
 #   WORK_DIR          where to copy the suite and keep the logs (default: a new temp dir)
 #   FILE_TIMEOUT      seconds allowed per .t file (default 600)
 #   VERBOSE=1         print each file's whole TAP output
@@ -143,6 +145,8 @@ export TEST_NGINX_NO_SHUFFLE=1
 export TEST_NGINX_REDIS_PORT=$redis_port
 [ -n "${LOAD_MODULES:-}" ] && export TEST_NGINX_LOAD_MODULES=$LOAD_MODULES
 [ -n "${IGNORE_MISSING:-}" ] && export TEST_NGINX_IGNORE_MISSING_DIRECTIVES=1
+# memcached for suites that use one (memc-nginx-module): the caller starts it
+[ -n "${MEMCACHED_PORT:-}" ] && export TEST_NGINX_MEMCACHED_PORT=$MEMCACHED_PORT
 
 echo "binary:  $binary"
 echo "suite:   $module_dir (${#files[@]} files, run in $work/suite)"

@@ -44,7 +44,6 @@ const TABLE: Array<[string, string]> = [
   // third-party modules
   ['the third-party lua-nginx-module (ngx_http_lua_module)', 'balancer_by_lua_block balancer_by_lua_file ssl_certificate_by_lua_block ssl_certificate_by_lua_file'],
   ['the third-party headers-more-nginx-module', 'more_set_headers more_clear_headers more_set_input_headers more_clear_input_headers'],
-  ['the third-party memc-nginx-module', 'memc_pass memc_cmds_allowed memc_flags_to_last_modified memc_connect_timeout memc_send_timeout memc_read_timeout memc_buffer_size memc_upstream_fail_timeout memc_upstream_max_fails'],
   ['the third-party rds-json-nginx-module', 'rds_json rds_json_ret rds_json_format'],
   ['the third-party drizzle-nginx-module', 'drizzle_pass drizzle_query drizzle_server'],
   ['the third-party ngx_postgres module', 'postgres_pass postgres_query postgres_server postgres_output'],

@@ -28,6 +28,7 @@ import { fastcgiModule } from './fastcgi/module.js';
 import { proxyModule } from './proxy/module.js';
 import { redis2Module } from './redis2/module.js';
 import { redisModule } from './redis/module.js';
+import { memcModule } from './memc/module.js';
 import { rewriteModule } from './rewrite/module.js';
 import { setMiscModule } from './set_misc/module.js';
 import { srcacheModule } from './srcache/module.js';
@@ -57,6 +58,7 @@ export const modules: Module[] = [
   refererModule,
   // before headers: its range header filter (force_ranges) runs after add_header's, as nginx's range filter
   redisModule,
+  memcModule,
   // nginx's ngx_http_gzip_filter_module: under add_header's filter (it sees the headers add_header and
   // expires made) and above the range filter (which its cleared Accept-Ranges then leaves alone)
   gzipModule,

@@ -138,6 +138,10 @@ function listAdd(prev: string, x: string): string {
   return prev === '' ? x : `${prev}, ${x}`;
 }
 
+/** a try's status never set (the client left first): `-` in $upstream_status */
+const NO_STATUS = -1;
+const statusText = (n: number): string => (n === NO_STATUS ? '-' : String(n));
+
 export abstract class UpstreamRun implements TryOwner, UpstreamVars {
   readonly r: Request;
   readonly picker: PeerPicker;
@@ -264,7 +268,7 @@ export abstract class UpstreamRun implements TryOwner, UpstreamVars {
     if (this.recorded) {
       // a second try: the previous one becomes text
       this.addrs = listAdd(this.addrs, this.lastAddr);
-      this.statuses = listAdd(this.statuses, String(this.lastStatus));
+      this.statuses = listAdd(this.statuses, statusText(this.lastStatus));
       this.rtimes = listAdd(this.rtimes, msecText(this.lastRt));
       this.ctimes = listAdd(this.ctimes, msecText(this.lastCt));
     }
@@ -287,7 +291,7 @@ export abstract class UpstreamRun implements TryOwner, UpstreamVars {
   }
 
   status(): string | undefined {
-    const done = this.recorded ? listAdd(this.statuses, String(this.lastStatus)) : undefined;
+    const done = this.recorded ? listAdd(this.statuses, statusText(this.lastStatus)) : undefined;
     if (this.liveStatus !== 0) return listAdd(done ?? '', String(this.liveStatus));
     return done;
   }
@@ -369,7 +373,10 @@ export abstract class UpstreamRun implements TryOwner, UpstreamVars {
   private afterTry(out: UpstreamOutcome): void {
     const r = this.r;
     const picker = this.picker;
-    this.record(this.peer.name, out.status, out.responseTime, out.connectTime);
+    // the client gone before the response started: nginx never set the try's status ($upstream_status `-`);
+    // a protocol's own early end (a 416 from the range filter) had its status
+    const status = out.aborted && !out.started && r.aborted ? NO_STATUS : out.status;
+    this.record(this.peer.name, status, out.responseTime, out.connectTime);
 
     if (out.aborted || r.aborted) {
       picker.free(false);

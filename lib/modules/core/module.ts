@@ -45,6 +45,7 @@ const BUILTIN_MODULES = [
   'ndk_http_module',
   'ngx_http_headers_more_filter_module',
   'ngx_http_lua_module',
+  'ngx_http_memc_module',
 ];
 
 const core = (cf: Conf): CoreConf => cf.cycle.coreConfs[coreModule.index] as CoreConf;
@@ -163,7 +164,7 @@ export const coreModule = defineModule<CoreConf>({
         const path = cf.args[1]!;
         const base = path.slice(path.lastIndexOf('/') + 1).replace(/\.so$/, '');
         if (!BUILTIN_MODULES.includes(base)) {
-          throw cf.error(`module "${base}" is not supported by redis2d (built in: redis2, echo, set_misc, ndk, headers_more, lua) in load_module "${path}"`);
+          throw cf.error(`module "${base}" is not supported by redis2d (built in: redis2, echo, set_misc, srcache, ndk, headers_more, lua, memc) in load_module "${path}"`);
         }
         core(cf).loadModules.push(path);
       },

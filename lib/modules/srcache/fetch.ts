@@ -47,7 +47,8 @@ const fetchOptions = new WeakMap<SrcacheLocConf, SubrequestOptions>();
 function optionsOf(conf: SrcacheLocConf): SubrequestOptions {
   let o = fetchOptions.get(conf);
   if (o === undefined) {
-    o = { method: conf.fetch!.method, inMemory: true, captureLimit: conf.storeMaxSize > 0 ? conf.storeMaxSize : undefined, done: fetched };
+    // ngx_http_srcache_adjust_subrequest: the subrequest does not share the parent's variables
+    o = { method: conf.fetch!.method, ownVariables: true, inMemory: true, captureLimit: conf.storeMaxSize > 0 ? conf.storeMaxSize : undefined, done: fetched };
     fetchOptions.set(conf, o);
   }
   return o;

@@ -114,6 +114,7 @@ class StoreFilter implements BodyFilter {
     const { uri, args } = target(r, t);
     const body = Buffer.concat(this.parts, this.size);
     this.parts.length = 0;
-    createSubrequest(r, uri, args, { method: t.method, body, inMemory: true, captureLimit: 0, detached: true });
+    // fresh variables, as the fetch's (ngx_http_srcache_adjust_subrequest)
+    createSubrequest(r, uri, args, { method: t.method, ownVariables: true, body, inMemory: true, captureLimit: 0, detached: true });
   }
 }
