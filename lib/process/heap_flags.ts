@@ -10,11 +10,17 @@
  * mark-compact that room (~31 MB) is just under the two semi-spaces: a
  * worker serving 10 KiB pages from Redis ran a mark-compact every ~30 ms,
  * with its incremental steps and array-buffer sweeping (bench/PROFILE.md,
- * "srcache HIT"). With 8 MB semi-spaces it runs none, and 30 MB less RSS;
- * scavenges are twice as many and each as cheap (what survives one is the
- * requests in flight).
+ * "srcache HIT"). 8 MB semi-spaces first stopped that; with the raw client
+ * socket the same page cache ran 25 mark-compacts in 5 s again at 8 MB,
+ * and a scavenge's pause grows with the semi-space (what survives one is
+ * copied): srcache HIT under wrk, 50 connections, alternating runs:
+ *   8 MB: 298 scavenges of 0.50 ms (max 1.9), 25 mark-compacts, p99 5.5-6.9 ms
+ *   2 MB: 1098 scavenges of 0.35 ms, no mark-compact, p99 2.6-3.5 ms
+ *   1 MB: 2702 scavenges of 0.19 ms (max 5.6), p99 3.3-4.0 ms
+ * with the same CPU per request (19.9-22.9 µs at 2 MB, 20.4-22.4 at 8;
+ * nginx's p99 2.0-3.5 ms in the same runs). So 2 MB.
  */
-export const WORKER_HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+export const WORKER_HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
 /** the flags to add to `execArgv` for a worker: those the user did not set already (node flags or NODE_OPTIONS) */
 export function workerHeapFlags(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
