@@ -143,6 +143,10 @@ async function playMaster(m: Master): Promise<string[]> {
     for (let i = 0; i < 6; i++) await raw(port, 'GET /x HTTP/1.0\r\n\r\n');
     held.push(await hold(port, 'GET /a HTTP/1.1\r\nHost: h\r\n\r\n', true));
     held.push(await hold(port, 'GET /a HTTP/1.1\r\nHost: h\r\n\r\n', true));
+    // nginx counts a kept-alive connection as Waiting only once its worker has finished the
+    // request, which can come after the client read the response (CI once saw Writing: 2
+    // Waiting: 1 from nginx): let both servers settle before the page is read
+    await new Promise((r) => setTimeout(r, 100));
     out.push(body(await raw(port, 'GET /status HTTP/1.0\r\n\r\n', 3000)));
   } finally {
     for (const s of held) s.destroy();
