@@ -1,5 +1,4 @@
-import type { ComplexValue } from '../../http/script.js';
-import type { UpstreamSrvConf } from '../../upstream/module.js';
+import type { PassTarget } from '../../upstream/pass_target.js';
 
 /* The memc module's (openresty/memc-nginx-module 0.19, `memc_pass`) conf shapes and its command table. */
 
@@ -48,11 +47,8 @@ export function isStorage(cmd: MemcCmd): boolean {
   return cmd <= MemcCmd.Prepend;
 }
 
-export type MemcTarget =
-  /** `memc_pass host:port`, `memc_pass NAME`, `memc_pass unix:...` */
-  | { kind: 'upstream'; upstream: UpstreamSrvConf }
-  /** `memc_pass $var`: an upstream block named per request */
-  | { kind: 'complex'; value: ComplexValue };
+/** `memc_pass host:port | NAME | $var` (lib/upstream/pass_target.ts) */
+export type MemcTarget = PassTarget;
 
 export interface MemcMainConf {
   /** a memc_pass was seen: the module's variables are defined at postconfiguration */

@@ -1,8 +1,9 @@
-import { evalComplexValue, getVariable } from '../../http/eval.js';
+import { resolvePassTarget, type PassTargetMessages } from '../../upstream/pass_target.js';
+import { getVariable } from '../../http/eval.js';
 import type { Request } from '../../http/request.js';
 import type { VarGetter } from '../../http/variables.js';
 import { poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
-import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
+import type { UpstreamSrvConf } from '../../upstream/module.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import { UpstreamRun, type UpstreamTryHandle } from '../../upstream/run.js';
 import { UINT32_LEN, UINT64_LEN, buildRequest, escapeKey, validDigits } from './command.js';
@@ -73,23 +74,7 @@ export function atotm(s: string): number {
   return n > Number.MAX_SAFE_INTEGER ? -1 : n;
 }
 
-function resolveTarget(r: Request, mlcf: MemcLocConf): UpstreamSrvConf | number {
-  const t = mlcf.target;
-  if (t === undefined) return 500;
-  if (t.kind === 'upstream') return t.upstream;
-  const name = evalComplexValue(r, t.value);
-  if (name.length === 0) {
-    r.log('error', 'memc: handler: empty "memc_pass" target');
-    return 500;
-  }
-  const umcf = r.srv.ctx.main[upstreamModule.index] as UpstreamMainConf | undefined;
-  const us = umcf ? findUpstream(umcf, name) : undefined;
-  if (us === undefined) {
-    r.log('error', `memc: upstream "${name}" not found`);
-    return 500;
-  }
-  return us;
-}
+const TARGET_MESSAGES: PassTargetMessages = { empty: 'memc: handler: empty "memc_pass" target', notFound: 'memc:' };
 
 /* the command for an unset $memc_cmd */
 function fromMethod(method: string): string | undefined {
@@ -131,7 +116,7 @@ export function memcContentHandler(r: Request, mlcf: MemcLocConf, mmcf: MemcMain
     r.log('error', `ngx_memc: memcached command "${name}" not allowed`);
     return 403;
   }
-  const us = resolveTarget(r, mlcf);
+  const us = resolvePassTarget(r, mlcf.target, TARGET_MESSAGES);
   if (typeof us === 'number') return us;
 
   const storage = isStorage(cmd);

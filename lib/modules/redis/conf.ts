@@ -1,5 +1,5 @@
-import type { ComplexValue } from '../../http/script.js';
-import type { UpstreamLocal, UpstreamSrvConf } from '../../upstream/module.js';
+import type { PassTarget } from '../../upstream/pass_target.js';
+import type { UpstreamLocal } from '../../upstream/module.js';
 import type { UpstreamSslConf } from '../../upstream/ssl.js';
 
 /* The redis module's (ngx_http_redis, `redis_pass`) conf shapes, read by the directives (module.ts) and the request side. */
@@ -7,11 +7,8 @@ import type { UpstreamSslConf } from '../../upstream/ssl.js';
 /** ngx_pagesize on the platforms we run on: redis_buffer_size's default */
 export const PAGE_SIZE = 4096;
 
-export type RedisTarget =
-  /** `redis_pass host:port` or `redis_pass NAME` */
-  | { kind: 'upstream'; upstream: UpstreamSrvConf }
-  /** `redis_pass $var` (OpenResty's patch of the module): an upstream block by name, per request */
-  | { kind: 'complex'; value: ComplexValue };
+/** `redis_pass host:port | NAME | $var` (lib/upstream/pass_target.ts) */
+export type RedisTarget = PassTarget;
 
 export interface RedisLocConf {
   target: RedisTarget | undefined;

@@ -1,10 +1,11 @@
+import { resolvePassTarget, type PassTargetMessages } from '../../upstream/pass_target.js';
 import { evalComplexValue, getVariable } from '../../http/eval.js';
 import type { Request } from '../../http/request.js';
 import { localAddress, type LocalAddress } from '../../upstream/bind.js';
 import { poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
 import type { UpstreamLocConf } from '../../upstream/pipeline.js';
 import { joinPipelined, pipelinedGroupsOf, type PipelineOptions, type PipelinedGroups } from '../../upstream/pipelined_conn.js';
-import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
+import { upstreamModule, type UpstreamSrvConf } from '../../upstream/module.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import { UpstreamRun, type UpstreamOutcome, type UpstreamTryHandle } from '../../upstream/run.js';
 import type { ClusterRoute } from '../../upstream/cluster/route.js';
@@ -42,29 +43,13 @@ import { ASKING, READONLY, clusterPrefix, useTlsControl } from '../../upstream/c
 /* requests of a location that run exclusive after one of its shared replies was large */
 const BIG_REPLY_SKIP = 64;
 
-function resolveTarget(r: Request, rlcf: RedisLocConf): UpstreamSrvConf | number {
-  const t = rlcf.target;
-  if (t === undefined) return 500;
-  if (t.kind === 'upstream') return t.upstream;
-  // OpenResty's patch: the value names an upstream block
-  const name = evalComplexValue(r, t.value);
-  if (name.length === 0) {
-    r.log('error', 'handler: empty "redis_pass" target');
-    return 500;
-  }
-  const umcf = r.srv.ctx.main[upstreamModule.index] as UpstreamMainConf | undefined;
-  const us = umcf ? findUpstream(umcf, name) : undefined;
-  if (us === undefined) {
-    r.log('error', `redis: upstream "${name}" not found`);
-    return 500;
-  }
-  return us;
-}
+// OpenResty's patch of the module: `redis_pass $var` names an upstream block
+const TARGET_MESSAGES: PassTargetMessages = { empty: 'handler: empty "redis_pass" target', notFound: 'redis:' };
 
 /** the content handler of a redis_pass location */
 export function redisContentHandler(r: Request, rlcf: RedisLocConf): number {
   if (r.method !== 'GET' && r.method !== 'HEAD') return 405;
-  const us = resolveTarget(r, rlcf);
+  const us = resolvePassTarget(r, rlcf.target, TARGET_MESSAGES);
   if (typeof us === 'number') return us;
   const key = getVariable(r, rlcf.keyIndex);
   if (key.length === 0) {

@@ -1,5 +1,6 @@
+import type { PassTarget } from '../../upstream/pass_target.js';
 import type { ComplexValue } from '../../http/script.js';
-import type { UpstreamLocal, UpstreamSrvConf } from '../../upstream/module.js';
+import type { UpstreamLocal } from '../../upstream/module.js';
 import type { UpstreamSslConf } from '../../upstream/ssl.js';
 
 /* The redis2 module's conf shapes, read by the directives (module.ts) and the request side. */
@@ -10,11 +11,8 @@ export const PAGE_SIZE = 4096;
 export const OUTPUT_RAW = 0;
 export const OUTPUT_JSON = 1;
 
-export type Redis2Target =
-  /** literal `redis2_pass host:port` or `redis2_pass NAME` */
-  | { kind: 'upstream'; upstream: UpstreamSrvConf }
-  /** `redis2_pass $var`: evaluated per request, then looked up by name (findUpstream) */
-  | { kind: 'complex'; value: ComplexValue };
+/** `redis2_pass host:port | NAME | $var` (lib/upstream/pass_target.ts) */
+export type Redis2Target = PassTarget;
 
 export interface Redis2LocConf {
   /** redis2_query lines; each argument compiled (an empty argument is the constant '') */

@@ -1,6 +1,7 @@
+import { resolvePassTarget, type PassTargetMessages } from '../../upstream/pass_target.js';
 import type { Request } from '../../http/request.js';
 import { evalComplexValue } from '../../http/eval.js';
-import { findUpstream, upstreamModule, type UpstreamMainConf, type UpstreamSrvConf } from '../../upstream/module.js';
+import { upstreamModule, type UpstreamSrvConf } from '../../upstream/module.js';
 import { localAddress } from '../../upstream/bind.js';
 import type { UpstreamLocConf } from '../../upstream/pipeline.js';
 import { noPool, poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
@@ -29,30 +30,15 @@ import { ExclusiveTry, type ReplySink, type TryOptions } from './exclusive.js';
  * The engine has read the request body before calling us.
  */
 
-function resolveTarget(r: Request, rlcf: Redis2LocConf): UpstreamSrvConf | number {
-  const target = rlcf.target;
-  if (!target) {
-    r.log('error', 'no redis2_pass target');
-    return 500;
-  }
-  if (target.kind === 'upstream') return target.upstream;
-  const name = evalComplexValue(r, target.value);
-  if (name.length === 0) {
-    r.log('error', 'handler: empty "redis2_pass" target');
-    return 500;
-  }
-  const umcf = r.srv.ctx.main[upstreamModule.index] as UpstreamMainConf | undefined;
-  const us = umcf ? findUpstream(umcf, name) : undefined;
-  if (!us) {
-    r.log('error', `redis2: upstream "${name}" not found`);
-    return 500;
-  }
-  return us;
-}
+const TARGET_MESSAGES: PassTargetMessages = {
+  none: 'no redis2_pass target',
+  empty: 'handler: empty "redis2_pass" target',
+  notFound: 'redis2:',
+};
 
 /** the content handler of a redis2_pass location */
 export function redis2ContentHandler(r: Request, rlcf: Redis2LocConf): number {
-  const us = resolveTarget(r, rlcf);
+  const us = resolvePassTarget(r, rlcf.target, TARGET_MESSAGES);
   if (typeof us === 'number') return us;
 
   const built = buildQuery(r, rlcf);
