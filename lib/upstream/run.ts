@@ -35,6 +35,18 @@ export const NEXT_UPSTREAM_NON_IDEMPOTENT = 0x4000;
 export const NEXT_UPSTREAM_OFF = 0x80000000 | 0;
 
 /**
+ * The *_next_upstream words of the key-value modules (redis2, HttpRedis,
+ * memc; nginx's memcached module has the same list): no HTTP statuses.
+ */
+export const NEXT_UPSTREAM_KV_MASKS: Readonly<Record<string, number>> = {
+  error: NEXT_UPSTREAM_ERROR,
+  timeout: NEXT_UPSTREAM_TIMEOUT,
+  invalid_response: NEXT_UPSTREAM_INVALID_RESPONSE,
+  not_found: NEXT_UPSTREAM_NOT_FOUND,
+  off: NEXT_UPSTREAM_OFF,
+};
+
+/**
  * Why a try failed, in *_next_upstream's terms: a connection failure, or
  * (HTTP protocols) a response status the location retries on.
  */

@@ -9,11 +9,7 @@ import { compileComplexValue, countVariables } from '../../http/script.js';
 import { VAR_CHANGEABLE, VAR_NOCACHEABLE, httpVariables } from '../../http/variables.js';
 import { upstreamAddUrl } from '../../upstream/module.js';
 import {
-  NEXT_UPSTREAM_ERROR,
-  NEXT_UPSTREAM_INVALID_RESPONSE,
-  NEXT_UPSTREAM_NOT_FOUND,
-  NEXT_UPSTREAM_OFF,
-  NEXT_UPSTREAM_TIMEOUT,
+  NEXT_UPSTREAM_KV_MASKS,
   mergeNextUpstream,
 } from '../../upstream/run.js';
 import { PAGE_SIZE, parseCmd, type MemcCmd, type MemcLocConf, type MemcMainConf } from './conf.js';
@@ -129,13 +125,7 @@ export const memcModule = defineHttpModule<MemcMainConf, unknown, MemcLocConf>({
       name: 'memc_next_upstream',
       ctx: ALL,
       args: MORE1,
-      set: bitmaskSlot(conf, 'nextUpstream', {
-        error: NEXT_UPSTREAM_ERROR,
-        timeout: NEXT_UPSTREAM_TIMEOUT,
-        invalid_response: NEXT_UPSTREAM_INVALID_RESPONSE,
-        not_found: NEXT_UPSTREAM_NOT_FOUND,
-        off: NEXT_UPSTREAM_OFF,
-      }),
+      set: bitmaskSlot(conf, 'nextUpstream', NEXT_UPSTREAM_KV_MASKS),
     },
     { name: 'memc_upstream_max_fails', ctx: ALL, args: TAKE1, set: unsupported('max_fails') },
     { name: 'memc_upstream_fail_timeout', ctx: ALL, args: TAKE1, set: unsupported('fail_timeout') },

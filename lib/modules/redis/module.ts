@@ -20,11 +20,7 @@ import { VAR_CHANGEABLE, httpVariables } from '../../http/variables.js';
 import { bindSlot } from '../../upstream/bind.js';
 import { upstreamAddUrl } from '../../upstream/module.js';
 import {
-  NEXT_UPSTREAM_ERROR,
-  NEXT_UPSTREAM_INVALID_RESPONSE,
-  NEXT_UPSTREAM_NOT_FOUND,
-  NEXT_UPSTREAM_OFF,
-  NEXT_UPSTREAM_TIMEOUT,
+  NEXT_UPSTREAM_KV_MASKS,
   mergeNextUpstream,
 } from '../../upstream/run.js';
 import { PAGE_SIZE, type RedisLocConf } from './conf.js';
@@ -145,13 +141,7 @@ export const redisModule = defineHttpModule<unknown, unknown, RedisLocConf>({
       name: 'redis_next_upstream',
       ctx: ALL,
       args: MORE1,
-      set: bitmaskSlot(conf, 'nextUpstream', {
-        error: NEXT_UPSTREAM_ERROR,
-        timeout: NEXT_UPSTREAM_TIMEOUT,
-        invalid_response: NEXT_UPSTREAM_INVALID_RESPONSE,
-        not_found: NEXT_UPSTREAM_NOT_FOUND,
-        off: NEXT_UPSTREAM_OFF,
-      }),
+      set: bitmaskSlot(conf, 'nextUpstream', NEXT_UPSTREAM_KV_MASKS),
     },
     { name: 'redis_next_upstream_tries', ctx: ALL, args: TAKE1, set: numSlot(conf, 'nextUpstreamTries') },
     { name: 'redis_next_upstream_timeout', ctx: ALL, args: TAKE1, set: msecSlot(conf, 'nextUpstreamTimeout') },

@@ -17,11 +17,7 @@ import { upstreamAddUrl } from '../../upstream/module.js';
 import { bindSlot } from '../../upstream/bind.js';
 import { createSslConf, mergeSslConf, sslCommands } from '../../upstream/ssl.js';
 import {
-  NEXT_UPSTREAM_ERROR,
-  NEXT_UPSTREAM_INVALID_RESPONSE,
-  NEXT_UPSTREAM_NOT_FOUND,
-  NEXT_UPSTREAM_OFF,
-  NEXT_UPSTREAM_TIMEOUT,
+  NEXT_UPSTREAM_KV_MASKS,
   mergeNextUpstream,
 } from '../../upstream/run.js';
 import { OUTPUT_JSON, OUTPUT_RAW, PAGE_SIZE, type Redis2LocConf } from './conf.js';
@@ -202,13 +198,7 @@ export const redis2Module = defineHttpModule<unknown, unknown, Redis2LocConf>({
       name: 'redis2_next_upstream',
       ctx: ALL,
       args: MORE1,
-      set: bitmaskSlot(conf, 'nextUpstream', {
-        error: NEXT_UPSTREAM_ERROR,
-        timeout: NEXT_UPSTREAM_TIMEOUT,
-        invalid_response: NEXT_UPSTREAM_INVALID_RESPONSE,
-        not_found: NEXT_UPSTREAM_NOT_FOUND,
-        off: NEXT_UPSTREAM_OFF,
-      }),
+      set: bitmaskSlot(conf, 'nextUpstream', NEXT_UPSTREAM_KV_MASKS),
     },
     // **extension**: replies as JSON (json.ts), README "redis2d_output"
     { name: 'redis2d_output', ctx: ALL, args: TAKE1, set: enumSlot(conf, 'output', { raw: OUTPUT_RAW, json: OUTPUT_JSON }) },
