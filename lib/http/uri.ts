@@ -5,6 +5,7 @@
  * `%` escape or `%00` make the request invalid (400).
  */
 
+import { escapeTable, escapeUriWith } from '../core/escape_uri.js';
 import { hexValue } from './unescape.js';
 
 export interface ParsedUri {
@@ -217,20 +218,8 @@ function upLevel(out: number[]): boolean {
 }
 
 /** ngx_escape_uri(NGX_ESCAPE_URI): controls, space, `#`, `%`, `?`, DEL and bytes >= 0x80 as %XX */
+const URI_PATH = escapeTable((c) => c <= 0x20 || c === 0x23 || c === 0x25 || c === 0x3f || c >= 0x7f);
+
 export function escapeUriPath(s: string): string {
-  let i = 0;
-  for (; i < s.length; i++) if (uriUnsafe(s.charCodeAt(i))) break;
-  if (i === s.length) return s;
-  let out = s.slice(0, i);
-  for (; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    out += uriUnsafe(c) ? `%${HEX[c >> 4]}${HEX[c & 15]}` : s[i];
-  }
-  return out;
-}
-
-const HEX = '0123456789ABCDEF';
-
-function uriUnsafe(c: number): boolean {
-  return c <= 0x20 || c === 0x23 || c === 0x25 || c === 0x3f || c >= 0x7f;
+  return escapeUriWith(s, URI_PATH);
 }

@@ -1,3 +1,4 @@
+import { escapeTable, escapeUriWith } from '../../core/escape_uri.js';
 import { MemcCmd, isStorage } from './conf.js';
 
 /*
@@ -17,24 +18,12 @@ import { MemcCmd, isStorage } from './conf.js';
  * is what the log lines quote and what a VALUE line must repeat.
  */
 
-const HEX = '0123456789ABCDEF';
+/** ngx_escape_uri(NGX_ESCAPE_MEMCACHED) */
+const MEMC_KEY = escapeTable((c) => c <= 0x20 || c === 0x25);
 
-function escapes(c: number): boolean {
-  return c <= 0x20 || c === 0x25;
-}
-
-/** ngx_escape_uri(NGX_ESCAPE_MEMCACHED) over a latin1 byte string */
+/** the key escaped as the module sends it (a latin1 byte string in, one out) */
 export function escapeKey(key: string): string {
-  let i = 0;
-  const n = key.length;
-  while (i < n && !escapes(key.charCodeAt(i))) i++;
-  if (i === n) return key;
-  let out = key.slice(0, i);
-  for (; i < n; i++) {
-    const c = key.charCodeAt(i) & 0xff;
-    out += escapes(c) ? `%${HEX[c >> 4]}${HEX[c & 15]}` : key[i];
-  }
-  return out;
+  return escapeUriWith(key, MEMC_KEY);
 }
 
 export interface MemcArgs {

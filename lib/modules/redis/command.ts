@@ -18,25 +18,14 @@
  * escaped key is also what the log lines quote.
  */
 
-const HEX = '0123456789ABCDEF';
+import { escapeTable, escapeUriWith } from '../../core/escape_uri.js';
 
-/** does ngx_escape_uri(NGX_ESCAPE_REFRESH) escape this byte? */
-function escapes(c: number): boolean {
-  return c <= 0x20 || c === 0x22 || c === 0x27 || c >= 0x7f;
-}
+/** ngx_escape_uri(NGX_ESCAPE_REFRESH) */
+const REDIS_KEY = escapeTable((c) => c <= 0x20 || c === 0x22 || c === 0x27 || c >= 0x7f);
 
 /** the key as the module sends it (a latin1 byte string in, one out) */
 export function escapeKey(key: string): string {
-  let i = 0;
-  const n = key.length;
-  while (i < n && !escapes(key.charCodeAt(i))) i++;
-  if (i === n) return key;
-  let out = key.slice(0, i);
-  for (; i < n; i++) {
-    const c = key.charCodeAt(i) & 0xff;
-    out += escapes(c) ? `%${HEX[c >> 4]}${HEX[c & 15]}` : key[i];
-  }
-  return out;
+  return escapeUriWith(key, REDIS_KEY);
 }
 
 function bulkCommand(name: string, arg: string): string {

@@ -5,31 +5,18 @@
  * NGX_UNESCAPE_REDIRECT (printable characters decoded, the rest kept).
  */
 
+import { escapeTable, escapeUriWith } from '../../core/escape_uri.js';
 import { hexValue } from '../../http/unescape.js';
 
 /** nginx's `args` escape table: bit set = escape (for bytes 0x00..0xff) */
 const ARGS_TABLE = [
   0xffffffff, 0xd800086d, 0x50000000, 0xb8000001, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff,
 ];
-const HEX = '0123456789ABCDEF';
-
-function mustEscape(c: number): boolean {
-  return (ARGS_TABLE[c >>> 5]! & (1 << (c & 0x1f))) !== 0;
-}
+const ARGS = escapeTable((c) => (ARGS_TABLE[c >>> 5]! & (1 << (c & 0x1f))) !== 0);
 
 /** ngx_escape_uri(..., NGX_ESCAPE_ARGS) on a byte string */
 export function escapeArgs(s: string): string {
-  let i = 0;
-  const n = s.length;
-  while (i < n && !mustEscape(s.charCodeAt(i))) i++;
-  if (i === n) return s;
-  let out = s.slice(0, i);
-  for (; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (mustEscape(c)) out += '%' + HEX[c >> 4]! + HEX[c & 0xf]!;
-    else out += s[i];
-  }
-  return out;
+  return escapeUriWith(s, ARGS);
 }
 
 /**
