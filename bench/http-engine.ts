@@ -44,7 +44,7 @@ const END = 0x0a;
 class ChunkedSocket extends FakeSocket {
   protected seen(b: Buffer): void {
     // `0\r\n\r\n`: the last chunk (also the end of a chunk written in one piece)
-    if (b.length >= 5 && b[b.length - 1] === END && b[b.length - 5] === 0x30 && b[b.length - 4] === 0x0d) this.responses++;
+    if (b.length >= 5 && b[b.length - 1] === END && b[b.length - 5] === 0x30 && b[b.length - 4] === 0x0d) this.counted();
   }
 }
 

@@ -22,7 +22,7 @@ import { Session } from 'node:inspector/promises';
 import { pathToFileURL } from 'node:url';
 import { redisCommand, startRedis } from './procs.js';
 import { headSnapshot, workingTree } from './snapshot.js';
-import { FakeSocket } from './fake_socket.js';
+import { FakeSocket, closedLoop } from './fake_socket.js';
 
 const VALUE = '0123456789';
 
@@ -58,14 +58,12 @@ const END = Buffer.from(`${VALUE}\n\r\n0\r\n\r\n`, 'latin1');
 class ChunkedSocket extends FakeSocket {
   /** the last bytes written, for an END split across writes */
   private tail: Buffer = Buffer.alloc(0);
-  onResponse: (() => void) | undefined;
   protected seen(b: Buffer): void {
     // a response's head: its status is checked (a write begins with it)
     if (b.length > 12 && b[0] === 0x48 && b.toString('latin1', 0, 12) !== 'HTTP/1.1 200') throw new Error(`not a 200: ${b.toString('latin1')}`);
     if (b.length >= END.length ? endsWithEnd(b) : endsWithEnd(Buffer.concat([this.tail, b]))) {
       this.tail = EMPTY;
-      this.responses++;
-      this.onResponse?.();
+      this.counted();
       return;
     }
     const all = b.length >= END.length ? b : Buffer.concat([this.tail, b]);
@@ -141,30 +139,15 @@ async function main(): Promise<void> {
 
     const REQUEST = Buffer.from('GET /capture HTTP/1.1\r\nHost: 127.0.0.1:18080\r\n\r\n', 'latin1');
     // `conns` connections, each sending its next request when its response is complete (a new one after 1000)
-    const run = (n: number): Promise<void> =>
-      new Promise((resolve) => {
-        let sent = 0;
-        let done = 0;
-        const open = (): void => {
-          const sock = new ChunkedSocket();
-          new HttpConnection(sock, listens[0]);
-          sock.onResponse = (): void => {
-            done++;
-            if (done === n) resolve();
-            if (sent >= n) return;
-            if (sock.responses === 1000) {
-              sock.destroy();
-              open();
-              return;
-            }
-            sent++;
-            setImmediate(() => sock.emit('data', REQUEST));
-          };
-          sent++;
-          setImmediate(() => sock.emit('data', REQUEST));
-        };
-        for (let i = 0; i < conns && i < n; i++) open();
-      });
+    const run = closedLoop(
+      () => {
+        const sock = new ChunkedSocket();
+        new HttpConnection(sock, listens[0]);
+        return sock;
+      },
+      REQUEST,
+      conns,
+    );
     await run(opt('--warmup', 30_000));
     if (argv.includes('--heap-sample')) return await heapSample(requests, () => run(requests));
     if (pi !== -1) {

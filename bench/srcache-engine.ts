@@ -23,7 +23,7 @@ import { Session } from 'node:inspector/promises';
 import { pathToFileURL } from 'node:url';
 import { redisCommand, startRedis } from './procs.js';
 import { headSnapshot, workingTree } from './snapshot.js';
-import { FakeSocket } from './fake_socket.js';
+import { FakeSocket, closedLoop } from './fake_socket.js';
 
 const PAGE = 'x'.repeat(10 * 1024);
 const ENTRY = `HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n${PAGE}`;
@@ -52,7 +52,6 @@ class LengthSocket extends FakeSocket {
   /** body bytes still expected of the current response; -1: reading a head */
   private need = -1;
   private head = '';
-  onResponse: (() => void) | undefined;
   protected seen(b: Buffer): void {
     let at = 0;
     while (at < b.length) {
@@ -73,8 +72,7 @@ class LengthSocket extends FakeSocket {
       at += take;
       if (this.need === 0) {
         this.need = -1;
-        this.responses++;
-        this.onResponse?.();
+        this.counted();
       }
     }
   }
@@ -160,31 +158,15 @@ async function main(): Promise<void> {
     if (gc) obs.observe({ entryTypes: ['gc'] });
 
     // `conns` connections, each sending its next request when its response is complete (keepalive_requests: a new one after 1000)
-    const run = (n: number): Promise<void> =>
-      new Promise((resolve) => {
-        let sent = 0;
-        let done = 0;
-        const open = (): void => {
-          const sock = new LengthSocket();
-          new HttpConnection(sock, listens[0]);
-          sock.onResponse = (): void => {
-            done++;
-            if (done === n) resolve();
-            if (sent >= n) return;
-            if (sock.responses === 1000) {
-              sock.destroy();
-              open();
-              return;
-            }
-            sent++;
-            // the next request arrives in a later turn, as from a socket
-            setImmediate(() => sock.emit('data', REQUEST));
-          };
-          sent++;
-          setImmediate(() => sock.emit('data', REQUEST));
-        };
-        for (let i = 0; i < conns && i < n; i++) open();
-      });
+    const run = closedLoop(
+      () => {
+        const sock = new LengthSocket();
+        new HttpConnection(sock, listens[0]);
+        return sock;
+      },
+      REQUEST,
+      conns,
+    );
     await run(opt('--warmup', 30_000));
     if (argv.includes('--heap-sample')) {
       await heapSample(() => run(requests));
