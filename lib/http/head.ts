@@ -4,10 +4,10 @@ import type { RequestHead } from './request.js';
  * The parsed request head of one client request (nginx's request line
  * fields + headers_in). Filled while the head is read: the request line by
  * parseRequestLine, each header by addHeader. The few headers the engine
- * itself needs (Host, Content-Length, Transfer-Encoding, Connection) are
- * recognised from their bytes as they arrive and kept in fields, as
- * nginx's headers_in hash does; the lowercase name → value map the
- * variables ($http_*, $cookie_*) read is built only when someone asks.
+ * itself needs (Host, Content-Length, Transfer-Encoding, Connection,
+ * User-Agent) are recognised from their bytes as they arrive and kept in
+ * fields, as nginx's headers_in hash does; the lowercase name → value map
+ * the variables ($http_*, $cookie_*) read is built only when someone asks.
  */
 
 /** the headers nginx's headers_in knows and the engine reads (bit numbers) */
@@ -23,6 +23,7 @@ export const enum Known {
   Expect = 128,
   Authorization = 256,
   Connection = 512,
+  UserAgent = 1024,
 }
 
 /** headers nginx treats as unique: a second one is a 400 */
@@ -49,7 +50,7 @@ export function knownHeader(buf: Buffer, s: number, e: number): Known {
     case 8:
       return eqLower(buf, s, 'if-range') ? Known.IfRange : Known.None;
     case 10:
-      return eqLower(buf, s, 'connection') ? Known.Connection : Known.None;
+      return eqLower(buf, s, 'connection') ? Known.Connection : eqLower(buf, s, 'user-agent') ? Known.UserAgent : Known.None;
     case 13:
       return eqLower(buf, s, 'content-range') ? Known.ContentRange : eqLower(buf, s, 'authorization') ? Known.Authorization : Known.None;
     case 14:
@@ -100,6 +101,11 @@ export class Head implements RequestHead {
   host: string | undefined = undefined;
   contentLength: string | undefined = undefined;
   transferEncoding: string | undefined = undefined;
+  /**
+   * the first User-Agent (headers_in.user_agent): keepalive_disable asks for
+   * it on every request, which should not build the name map
+   */
+  userAgent: string | undefined = undefined;
   /** nginx's connection_type from every Connection header: 0 none, 1 close, 2 keep-alive */
   connectionType = 0;
   /** Known bits seen so far */
@@ -120,6 +126,7 @@ export class Head implements RequestHead {
         if (known === Known.Host) this.host = value;
         else if (known === Known.ContentLength) this.contentLength = value;
         else if (known === Known.TransferEncoding) this.transferEncoding = value;
+        else if (known === Known.UserAgent) this.userAgent = value;
       }
     }
     headers.push([name, value]);

@@ -236,6 +236,12 @@ export class HttpRequest implements Request {
   parent: HttpRequest | undefined;
   /** made when first needed: most requests never wait for drain or abort */
   private drainCbs: Array<() => void> | undefined = undefined;
+  /*
+   * The first abort and FIN watchers in a field, the rest in an array:
+   * nearly every request has one or two (a subrequest, an upstream), and
+   * an array made by a push holds 17 slots.
+   */
+  private abortCb: (() => void) | undefined = undefined;
   private abortCbs: Array<() => void> | undefined = undefined;
   /** add_trailer's lines for the last chunk (set by the headers filter when one applies) */
   trailers: (() => Array<[string, string]>) | undefined = undefined;
@@ -244,6 +250,7 @@ export class HttpRequest implements Request {
   limitRateSet = false;
   private rate: RateGate | undefined = undefined;
   /** watchers of the client's FIN (nginx's check_broken_connection read handlers), on the main request */
+  private eofCb: (() => boolean) | undefined = undefined;
   private eofCbs: Array<() => boolean> | undefined = undefined;
 
   constructor(conn: HttpConnection, head: RequestHead, line: string, startTime: number, host: string) {
@@ -311,7 +318,8 @@ export class HttpRequest implements Request {
       queueMicrotask(cb);
       return;
     }
-    (this.abortCbs ??= []).push(cb);
+    if (this.abortCb === undefined) this.abortCb = cb;
+    else (this.abortCbs ??= []).push(cb);
   }
 
   /**
@@ -330,16 +338,19 @@ export class HttpRequest implements Request {
       });
       return;
     }
-    (main.eofCbs ??= []).push(cb);
+    if (main.eofCb === undefined) main.eofCb = cb;
+    else (main.eofCbs ??= []).push(cb);
   }
 
   /** the engine read the client's FIN while this (main) request runs */
   clientEof(): void {
+    const first = this.eofCb;
     const cbs = this.eofCbs;
+    this.eofCb = undefined;
     this.eofCbs = undefined;
-    if (cbs === undefined) return;
-    let close = false;
-    for (const cb of cbs) if (cb()) close = true;
+    if (first === undefined) return;
+    let close = first();
+    if (cbs !== undefined) for (const cb of cbs) if (cb()) close = true;
     if (close) this.conn.abortClient();
   }
 
@@ -348,11 +359,15 @@ export class HttpRequest implements Request {
     if (this.aborted) return;
     this.aborted = true;
     this.finished = true;
+    const first = this.abortCb;
     const cbs = this.abortCbs;
+    this.abortCb = undefined;
     this.abortCbs = undefined;
     this.drainCbs = undefined;
     this.rate?.stop();
+    this.eofCb = undefined;
     this.eofCbs = undefined;
+    if (first !== undefined) first();
     if (cbs !== undefined) for (const cb of cbs) cb();
   }
 

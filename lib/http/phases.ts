@@ -3,6 +3,7 @@ import { setCaptures } from './regex_exec.js';
 import { coreLoc, type CoreLocConf } from './core/module.js';
 import { KEEPALIVE_DISABLE_MSIE6, KEEPALIVE_DISABLE_SAFARI, uaMsie6, uaSafari } from './user_agent.js';
 import type { HttpRequest } from './http_request.js';
+import { Head } from './head.js';
 import { findLocation, locationLevel, type FoundLocation } from './locations.js';
 import { DECLINED, DONE, OK, type ContentHandler, type PhaseHandler } from './request.js';
 import { staticHandler, tryFiles } from './static.js';
@@ -261,7 +262,8 @@ function updateLocationConfig(r: HttpRequest): void {
     else if (r.connectionRequests >= clcf.keepaliveRequests) r.keepalive = false;
     else if (clcf.keepaliveDisable & (KEEPALIVE_DISABLE_MSIE6 | KEEPALIVE_DISABLE_SAFARI)) {
       // keepalive_disable: MSIE 6 only for POST, Safari always
-      const ua = r.req.byName.get('user-agent');
+      const h = r.req;
+      const ua = h instanceof Head ? h.userAgent : h.byName.get('user-agent');
       if (ua !== undefined) {
         if (r.method === 'POST' && clcf.keepaliveDisable & KEEPALIVE_DISABLE_MSIE6 && uaMsie6(ua)) r.keepalive = false;
         else if (clcf.keepaliveDisable & KEEPALIVE_DISABLE_SAFARI && uaSafari(ua)) r.keepalive = false;

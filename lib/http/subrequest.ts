@@ -2,6 +2,7 @@ import { HttpRequest, firstName, nextBody, runHeaderFilters, type BodyFilter } f
 import { hooks } from './hooks.js';
 import { runPhases } from './phases.js';
 import type { RequestHead } from './request.js';
+import { microtask } from '../core/microtask.js';
 
 /*
  * Subrequests (ngx_http_subrequest + the postpone filter). A subrequest is
@@ -108,7 +109,7 @@ function post(fn: PostedFn, sr: SubRequest): void {
   }
   if (!postedScheduled) {
     postedScheduled = true;
-    queueMicrotask(runPosted);
+    microtask(runPosted);
   }
 }
 

@@ -172,8 +172,8 @@ export class PipelinedConn implements ConnUser, PipelinedHost {
     return !this.stalled && !this.dead && !this.queue[0]?.big && this.pool.canJoin(this.conn);
   }
 
-  add<T extends PipelinedEntry>(make: (host: PipelinedHost) => T): T {
-    const t = make(this);
+  add<O, T extends PipelinedEntry>(owner: O, make: (owner: O, host: PipelinedHost) => T): T {
+    const t = make(owner, this);
     const o = t.o;
     this.queue.push(t);
     this.live++;
@@ -396,13 +396,14 @@ export function pipelinedGroupsOf(us: UpstreamSrvConf): PipelinedGroups {
  * `maxConns` of them); undefined: all are paused for slow clients, so the
  * caller runs the request on an exclusive connection.
  */
-export function joinPipelined<T extends PipelinedEntry>(
+export function joinPipelined<O extends PipelineOptions, T extends PipelinedEntry>(
   groups: PipelinedGroups,
   key: string,
   maxConns: number,
   pool: ConnectionPool,
-  o: PipelineOptions,
-  make: (host: PipelinedHost) => T,
+  o: O,
+  /* makes the entry from `o` (a function made once, not a closure per request) */
+  make: (o: O, host: PipelinedHost) => T,
 ): T | undefined {
   let list = groups.get(key);
   if (list === undefined) {
@@ -425,12 +426,12 @@ export function joinPipelined<T extends PipelinedEntry>(
   // up to maxConns connections share the load: a busy one gets a sibling while there is room
   if (best !== undefined && (best.queue.length === 0 || list.length >= maxConns)) {
     best.conn.requests++;
-    return best.add(make);
+    return best.add(o, make);
   }
   if (list.length >= maxConns) return undefined;
   // no room for another connection (worker_connections): the exclusive path reports it as nginx does
   if (!makeRoom()) return undefined;
   const sc = new PipelinedConn(o, pool, key, list);
   list.push(sc);
-  return sc.add(make);
+  return sc.add(o, make);
 }

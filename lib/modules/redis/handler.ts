@@ -4,7 +4,7 @@ import type { Request } from '../../http/request.js';
 import { localAddress, type LocalAddress } from '../../upstream/bind.js';
 import { poolOf, type ConnectionPool } from '../../upstream/keepalive.js';
 import type { UpstreamLocConf } from '../../upstream/pipeline.js';
-import { joinPipelined, pipelinedGroupsOf, type PipelineOptions, type PipelinedGroups } from '../../upstream/pipelined_conn.js';
+import { joinPipelined, pipelinedGroupsOf, type PipelineOptions, type PipelinedGroups, type PipelinedHost } from '../../upstream/pipelined_conn.js';
 import { upstreamModule, type UpstreamSrvConf } from '../../upstream/module.js';
 import type { PeerTarget } from '../../upstream/peers.js';
 import { UpstreamRun, type UpstreamOutcome, type UpstreamTryHandle } from '../../upstream/run.js';
@@ -85,6 +85,9 @@ function poolKeyOf(peer: PeerTarget, state: string): string {
   return lastKey;
 }
 
+/* a pipelined try for a run (one function for all runs: joinPipelined calls it) */
+const newPipeTry = (run: RedisRun, host: PipelinedHost): RedisPipeTry => new RedisPipeTry(run, host);
+
 /** One request's run through the upstream loop (lib/upstream/run.ts) with redis's try; also the options of a pipelined one. */
 export class RedisRun extends UpstreamRun implements PipelineOptions {
   readonly rlcf: RedisLocConf;
@@ -150,7 +153,7 @@ export class RedisRun extends UpstreamRun implements PipelineOptions {
       this.query = p.skip === 0 ? this.cmd.bytes : clusterCommand(this.cmd, route);
     }
     if (this.groups !== undefined) {
-      const t = joinPipelined(this.groups, this.poolKey, this.ulcf.pipelineConns, this.pool, this, (host) => new RedisPipeTry(this, host));
+      const t = joinPipelined(this.groups, this.poolKey, this.ulcf.pipelineConns, this.pool, this, newPipeTry);
       if (t !== undefined) return t;
     }
     return new RedisTry(this, peer);

@@ -17,7 +17,7 @@ import type { SslRuntime } from '../../upstream/ssl.js';
 import { OUTPUT_JSON, type Redis2LocConf } from './conf.js';
 import { buildQuery } from './query.js';
 import { stateTag } from './conn_state.js';
-import { joinPipelined, pipelinedGroupsOf, type PipelinedGroups } from '../../upstream/pipelined_conn.js';
+import { joinPipelined, pipelinedGroupsOf, type PipelinedGroups, type PipelinedHost } from '../../upstream/pipelined_conn.js';
 import { PipelinedTry } from './pipelined_try.js';
 import { ExclusiveTry, type ReplySink, type TryOptions } from './exclusive.js';
 
@@ -65,6 +65,9 @@ const BIG_REPLY_SKIP = 64;
  * pipelined one (lib/upstream/pipelined_conn.ts). One fixed-shape object is the
  * options, the sink and the owner of every try.
  */
+/* a pipelined try for a run (one function for all runs: joinPipelined calls it) */
+const newPipelinedTry = (run: Redis2Run, host: PipelinedHost): PipelinedTry => new PipelinedTry(run, run, run, host);
+
 class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
   readonly rlcf: Redis2LocConf;
   readonly pool: ConnectionPool;
@@ -179,7 +182,7 @@ class Redis2Run extends UpstreamRun implements TryOptions, ReplySink {
     this.poolKey = this.tagSuffix === '' ? peer.name : peer.name + this.tagSuffix;
     if (this.ssl !== undefined) this.poolKey += this.ssl.poolTag + this.sslName;
     if (this.groups !== undefined) {
-      const t = joinPipelined(this.groups, this.poolKey, this.ulcf.pipelineConns, this.pool, this, (host) => new PipelinedTry(this, this, this, host));
+      const t = joinPipelined(this.groups, this.poolKey, this.ulcf.pipelineConns, this.pool, this, newPipelinedTry);
       if (t !== undefined) return t;
     }
     return new ExclusiveTry(this, this, this);

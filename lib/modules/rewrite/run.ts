@@ -49,12 +49,20 @@ export function setLocation(r: Request, value: string): void {
 /* an engine to reuse (runs are synchronous; a nested one, from a handler, makes its own) */
 let spare: ScriptEngine | undefined;
 
+/*
+ * The stack keeps one unused entry at its bottom: V8 gives an array's
+ * storage back when its length drops to 0 (or far below its capacity),
+ * so a `set` (push, pop) on an empty stack would allocate it anew per run.
+ * Ops only look at what they pushed, never at the bottom.
+ */
+const newEngine = (): ScriptEngine => ({ stack: [''], status: DECLINED, stop: false, log: false });
+
 /** run the rewrite program of a level (its set/if/rewrite/return statements in order) */
 export function runRewrite(r: Request, lcf: RewriteLocConf | undefined): number {
   const codes = lcf?.codes;
   if (codes === undefined) return DECLINED;
   let e = spare;
-  if (e === undefined) e = { stack: [], status: DECLINED, stop: false, log: false };
+  if (e === undefined) e = newEngine();
   else spare = undefined;
   e.status = DECLINED;
   e.stop = false;
@@ -62,7 +70,7 @@ export function runRewrite(r: Request, lcf: RewriteLocConf | undefined): number 
   try {
     return runCodes(r, codes, e);
   } finally {
-    e.stack.length = 0;
+    e.stack.length = 1;
     spare = e;
   }
 }
