@@ -80,10 +80,22 @@ function uvError(err: number, syscall: string): Error {
   return Object.assign(new Error(`${syscall} ${code}`), { errno: err, code, syscall });
 }
 
+/* drop the references to written buffers, keeping the array's storage */
+function clearSlots(a: Array<Buffer | undefined>, n: number): void {
+  for (let i = 0; i < n; i++) a[i] = undefined;
+}
+
 export class RawIo {
   private readonly handle: RawHandle;
   /** bytes written this turn, sent together by flush() (one writev) */
-  private pending: Buffer[] = [];
+  /*
+   * The buffers to write next: the first `pendingN` slots of `pending`. The
+   * array is kept from write to write (its slots cleared) while libuv
+   * writes at once, as it nearly always does: a new array per response
+   * would be a 17-slot allocation each.
+   */
+  private pending: Array<Buffer | undefined> = [];
+  private pendingN = 0;
   private pendingBytes = 0;
   /** bytes libuv still holds from earlier flushes */
   private inflight = 0;
@@ -168,7 +180,10 @@ export class RawIo {
 
   /** queue b for this turn's flush; false when the client should be waited for (drain) */
   write(b: Buffer): boolean {
-    this.pending.push(b);
+    const p = this.pending;
+    if (this.pendingN < p.length) p[this.pendingN] = b;
+    else p.push(b);
+    this.pendingN++;
     this.pendingBytes += b.length;
     if (this.pendingBytes + this.inflight >= HWM) {
       this.needDrain = true;
@@ -179,32 +194,45 @@ export class RawIo {
 
   /** what write() queued goes out: one writev (or one write), synchronously when the socket takes it all */
   flush(): void {
-    const n = this.pending.length;
+    const n = this.pendingN;
     if (n === 0) return;
     const sock = this.socket;
     const chunks = this.pending;
     const bytes = this.pendingBytes;
-    this.pending = [];
+    this.pendingN = 0;
     this.pendingBytes = 0;
-    if (sock.destroyed) return;
+    if (sock.destroyed) {
+      clearSlots(chunks, n);
+      return;
+    }
+    // writev writes the whole array (a length of at least 1 keeps its storage: V8 trims only far below capacity)
+    if (chunks.length !== n) chunks.length = n;
     const req = spareReq ?? new WriteWrap();
     spareReq = undefined;
     req.handle = this.handle;
     req.oncomplete = RawIo.onWritten;
     req.io = this;
     req.bytes = bytes;
-    const err = n === 1 ? this.handle.writeBuffer(req, chunks[0]!) : this.handle.writev(req, chunks, true);
+    const err = n === 1 ? this.handle.writeBuffer(req, chunks[0]!) : this.handle.writev(req, chunks as Buffer[], true);
     if (err !== 0) {
+      clearSlots(chunks, n);
       sock.destroy(uvError(err, 'write'));
       return;
     }
     if (sbs[kAsync]) {
       // libuv owns req now: its completion is onWritten
-      // libuv keeps the rest: the buffers stay referenced until it is done
-      req.chunks = n === 1 ? chunks[0] : chunks;
+      // libuv keeps the rest: the buffers stay referenced until it is done (the array goes with them)
+      if (n === 1) {
+        req.chunks = chunks[0];
+        chunks[0] = undefined;
+      } else {
+        req.chunks = chunks as Buffer[];
+        this.pending = [];
+      }
       this.inflight += bytes;
       return;
     }
+    clearSlots(chunks, n);
     req.io = undefined;
     spareReq = req;
     if (this.needDrain && this.inflight === 0) process.nextTick(RawIo.drainTick, this);
