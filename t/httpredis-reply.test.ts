@@ -84,7 +84,8 @@ function filter(len: number, wire: string, cuts: number[]): { out: string; resul
   const results: Piece[] = [];
   let from = 0;
   for (const at of [...cuts, wire.length]) {
-    results.push(f.feed(Buffer.from(wire.slice(from, at), 'latin1'), { valueBytes: (b) => void (out += b.toString('latin1')) }));
+    // each piece after two bytes that are not the filter's (it reads from an offset)
+    results.push(f.feed(Buffer.from(`##${wire.slice(from, at)}`, 'latin1'), 2, { valueBytes: (b, s, e) => void (out += b.toString('latin1', s, e)) }));
     from = at;
   }
   return { out, results };

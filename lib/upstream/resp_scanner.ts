@@ -88,13 +88,13 @@ export class ReplyScanner {
   }
 
   /**
-   * Scan `buf[from..]`. Returns More when every byte belongs to the expected
+   * Scan `buf[from, to)`. Returns More when every byte belongs to the expected
    * replies and more are needed, Done when the last expected reply ends at
    * `this.end` (bytes after it are extra), Invalid when `buf[this.end]` breaks
-   * the grammar.
+   * the grammar. `this.end` is an index in buf.
    */
-  feed(buf: Buffer, from = 0): ScanResult {
-    const n = buf.length;
+  feed(buf: Buffer, from = 0, to = buf.length): ScanResult {
+    const n = to;
     let i = from;
     let st: St | -1 = this.st;
     while (i < n) {
@@ -113,7 +113,7 @@ export class ReplyScanner {
         }
         case St.Line: {
           const at = buf.indexOf(CR, i);
-          if (at < 0) {
+          if (at < 0 || at >= n) {
             i = n;
           } else {
             i = at + 1;

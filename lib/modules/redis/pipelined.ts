@@ -91,18 +91,20 @@ export class RedisPipeTry implements PipelinedEntry, ReadingOwner {
 
   feed(chunk: Buffer, off: number, n: number, last: boolean): number {
     if (this.rd.waiting && !this.discard && !this.done) return -1;
-    const piece = off === 0 && n === chunk.length ? chunk : chunk.subarray(off, n);
-    let used = piece.length;
-    const sr = this.scanner.feed(piece);
+    // the scanner reads chunk[off, n) in place; one view is made, of what the reading gets
+    let end = n;
+    const sr = this.scanner.feed(chunk, off, n);
     if (sr === ScanResult.Done) {
-      used = this.scanner.end;
+      end = this.scanner.end;
       this.replied = true;
     } else if (sr === ScanResult.Invalid) this.broke = true;
+    const used = end - off;
     this.count(used);
     if (this.discard || this.done) return used;
     this.gotBytes = true;
     // with nothing asked behind it, bytes after its replies are the server's extra bytes: the reading sees them as nginx would
-    this.rd.data(last || used === piece.length ? piece : piece.subarray(0, used));
+    if (last) end = n;
+    this.rd.data(off === 0 && end === chunk.length ? chunk : chunk.subarray(off, end));
     return used;
   }
 

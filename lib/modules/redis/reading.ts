@@ -71,7 +71,7 @@ export class RedisReading {
 
   /** reply bytes from Redis */
   data(chunk: Buffer): void {
-    if (this.inBody) this.body(chunk);
+    if (this.inBody) this.body(chunk, 0);
     else this.header(chunk);
   }
 
@@ -175,12 +175,12 @@ export class RedisReading {
       owner.abort();
       return;
     }
-    this.body(bodyAt < head.length ? head.subarray(bodyAt) : NO_BYTES);
+    this.body(head, bodyAt);
   }
 
-  private body(data: Buffer): void {
+  private body(data: Buffer, at: number): void {
     const owner = this.owner;
-    switch (this.value!.feed(data, this)) {
+    switch (this.value!.feed(data, at, this)) {
       case Piece.More:
         return;
       case Piece.Done:
@@ -194,13 +194,15 @@ export class RedisReading {
   }
 
   /** the value's bytes in [from, to) go on (a 206 answers part of it; the rest is read and dropped) */
-  valueBytes(b: Buffer): void {
+  valueBytes(buf: Buffer, s: number, e: number): void {
     const at = this.offset;
-    const end = at + b.length;
+    const end = at + (e - s);
     this.offset = end;
     if (end <= this.from || at >= this.to) return;
-    if (at >= this.from && end <= this.to) this.deliver(b);
-    else this.deliver(b.subarray(Math.max(0, this.from - at), Math.min(b.length, this.to - at)));
+    // the part of buf[s, e) inside the range
+    const ps = at >= this.from ? s : s + (this.from - at);
+    const pe = end <= this.to ? e : e - (end - this.to);
+    this.deliver(ps === 0 && pe === buf.length ? buf : buf.subarray(ps, pe));
   }
 
   /* value bytes to the client; a full client socket stops the reading until it drains */

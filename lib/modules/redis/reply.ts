@@ -154,7 +154,8 @@ export const enum Piece {
 
 /** where the value's bytes go (an object, not a closure per reply) */
 export interface ValueSink {
-  valueBytes(b: Buffer): void;
+  /** b[from, to) is value (views are made only where the bytes go out) */
+  valueBytes(b: Buffer, from: number, to: number): void;
 }
 
 /**
@@ -173,16 +174,16 @@ export class ValueFilter {
   }
 
   /**
-   * Feed a piece; `sink` gets the part of it that is value. Returns what
+   * Feed data[at..]; `sink` gets the part of it that is value. Returns what
    * the piece made of the reply.
    */
-  feed(data: Buffer, sink: ValueSink): Piece {
-    const bytes = data.length;
-    if (bytes === 0) return this.length === 0 ? Piece.Done : Piece.More;
+  feed(data: Buffer, at: number, sink: ValueSink): Piece {
+    const bytes = data.length - at;
+    if (bytes <= 0) return this.length === 0 ? Piece.Done : Piece.More;
     if (this.length === this.rest) {
       // only (part of) the trailer is left
       const from = 2 - this.rest;
-      if (bytes > this.length || !sameBytes(data, 0, bytes, from)) return this.bad();
+      if (bytes > this.length || !sameBytes(data, at, bytes, from)) return this.bad();
       this.length -= bytes;
       this.rest -= bytes;
       return this.length === 0 ? Piece.Done : Piece.More;
@@ -190,12 +191,12 @@ export class ValueFilter {
     const value = this.length - 2;
     if (bytes <= value) {
       this.length -= bytes;
-      sink.valueBytes(data);
+      sink.valueBytes(data, at, data.length);
       return Piece.More;
     }
-    if (value > 0) sink.valueBytes(data.subarray(0, value));
+    if (value > 0) sink.valueBytes(data, at, at + value);
     const tail = bytes - value;
-    if (bytes > this.length || !sameBytes(data, value, tail, 0)) return this.bad();
+    if (bytes > this.length || !sameBytes(data, at + value, tail, 0)) return this.bad();
     this.rest -= tail;
     this.length = this.rest;
     return this.length === 0 ? Piece.Done : Piece.More;
