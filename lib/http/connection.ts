@@ -1136,7 +1136,8 @@ export class HttpConnection {
     const head = this.head!;
     const headerLength = this.lineStart - this.headStart;
     // the head's bytes as sent (a view, no copy: $echo_client_request_headers reads them)
-    const rawHead = this.buf.subarray(this.headStart, this.lineStart);
+    const b = this.buf;
+    const rawHead = this.headStart === 0 && this.lineStart === b.length ? b : b.subarray(this.headStart, this.lineStart);
     // nginx's header buffer as the next pipelined head finds it (next())
     const hb = this.hst!;
     this.carryStart = hb.start - this.lineStart;
