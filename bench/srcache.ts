@@ -23,7 +23,9 @@ import { measureRun, type Measured } from './procs.js';
  *
  * --base DIR: a built tree (another checkout, `npm run build` done) whose
  * redis2d serves the redis_pass HIT in every round too, next to this one:
- * an A/B of two builds against the same nginx rounds.
+ * an A/B of two builds against the same nginx rounds. With --base-node-flags
+ * "F ..." the base row gets those node flags too (`--base .` for an A/B of
+ * flags on one build).
  *
  * With --cpu-prof, no comparison: redis2d alone serves the redis_pass HIT
  * under `node --cpu-prof` for one run and the profile's summary (self time
@@ -109,7 +111,10 @@ const nfIdx = argv.indexOf('--node-flags');
 /* --node-flags "F ...": more node flags for redis2d (e.g. --perf-basic-prof for perf record) */
 const nodeFlags = [...redis2dNodeFlags(1, !argv.includes('--no-heap-flags')), ...(nfIdx >= 0 ? argv[nfIdx + 1]!.split(' ').filter(Boolean) : [])];
 const redis2d = (dir: string): Proc => startProc(process.execPath, [...nodeFlags, join(ROOT, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
-const redis2dBase = (dir: string): Proc => startProc(process.execPath, [...nodeFlags, join(baseRoot!, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
+/* --base-node-flags "F ...": more node flags for the base row only (an A/B of flags: --base . --base-node-flags ...) */
+const bnfIdx = argv.indexOf('--base-node-flags');
+const baseFlags = [...nodeFlags, ...(bnfIdx >= 0 ? argv[bnfIdx + 1]!.split(' ').filter(Boolean) : [])];
+const redis2dBase = (dir: string): Proc => startProc(process.execPath, [...baseFlags, join(baseRoot!, 'bin/redis2d'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
 const nginx = (dir: string): Proc => startProc(NGINX, ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
 
 /* redis2d under node --cpu-prof on the redis_pass HIT: the summary of its profile */
