@@ -1,6 +1,8 @@
 import t from 'tap';
 import { buildCommand, escapeKey } from '../lib/modules/redis/command.js';
-import { parseHeader, Piece, ValueFilter, type Header } from '../lib/modules/redis/reply.js';
+import { parseHeader, VALUE_TRAILER, type Header } from '../lib/modules/redis/reply.js';
+import { Piece, ValueFilter } from '../lib/upstream/value_filter.js';
+import { GET_TRAILER } from '../lib/modules/memc/reply.js';
 
 /*
  * The pieces of lib/modules/redis/ that need no server: the key escaping
@@ -78,8 +80,8 @@ t.test('parseHeader', async (t) => {
 });
 
 /** feed `wire` in pieces cut at `cuts`, collect what is emitted and the last result */
-function filter(len: number, wire: string, cuts: number[]): { out: string; results: Piece[] } {
-  const f = new ValueFilter(len);
+function filter(len: number, wire: string, cuts: number[], trailer = VALUE_TRAILER): { out: string; results: Piece[] } {
+  const f = new ValueFilter(len, trailer);
   let out = '';
   const results: Piece[] = [];
   let from = 0;
@@ -105,4 +107,20 @@ t.test('ValueFilter: every split of value and trailer', async (t) => {
   t.same(filter(3, 'abcXY', []), { out: 'abc', results: [Piece.BadTrailer] }, 'a bad trailer: the value, then stop');
   t.same(filter(3, 'abc\r\nextra', []), { out: 'abc', results: [Piece.BadTrailer] }, 'bytes after the trailer are a bad trailer too');
   t.same(filter(3, 'abc\rX', [4]), { out: 'abc', results: [Piece.More, Piece.BadTrailer] }, 'a bad LF in a later read');
+});
+
+t.test('ValueFilter with memcached\'s CR LF END CR LF trailer: every split', async (t) => {
+  const wire = 'hello\r\nEND\r\n';
+  for (let a = 0; a <= wire.length; a++) {
+    for (let b = a; b <= wire.length; b++) {
+      const { out, results } = filter(5, wire, [a, b], GET_TRAILER);
+      t.equal(out, 'hello', `cut at ${a},${b}: the value`);
+      t.equal(results.at(-1), Piece.Done, `cut at ${a},${b}: done`);
+      t.notOk(results.slice(0, -1).includes(Piece.BadTrailer));
+    }
+  }
+  t.same(filter(3, 'abc\r\nEND\r\n', [4], GET_TRAILER), { out: 'abc', results: [Piece.More, Piece.Done] }, 'the trailer across reads');
+  t.same(filter(3, 'abc\r\nEMD\r\n', [], GET_TRAILER), { out: 'abc', results: [Piece.BadTrailer] }, 'a wrong trailer: the value, then stop');
+  t.same(filter(3, 'abc\r\nEND\r\nX', [], GET_TRAILER), { out: 'abc', results: [Piece.BadTrailer] }, 'a byte after the trailer');
+  t.same(filter(3, 'abc\r\nEN', [], GET_TRAILER), { out: 'abc', results: [Piece.More] }, 'half a trailer: more expected');
 });

@@ -250,70 +250,8 @@ function noValid(log: HeaderLog, line: string): GetHeader {
   return { kind: 'invalid' };
 }
 
-/** What one piece of a get's value part was. */
-export const enum Piece {
-  More,
-  /** the value and its CR LF END CR LF are in */
-  Done,
-  /** complete, but the trailer was wrong (or more followed): `memcached sent invalid trailer` */
-  BadTrailer,
-}
-
-const TRAILER = Buffer.from('\r\nEND\r\n', 'latin1');
-
-/** where the value's bytes go */
-export interface ValueSink {
-  valueBytes(b: Buffer): void;
-}
-
 /**
  * ngx_http_memc_get_cmd_filter: the value's bytes go on, the 7 trailer
- * bytes after them are checked and dropped. A wrong trailer ends the
- * response (the value is complete) but the connection is not kept.
+ * bytes after them are checked and dropped (lib/upstream/value_filter.ts).
  */
-export class GetValueFilter {
-  /** what is still expected, trailer included (u->length) */
-  private length: number;
-  /** trailer bytes still expected (ctx->rest) */
-  private rest = TRAILER.length;
-
-  constructor(valueLength: number) {
-    this.length = valueLength + TRAILER.length;
-  }
-
-  feed(data: Buffer, sink: ValueSink): Piece {
-    const bytes = data.length;
-    if (bytes === 0) return this.length === 0 ? Piece.Done : Piece.More;
-    if (this.length === this.rest) {
-      if (!trailerAt(data, 0, bytes, TRAILER.length - this.rest)) return this.bad();
-      this.length -= bytes;
-      this.rest -= bytes;
-      return this.length === 0 ? Piece.Done : Piece.More;
-    }
-    const value = this.length - TRAILER.length;
-    if (bytes <= value) {
-      this.length -= bytes;
-      sink.valueBytes(data);
-      return Piece.More;
-    }
-    if (value > 0) sink.valueBytes(data.subarray(0, value));
-    const tail = bytes - value;
-    if (!trailerAt(data, value, tail, 0)) return this.bad();
-    this.rest -= tail;
-    this.length = this.rest;
-    return this.length === 0 ? Piece.Done : Piece.More;
-  }
-
-  private bad(): Piece {
-    this.length = 0;
-    this.rest = 0;
-    return Piece.BadTrailer;
-  }
-}
-
-/* data[at, at+n) is the trailer from offset `from` (longer than what is left of it: wrong) */
-function trailerAt(data: Buffer, at: number, n: number, from: number): boolean {
-  if (from + n > TRAILER.length) return false;
-  for (let i = 0; i < n; i++) if (data[at + i] !== TRAILER[from + i]) return false;
-  return true;
-}
+export const GET_TRAILER = Buffer.from('\r\nEND\r\n', 'latin1');

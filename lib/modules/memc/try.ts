@@ -7,7 +7,8 @@ import { STATUS_FAILURE, type Failure } from '../../upstream/run.js';
 import { openUpstreamSocket } from '../../upstream/ssl.js';
 import { MemcCmd } from './conf.js';
 import { atotm, type MemcRun } from './handler.js';
-import { GetValueFilter, Piece, parseGetHeader, parseSimple } from './reply.js';
+import { GET_TRAILER, parseGetHeader, parseSimple } from './reply.js';
+import { Piece, ValueFilter } from '../../upstream/value_filter.js';
 
 /*
  * One exchange with one memcached peer, as nginx's non-buffered upstream
@@ -41,7 +42,7 @@ export class MemcTry extends ConnTry {
   private head: Buffer = NO_BYTES;
   /** bytes of `head` the simple machine has seen (its `at pos` counts from there) */
   private seen = 0;
-  private value: GetValueFilter | undefined = undefined;
+  private value: ValueFilter | undefined = undefined;
   /** the value part of a get is streaming */
   private inBody = false;
   /** no read since the one that brought the header (the log's action is still the header's) */
@@ -72,7 +73,7 @@ export class MemcTry extends ConnTry {
   protected onData(chunk: Buffer): void {
     if (this.inBody) {
       this.firstRead = false;
-      this.body(chunk);
+      this.body(chunk, 0);
       return;
     }
     this.head = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
@@ -178,19 +179,19 @@ export class MemcTry extends ConnTry {
         r.vars[run.mmcf.flagsIndex] = h.flags;
         if (run.mlcf.flagsToLastModified === 1) r.lastModifiedTime = atotm(h.flags);
         this.head = NO_BYTES;
-        this.value = new GetValueFilter(h.length);
+        this.value = new ValueFilter(h.length, GET_TRAILER);
         this.inBody = true;
         this.firstRead = true;
         this.sameRound = true;
         setImmediate(() => (this.sameRound = false));
         if (!this.sendHead(200, h.length)) return;
-        this.body(h.body < head.length ? head.subarray(h.body) : NO_BYTES);
+        this.body(head, h.body);
       }
     }
   }
 
-  private body(data: Buffer): void {
-    switch (this.value!.feed(data, this)) {
+  private body(data: Buffer, at: number): void {
+    switch (this.value!.feed(data, at, this)) {
       case Piece.More:
         return;
       case Piece.Done:
@@ -209,8 +210,8 @@ export class MemcTry extends ConnTry {
   }
 
   /** value bytes to the client (ValueSink) */
-  valueBytes(b: Buffer): void {
-    this.toClient(this.run.r, b);
+  valueBytes(b: Buffer, from: number, to: number): void {
+    this.toClient(this.run.r, from === 0 && to === b.length ? b : b.subarray(from, to));
   }
 
   protected override settle(status: number, complete: boolean, reusable: boolean, failure: Failure | undefined, aborted: boolean): void {

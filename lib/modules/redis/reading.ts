@@ -4,7 +4,8 @@ import type { Failure } from '../../upstream/run.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import type { RedisRun } from './handler.js';
 import { markRedisResponse, rangeOf } from './ranges.js';
-import { parseHeader, Piece, ValueFilter } from './reply.js';
+import { parseHeader, VALUE_TRAILER } from './reply.js';
+import { Piece, ValueFilter } from '../../upstream/value_filter.js';
 
 /*
  * Reading one request's reply, the same on a connection of its own
@@ -155,7 +156,7 @@ export class RedisReading {
       r.sendHeader();
       return;
     }
-    this.value = new ValueFilter(length);
+    this.value = new ValueFilter(length, VALUE_TRAILER);
     if (range.kind === 'part') {
       this.from = range.start;
       this.to = range.end;

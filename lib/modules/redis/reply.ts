@@ -142,78 +142,8 @@ export function parseHeader(buf: Buffer, avail: number, full: boolean, auth: boo
   return { kind: 'invalid' };
 }
 
-/** What one piece of the value part was. */
-export const enum Piece {
-  /** value bytes (sent on), more expected */
-  More,
-  /** the value and its CR LF are complete */
-  Done,
-  /** complete, but the trailer was not CR LF or more followed: `redis sent invalid trailer` */
-  BadTrailer,
-}
-
-/** where the value's bytes go (an object, not a closure per reply) */
-export interface ValueSink {
-  /** b[from, to) is value (views are made only where the bytes go out) */
-  valueBytes(b: Buffer, from: number, to: number): void;
-}
-
 /**
  * ngx_http_redis_filter: the N value bytes go to the client, the CR LF
- * after them is checked and dropped. `length` counts what is still
- * expected, trailer included (u->length), `rest` what is left of the
- * trailer. With a bad trailer the client still gets exactly N bytes (the
- * response is complete) but the connection is not kept.
+ * after them is checked and dropped (lib/upstream/value_filter.ts).
  */
-export class ValueFilter {
-  private length: number;
-  private rest = 2;
-
-  constructor(valueLength: number) {
-    this.length = valueLength + 2;
-  }
-
-  /**
-   * Feed data[at..]; `sink` gets the part of it that is value. Returns what
-   * the piece made of the reply.
-   */
-  feed(data: Buffer, at: number, sink: ValueSink): Piece {
-    const bytes = data.length - at;
-    if (bytes <= 0) return this.length === 0 ? Piece.Done : Piece.More;
-    if (this.length === this.rest) {
-      // only (part of) the trailer is left
-      const from = 2 - this.rest;
-      if (bytes > this.length || !sameBytes(data, at, bytes, from)) return this.bad();
-      this.length -= bytes;
-      this.rest -= bytes;
-      return this.length === 0 ? Piece.Done : Piece.More;
-    }
-    const value = this.length - 2;
-    if (bytes <= value) {
-      this.length -= bytes;
-      sink.valueBytes(data, at, data.length);
-      return Piece.More;
-    }
-    if (value > 0) sink.valueBytes(data, at, at + value);
-    const tail = bytes - value;
-    if (bytes > this.length || !sameBytes(data, at + value, tail, 0)) return this.bad();
-    this.rest -= tail;
-    this.length = this.rest;
-    return this.length === 0 ? Piece.Done : Piece.More;
-  }
-
-  private bad(): Piece {
-    this.length = 0;
-    this.rest = 0;
-    return Piece.BadTrailer;
-  }
-}
-
-/* data[at, at+n) equals CR LF from offset `from` */
-function sameBytes(data: Buffer, at: number, n: number, from: number): boolean {
-  for (let i = 0; i < n; i++) {
-    const want = from + i === 0 ? CR : from + i === 1 ? LF : -1;
-    if (data[at + i] !== want) return false;
-  }
-  return true;
-}
+export const VALUE_TRAILER = Buffer.from('\r\n', 'latin1');
