@@ -115,7 +115,23 @@ function setHeaderOut(r: HttpRequest, name: string, values: string[] | undefined
     return;
   }
   r.headersOut = r.headersOut.filter(([k]) => k.toLowerCase() !== lc);
-  if (values) for (const v of values) r.headersOut.push([name, v]);
+  // ngx_lua's builtin ETag and Last-Modified set headers_out.etag / last_modified(_time) too:
+  // the not-modified and range filters, and srcache's store, read them
+  if (lc === 'etag') r.etag = undefined;
+  else if (lc === 'last-modified') {
+    r.lastModified = undefined;
+    r.lastModifiedTime = -1;
+  }
+  if (!values) return;
+  for (const v of values) {
+    const e: [string, string] = [name, v];
+    r.headersOut.push(e);
+    if (lc === 'etag') r.etag = e;
+    else if (lc === 'last-modified' && v !== '') {
+      r.lastModified = e;
+      r.lastModifiedTime = parseHttpTime(v);
+    }
+  }
 }
 
 /** the value(s) at i as header strings (a table: each element) */

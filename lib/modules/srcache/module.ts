@@ -18,7 +18,7 @@ import { compileComplexValue } from '../../http/script.js';
 import { VAR_NOCACHEABLE, httpVariables } from '../../http/variables.js';
 import type { SrcacheLocConf } from './conf.js';
 import { fetchHandler } from './fetch.js';
-import { ctxOf } from './state.js';
+import { currentCtx } from './state.js';
 import { HIDE_DEFAULT, storeHeaderFilter } from './store.js';
 
 /*
@@ -89,11 +89,16 @@ export const srcacheModule = defineHttpModule<unknown, unknown, SrcacheLocConf>(
   name: 'srcache',
   preConfiguration(cf) {
     const vars = httpVariables(cf);
-    vars.add(cf, 'srcache_fetch_status', VAR_NOCACHEABLE).get = (r) => ctxOf(r).fetchStatus;
-    vars.add(cf, 'srcache_store_status', VAR_NOCACHEABLE).get = (r) => ctxOf(r).storeStatus;
+    vars.add(cf, 'srcache_fetch_status', VAR_NOCACHEABLE).get = (r) => currentCtx(r)?.fetchStatus ?? 'BYPASS';
+    vars.add(cf, 'srcache_store_status', VAR_NOCACHEABLE).get = (r) => currentCtx(r)?.storeStatus ?? 'BYPASS';
+    // ngx_http_srcache_expire_variable: only once the response is being stored; seconds left from now
     vars.add(cf, 'srcache_expire', VAR_NOCACHEABLE).get = (r) => {
-      const e = ctxOf(r).expire;
-      return e === undefined ? undefined : String(e);
+      const ctx = currentCtx(r);
+      if (ctx === undefined || ctx.storeStatus !== 'STORE') return undefined;
+      const c = r.locConf[srcacheModule.index] as SrcacheLocConf;
+      let e = ctx.validSec === 0 ? c.defaultExpire : ctx.validSec - Math.floor(Date.now() / 1000);
+      if (c.maxExpire > 0 && e > c.maxExpire) e = c.maxExpire;
+      return String(e);
     };
   },
   phases: {
@@ -117,6 +122,10 @@ export const srcacheModule = defineHttpModule<unknown, unknown, SrcacheLocConf>(
     storePassHeaders: undefined,
     storeHideHeaders: undefined,
     hidden: new Set(),
+    hideContentType: false,
+    hideLastModified: false,
+    storeRanges: UNSET,
+    bufferSize: UNSET,
     ignoreContentEncoding: UNSET,
     headerBufferSize: UNSET,
     requestCacheControl: UNSET,
@@ -132,6 +141,11 @@ export const srcacheModule = defineHttpModule<unknown, unknown, SrcacheLocConf>(
     c.storeStatuses ??= prev.storeStatuses;
     c.storeMethods ??= prev.storeMethods;
     c.methods ??= prev.methods;
+    // ngx_http_srcache_merge_loc_conf: GET and HEAD are always cache methods
+    const methods = new Set(c.methods ?? []);
+    methods.add('GET');
+    methods.add('HEAD');
+    c.methods = [...methods];
     c.storeMaxSize = mergeValue(c.storeMaxSize, prev.storeMaxSize, 0);
     c.storeNoStore = mergeValue(c.storeNoStore, prev.storeNoStore, 0);
     c.storeNoCache = mergeValue(c.storeNoCache, prev.storeNoCache, 0);
@@ -141,6 +155,10 @@ export const srcacheModule = defineHttpModule<unknown, unknown, SrcacheLocConf>(
     const hidden = new Set([...HIDE_DEFAULT, ...(c.storeHideHeaders ?? [])].map((h) => h.toLowerCase()));
     for (const p of c.storePassHeaders ?? []) hidden.delete(p.toLowerCase());
     c.hidden = hidden;
+    // Content-Type and Last-Modified are written by the store itself: hidden, they are left out too
+    c.hideContentType = hidden.has('content-type');
+    c.hideLastModified = hidden.has('last-modified');
+    c.storeRanges = mergeValue(c.storeRanges, prev.storeRanges, 0);
     c.ignoreContentEncoding = mergeValue(c.ignoreContentEncoding, prev.ignoreContentEncoding, 0);
     c.headerBufferSize = mergeValue(c.headerBufferSize, prev.headerBufferSize, 4096);
     c.requestCacheControl = mergeValue(c.requestCacheControl, prev.requestCacheControl, 0);
@@ -162,6 +180,9 @@ export const srcacheModule = defineHttpModule<unknown, unknown, SrcacheLocConf>(
     { name: 'srcache_store_private', ctx: ALL, args: FLAG, set: flagSlot(conf, 'storePrivate') },
     { name: 'srcache_store_pass_header', ctx: ALL, args: TAKE1, set: nameList('storePassHeaders') },
     { name: 'srcache_store_hide_header', ctx: ALL, args: TAKE1, set: nameList('storeHideHeaders') },
+    // the module's buffer size is read nowhere: accepted as a size
+    { name: 'srcache_buffer', ctx: ALL, args: TAKE1, set: sizeSlot(conf, 'bufferSize') },
+    { name: 'srcache_store_ranges', ctx: ALL, args: FLAG, set: flagSlot(conf, 'storeRanges') },
     { name: 'srcache_ignore_content_encoding', ctx: ALL, args: FLAG, set: flagSlot(conf, 'ignoreContentEncoding') },
     { name: 'srcache_header_buffer_size', ctx: ALL, args: TAKE1, set: sizeSlot(conf, 'headerBufferSize') },
     { name: 'srcache_request_cache_control', ctx: ALL, args: FLAG, set: flagSlot(conf, 'requestCacheControl') },
