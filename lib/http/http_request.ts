@@ -428,6 +428,9 @@ export class HttpRequest implements Request {
     this.filterFinalized++;
     this.allowRanges = false;
     if (clean) {
+      // ngx_http_filter_finalize_request clears the modules' contexts (srcache's, echo's); the range
+      // filter's 416 is a plain return code that keeps them
+      this.ctxEpoch++;
       this.headersOut = [];
       this.contentLength = -1;
       this.lastModifiedTime = -1;

@@ -111,7 +111,18 @@ function setHeaderOut(r: HttpRequest, name: string, values: string[] | undefined
     return;
   }
   if (lc === 'content-length') {
-    r.contentLength = values ? Number(values[values.length - 1]) : -1;
+    // ngx_lua's builtin Content-Length: content_length_n and a line of the header list (sent in its
+    // place, stored by srcache), or neither when cleared
+    r.headersOut = r.headersOut.filter(([k]) => k.toLowerCase() !== lc);
+    if (values === undefined) {
+      r.contentLength = -1;
+      r.ownContentLength = true;
+      return;
+    }
+    const v = values[values.length - 1]!;
+    r.contentLength = Number(v);
+    r.headersOut.push([name, v]);
+    r.ownContentLength = false;
     return;
   }
   r.headersOut = r.headersOut.filter(([k]) => k.toLowerCase() !== lc);

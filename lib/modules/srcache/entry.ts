@@ -253,17 +253,18 @@ function apply(r: HttpRequest, b: Buffer): void {
 }
 
 /**
- * Read the entry's status line and headers onto r. HEAD_OK leaves the
+ * Read the entry's status line and headers onto r (the fetch subrequest
+ * sr writes the log lines, with its context). HEAD_OK leaves the
  * body's offset in `bodyStart`; HEAD_BAD was logged (nginx's words);
  * HEAD_TRUNCATED is for the caller to log once the fetch is over.
  */
-export function readHead(r: HttpRequest, b: Buffer, bufferSize: number, upstream: boolean): number {
+export function readHead(r: HttpRequest, sr: HttpRequest, b: Buffer, bufferSize: number, upstream: boolean): number {
   const end = b.length;
   listedLength = false;
   const first = statusLine(r, b, end);
   if (first === -2) return HEAD_TRUNCATED;
   if (first === -1) {
-    r.log('error', 'srcache_fetch: cache sent invalid status line');
+    sr.log('error', 'srcache_fetch: cache sent invalid status line');
     return HEAD_BAD;
   }
   let at = first;
@@ -282,10 +283,10 @@ export function readHead(r: HttpRequest, b: Buffer, bufferSize: number, upstream
     }
     if (rc === L_AGAIN) {
       if (!over) return HEAD_TRUNCATED;
-      r.log('error', 'srcache_fetch: header buffer overflown (maybe you should consider increasing srcache_header_buffer_size?)');
+      sr.log('error', 'srcache_fetch: header buffer overflown (maybe you should consider increasing srcache_header_buffer_size?)');
       return HEAD_BAD;
     }
-    r.log('error', 'srcache_fetch: cache sent invalid header');
+    sr.log('error', 'srcache_fetch: cache sent invalid header');
     return HEAD_BAD;
   }
 }

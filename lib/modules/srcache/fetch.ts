@@ -102,15 +102,15 @@ function fetched(sr: SubRequest): void {
   if (sr.status === 200 && body !== undefined && !sr.capturedOver && sr.failRc === undefined) {
     const entry = body.length === 1 ? body[0]! : Buffer.concat(body, sr.capturedLength);
     const conf = ctxOf(r).fetchConf!;
-    const rc = readHead(r, entry, conf.headerBufferSize, sr.upstreamAddr !== undefined);
+    const rc = readHead(r, sr, entry, conf.headerBufferSize, sr.upstreamAddr !== undefined);
     if (rc === HEAD_OK) {
       if (!sr.noEof) return serveEntry(r, entry);
-      r.log('error', 'srcache_fetch: cache sent truncated response body');
+      sr.log('error', 'srcache_fetch: cache sent truncated response body');
     } else if (rc === HEAD_TRUNCATED) {
-      r.log('error', 'srcache_fetch: cache sent truncated status line or headers');
+      sr.log('error', 'srcache_fetch: cache sent truncated status line or headers');
     } else {
       // the module ignored the rest of the body, whose end it then never saw
-      r.log('error', 'srcache_fetch: cache sent truncated response body');
+      sr.log('error', 'srcache_fetch: cache sent truncated response body');
     }
   }
   afterAccess(r);
