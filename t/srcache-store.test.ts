@@ -154,6 +154,8 @@ const CASES: Array<[string, string]> = [
   ['a range of it, srcache_store_ranges off: not stored', get('/file/f.txt', 'Range: bytes=2-5\r\n')],
   ['a range of it, srcache_store_ranges on: stored as 206', get('/file-ranges/f.txt', 'Range: bytes=2-5\r\n')],
   ['two ranges, srcache_store_ranges on', get('/file-ranges/f.txt', 'Range: bytes=0-1,4-5\r\n')],
+  ['HTTP/1.0: lua holds its output for a Content-Length, stored', 'GET /lua/a HTTP/1.0\r\n\r\n'],
+  ['HTTP/1.0 and a length already set', 'GET /lua/a?cl=10 HTTP/1.0\r\n\r\n'],
   ['store subrequest returns 500: its rc logged', get('/fail500')],
   ['store subrequest exits with ngx.ERROR', get('/failerror')],
   ['store subrequest answers 404', get('/fail404')],

@@ -22,6 +22,9 @@ function conf(r: HttpRequest): LuaLocConf | undefined {
   return r.locConf[luaModuleIndex] as LuaLocConf | undefined;
 }
 
+/** the request's lua location conf (api_out.ts reads lua_http10_buffering) */
+export const luaConfOf = conf;
+
 export function headerFilter(r: HttpRequest): void {
   const llcf = conf(r);
   if (!llcf) return;

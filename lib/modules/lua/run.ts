@@ -82,6 +82,13 @@ function contentEnd(r: HttpRequest, t: LuaThread, e: ThreadEnd): void {
   }
   if (e.how === 'exit') {
     const code = e.code;
+    // HTTP/1.0 output held back (ngx_http_lua_handle_exit with ctx->buffering): it goes out with its
+    // status whatever the exit code, but for NGX_ERROR and the closing ones
+    if (reqState(r).held !== undefined && r.status !== 0 && code !== -1 && code !== 408 && code !== 499 && code !== 444) {
+      sendHeaderIfNeeded(r);
+      r.finish();
+      return;
+    }
     if (code === -1) {
       // ngx.exit(ngx.ERROR): finalized with NGX_ERROR (a 500 page here; a subrequest's parent sees the -1)
       if (r.headerSent) r.terminate();
