@@ -21,6 +21,8 @@ export class SrcacheCtx {
   validSec = 0;
   /** the conf whose srcache_fetch runs (its subrequest's end reads it) */
   fetchConf: SrcacheLocConf | undefined = undefined;
+  /** the request is a store subrequest (kept across its internal redirects, as the module resumes it) */
+  storeSub = false;
   /** the request's ctxEpoch when this was made */
   epoch = 0;
 }

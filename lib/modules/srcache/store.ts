@@ -29,9 +29,6 @@ export const HIDE_DEFAULT = ['Connection', 'Keep-Alive', 'Proxy-Authenticate', '
 /** the statuses stored when srcache_store_statuses is not given */
 const DEFAULT_STATUSES = [200, 301, 302, 307, 308];
 
-/** the store subrequest's state: its header filter writes the module's debug line (nginx's in_store_subrequest ctx) */
-class StoreSubCtx extends SrcacheCtx {}
-
 /*
  * ngx_http_srcache_response_no_cache: the response's Cache-Control lines
  * (`private`, `no-store`, `no-cache` as substrings, any case, unless
@@ -77,8 +74,8 @@ function contentEncoding(r: HttpRequest): string {
 
 /** the header filter: decide, and put the capturing body filter on the request */
 export function storeHeaderFilter(r: HttpRequest, conf: SrcacheLocConf | undefined): void {
-  const own = r.srcacheCtx;
-  if (own instanceof StoreSubCtx) return storeSubHeader(r as SubRequest);
+  const own = r.srcacheCtx as SrcacheCtx | undefined;
+  if (own !== undefined && own.storeSub) return storeSubHeader(r as SubRequest);
   if (conf === undefined || conf.store === undefined || r.main !== r) return;
   const ctx = activeCtx(r);
   if (ctx === undefined || ctx.fetchStatus === 'HIT') return;
@@ -220,6 +217,11 @@ class StoreFilter implements BodyFilter {
     this.parts.length = 0;
     // fresh variables, as the fetch's (ngx_http_srcache_adjust_subrequest)
     const sr = createSubrequest(r, uri, args, { method: t.method, ownVariables: true, body, inMemory: true, captureLimit: 0, detached: true, done: stored });
-    if (sr !== undefined) sr.srcacheCtx = new StoreSubCtx();
+    if (sr !== undefined) {
+      // its header filter writes the module's debug line (nginx's in_store_subrequest ctx)
+      const c = new SrcacheCtx();
+      c.storeSub = true;
+      sr.srcacheCtx = c;
+    }
   }
 }
