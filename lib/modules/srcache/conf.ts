@@ -18,8 +18,10 @@ export interface SrcacheLocConf {
   storeStatuses: number[] | undefined;
   /** request methods whose responses are stored (default GET HEAD) */
   storeMethods: string[] | undefined;
-  /** request methods that fetch and store (merged: GET and HEAD always among them; HEAD is never stored) */
+  /** request methods that fetch and store (merged from methodMask: GET and HEAD always among them; HEAD is never stored) */
   methods: string[] | undefined;
+  /** srcache_methods: GET 1, HEAD 2, POST 4, PUT 8, DELETE 16 (0: unset) */
+  methodMask: number;
   /** bytes of header and body at most (0: no limit) */
   storeMaxSize: number;
   storeNoStore: number;
