@@ -59,6 +59,10 @@ ${fetchLocations}
       default_type text/html;
       echo "from backend";
     }
+    location = /t/empty { set $x ""; srcache_fetch GET $x; echo "from backend"; }
+    location = /t/unsafe { srcache_fetch GET /e/../e/etag; echo "from backend"; }
+    location = /t/query { srcache_fetch GET /e/etag?from=uri; echo "from backend"; }
+    location = /t/escaped { srcache_fetch GET /e/et%61g; echo "from backend"; }
     location /small/ {
       srcache_header_buffer_size 23;
       srcache_fetch GET /e/$arg_e;
@@ -103,6 +107,10 @@ const CASES: Array<[string, string]> = [
   ['invalid header line: MISS with the status and headers before it', get('/c/a?e=badheader')],
   ['empty entry', get('/c/a?e=empty')],
   ['fetch answers 404: MISS', get('/c/a?e=missing')],
+  ['an empty fetch URI: the connection closes', get('/t/empty')],
+  ['an unsafe fetch URI: the connection closes', get('/t/unsafe')],
+  ['a ? in the fetch URI', get('/t/query')],
+  ['%XX in the fetch URI decoded', get('/t/escaped')],
 ];
 
 /* srcache's error-log lines, without time, pid and connection number */

@@ -110,6 +110,9 @@ const HTTP = `
       srcache_store_ranges on;
       srcache_store PUT /store key=$uri$http_range;
     }
+    location /store-empty { set $x ""; srcache_store PUT $x; more_set_headers 'X-Store: $srcache_store_status'; echo "client answer"; }
+    location /store-unsafe { srcache_store PUT /a/../../store; echo "client answer"; }
+    location /store-escaped { srcache_store PUT /st%6Fre?from=uri; echo "client answer"; }
     location /fail500 { srcache_store PUT /store500; echo "client answer"; }
     location /failerror { srcache_store PUT /store-error; echo "client answer"; }
     location /fail404 { srcache_store PUT /store404; echo "client answer"; }
@@ -156,6 +159,9 @@ const CASES: Array<[string, string]> = [
   ['two ranges, srcache_store_ranges on', get('/file-ranges/f.txt', 'Range: bytes=0-1,4-5\r\n')],
   ['HTTP/1.0: lua holds its output for a Content-Length, stored', 'GET /lua/a HTTP/1.0\r\n\r\n'],
   ['HTTP/1.0 and a length already set', 'GET /lua/a?cl=10 HTTP/1.0\r\n\r\n'],
+  ['an empty store URI: nothing stored', get('/store-empty')],
+  ['an unsafe store URI: nothing stored', get('/store-unsafe')],
+  ['%XX and ? in the store URI', get('/store-escaped')],
   ['store subrequest returns 500: its rc logged', get('/fail500')],
   ['store subrequest exits with ngx.ERROR', get('/failerror')],
   ['store subrequest answers 404', get('/fail404')],

@@ -3,6 +3,7 @@ import type { HttpRequest } from '../../http/http_request.js';
 import { afterAccess } from '../../http/phases.js';
 import { DECLINED, DONE } from '../../http/request.js';
 import { createSubrequest, type SubRequest, type SubrequestOptions } from '../../http/subrequest.js';
+import { parseUnsafeUri } from '../echo/util.js';
 import type { SrcacheLocConf, SubrequestTemplate } from './conf.js';
 import { HEAD_OK, HEAD_TRUNCATED, bodyStart, listedLength, readHead } from './entry.js';
 import { ctxOf, skipped } from './state.js';
@@ -19,14 +20,26 @@ import { ctxOf, skipped } from './state.js';
  * that is set (the module streams it).
  */
 
-/** the fetch's subrequest target: URI, args (a `?` in the URI splits them when no args are given) */
-export function target(r: HttpRequest, t: SubrequestTemplate): { uri: string; args: string } {
+/*
+ * the subrequest's target (ngx_http_parse_unsafe_uri on the evaluated
+ * URI): a `?` in it ends the path, its args used when the directive's own
+ * are empty; %XX is decoded; an empty or unsafe URI (`..` segments, NUL)
+ * gives undefined. The usual URI (no `%`, `?`, NUL or `..`) is taken as it is.
+ */
+export function target(r: HttpRequest, t: SubrequestTemplate): { uri: string; args: string } | undefined {
   let uri = evalComplexValue(r, t.uri);
   let args = t.args !== undefined ? evalComplexValue(r, t.args) : '';
-  const q = uri.indexOf('?');
-  if (q !== -1 && t.args === undefined) {
-    args = uri.slice(q + 1);
-    uri = uri.slice(0, q);
+  if (uri.length === 0) return undefined;
+  let plain = uri.indexOf('..') === -1;
+  for (let i = 0; plain && i < uri.length; i++) {
+    const c = uri.charCodeAt(i);
+    if (c === 0x25 || c === 0x3f || c === 0) plain = false;
+  }
+  if (!plain) {
+    const p = parseUnsafeUri(uri);
+    if (p.unsafe) return undefined;
+    uri = p.uri;
+    if (p.args && args === '') args = p.args;
   }
   return { uri, args };
 }
@@ -81,8 +94,13 @@ export function fetchHandler(r: HttpRequest, conf: SrcacheLocConf | undefined): 
   ctx.active = true;
   if (conf.fetchSkip !== undefined && skipped(evalComplexValue(r, conf.fetchSkip))) return DECLINED;
   if (conf.fetch === undefined) return DECLINED;
-  const { uri, args } = target(r, conf.fetch);
-  const sr = createSubrequest(r, uri, args, optionsOf(conf));
+  const to = target(r, conf.fetch);
+  if (to === undefined) {
+    // the access handler's NGX_ERROR: the request ends without a response
+    r.terminate();
+    return DONE;
+  }
+  const sr = createSubrequest(r, to.uri, to.args, optionsOf(conf));
   if (sr === undefined) return DECLINED;
   ctx.fetchStatus = 'MISS';
   ctx.fetchConf = conf;

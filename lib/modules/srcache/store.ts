@@ -212,7 +212,10 @@ class StoreFilter implements BodyFilter {
       }
     }
     const t = this.conf.store!;
-    const { uri, args } = target(r, t);
+    const to = target(r, t);
+    // an empty or unsafe target: nothing stored, nothing logged (the module's NGX_ERROR there)
+    if (to === undefined) return this.drop();
+    const { uri, args } = to;
     const body = Buffer.concat(this.parts, this.size);
     this.parts.length = 0;
     // fresh variables, as the fetch's (ngx_http_srcache_adjust_subrequest)
