@@ -25,6 +25,7 @@ const HTTP = `
     location /eof { content_by_lua_block { ngx.say("before eof") ngx.eof() } }
     location /off { lua_http10_buffering off; content_by_lua_block { ngx.say("not held") } }
     location /length { content_by_lua_block { ngx.header.content_length = 5 ngx.say("five") } }
+    location /length404 { content_by_lua_block { ngx.header.content_length = 5 ngx.exit(404) } }
     location /proxied { proxy_pass http://127.0.0.1:{port}/say; }
   }
 `;
@@ -39,6 +40,7 @@ const CASES: Array<[string, string]> = [
   ['HTTP/1.0, buffering off', 'GET /off HTTP/1.0\r\n\r\n'],
   ['HTTP/1.0 with a Content-Length set', 'GET /length HTTP/1.0\r\n\r\n'],
   ['HEAD HTTP/1.0', 'HEAD /say HTTP/1.0\r\n\r\n'],
+  ['a Content-Length set, then an error page', 'GET /length404 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
   ['through proxy_pass (HTTP/1.0 to the backend)', 'GET /proxied HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'],
 ];
 

@@ -12,7 +12,7 @@ import { escapeRefresh, uaMsie } from './user_agent.js';
 import type { ComplexValue } from './script.js';
 import { parseSize } from '../conf/values.js';
 import { headerBytes } from './header_filter.js';
-import { hasIfHeader, notModifiedFilter } from './conditional.js';
+import { dropListedLength, hasIfHeader, notModifiedFilter } from './conditional.js';
 import { rangeHeaderFilter, type RangeBody } from './range.js';
 import { hooks } from './hooks.js';
 import { internalRedirect, namedLocation } from './phases.js';
@@ -794,6 +794,8 @@ export class HttpRequest implements Request {
     this.location = undefined;
     this.contentType = 'text/html';
     this.contentLength = body.length;
+    // the page's length replaces a listed Content-Length (ngx_http_send_refresh)
+    if (!this.ownContentLength) dropListedLength(this);
     this.clearValidators();
     this.sendHeader();
     if (!this.headerOnly) this.send(Buffer.from(body, 'latin1'));
@@ -817,6 +819,8 @@ export class HttpRequest implements Request {
       this.contentType = 'text/html';
     } else this.contentType = '';
     this.contentLength = body.length;
+    // the page's length replaces a listed Content-Length (headers-more's, ngx_lua's, a cached entry's)
+    if (!this.ownContentLength) dropListedLength(this);
     this.sendHeader();
     if (body && !this.headerOnly) this.send(Buffer.from(body, 'latin1'));
     this.finish();
