@@ -16,8 +16,9 @@ import { ctxOf, skipped } from './state.js';
  * the request (HIT) and the content handler never runs; anything else is a
  * MISS and the request goes on to its content handler (the application).
  * The entry's head is read by entry.ts.
- * The entry is held whole here, bounded by srcache_store_max_size when
- * that is set (the module streams it).
+ * The entry is held whole, as the module holds it (its body_from_cache)
+ * before sending; here bounded by srcache_store_max_size when that is set
+ * (a larger entry is a MISS, where the module would serve it).
  */
 
 /*
