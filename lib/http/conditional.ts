@@ -89,9 +89,23 @@ export function notModifiedFilter(r: HttpRequest): number {
   r.statusLine = undefined;
   r.contentType = '';
   r.contentLength = -1;
+  // ngx_http_clear_content_length / _accept_ranges: a listed Content-Length (headers-more's, a cached
+  // entry's) and Accept-Ranges go too
+  if (!r.ownContentLength) dropListedLength(r);
+  if (r.acceptRanges !== undefined) {
+    const ar = r.acceptRanges;
+    r.headersOut = r.headersOut.filter((h) => h !== ar);
+    r.acceptRanges = undefined;
+  }
   r.allowRanges = false;
   // the response's Content-Encoding (gzip_static's, an upstream's) goes with the body
   const ce = r.headersOut.findIndex(([k]) => k.length === 16 && k.toLowerCase() === 'content-encoding');
   if (ce !== -1) r.headersOut.splice(ce, 1);
   return 0;
+}
+
+/** the Content-Length line of the header list that stood for the response's length: gone, the length is r's own again */
+export function dropListedLength(r: HttpRequest): void {
+  r.headersOut = r.headersOut.filter(([k]) => !(k.length === 14 && k.toLowerCase() === 'content-length'));
+  r.ownContentLength = true;
 }

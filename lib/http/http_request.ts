@@ -12,7 +12,7 @@ import { escapeRefresh, uaMsie } from './user_agent.js';
 import type { ComplexValue } from './script.js';
 import { parseSize } from '../conf/values.js';
 import { headerBytes } from './header_filter.js';
-import { hasIfHeader, notModifiedFilter } from './conditional.js';
+import { dropListedLength, hasIfHeader, notModifiedFilter } from './conditional.js';
 import { rangeHeaderFilter, type RangeBody } from './range.js';
 import { hooks } from './hooks.js';
 import { internalRedirect, namedLocation } from './phases.js';
@@ -443,6 +443,9 @@ export class HttpRequest implements Request {
     this.filterFinalized++;
     this.allowRanges = false;
     if (clean) {
+      // ngx_http_filter_finalize_request clears the modules' contexts (srcache's, echo's); the range
+      // filter's 416 is a plain return code that keeps them
+      this.ctxEpoch++;
       this.headersOut = [];
       this.contentLength = -1;
       this.lastModifiedTime = -1;
@@ -806,6 +809,8 @@ export class HttpRequest implements Request {
     this.location = undefined;
     this.contentType = 'text/html';
     this.contentLength = body.length;
+    // the page's length replaces a listed Content-Length (ngx_http_send_refresh)
+    if (!this.ownContentLength) dropListedLength(this);
     this.clearValidators();
     this.sendHeader();
     if (!this.headerOnly) this.send(Buffer.from(body, 'latin1'));
@@ -829,6 +834,8 @@ export class HttpRequest implements Request {
       this.contentType = 'text/html';
     } else this.contentType = '';
     this.contentLength = body.length;
+    // the page's length replaces a listed Content-Length (headers-more's, ngx_lua's, a cached entry's)
+    if (!this.ownContentLength) dropListedLength(this);
     this.sendHeader();
     if (body && !this.headerOnly) this.send(Buffer.from(body, 'latin1'));
     this.finish();

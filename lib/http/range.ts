@@ -1,4 +1,5 @@
 import type { HttpRequest } from './http_request.js';
+import { dropListedLength } from './conditional.js';
 import { parseHttpTime } from './http_time.js';
 
 /*
@@ -116,12 +117,15 @@ export function rangeHeaderFilter(r: HttpRequest): number {
       r.status = 416;
       r.headersOut.push(['Content-Range', `bytes */${total}`]);
       r.contentLength = -1;
+      if (!r.ownContentLength) dropListedLength(r);
       return 416;
     }
     if (rc !== DECLINED) {
       const list = rc as Array<[number, number]>;
       r.status = 206;
       r.statusLine = undefined;
+      // the parts' length replaces a listed Content-Length (a cached entry's)
+      if (!r.ownContentLength) dropListedLength(r);
       if (list.length === 1) {
         const [start, end] = list[0]!;
         r.headersOut.push(['Content-Range', `bytes ${start}-${end - 1}/${total}`]);

@@ -1,7 +1,7 @@
 import { HttpRequest, firstName, nextBody, runHeaderFilters, type BodyFilter } from './http_request.js';
 import { hooks } from './hooks.js';
 import { runPhases } from './phases.js';
-import type { RequestHead } from './request.js';
+import { ERROR, type RequestHead } from './request.js';
 import { microtask } from '../core/microtask.js';
 
 /*
@@ -157,6 +157,15 @@ export class SubRequest extends HttpRequest {
   private readonly captureUntilFinalize: boolean;
   /** the capture was closed by a special-status finalize (captureUntilFinalize) */
   private captureClosed = false;
+  /**
+   * the first error the child was finalized with (NGX_ERROR as -1, or a
+   * special status) and its status then: what nginx's post-subrequest
+   * handler is given (srcache's store logs it)
+   */
+  failRc: number | undefined = undefined;
+  failStatus = 0;
+  /** a body filter dropped the end of the child's output (ngx_lua's ngx.arg[2] = false): nginx never saw its last buffer */
+  noEof = false;
 
   constructor(parent: HttpRequest, uri: string, args: string, opts: SubrequestOptions, depth: number) {
     let head: RequestHead = parent.req;
@@ -251,6 +260,10 @@ export class SubRequest extends HttpRequest {
   }
 
   override finalize(rc: number): void {
+    if (this.failRc === undefined && (rc === ERROR || rc >= 300) && !this.finished) {
+      this.failRc = rc;
+      this.failStatus = this.status;
+    }
     if (this.captureUntilFinalize && rc >= 300 && !this.headerSent && !this.finished) this.captureClosed = true;
     super.finalize(rc);
   }
@@ -260,6 +273,10 @@ export class SubRequest extends HttpRequest {
     if (this.finished) return;
     if (this.captured !== undefined) {
       // an in-memory child ends alone: its parent decides what its failure means
+      if (this.failRc === undefined) {
+        this.failRc = ERROR;
+        this.failStatus = this.status;
+      }
       this.finished = true;
       this.out.ended = true;
       this.capturedOver = true;

@@ -3,6 +3,7 @@ import { getMainLog } from '../../core/error_log.js';
 import type { HttpRequest } from '../../http/http_request.js';
 import { joinBytes, lauxlib, lua, luaError, pushStr, toStr, u8str, luaYield, type LuaState } from './fengari.js';
 import { EXIT_EXEC, currentThread, yieldFor, type LuaThread } from './thread.js';
+import { luaConfOf } from './filters.js';
 import { setFn } from './vm.js';
 
 /*
@@ -28,6 +29,12 @@ export interface LuaReqState {
   eof: boolean;
   /** the last output met a full socket buffer (ngx.flush(true) waits for it to drain) */
   congested?: boolean;
+  /**
+   * lua_http10_buffering: an HTTP/1.0 response without a length is held
+   * until its end, to be sent with its Content-Length (ngx_lua's
+   * ctx->buffering and ctx->out)
+   */
+  held?: Buffer[];
 }
 export function reqState(r: HttpRequest): LuaReqState {
   let s = r.luaCtx as LuaReqState | undefined;
@@ -89,11 +96,33 @@ function collect(L: LuaState, i: number, out: Uint8Array[], api: string, argn: n
   }
 }
 
-/** send the response header if not yet (ngx_http_lua_send_header_if_needed) */
+/**
+ * send the response header if not yet (ngx_http_lua_send_header_if_needed);
+ * with HTTP/1.0 output held back, this is its end: the header with the
+ * held length (ngx_http_lua_send_http10_headers), then the output
+ */
 export function sendHeaderIfNeeded(r: HttpRequest): void {
   if (r.headerSent) return;
   if (r.status === 0) r.status = 200;
+  const st = peekReqState(r);
+  const held = st?.held;
+  if (held === undefined) {
+    r.sendHeader();
+    return;
+  }
+  st!.held = undefined;
+  if (r.ownContentLength) {
+    let n = 0;
+    for (const b of held) n += b.length;
+    r.contentLength = n;
+  }
   r.sendHeader();
+  if (!r.headerOnly) for (const b of held) r.send(b);
+}
+
+/* ngx_http_lua_send_chain_link: HTTP/1.0 output of the content phase without a length starts being held */
+function startsHolding(r: HttpRequest, t: LuaThread): boolean {
+  return !r.headerSent && r.version < 1001 && r.contentLength < 0 && t.phase === 'content' && r.method !== 'HEAD' && luaConfOf(r)?.http10Buffering !== 0;
 }
 
 function output(L: LuaState, newline: boolean): number {
@@ -113,6 +142,14 @@ function output(L: LuaState, newline: boolean): number {
   if (newline) parts.push(NEWLINE);
   // one copy into a Buffer of its own (TypedArray set: no Buffer view of the VM's arrays)
   const buf = joinBytes(parts);
+  if (st.held === undefined && startsHolding(r, t)) st.held = [];
+  if (st.held !== undefined) {
+    // ngx_http_lua_send_header_if_needed gives the status before it holds the output
+    if (r.status === 0) r.status = 200;
+    if (buf.length) st.held.push(buf);
+    lua.lua_pushinteger(L, 1);
+    return 1;
+  }
   sendHeaderIfNeeded(r);
   if (buf.length && !r.headerOnly) st.congested = !r.send(buf);
   lua.lua_pushinteger(L, 1);
@@ -217,6 +254,12 @@ export function installNgxOutput(L: LuaState): void {
     const { t, r } = curReq(L1, 'flush');
     checkPhase(L1, t, 'flush', OUT_PHASES);
     const st = reqState(r);
+    if (st.held !== undefined) {
+      // lua http 1.0 buffering makes ngx.flush() a no-op
+      lua.lua_pushnil(L1);
+      pushStr(L1, 'buffering');
+      return 2;
+    }
     // ngx.flush(true): wait until what was sent has left the buffers (backpressure for loops of ngx.say)
     if (lua.lua_toboolean(L1, 1) && st.congested && !r.finished) {
       return yieldFor(L1, (wake) => {

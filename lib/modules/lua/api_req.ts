@@ -111,11 +111,38 @@ function setHeaderOut(r: HttpRequest, name: string, values: string[] | undefined
     return;
   }
   if (lc === 'content-length') {
-    r.contentLength = values ? Number(values[values.length - 1]) : -1;
+    // ngx_lua's builtin Content-Length: content_length_n and a line of the header list (sent in its
+    // place, stored by srcache), or neither when cleared
+    r.headersOut = r.headersOut.filter(([k]) => k.toLowerCase() !== lc);
+    if (values === undefined) {
+      r.contentLength = -1;
+      r.ownContentLength = true;
+      return;
+    }
+    const v = values[values.length - 1]!;
+    r.contentLength = Number(v);
+    r.headersOut.push([name, v]);
+    r.ownContentLength = false;
     return;
   }
   r.headersOut = r.headersOut.filter(([k]) => k.toLowerCase() !== lc);
-  if (values) for (const v of values) r.headersOut.push([name, v]);
+  // ngx_lua's builtin ETag and Last-Modified set headers_out.etag / last_modified(_time) too:
+  // the not-modified and range filters, and srcache's store, read them
+  if (lc === 'etag') r.etag = undefined;
+  else if (lc === 'last-modified') {
+    r.lastModified = undefined;
+    r.lastModifiedTime = -1;
+  }
+  if (!values) return;
+  for (const v of values) {
+    const e: [string, string] = [name, v];
+    r.headersOut.push(e);
+    if (lc === 'etag') r.etag = e;
+    else if (lc === 'last-modified' && v !== '') {
+      r.lastModified = e;
+      r.lastModifiedTime = parseHttpTime(v);
+    }
+  }
 }
 
 /** the value(s) at i as header strings (a table: each element) */

@@ -29,6 +29,8 @@ export interface LuaLocConf {
   /** lua_code_cache (-1 unset) */
   codeCache: number;
   needRequestBody: number;
+  /** lua_http10_buffering (default on) */
+  http10Buffering: number;
   /** lua_socket_connect_timeout / send / read, ms (-1 unset) */
   socketConnectTimeout: number;
   socketSendTimeout: number;

@@ -1,4 +1,5 @@
 import { nextBody, nextLast, type BodyFilter, type HttpRequest } from '../../http/http_request.js';
+import { SubRequest } from '../../http/subrequest.js';
 import type { LuaLocConf } from './conf.js';
 import { lua, type LuaState } from './fengari.js';
 import { runSync } from './run.js';
@@ -20,6 +21,9 @@ export function setLuaModuleIndex(i: number): void {
 function conf(r: HttpRequest): LuaLocConf | undefined {
   return r.locConf[luaModuleIndex] as LuaLocConf | undefined;
 }
+
+/** the request's lua location conf (api_out.ts reads lua_http10_buffering) */
+export const luaConfOf = conf;
 
 export function headerFilter(r: HttpRequest): void {
   const llcf = conf(r);
@@ -101,6 +105,9 @@ export class LuaBodyFilter implements BodyFilter {
       return;
     }
     if (out.data.length) nextBody(r, this.next, out.data);
+    // ngx.arg[2] = false: nginx's filters below never see the last buffer; an in-memory subrequest
+    // (srcache's fetch) then ends without its eof, which its parent checks
+    if (!out.eof && r instanceof SubRequest) r.noEof = true;
     nextLast(r, this.next);
   }
 }

@@ -180,7 +180,7 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
   },
   createLocConf: () => ({
     rewrite: undefined, access: undefined, content: undefined, headerFilter: undefined, bodyFilter: undefined, log: undefined,
-    codeCache: UNSET, needRequestBody: UNSET,
+    codeCache: UNSET, needRequestBody: UNSET, http10Buffering: UNSET,
     socketConnectTimeout: UNSET, socketSendTimeout: UNSET, socketReadTimeout: UNSET,
   }),
   mergeLocConf(_cf, prev, c) {
@@ -192,6 +192,7 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
     c.log ??= prev.log;
     c.codeCache = mergeValue(c.codeCache, prev.codeCache, 1);
     c.needRequestBody = mergeValue(c.needRequestBody, prev.needRequestBody, 0);
+    c.http10Buffering = mergeValue(c.http10Buffering, prev.http10Buffering, 1);
     c.socketConnectTimeout = mergeValue(c.socketConnectTimeout, prev.socketConnectTimeout, 60000);
     c.socketSendTimeout = mergeValue(c.socketSendTimeout, prev.socketSendTimeout, 60000);
     c.socketReadTimeout = mergeValue(c.socketReadTimeout, prev.socketReadTimeout, 60000);
@@ -261,6 +262,7 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
     { name: 'lua_shared_dict', ctx: HTTP_MAIN_CONF, args: TAKE2, set: declareSharedDict },
     { name: 'lua_code_cache', ctx: ANYWHERE, args: FLAG, set: flagSlot(conf, 'codeCache') },
     { name: 'lua_need_request_body', ctx: ANYWHERE, args: FLAG, set: flagSlot(conf, 'needRequestBody') },
+    { name: 'lua_http10_buffering', ctx: ANYWHERE, args: FLAG, set: flagSlot(conf, 'http10Buffering') },
     { name: 'lua_socket_connect_timeout', ctx: ANYWHERE, args: TAKE1, set: msecSlot(conf, 'socketConnectTimeout') },
     { name: 'lua_socket_send_timeout', ctx: ANYWHERE, args: TAKE1, set: msecSlot(conf, 'socketSendTimeout') },
     { name: 'lua_socket_read_timeout', ctx: ANYWHERE, args: TAKE1, set: msecSlot(conf, 'socketReadTimeout') },
@@ -275,7 +277,6 @@ export const luaModule = defineHttpModule<LuaMainConf, unknown, LuaLocConf>({
     accepted('lua_transform_underscores_in_response_headers', FLAG),
     accepted('lua_check_client_abort', FLAG),
     accepted('lua_use_default_type', FLAG),
-    accepted('lua_http10_buffering', FLAG),
   ],
 });
 void TAKE2;

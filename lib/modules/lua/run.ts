@@ -2,7 +2,7 @@ import { basename, isAbsolute, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { HttpRequest } from '../../http/http_request.js';
 import { evalComplexValue } from '../../http/eval.js';
-import { DECLINED, DONE } from '../../http/request.js';
+import { DECLINED, DONE, ERROR } from '../../http/request.js';
 import { afterAccess, afterRewrite } from '../../http/phases.js';
 import { errnoSuffix } from '../../core/errno.js';
 import { reqState, sendHeaderIfNeeded } from './api_out.js';
@@ -82,9 +82,17 @@ function contentEnd(r: HttpRequest, t: LuaThread, e: ThreadEnd): void {
   }
   if (e.how === 'exit') {
     const code = e.code;
+    // HTTP/1.0 output held back (ngx_http_lua_handle_exit with ctx->buffering): it goes out with its
+    // status whatever the exit code, but for NGX_ERROR and the closing ones
+    if (reqState(r).held !== undefined && r.status !== 0 && code !== -1 && code !== 408 && code !== 499 && code !== 444) {
+      sendHeaderIfNeeded(r);
+      r.finish();
+      return;
+    }
     if (code === -1) {
+      // ngx.exit(ngx.ERROR): finalized with NGX_ERROR (a 500 page here; a subrequest's parent sees the -1)
       if (r.headerSent) r.terminate();
-      else r.finalize(500);
+      else r.finalize(ERROR);
       return;
     }
     if (code >= 300 || code === 204 || (code > 0 && code < 200)) {
