@@ -19,11 +19,28 @@
  *   1 MB: 2702 scavenges of 0.19 ms (max 5.6), p99 3.3-4.0 ms
  * with the same CPU per request (19.9-22.9 µs at 2 MB, 20.4-22.4 at 8;
  * nginx's p99 2.0-3.5 ms in the same runs). So 2 MB.
+ *
+ * And single-threaded GC: a scavenge has a fixed part (~0.2 ms here with
+ * ~100 KB surviving), and V8's parallel scavenge hands part of it to
+ * helper threads, which on a host whose cores are all busy (one worker
+ * per core, as nginx is deployed; the client and Redis on the other core
+ * in the benchmark) wait to be scheduled while the worker waits for them.
+ * srcache HIT under wrk, A/B in the same runs (bench/srcache.ts --base .
+ * --base-node-flags --single-threaded-gc), 11 alternating rounds: CPU per
+ * request lower in 8 (e.g. 22.0/17.5, 21.8/18.2, 20.4/17.0 µs), req/s
+ * 1.00-1.04x nginx's against 0.88-1.01x, p99 0.82-0.85x against
+ * 0.84-0.93x. The worker's helper threads had done 4.6 % of its CPU.
  */
-export const WORKER_HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+export const WORKER_HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--single-threaded-gc'];
 
-/** the flags to add to `execArgv` for a worker: those the user did not set already (node flags or NODE_OPTIONS) */
+/* a V8 flag's name: without its dashes, a `no-` and a value; `_` as `-` */
+function flagName(f: string): string {
+  const eq = f.indexOf('=');
+  return (eq === -1 ? f : f.slice(0, eq)).replace(/_/g, '-').replace(/^--?(no-)?/, '');
+}
+
+/** the flags to add to `execArgv` for a worker: those the user did not set already, either way (node flags or NODE_OPTIONS) */
 export function workerHeapFlags(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const given = `${execArgv.join(' ')} ${nodeOptions ?? ''}`.replace(/_/g, '-');
-  return WORKER_HEAP_FLAGS.filter((f) => !given.includes(f.slice(0, f.indexOf('='))));
+  const given = new Set([...execArgv, ...(nodeOptions ?? '').split(/\s+/)].filter((a) => a.startsWith('-')).map(flagName));
+  return WORKER_HEAP_FLAGS.filter((f) => !given.has(flagName(f)));
 }
