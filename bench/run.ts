@@ -17,6 +17,7 @@
  *   --head             measure the committed HEAD, built in a temp dir (not the working tree)
  *   --snapshot         measure a frozen copy of the working tree's lib/, built in a temp dir
  *   --commit REV       measure that commit, built in a temp dir (A/B a change: --commit HEAD~1 vs --head)
+ *   --node-flags "F .." more node flags for redis2d, after the workers' heap flags (e.g. --no-single-threaded-gc)
  *   --workers N        worker_processes N for redis2d and nginx+redis2 (> 1 runs a master; CPU and RSS
  *                      are summed over the master and its workers); recorded in its own RESULTS.md block
  *   --write            record the table in bench/RESULTS.md (every mode; off by default)
@@ -51,6 +52,8 @@ interface Options {
   commit: string | undefined;
   workers: number;
   gate: boolean;
+  /** --node-flags "F ...": more node flags for redis2d (after the workers' heap flags, so they win) */
+  nodeFlags: string[];
 }
 
 function parseArgs(argv: string[]): Options {
@@ -68,6 +71,7 @@ function parseArgs(argv: string[]): Options {
     commit: undefined,
     workers: 1,
     gate: quick,
+    nodeFlags: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -88,6 +92,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--snapshot') o.snapshot = true;
     else if (a === '--commit') o.commit = val();
     else if (a === '--workers') o.workers = Number(val());
+    else if (a === '--node-flags') o.nodeFlags = val().split(' ').filter(Boolean);
     else if (a === '--no-gate') o.gate = false;
     else throw new Error(`unknown option ${a}`);
   }
@@ -104,7 +109,7 @@ function connsFor(w: WorkloadName, quick: boolean): number[] {
 }
 
 function targets(o: Options, root: string): { list: Target[]; skipped: string[] } {
-  const list: Target[] = [redis2d({ root, workers: o.workers })];
+  const list: Target[] = [redis2d({ root, workers: o.workers, nodeFlags: o.nodeFlags })];
   const skipped: string[] = [];
   const mod = process.env.NGINX_REDIS2_MODULE;
   if (mod) list.push(nginxRedis2(mod, o.workers));
