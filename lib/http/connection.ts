@@ -17,6 +17,7 @@ import { parseComplexUri } from './uri.js';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULT_H2, closeH2Sessions, prefaceCheck, prefaceRefusal, startH2Tls, startH2c } from './h2.js';
 import { RawIo } from './raw_io.js';
+import { ReusableQueue, type Reusable } from './reusable_queue.js';
 import { TlsConn, UNRECOGNIZED_NAME_ALERT, addrIsSsl, clientVerify, looksLikeTls, opensslErrorText, preselect, readVerify, wrapTls } from './tls.js';
 
 /*
@@ -37,7 +38,7 @@ let exiting = false;
  * pool is full.
  */
 const slotHeld = new WeakSet<Socket>();
-const reusable = new Set<HttpConnection>();
+const reusable = new ReusableQueue<HttpConnection>();
 
 function freeSlot(sock: Socket): void {
   if (slotHeld.delete(sock)) releaseSlot();
@@ -46,8 +47,7 @@ function freeSlot(sock: Socket): void {
 setIdleDrain(
   () => reusable.size,
   (n) => {
-    for (const c of reusable) {
-      if (n-- <= 0) break;
+    for (let c = reusable.first(); c !== undefined && n-- > 0; c = reusable.first()) {
       reusable.delete(c);
       live.delete(c);
       // the slot is free now; nginx closes these silently
@@ -179,7 +179,11 @@ export interface H2Of {
   kind: 'h2' | 'h2c';
 }
 
-export class HttpConnection {
+export class HttpConnection implements Reusable {
+  /** the reusable queue's links (reusable_queue.ts) */
+  rqPrev: Reusable | undefined = undefined;
+  rqNext: Reusable | undefined = undefined;
+  rqIn = false;
   /** $connection: an HTTP/2 stream's is its connection's */
   readonly id: number;
   /** `h2` or `h2c` for an HTTP/2 stream's request (nginx's r->stream), else undefined */
