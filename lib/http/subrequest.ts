@@ -51,9 +51,10 @@ export interface SubrequestOptions {
   done?: (sr: SubRequest) => void;
   /**
    * nginx's NGX_HTTP_SUBREQUEST_IN_MEMORY: the child's body is kept in
-   * `captured` (at most `captureLimit` bytes; past it `capturedOver` is
-   * set and nothing more is kept) instead of taking a place in the
-   * parent's output, and its end does not hold the parent's output back.
+   * memory, read with capturedBody() (at most `captureLimit` bytes; past
+   * it `capturedOver` is set and nothing more is kept) instead of taking
+   * a place in the parent's output, and its end does not hold the
+   * parent's output back.
    */
   inMemory?: boolean;
   captureLimit?: number;
@@ -141,6 +142,8 @@ function runPosted(): void {
 
 /* an in-memory subrequest's output list: never in the parent's, never read (its end is marked and nothing else) */
 const NOWHERE: Postponed = { items: [], ended: false };
+/** an in-memory subrequest's body when nothing came */
+const EMPTY = Buffer.alloc(0);
 
 export class SubRequest extends HttpRequest {
   readonly out: Postponed;
@@ -149,8 +152,15 @@ export class SubRequest extends HttpRequest {
   /** echo_subrequest -f: the file's bytes (r.body stays empty, as an in-file buffer reads) */
   readonly fileBody: Buffer | undefined;
   private readonly onDone: ((sr: SubRequest) => void) | undefined;
-  /** an in-memory subrequest's body (SubrequestOptions.inMemory) */
-  readonly captured: Buffer[] | undefined;
+  /** SubrequestOptions.inMemory: the body is kept (capturedBody()), not output */
+  readonly inMemory: boolean;
+  /*
+   * The kept body: its first chunk, and an array for the others only when
+   * there are more (the usual capture is one chunk; an array made by a
+   * push holds 17 slots)
+   */
+  private cap0: Buffer | undefined = undefined;
+  private capMore: Buffer[] | undefined = undefined;
   capturedLength = 0;
   capturedOver = false;
   private readonly captureLimit: number;
@@ -181,7 +191,7 @@ export class SubRequest extends HttpRequest {
     this.parent = parent;
     this.subrequests = depth;
     this.onDone = opts.done;
-    this.captured = opts.inMemory ? [] : undefined;
+    this.inMemory = opts.inMemory === true;
     this.out = opts.inMemory ? NOWHERE : { items: [], ended: false };
     this.captureLimit = opts.captureLimit ?? Number.MAX_SAFE_INTEGER;
     this.captureUntilFinalize = opts.captureUntilFinalize === true;
@@ -227,16 +237,25 @@ export class SubRequest extends HttpRequest {
     if (this.contentType === undefined) this.contentType = this.defaultContentType();
   }
 
+  /** an in-memory subrequest's body so far, in one Buffer (the chunk itself when there is one) */
+  capturedBody(): Buffer {
+    const first = this.cap0;
+    if (first === undefined) return EMPTY;
+    const more = this.capMore;
+    if (more === undefined) return first;
+    return Buffer.concat([first, ...more], this.capturedLength);
+  }
+
   override writeBody(chunk: Buffer): boolean {
     const main = this.main;
-    const cap = this.captured;
-    if (cap !== undefined) {
+    if (this.inMemory) {
       if (this.capturedOver || this.captureClosed || chunk.length === 0) return true;
       if (this.capturedLength + chunk.length > this.captureLimit) {
         this.capturedOver = true;
         return true;
       }
-      cap.push(chunk);
+      if (this.cap0 === undefined) this.cap0 = chunk;
+      else (this.capMore ??= []).push(chunk);
       this.capturedLength += chunk.length;
       this.bodyBytesSent += chunk.length;
       return true;
@@ -271,7 +290,7 @@ export class SubRequest extends HttpRequest {
   /** an error after the child's output started: nginx terminates the whole request */
   override terminate(): void {
     if (this.finished) return;
-    if (this.captured !== undefined) {
+    if (this.inMemory) {
       // an in-memory child ends alone: its parent decides what its failure means
       if (this.failRc === undefined) {
         this.failRc = ERROR;
@@ -291,7 +310,7 @@ export class SubRequest extends HttpRequest {
 
   override onDrain(cb: () => void): void {
     // an in-memory child never waits for the client
-    if (this.captured !== undefined) {
+    if (this.inMemory) {
       process.nextTick(cb);
       return;
     }

@@ -169,8 +169,7 @@ function pushResult(L: LuaState, sr: SubRequest): void {
   const res = pushNewTable(L);
   setInt(L, res, 'status', sr.errStatus || sr.status || 200);
   // the VM keeps the body's bytes: a copy of its own (the chunks may be views of a reused buffer)
-  const cap = sr.captured;
-  setOwnedBytes(L, res, 'body', cap === undefined || cap.length === 0 ? new Uint8Array(0) : cap.length === 1 ? new Uint8Array(cap[0]!) : new Uint8Array(Buffer.concat(cap)));
+  setOwnedBytes(L, res, 'body', sr.inMemory ? new Uint8Array(sr.capturedBody()) : new Uint8Array(0));
   // header: the child's response headers
   const all: Array<[string, string]> = [];
   if (sr.contentType !== undefined) all.push(['Content-Type', sr.contentType]);

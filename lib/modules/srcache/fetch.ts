@@ -117,9 +117,8 @@ export function fetchHandler(r: HttpRequest, conf: SrcacheLocConf | undefined): 
 function fetched(sr: SubRequest): void {
   const r = sr.parent!;
   if (r.aborted || r.finished) return;
-  const body = sr.captured;
-  if (sr.status === 200 && body !== undefined && !sr.capturedOver && sr.failRc === undefined) {
-    const entry = body.length === 1 ? body[0]! : Buffer.concat(body, sr.capturedLength);
+  if (sr.status === 200 && sr.inMemory && !sr.capturedOver && sr.failRc === undefined) {
+    const entry = sr.capturedBody();
     const conf = ctxOf(r).fetchConf!;
     const rc = readHead(r, sr, entry, conf.headerBufferSize, sr.upstreamAddr !== undefined);
     if (rc === HEAD_OK) {
