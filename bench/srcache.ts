@@ -19,13 +19,16 @@ import { measureRun, type Measured } from './procs.js';
  * Alternating rounds in one run; CPU per request from /proc.
  *
  *   [NGINX_HTTPREDIS_MODULE=/path/ngx_http_redis_module.so] \
- *   node --import tsx bench/srcache.ts [--duration 5] [--rounds 2] [--conns 50] [--redis-only] [--no-heap-flags]
+ *   node --import tsx bench/srcache.ts [--duration 5] [--rounds 2] [--conns 50] [--warmup 4] [--redis-only] [--no-heap-flags]
  *
  * --base DIR: a built tree (another checkout, `npm run build` done) whose
  * redis2d serves the redis_pass HIT in every round too, next to this one:
  * an A/B of two builds against the same nginx rounds. With --base-node-flags
  * "F ..." the base row gets those node flags too (`--base .` for an A/B of
  * flags on one build).
+ *
+ * With --curve N, no comparison either: each server's first N seconds
+ * under load, second by second (the warm-up --warmup skips).
  *
  * With --cpu-prof, no comparison: redis2d alone serves the redis_pass HIT
  * under `node --cpu-prof` for one run and the profile's summary (self time
@@ -40,6 +43,14 @@ const opt = (name: string, dflt: number): number => {
 const duration = opt('--duration', 5);
 const rounds = opt('--rounds', 2);
 const conns = opt('--conns', 50);
+/*
+ * --warmup N: seconds of wrk before each measured run, both servers
+ * (default 4): redis2d's JIT is still optimizing in its first 2-3 seconds
+ * under load (--curve: 27-38k req/s at 28-41 µs CPU per request in the
+ * first second, 16-17 µs from the fourth; nginx flat from the first), and
+ * a daemon serving a page cache is measured at its steady state
+ */
+const warmup = opt('--warmup', 4);
 /* --redis-only: just the issue's pair (redis_pass HIT on redis2d and nginx), no echo-entry or pipeline-off rows */
 const redisOnly = argv.includes('--redis-only');
 const baseIdx = argv.indexOf('--base');
@@ -99,7 +110,7 @@ async function measure(name: string, start: (dir: string, port: number) => Proc,
   try {
     await waitPort(port, proc);
     const url = `http://127.0.0.1:${port}${path}`;
-    return { server: name, ...(await measureRun(proc.pid, url, conns, duration, 1)) };
+    return { server: name, ...(await measureRun(proc.pid, url, conns, duration, warmup)) };
   } finally {
     await proc.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -131,10 +142,50 @@ async function profile(redisPort: number, dir: string): Promise<void> {
   process.stdout.write(`${formatSummary(summary, opt('--top', 25), false)}\n`);
 }
 
+/*
+ * --curve N: each server started fresh and measured over N consecutive
+ * 1-second wrk runs from its first request (no warm-up): req/s and CPU per
+ * request second by second, the JIT's warm-up against nginx's flat line
+ */
+async function curve(redisPort: number): Promise<void> {
+  const n = opt('--curve', 8);
+  const servers: Array<[string, (dir: string) => Proc]> = [['redis2d', redis2d]];
+  if (HTTPREDIS) servers.push(['nginx', nginx]);
+  for (const [name, start] of servers) {
+    const dir = mkdtempSync(join(tmpdir(), `bench-curve-${name}-`));
+    mkdirSync(join(dir, 'logs'));
+    const port = await freePort();
+    const isNginx = name === 'nginx';
+    writeFileSync(join(dir, 'nginx.conf'), config(dir, port, redisPort, true, isNginx ? `load_module ${HTTPREDIS};` : '', isNginx));
+    const proc = start(dir);
+    try {
+      await waitPort(port, proc);
+      const cells: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const m = await measureRun(proc.pid, `http://127.0.0.1:${port}/rpage`, conns, 1, 0);
+        cells.push(`${Math.round(m.rps / 1000)}k/${m.cpuUs.toFixed(1)}`);
+      }
+      process.stdout.write(`${name.padEnd(8)} second 1..${n} (req/s / CPU µs per request): ${cells.join(' ')}\n`);
+    } finally {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-srcache-redis-'));
   const redis = await startRedis(dir);
   await redisCommand(redis.port, ['SET', 'page', ENTRY]);
+  if (argv.includes('--curve')) {
+    try {
+      await curve(redis.port);
+    } finally {
+      await redis.proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   if (argv.includes('--cpu-prof')) {
     try {
       await profile(redis.port, dir);
