@@ -9,7 +9,8 @@ import { echoPaths } from './conf.js';
 import type { EchoCtx } from './ctx.js';
 import { resume } from './handler.js';
 import { AGAIN, sendHeaderIfNeeded } from './output.js';
-import { echoDebug, parseUnsafeUri } from './util.js';
+import { echoDebug } from './util.js';
+import { parseUnsafeUri } from '../../http/unsafe_uri.js';
 
 /*
  * echo_location, echo_subrequest (and their _async forms) and echo_exec

@@ -16,16 +16,12 @@ import { parseHttpTime } from '../../http/http_time.js';
 const CR = 0x0d;
 const LF = 0x0a;
 
-/** what reading an entry's head came to */
-export const HEAD_OK = 0;
-/** the entry ended inside the status line or the headers */
-export const HEAD_TRUNCATED = 1;
+/** what reading an entry's head came to, when not the body's offset (>= 0): the entry ended inside the status line or the headers */
+export const HEAD_TRUNCATED = -1;
 /** a broken status line, header line, or a line past the header buffer: logged already */
-export const HEAD_BAD = 2;
+export const HEAD_BAD = -2;
 
-/** where the body starts once readHead gave HEAD_OK */
-export let bodyStart = 0;
-/** a stored Content-Length was among the headers */
+/** a stored Content-Length was among the headers (of the last readHead) */
 export let listedLength = false;
 
 /** ngx_http_parse_status_line over b[0, end): the offset after the line, -1 broken, -2 incomplete */
@@ -254,9 +250,9 @@ function apply(r: HttpRequest, b: Buffer): void {
 
 /**
  * Read the entry's status line and headers onto r (the fetch subrequest
- * sr writes the log lines, with its context). HEAD_OK leaves the
- * body's offset in `bodyStart`; HEAD_BAD was logged (nginx's words);
- * HEAD_TRUNCATED is for the caller to log once the fetch is over.
+ * sr writes the log lines, with its context): the body's offset, or
+ * HEAD_BAD (logged, nginx's words) or HEAD_TRUNCATED (for the caller to
+ * log once the fetch is over).
  */
 export function readHead(r: HttpRequest, sr: HttpRequest, b: Buffer, bufferSize: number, upstream: boolean): number {
   const end = b.length;
@@ -277,10 +273,7 @@ export function readHead(r: HttpRequest, sr: HttpRequest, b: Buffer, bufferSize:
       at = lineNext;
       continue;
     }
-    if (rc === L_DONE) {
-      bodyStart = lineNext;
-      return HEAD_OK;
-    }
+    if (rc === L_DONE) return lineNext;
     if (rc === L_AGAIN) {
       if (!over) return HEAD_TRUNCATED;
       sr.log('error', 'srcache_fetch: header buffer overflown (maybe you should consider increasing srcache_header_buffer_size?)');

@@ -3,9 +3,9 @@ import type { HttpRequest } from '../../http/http_request.js';
 import { afterAccess } from '../../http/phases.js';
 import { DECLINED, DONE } from '../../http/request.js';
 import { createSubrequest, type SubRequest, type SubrequestOptions } from '../../http/subrequest.js';
-import { parseUnsafeUri } from '../echo/util.js';
+import { parseUnsafeUri } from '../../http/unsafe_uri.js';
 import type { SrcacheLocConf, SubrequestTemplate } from './conf.js';
-import { HEAD_OK, HEAD_TRUNCATED, bodyStart, listedLength, readHead } from './entry.js';
+import { HEAD_TRUNCATED, listedLength, readHead } from './entry.js';
 import { ctxOf, skipped } from './state.js';
 
 /*
@@ -121,8 +121,8 @@ function fetched(sr: SubRequest): void {
     const entry = sr.capturedBody();
     const conf = ctxOf(r).fetchConf!;
     const rc = readHead(r, sr, entry, conf.headerBufferSize, sr.upstreamAddr !== undefined);
-    if (rc === HEAD_OK) {
-      if (!sr.noEof) return serveEntry(r, entry);
+    if (rc >= 0) {
+      if (!sr.noEof) return serveEntry(r, entry, rc);
       sr.log('error', 'srcache_fetch: cache sent truncated response body');
     } else if (rc === HEAD_TRUNCATED) {
       sr.log('error', 'srcache_fetch: cache sent truncated status line or headers');
@@ -135,18 +135,18 @@ function fetched(sr: SubRequest): void {
 }
 
 /**
- * The stored response as the answer, its head read onto r already: its
+ * The stored response as the answer, its head read onto r already (the
+ * body from `start`): its
  * status with nginx's own reason phrase, the headers as read (a stored
  * Content-Length stays one of the listed headers, as the module copies
  * it; without one the body's length is sent), then the body, through the
  * whole filter chain (304 for a matching If-None-Match, ranges when the
  * entry allows them).
  */
-function serveEntry(r: HttpRequest, entry: Buffer): void {
+function serveEntry(r: HttpRequest, entry: Buffer, start: number): void {
   ctxOf(r).fetchStatus = 'HIT';
   r.statusLine = undefined;
   if (r.contentType === undefined) r.contentType = '';
-  const start = bodyStart;
   const bodyLen = entry.length - start;
   if (listedLength) r.ownContentLength = false;
   r.contentLength = bodyLen;
