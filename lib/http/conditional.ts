@@ -91,7 +91,7 @@ export function notModifiedFilter(r: HttpRequest): number {
   r.contentLength = -1;
   // ngx_http_clear_content_length / _accept_ranges: a listed Content-Length (headers-more's, a cached
   // entry's) and Accept-Ranges go too
-  if (!r.ownContentLength) dropListedLength(r);
+  dropListedLength(r);
   if (r.acceptRanges !== undefined) {
     const ar = r.acceptRanges;
     r.headersOut = r.headersOut.filter((h) => h !== ar);
@@ -104,8 +104,9 @@ export function notModifiedFilter(r: HttpRequest): number {
   return 0;
 }
 
-/** the Content-Length line of the header list that stood for the response's length: gone, the length is r's own again */
+/** the Content-Length line of the header list that stood for the response's length, if one did: gone, the length is r's own again */
 export function dropListedLength(r: HttpRequest): void {
+  if (r.ownContentLength) return;
   r.headersOut = r.headersOut.filter(([k]) => !(k.length === 14 && k.toLowerCase() === 'content-length'));
   r.ownContentLength = true;
 }

@@ -785,12 +785,15 @@ export class HttpRequest implements Request {
   }
 
   /**
-   * ngx_http_clear_last_modified, _etag and _accept_ranges before a page of
-   * nginx's own: nginx clears the response's own ETag and Accept-Ranges (one
-   * pointer each); one an earlier response of this request pushed (before an
-   * error_page redirect) stays in the list
+   * ngx_http_clear_last_modified, _etag, _accept_ranges and
+   * _content_length before a page of nginx's own: nginx clears the
+   * response's own ETag and Accept-Ranges (one pointer each); one an
+   * earlier response of this request pushed (before an error_page
+   * redirect) stays in the list. A listed Content-Length (headers-more's,
+   * ngx_lua's, a cached entry's) gives way to the page's length.
    */
   private clearValidators(): void {
+    dropListedLength(this);
     const etag = this.etag;
     const ranges = this.acceptRanges;
     this.headersOut = this.headersOut.filter((h) => h[0] !== 'Last-Modified' && h !== etag && h !== ranges);
@@ -809,8 +812,6 @@ export class HttpRequest implements Request {
     this.location = undefined;
     this.contentType = 'text/html';
     this.contentLength = body.length;
-    // the page's length replaces a listed Content-Length (ngx_http_send_refresh)
-    if (!this.ownContentLength) dropListedLength(this);
     this.clearValidators();
     this.sendHeader();
     if (!this.headerOnly) this.send(Buffer.from(body, 'latin1'));
@@ -834,8 +835,6 @@ export class HttpRequest implements Request {
       this.contentType = 'text/html';
     } else this.contentType = '';
     this.contentLength = body.length;
-    // the page's length replaces a listed Content-Length (headers-more's, ngx_lua's, a cached entry's)
-    if (!this.ownContentLength) dropListedLength(this);
     this.sendHeader();
     if (body && !this.headerOnly) this.send(Buffer.from(body, 'latin1'));
     this.finish();

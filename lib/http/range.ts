@@ -117,7 +117,7 @@ export function rangeHeaderFilter(r: HttpRequest): number {
       r.status = 416;
       r.headersOut.push(['Content-Range', `bytes */${total}`]);
       r.contentLength = -1;
-      if (!r.ownContentLength) dropListedLength(r);
+      dropListedLength(r);
       return 416;
     }
     if (rc !== DECLINED) {
@@ -125,7 +125,7 @@ export function rangeHeaderFilter(r: HttpRequest): number {
       r.status = 206;
       r.statusLine = undefined;
       // the parts' length replaces a listed Content-Length (a cached entry's)
-      if (!r.ownContentLength) dropListedLength(r);
+      dropListedLength(r);
       if (list.length === 1) {
         const [start, end] = list[0]!;
         r.headersOut.push(['Content-Range', `bytes ${start}-${end - 1}/${total}`]);
