@@ -23,6 +23,7 @@ import { pathToFileURL } from 'node:url';
 import { redisCommand, startRedis } from './procs.js';
 import { headSnapshot, workingTree } from './snapshot.js';
 import { FakeSocket, closedLoop } from './fake_socket.js';
+import { heapSample } from './heap_sample.js';
 
 const VALUE = '0123456789';
 
@@ -77,38 +78,6 @@ function endsWithEnd(b: Buffer): boolean {
   return true;
 }
 
-interface SampleNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  selfSize: number;
-  children: SampleNode[];
-}
-
-/* bytes allocated per request by allocation site (V8's sampling heap profiler, collected objects included) */
-async function heapSample(requests: number, work: () => Promise<void>): Promise<void> {
-  const s = new Session();
-  s.connect();
-  await s.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
-  await work();
-  const { profile } = (await s.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: SampleNode } };
-  const bySite = new Map<string, number>();
-  let total = 0;
-  const walk = (n: SampleNode, stack: string): void => {
-    const f = n.callFrame;
-    const here = `${f.functionName || '(anon)'} ${f.url.replace(/^.*\/(lib|node:|fengari)/, '$1')}:${f.lineNumber + 1}`;
-    if (n.selfSize > 0) {
-      const key = `${here}  <  ${stack}`;
-      bySite.set(key, (bySite.get(key) ?? 0) + n.selfSize);
-      total += n.selfSize;
-    }
-    for (const c of n.children) walk(c, here);
-  };
-  walk(profile.head, '');
-  process.stdout.write(`allocated ${(total / requests).toFixed(0)} bytes per request (sampled)\n`);
-  for (const [k, v] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, opt('--top', 40))) {
-    process.stdout.write(`${(v / requests).toFixed(0).padStart(7)}  ${k}\n`);
-  }
-}
-
 function opt(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
   return i === -1 ? dflt : Number(process.argv[i + 1]);
@@ -149,7 +118,7 @@ async function main(): Promise<void> {
       conns,
     );
     await run(opt('--warmup', 30_000));
-    if (argv.includes('--heap-sample')) return await heapSample(requests, () => run(requests));
+    if (argv.includes('--heap-sample')) return await heapSample(requests, () => run(requests), opt('--top', 40));
     if (pi !== -1) {
       // V8's sampling profile of one run, written to DIR for bench/profile-summary.ts
       const s = new Session();

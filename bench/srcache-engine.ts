@@ -19,11 +19,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { Session } from 'node:inspector/promises';
 import { pathToFileURL } from 'node:url';
 import { redisCommand, startRedis } from './procs.js';
 import { headSnapshot, workingTree } from './snapshot.js';
 import { FakeSocket, closedLoop } from './fake_socket.js';
+import { heapSample } from './heap_sample.js';
 
 const PAGE = 'x'.repeat(10 * 1024);
 const ENTRY = `HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n${PAGE}`;
@@ -75,40 +75,6 @@ class LengthSocket extends FakeSocket {
         this.counted();
       }
     }
-  }
-}
-
-interface SampleNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  selfSize: number;
-  id: number;
-  children: SampleNode[];
-}
-
-/* bytes allocated per request by allocation site (V8's sampling heap profiler, collected objects included) */
-async function heapSample(work: () => Promise<void>): Promise<void> {
-  const s = new Session();
-  s.connect();
-  const requests = opt('--requests', 200_000);
-  await s.post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
-  await work();
-  const { profile } = (await s.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: SampleNode } };
-  const bySite = new Map<string, number>();
-  let total = 0;
-  const walk = (n: SampleNode, stack: string): void => {
-    const f = n.callFrame;
-    const here = `${f.functionName || '(anon)'} ${f.url.replace(/^.*\/(lib|node:)/, '$1')}:${f.lineNumber + 1}`;
-    if (n.selfSize > 0) {
-      const key = `${here}  <  ${stack}`;
-      bySite.set(key, (bySite.get(key) ?? 0) + n.selfSize);
-      total += n.selfSize;
-    }
-    for (const c of n.children) walk(c, here);
-  };
-  walk(profile.head, '');
-  process.stdout.write(`allocated ${(total / requests).toFixed(0)} bytes per request (sampled)\n`);
-  for (const [k, v] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, opt('--top', 40))) {
-    process.stdout.write(`${(v / requests).toFixed(0).padStart(7)}  ${k}\n`);
   }
 }
 
@@ -169,7 +135,7 @@ async function main(): Promise<void> {
     );
     await run(opt('--warmup', 30_000));
     if (argv.includes('--heap-sample')) {
-      await heapSample(() => run(requests));
+      await heapSample(requests, () => run(requests), opt('--top', 40));
       return;
     }
     // upstream socket writes per request (the client side is fake)
