@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
 import t from 'tap';
-import { hasNginx, normalize, raw, startNginx, startRedis2d } from './helpers/server.js';
+import { normalize, raw, startNginx, startRedis2d } from './helpers/server.js';
+import { debianModules } from './helpers/site.js';
 
 /*
  * lua_http10_buffering (on by default): an HTTP/1.0 response of
@@ -10,9 +10,7 @@ import { hasNginx, normalize, raw, startNginx, startRedis2d } from './helpers/se
  * instead, as the header was not sent yet. Compared with Debian's nginx.
  */
 
-const MODS = '/usr/lib/nginx/modules';
-const LOAD = `load_module ${MODS}/ndk_http_module.so;\nload_module ${MODS}/ngx_http_lua_module.so;`;
-const skip = !hasNginx || !existsSync(`${MODS}/ngx_http_lua_module.so`) ? 'Debian nginx with the lua module not installed' : false;
+const { load: LOAD, skip } = debianModules('ndk_http_module', 'ngx_http_lua_module');
 
 const HTTP = `
   default_type text/plain;

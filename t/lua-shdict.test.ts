@@ -1,11 +1,11 @@
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers/proc.js';
-import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
-import { request, sleep, startWorkers } from './helpers/site.js';
+import { normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
+import { debianModules, request, sleep, startWorkers } from './helpers/site.js';
 
 /*
  * ngx.shared.DICT against Debian's nginx with ngx_lua 0.10.23 (its dict
@@ -19,9 +19,7 @@ import { request, sleep, startWorkers } from './helpers/site.js';
  * (docs/behaviour.md §14, §15).
  */
 
-const MODS = '/usr/lib/nginx/modules';
-const LOAD = `load_module ${MODS}/ndk_http_module.so;\nload_module ${MODS}/ngx_http_lua_module.so;`;
-const skip = !hasNginx || !existsSync(`${MODS}/ngx_http_lua_module.so`) ? 'Debian nginx with the lua module not installed' : false;
+const { load: LOAD, skip } = debianModules('ndk_http_module', 'ngx_http_lua_module');
 
 const HTTP = `
   default_type text/plain;

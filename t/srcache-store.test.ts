@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
+import { normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
+import { debianModules } from './helpers/site.js';
 
 /*
  * What srcache_store decides and stores, under Debian's nginx (srcache,
@@ -15,14 +16,13 @@ import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from
  * body's end).
  */
 
-const MODS = '/usr/lib/nginx/modules';
-const MODULES = ['ndk_http_module', 'ngx_http_lua_module', 'ngx_http_echo_module', 'ngx_http_headers_more_filter_module', 'ngx_http_srcache_filter_module']
-  .map((m) => `load_module ${MODS}/${m}.so;`)
-  .join('\n');
-const skip =
-  !hasNginx || !existsSync(`${MODS}/ngx_http_srcache_filter_module.so`) || !existsSync(`${MODS}/ngx_http_lua_module.so`)
-    ? 'Debian nginx with the srcache and lua modules not installed'
-    : false;
+const { load: MODULES, skip } = debianModules(
+  'ndk_http_module',
+  'ngx_http_lua_module',
+  'ngx_http_echo_module',
+  'ngx_http_headers_more_filter_module',
+  'ngx_http_srcache_filter_module',
+);
 
 /* the lua handler: response headers from the query (cc, exp, ce, etag, cl, st), then a body; fixed dates, so both servers send the same bytes */
 const LUA = `content_by_lua_block {

@@ -13,6 +13,16 @@ export const MODS = '/usr/lib/nginx/modules';
 export const LOAD_ECHO = `load_module ${MODS}/ngx_http_echo_module.so;`;
 export const skipEcho = !hasNginx || !existsSync(`${MODS}/ngx_http_echo_module.so`) ? 'Debian nginx with the echo module not installed' : false;
 
+/**
+ * Debian's module packages for a differential test: their load_module
+ * lines, and why the test skips when nginx or one of them is missing
+ */
+export function debianModules(...names: string[]): { load: string; skip: string | false } {
+  const missing = names.filter((m) => !existsSync(`${MODS}/${m}.so`));
+  const skip = !hasNginx ? "Debian's nginx not installed" : missing.length ? `Debian nginx without ${missing.join(', ')}` : false;
+  return { load: names.map((m) => `load_module ${MODS}/${m}.so;`).join('\n'), skip };
+}
+
 /** the error log's lines at these levels, `LEVEL message` (no time, no pid), minus keep-alive chatter */
 export function logLines(s: Running, levels = ['emerg', 'alert', 'crit', 'error', 'warn', 'notice', 'info']): string[] {
   const out: string[] = [];
