@@ -9,6 +9,24 @@
  * connection is not kept: the module logs `... sent invalid trailer`.
  */
 
+/**
+ * ngx_atoof over b[from, to): the length a key-value reply's header gives
+ * (Redis's `$N`, memcached's `VALUE key flags N`): digits only, at least
+ * one, else -1; past 2^53 is -1 too (nginx's limit is 2^63, but no value
+ * either server holds is that large).
+ */
+export function atoof(b: Buffer, from: number, to: number): number {
+  if (to <= from) return -1;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = b[i]!;
+    if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + (c - 0x30);
+    if (n > Number.MAX_SAFE_INTEGER) return -1;
+  }
+  return n;
+}
+
 /** What one piece of the value part was. */
 export const enum Piece {
   /** value bytes (sent on), more expected */

@@ -1,3 +1,4 @@
+import { atoof } from '../../upstream/value_filter.js';
 import { MemcCmd, isStorage } from './conf.js';
 
 /*
@@ -167,19 +168,6 @@ export type GetHeader =
 
 export interface HeaderLog {
   (level: 'info' | 'error', msg: string): void;
-}
-
-/* ngx_atoof: digits only, at least one; beyond 2^53 is no value memcached holds */
-function atoof(b: Buffer, from: number, to: number): number {
-  if (to <= from) return -1;
-  let n = 0;
-  for (let i = from; i < to; i++) {
-    const c = b[i]!;
-    if (c < 0x30 || c > 0x39) return -1;
-    n = n * 10 + (c - 0x30);
-    if (n > Number.MAX_SAFE_INTEGER) return -1;
-  }
-  return n;
 }
 
 /**

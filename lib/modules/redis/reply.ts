@@ -1,3 +1,5 @@
+import { atoof } from '../../upstream/value_filter.js';
+
 /*
  * Reading ngx_http_redis's reply, as the module's process_header and
  * input filter read it (0.4.2: its source's logic restated here, checked
@@ -45,23 +47,6 @@ function startsWith(b: Buffer, at: number, s: string): boolean {
   if (b.length - at < s.length) return false;
   for (let i = 0; i < s.length; i++) if (b[at + i] !== s.charCodeAt(i)) return false;
   return true;
-}
-
-/**
- * ngx_atoof over [from, to): digits only, at least one, no overflow past
- * 2^53 (nginx's limit is 2^63; a value beyond 2^53 bytes is not a value
- * Redis can hold), else -1.
- */
-function atoof(b: Buffer, from: number, to: number): number {
-  if (to <= from) return -1;
-  let n = 0;
-  for (let i = from; i < to; i++) {
-    const c = b[i]!;
-    if (c < 0x30 || c > 0x39) return -1;
-    n = n * 10 + (c - 0x30);
-    if (n > Number.MAX_SAFE_INTEGER) return -1;
-  }
-  return n;
 }
 
 /* the header's text up to the byte before its last LF (nginx's NUL there ends it) */
