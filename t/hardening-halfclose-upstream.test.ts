@@ -6,7 +6,7 @@ import { startBackend } from './helpers/backend.js';
 import { oracleLoad, readFixture, recordFixture } from './helpers/oracle.js';
 import { startRedis } from './helpers/redis.js';
 import { phpFpmMissing, startPhpFpm } from './helpers/php_fpm.js';
-import { hasNginx, normalize, startNginx, startRedis2d, type Running } from './helpers/server.js';
+import { halfClose, hasNginx, normalize, startNginx, startRedis2d, type Running } from './helpers/server.js';
 
 /*
  * Half-closing clients (shutdown(SHUT_WR) after the request) on upstream
@@ -29,26 +29,6 @@ const FIXTURE = 'halfclose-upstream.json';
  * is one of the two.
  */
 const RACE = /while (connecting to upstream|sending request to upstream)(?=,)/;
-
-/** send `data`, then FIN; everything until the server closes (bounded by `ms`) */
-function halfClose(port: number, data: string, ms = 4000, finAfter = 0): Promise<string> {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1');
-    let out = '';
-    const timer = setTimeout(() => c.destroy(), ms);
-    c.on('data', (d) => (out += d.toString('latin1')));
-    c.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-    c.on('error', () => {});
-    c.once('connect', () => {
-      if (finAfter === 0) return c.end(Buffer.from(data, 'latin1'));
-      c.write(Buffer.from(data, 'latin1'));
-      setTimeout(() => c.end(), finAfter);
-    });
-  });
-}
 
 async function waitLines(file: string, n: number, ms = 5000): Promise<string[]> {
   const until = Date.now() + ms;
@@ -126,10 +106,10 @@ async function answers(t: Test, start: (http: string) => Promise<Running>): Prom
     .map((l) => (/request: "GET \/(hr\?key=a|px) /.test(l) ? l.replace(RACE, 'while CONNECTING|SENDING') : l));
   let answered = 0;
   for (let batch = 0; batch < 10; batch++) {
-    const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => halfClose(srv.port, `GET /get?key=a&n=${batch * 20 + i} HTTP/1.0\r\n\r\n`)));
+    const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => halfClose(srv.port, `GET /get?key=a&n=${batch * 20 + i} HTTP/1.0\r\n\r\n`, 4000)));
     answered += outs.filter((o) => /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n\$5\r\nhello\r\n$/.test(o)).length;
   }
-  const b = await halfClose(srv.port, Array.from({ length: 50 }, (_, i) => R(`/get?key=a&b=${i}`)).join(''));
+  const b = await halfClose(srv.port, Array.from({ length: 50 }, (_, i) => R(`/get?key=a&b=${i}`)).join(''), 4000);
   const burst = b.split('HTTP/1.1 200 OK').length - 1;
   return { replies, access, info, answered, burst };
 }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { hasNginx, normalize, startNginx, startRedis2d, type Running } from './helpers/server.js';
+import { halfClose, hasNginx, normalize, startNginx, startRedis2d, type Running } from './helpers/server.js';
 import { startRedis } from './helpers/redis.js';
 
 /*
@@ -19,22 +19,6 @@ import { startRedis } from './helpers/redis.js';
 
 const ECHO = '/usr/lib/nginx/modules/ngx_http_echo_module.so';
 const MEMC = '/usr/lib/nginx/modules/ngx_http_memc_module.so';
-
-/** send `data`, then FIN; everything until the server closes (bounded by `ms`) */
-function halfClose(port: number, data: string, ms = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1');
-    let out = '';
-    const timer = setTimeout(() => c.destroy(), ms);
-    c.on('data', (d) => (out += d.toString('latin1')));
-    c.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-    c.on('error', () => {});
-    c.once('connect', () => c.end(Buffer.from(data, 'latin1')));
-  });
-}
 
 async function waitLines(file: string, n: number, ms = 3000): Promise<string[]> {
   const until = Date.now() + ms;

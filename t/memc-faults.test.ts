@@ -3,7 +3,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { hasMemcached, startMemcached } from './helpers/memcached.js';
-import { hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
+import { halfClose, hasNginx, normalize, raw, startNginx, startRedis2d, type Running } from './helpers/server.js';
 
 /*
  * memc_pass when memcached misbehaves, against Debian's nginx with
@@ -219,22 +219,6 @@ t.test('a real memcached killed: as nginx', { skip: skip || (!hasMemcached && 'm
   t.same(r.after.log, n.after.log, 'keepalive, memcached gone: error log');
 });
 
-
-/** send `data`, then FIN; everything until the server closes (bounded by `ms`) */
-function halfClose(port: number, data: string, ms = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1');
-    let out = '';
-    const timer = setTimeout(() => c.destroy(), ms);
-    c.on('data', (d) => (out += d.toString('latin1')));
-    c.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-    c.on('error', () => {});
-    c.once('connect', () => c.end(Buffer.from(data, 'latin1')));
-  });
-}
 
 const abortConf = (fport: number): string => `
   log_format st '"$request" $status $body_bytes_sent $upstream_status';

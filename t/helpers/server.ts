@@ -110,6 +110,29 @@ export const startRedis2d = (http: string, main = '', events?: string): Promise<
 export const startNginx = (http: string, main = '', events?: string): Promise<Running> => start('nginx', http, main, events);
 
 /**
+ * Send `data`, then FIN (at once, or `finAfter` ms later); everything the
+ * server sends until it closes (bounded by `ms`), as latin1.
+ */
+export function halfClose(port: number, data: string, ms = 3000, finAfter = 0): Promise<string> {
+  return new Promise((resolve) => {
+    const c = connect(port, '127.0.0.1');
+    let out = '';
+    const timer = setTimeout(() => c.destroy(), ms);
+    c.on('data', (d) => (out += d.toString('latin1')));
+    c.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    c.on('error', () => {});
+    c.once('connect', () => {
+      if (finAfter === 0) return c.end(Buffer.from(data, 'latin1'));
+      c.write(Buffer.from(data, 'latin1'));
+      setTimeout(() => c.end(), finAfter);
+    });
+  });
+}
+
+/**
  * Send raw bytes, collect everything until the server closes (or `idleMs`
  * of silence), as latin1.
  */
